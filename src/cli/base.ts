@@ -1,0 +1,34 @@
+import {Command, Flags} from '@oclif/core';
+
+import {BACKENDS, type BackendName, initBackend} from '../core/backend.js';
+import {PldrError} from '../core/errors.js';
+
+/**
+ * What every pldr command shares: the --backend flag (or PLDR_BACKEND) and the rule that a
+ * PldrError becomes one line on stderr and exit code 1, never a stack trace.
+ */
+export abstract class PldrCommand extends Command {
+  static override baseFlags = {
+    backend: Flags.string({
+      description: 'tensor backend: wasm (default, fast on CPU), cpu (pure JS), tensorflow or tensorflow-gpu (opt-in installs)',
+      env: 'PLDR_BACKEND',
+      options: [...BACKENDS],
+      default: 'wasm',
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  /** Initialise the tensor backend named by --backend / PLDR_BACKEND. */
+  protected async useBackend(name: string | undefined): Promise<void> {
+    await initBackend((name ?? 'wasm') as BackendName);
+  }
+
+  protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
+    if (err instanceof PldrError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    return super.catch(err);
+  }
+}
