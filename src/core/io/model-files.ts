@@ -1,0 +1,203 @@
+/**
+ * Model files (design.md §3): a model directory (config.json, model.safetensors, optional
+ * tokenizer.model) or a reference checkpoint (.pth + its hparams.json). Everything is read into
+ * host memory and checked against the hyper-parameters before a tensor reaches the backend.
+ *
+ * In a directory, a v510G model keeps its constant G_LM in model.safetensors under
+ * `G_LM.layer.<i>` (each [1, H, dk, dk]), beside the reference-named weights.
+ */
+import {existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs';
+import {basename, dirname, extname, isAbsolute, join, resolve} from 'node:path';
+
+import * as tf from '@tensorflow/tfjs';
+
+import {checkStateDict, type ModelConfig} from '../config.js';
+import {PldrError} from '../errors.js';
+import {PldrModel} from '../model/pldr.js';
+import {readGList} from './glist.js';
+import {makeConfigJson, readModelConfig} from './modelconfig.js';
+import {readPth, writePth} from './pth.js';
+import {readSafetensors, writeSafetensors} from './safetensors.js';
+import {type HostTensor, numel, type StateDict} from './tensor.js';
+
+export interface ModelFiles {
+  config: ModelConfig;
+  /** Reference-named weights in state-dict order, float32. */
+  weights: StateDict;
+  /** v510G only: the constant G_LM per layer, each [1, H, dk, dk]. */
+  G?: HostTensor[];
+  /** A SentencePiece model that came with the model, if any. */
+  tokenizer?: string;
+  /** What was read, for messages and metadata. */
+  source: string;
+}
+
+const G_KEY = /^G_LM\.layer\.(\d+)$/;
+
+export interface ReadOptions {
+  hparams?: string;
+  /** Tell v510 from v510_dag for a .pth (the reference's hparams cannot). */
+  variant?: ModelConfig['variant'];
+}
+
+export function readModelFiles(path: string, opts: ReadOptions = {}): ModelFiles {
+  if (!existsSync(path)) throw new PldrError(`no such model: ${path} (give a model directory or a reference .pth)`);
+  const {config, source: configSource} = readModelConfig(path, opts.hparams, opts.variant);
+  if (statSync(path).isDirectory()) return readModelDir(path, config);
+
+  const ckpt = readPth(path);
+  const files: ModelFiles = {config, weights: toF32(ckpt.stateDict, path), source: path};
+  if (config.variant === 'v510G') files.G = readConstantG(gListPath(path, configSource));
+  checkModelFiles(files);
+  return files;
+}
+
+function readModelDir(dir: string, config: ModelConfig): ModelFiles {
+  const file = join(dir, 'model.safetensors');
+  if (!existsSync(file)) throw new PldrError(`${dir} has no model.safetensors`);
+  const {tensors} = readSafetensors(file);
+  const weights: StateDict = new Map();
+  const G: HostTensor[] = [];
+  for (const [k, t] of tensors) {
+    const m = G_KEY.exec(k);
+    if (m) G[Number(m[1])] = t;
+    else weights.set(k, t);
+  }
+  const files: ModelFiles = {config, weights: toF32(weights, file), source: dir};
+  if (config.variant === 'v510G') {
+    for (let l = 0; l < config.num_layers; l++)
+      if (!G[l]) throw new PldrError(`${file} lacks G_LM.layer.${l}, which a PLDRv51G model needs`);
+    files.G = G;
+  } else if (G.length > 0) {
+    throw new PldrError(`${file} holds G_LM.layer.* tensors but config.json says variant ${config.variant}`);
+  }
+  const tok = join(dir, 'tokenizer.model');
+  if (existsSync(tok)) files.tokenizer = tok;
+  checkModelFiles(files);
+  return files;
+}
+
+/** Where a v510G checkpoint's G list is: hparams.Gcachelst (relative to the hparams file), else G_LM.safetensors beside. */
+function gListPath(checkpoint: string, hparamsFile: string): string {
+  let hp: Record<string, unknown> = {};
+  try {
+    hp = JSON.parse(readFileSync(hparamsFile, 'utf8'));
+  } catch {
+    /* readModelConfig already validated the file */
+  }
+  const named = typeof hp.Gcachelst === 'string' ? hp.Gcachelst : undefined;
+  if (named) {
+    const p = isAbsolute(named) ? named : resolve(dirname(hparamsFile), named);
+    if (existsSync(p)) return p;
+    const beside = join(dirname(checkpoint), basename(named));
+    if (existsSync(beside)) return beside;
+    throw new PldrError(`the G list of this PLDRv51G model (Gcachelst = ${named}) was not found next to ${hparamsFile}`);
+  }
+  const beside = join(dirname(checkpoint), 'G_LM.safetensors');
+  if (existsSync(beside)) return beside;
+  throw new PldrError(`${checkpoint} is a PLDRv51G model but no G list was found: set Gcachelst in its hparams or put G_LM.safetensors beside it`);
+}
+
+function readConstantG(path: string): HostTensor[] {
+  return readGList(path).layers.map((l) => l.G_LM);
+}
+
+/** Every weight as float32 (the reference stores float32; a half-precision file is widened by the reader). */
+function toF32(sd: StateDict, source: string): StateDict {
+  for (const [k, t] of sd)
+    if (t.dtype !== 'F32') throw new PldrError(`${source}: weight ${k} is ${t.dtype}, expected float32`);
+  return sd;
+}
+
+/** Keys and shapes against the hyper-parameters, and the G list against the model. */
+export function checkModelFiles(f: ModelFiles): void {
+  checkStateDict(f.config, f.weights, f.source);
+  if (f.config.variant !== 'v510G') return;
+  const {num_layers: N, num_heads: H, d_model: d} = f.config;
+  const dk = d / H;
+  if (!f.G || f.G.length !== N) throw new PldrError(`${f.source}: the G list has ${f.G?.length ?? 0} layers, the model has ${N}`);
+  f.G.forEach((g, l) => {
+    if (numel(g.shape) !== H * dk * dk || g.shape[g.shape.length - 1] !== dk)
+      throw new PldrError(`${f.source}: G_LM of layer ${l} has shape [${g.shape}], expected [1, ${H}, ${dk}, ${dk}]`);
+  });
+}
+
+/** Write a model directory atomically: into a temporary sibling, then rename over DST. */
+export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<string, string> = {}): void {
+  const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
+  rmSync(tmp, {recursive: true, force: true});
+  mkdirSync(tmp, {recursive: true});
+  try {
+    writeFileSync(join(tmp, 'config.json'), JSON.stringify(makeConfigJson(f.config), null, 2) + '\n');
+    const tensors: StateDict = new Map(f.weights);
+    f.G?.forEach((g, l) => tensors.set(`G_LM.layer.${l}`, {...g, shape: g.shape.length === 4 ? g.shape : [1, ...g.shape]}));
+    writeSafetensors(join(tmp, 'model.safetensors'), tensors, {format: 'pt', source: basename(f.source), ...metadata});
+    if (f.tokenizer) writeFileSync(join(tmp, 'tokenizer.model'), readFileSync(f.tokenizer));
+    if (existsSync(dir)) {
+      if (!statSync(dir).isDirectory()) throw new PldrError(`${dir} exists and is not a directory`);
+      rmSync(dir, {recursive: true, force: true});
+    }
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, {recursive: true, force: true});
+    throw e;
+  }
+}
+
+/**
+ * Write a reference checkpoint: DST.pth in the reference's own format (loads with torch.load and a
+ * strict load_state_dict), <stem>_hparams.json beside it, and for v510G the G list as
+ * <stem>_G_LM.safetensors, named by the hparams' Gcachelst.
+ */
+export function writeReferenceCheckpoint(dst: string, f: ModelFiles, extra: {loss?: number; accuracy?: number} = {}): string[] {
+  const dir = dirname(dst);
+  const stem = basename(dst, extname(dst));
+  mkdirSync(dir, {recursive: true});
+  const written = [dst];
+  const hparams = makeConfigJson(f.config).hparams;
+  hparams.save_model_path ??= stem;
+  if (f.config.variant === 'v510G') {
+    const gFile = `${stem}_G_LM.safetensors`;
+    const g: StateDict = new Map();
+    f.G!.forEach((t, l) => g.set(`layer.${l}`, t));
+    writeSafetensors(join(dir, gFile), g, {source: basename(f.source)});
+    hparams.Gcachelst = gFile;
+    written.push(join(dir, gFile));
+  }
+  writePth(dst, {stateDict: f.weights, loss: extra.loss, accuracy: extra.accuracy, optimizerStateDictNone: true});
+  const hpFile = join(dir, `${stem}_hparams.json`);
+  writeFileSync(`${hpFile}.tmp-${process.pid}`, JSON.stringify(hparams, null, 1) + '\n');
+  renameSync(`${hpFile}.tmp-${process.pid}`, hpFile);
+  written.push(hpFile);
+  return written;
+}
+
+/** Keys that a Gi model drops from its source (spec §5.5). */
+export function isPlgaKey(key: string): boolean {
+  return key.includes('reslayerAs') || key.includes('plgatt_layer') || key.includes('mha1.layernorm1');
+}
+
+/** A PLDRv51Gi model: every weight of the v510 source except the PLGA network, plus a G list. */
+export function toGi(src: ModelFiles, G: HostTensor[], note: string): ModelFiles {
+  if (src.config.variant === 'v510G') throw new PldrError(`${src.source} is already a PLDRv51G model`);
+  const weights: StateDict = new Map([...src.weights].filter(([k]) => !isPlgaKey(k)));
+  const config: ModelConfig = {...src.config, variant: 'v510G', num_reslayerA: 0, num_denseA: 0, A_dff: 0, source: note};
+  delete config.DAG_reg_coeffs;
+  const gi: ModelFiles = {config, weights, G, tokenizer: src.tokenizer, source: src.source};
+  checkModelFiles(gi); // strict: the remaining keys must be exactly the v510G key set
+  return gi;
+}
+
+/** Host files → a model on the current backend. */
+export function instantiate(f: ModelFiles): PldrModel {
+  const params = new Map<string, tf.Tensor>();
+  for (const [k, t] of f.weights) params.set(k, tf.tensor(t.data as Float32Array, t.shape, 'float32'));
+  const {num_heads: H, d_model: d} = f.config;
+  const dk = d / H;
+  const G = f.G?.map((g) => tf.tensor4d(g.data as Float32Array, [1, H, dk, dk]));
+  return new PldrModel(f.config, params, G);
+}
+
+export function loadModel(path: string, opts: ReadOptions = {}): PldrModel {
+  return instantiate(readModelFiles(path, opts));
+}
