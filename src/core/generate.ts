@@ -1,0 +1,209 @@
+/**
+ * Generation at the level of token ids: the reference's `generate_text` loop (spec §5.2, §4.3).
+ *
+ *   prompt call: the whole prompt with its mask → keep KV and/or G as the mode says
+ *   later calls:  KV held → the one new token, no mask; otherwise the whole sequence, mask rebuilt
+ *   each step:    filter the last position's logits (temperature → top-p → top-k), draw, append;
+ *                 stop after appending [END].
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {PldrError} from './errors.js';
+import type {GList} from './io/glist.js';
+import type {HostTensor} from './io/tensor.js';
+import {createMask, type GCache, type KVCache, type PldrModel} from './model/pldr.js';
+import {GREEDY, logSoftmax, Rng, sampleNext, type SamplingOptions, validateSampling} from './sampling.js';
+
+export const CACHE_MODES = ['none', 'kv', 'g', 'kv+g'] as const;
+export type CacheMode = (typeof CACHE_MODES)[number];
+export const END_ID = 3;
+
+export interface GenerateOptions {
+  /** The reference's max_length: new tokens, the prompt call's included. */
+  maxNewTokens: number;
+  sampling?: SamplingOptions; // default temperature 1, top-k 0, top-p 1
+  greedy?: boolean; // top-k 1, temperature 1, top-p 1 (as the reference)
+  seed?: number;
+  cache?: CacheMode; // default kv+g
+  /** An external G list: every call uses it, PLGA is bypassed from the first call (spec §4.3). */
+  gInit?: GList;
+  endId?: number;
+  /** Keep each step's raw last-position logits (tests, probes). */
+  keepLogits?: boolean;
+  /** Record every model call: ids fed, mask shape, caches given (the fixtures' `calls`). */
+  trace?: boolean;
+  /** Called after each generated token, for streaming. */
+  onToken?: (id: number, step: number) => void;
+}
+
+export interface CallTrace {
+  seq_in: number[];
+  mask: number[] | null;
+  kvcache_in: boolean;
+  Gcache_in: boolean;
+}
+
+export interface GenerateResult {
+  /** The prompt as fed (the empty prompt is [END]) followed by the generated ids. */
+  ids: number[];
+  generated: number[];
+  /** log-softmax of the raw last-position logits at each generated token, before any filter. */
+  logprobs: number[];
+  stop: 'end' | 'length';
+  logits?: Float32Array[];
+  calls?: CallTrace[];
+  /** Per layer, the G_LM used by the last call ([H, dk, dk] of batch row 0), and the held G-cache. */
+  lastG?: Float32Array[];
+  gCache?: {A_LM: Float32Array; G_LM: Float32Array; A_P?: Float32Array}[];
+  timings: {promptMs: number; stepMs: number[]};
+}
+
+/** The reference's prompt rule: the empty prompt is fed as [END]; ids are otherwise fed as given. */
+export function promptIds(ids: number[], endId = END_ID): number[] {
+  return ids.length === 0 ? [endId] : ids;
+}
+
+export async function generate(model: PldrModel, prompt: number[], opts: GenerateOptions): Promise<GenerateResult> {
+  const cfg = model.cfg;
+  const endId = opts.endId ?? END_ID;
+  const sampling = opts.greedy ? {...GREEDY} : {temperature: 1, topK: 0, topP: 1, ...opts.sampling};
+  validateSampling(sampling, cfg.input_vocab_size);
+  const mode = opts.cache ?? 'kv+g';
+  if (!(CACHE_MODES as readonly string[]).includes(mode)) throw new PldrError(`unknown cache mode "${mode}": use ${CACHE_MODES.join(', ')}`);
+  const useKV = mode === 'kv' || mode === 'kv+g';
+  const useG = (mode === 'g' || mode === 'kv+g') && !model.isG;
+  const n = opts.maxNewTokens;
+  if (!Number.isInteger(n) || n < 1) throw new PldrError(`max-new-tokens must be a positive integer, got ${n}`);
+
+  const fed = promptIds(prompt, endId);
+  for (const id of fed)
+    if (!Number.isInteger(id) || id < 0 || id >= cfg.input_vocab_size)
+      throw new PldrError(`token id ${id} is outside the vocabulary (0..${cfg.input_vocab_size - 1})`);
+  // The last generated token is never fed back, so P + n − 1 positions are used (spec §5.2).
+  if (fed.length + n - 1 > cfg.max_seq_len)
+    throw new PldrError(
+      fed.length > cfg.max_seq_len
+        ? `the prompt has ${fed.length} tokens, more than max_seq_len ${cfg.max_seq_len}`
+        : `prompt (${fed.length} tokens) + max-new-tokens (${n}) − 1 exceeds max_seq_len ${cfg.max_seq_len}: use --max-new-tokens ${cfg.max_seq_len - fed.length + 1} or less`,
+    );
+
+  const rng = new Rng(opts.seed ?? 0);
+  const gInit = opts.gInit ? gCacheFromList(model, opts.gInit) : undefined;
+  let kv: KVCache[] | undefined;
+  let g: GCache[] | undefined = gInit;
+  let seq = fed.slice();
+  const out = fed.slice();
+  const result: GenerateResult = {ids: out, generated: [], logprobs: [], stop: 'length', timings: {promptMs: 0, stepMs: []}};
+  if (opts.keepLogits) result.logits = [];
+  if (opts.trace) result.calls = [];
+
+  try {
+    for (let step = 0; step < n; step++) {
+      const t0 = performance.now();
+      const cached = kv !== undefined;
+      const mask = cached ? null : createMask([seq]);
+      opts.trace && result.calls!.push({seq_in: seq.slice(), mask: mask ? [1, 1, seq.length, seq.length] : null, kvcache_in: cached, Gcache_in: g !== undefined});
+      const r = model.forward([seq], {mask, kv, g, lastOnly: true});
+      mask?.dispose();
+
+      // Hand the caches over: keep what the mode keeps, dispose the rest (never gInit's tensors).
+      const keep = new Set<tf.Tensor>();
+      const nextKV = useKV ? r.kv : kv;
+      const nextG = gInit ?? (useG ? r.deductive!.map((d) => ({A_LM: d.A_LM, G_LM: d.G_LM, ...(d.A_P ? {A_P: d.A_P} : {})})) : g);
+      for (const c of nextKV ?? []) [c.K, c.V, c.A].forEach((t) => t && keep.add(t));
+      for (const c of nextG ?? []) [c.A_LM, c.G_LM, c.A_P].forEach((t) => t && keep.add(t));
+      if (step === n - 1 || opts.trace) result.lastG = r.deductive?.map((d) => firstRow(d.G_LM));
+      const z = (await r.logits.data()) as Float32Array; // [1, 1, V] → [V]
+      disposeAllBut([kv, g, r.kv, r.deductive, r.logits, r.decOutput], keep, gInit);
+      kv = nextKV;
+      g = nextG;
+
+      const id = sampleNext(z, sampling, rng);
+      result.logprobs.push(logSoftmax(z)[id]);
+      if (opts.keepLogits) result.logits!.push(z);
+      seq = kv ? [id] : [...seq, id];
+      out.push(id);
+      result.generated.push(id);
+      const ms = performance.now() - t0;
+      if (step === 0) result.timings.promptMs = ms;
+      else result.timings.stepMs.push(ms);
+      opts.onToken?.(id, step);
+      if (id === endId) {
+        result.stop = 'end';
+        break;
+      }
+    }
+    if (g && !model.isG) result.gCache = g.map((c) => ({A_LM: firstRow(c.A_LM), G_LM: firstRow(c.G_LM), ...(c.A_P ? {A_P: firstRow(c.A_P)} : {})}));
+  } finally {
+    disposeAllBut([kv, g, gInit], new Set());
+  }
+  return result;
+}
+
+/**
+ * The reference's generate_Glst (spec §5.4): one greedy call on the prompt (default the empty
+ * prompt, fed as [END]) with KV- and G-cache on; its G-cache as a G list of [1, H, dk, dk] pairs
+ * (triples for the DAG variant). This is the G a PLDRv51Gi model is built from.
+ */
+export async function generateGList(model: PldrModel, prompt: number[] = []): Promise<GList> {
+  if (model.isG) throw new PldrError('a PLDRv51G model has a constant G_LM: there is no G-cache to infer');
+  const r = await generate(model, prompt, {maxNewTokens: 1, greedy: true, cache: 'kv+g'});
+  const {num_heads: H} = model.cfg;
+  const shape = [1, H, model.dk, model.dk];
+  const t = (data: Float32Array): HostTensor => ({dtype: 'F32', shape, data});
+  return {
+    kind: model.isDag ? 'triples' : 'pairs',
+    layers: r.gCache!.map((c) => ({A_LM: t(c.A_LM), G_LM: t(c.G_LM), ...(c.A_P ? {A_P: t(c.A_P)} : {})})),
+    metadata: {prompt_ids: JSON.stringify(promptIds(prompt))},
+  };
+}
+
+/** Batch row 0 of a [B, ...] tensor, copied to the host. */
+function firstRow(t: tf.Tensor): Float32Array {
+  const all = t.dataSync() as Float32Array;
+  return all.slice(0, all.length / t.shape[0]);
+}
+
+/** Dispose every tensor reachable from `things` except those in `keep` (and those of `gInit`). */
+function disposeAllBut(things: unknown[], keep: Set<tf.Tensor>, gInit?: GCache[]): void {
+  const protect = new Set(keep);
+  for (const c of gInit ?? []) [c.A_LM, c.G_LM, c.A_P].forEach((t) => t && protect.add(t));
+  const seen = new Set<tf.Tensor>();
+  const walk = (x: unknown): void => {
+    if (x instanceof tf.Tensor) {
+      if (!protect.has(x) && !seen.has(x)) {
+        seen.add(x);
+        x.dispose();
+      }
+    } else if (Array.isArray(x)) x.forEach(walk);
+    else if (x && typeof x === 'object') Object.values(x).forEach(walk);
+  };
+  things.forEach(walk);
+}
+
+/**
+ * An external G list as the per-layer G-cache of this model (spec §4.3, §5.6). Accepts bare G_LM
+ * lists (A_LM then zero, as in the reference's NAB lists), pairs, and triples; a DAG model without
+ * A_P in the list gets A_LM^∘P.
+ */
+export function gCacheFromList(model: PldrModel, glist: GList): GCache[] {
+  const {num_layers: N, num_heads: H} = model.cfg;
+  const dk = model.dk;
+  if (glist.layers.length !== N)
+    throw new PldrError(`the G list has ${glist.layers.length} layers, the model has ${N}`);
+  const toT = (t: HostTensor, what: string, l: number): tf.Tensor4D => {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (n !== H * dk * dk || t.shape[t.shape.length - 1] !== dk)
+      throw new PldrError(`G list layer ${l} ${what} has shape [${t.shape}], the model needs [1, ${H}, ${dk}, ${dk}]`);
+    return tf.tensor4d(Float32Array.from(t.data as Float32Array), [1, H, dk, dk]);
+  };
+  return glist.layers.map((layer, l) => {
+    const G_LM = toT(layer.G_LM, 'G_LM', l);
+    const A_LM = layer.A_LM ? toT(layer.A_LM, 'A_LM', l) : tf.zeros([1, H, dk, dk]) as tf.Tensor4D;
+    if (!model.isDag) return {A_LM, G_LM};
+    const A_P = layer.A_P
+      ? toT(layer.A_P, 'A_P', l)
+      : (tf.tidy(() => tf.pow(A_LM, model.params.get(`decoder.dec_layers.${l}.mha1.plgatt_layer.pwlst`)!.reshape([1, H, dk, dk]))) as tf.Tensor4D);
+    return {A_LM, G_LM, A_P};
+  });
+}

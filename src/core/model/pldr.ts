@@ -1,0 +1,420 @@
+/**
+ * The PLDR-LLM family in one file (spec §1, §3, §4): PLDRv51 (v510), PLDRv51-DAG (v510_dag),
+ * PLDRv51G (v510G: a constant G_LM per layer; G = identity is SDPA) and PLDRv51Gi (a v510G built
+ * from a trained v510 plus its G list).
+ *
+ * Shapes: B batch, L tokens in this call, L_c tokens already cached, H heads, dk head width,
+ * d = H·dk, F FFN width, F_A metric-learner width, V vocabulary.
+ *
+ * Weights are kept under the reference's state-dict names (reference shapes, `params`), and
+ * prepared once for the forward pass (`Weights`): every linear weight transposed to [in, out] so
+ * each matMul stays on the wasm fast path (design.md §2).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {type ModelConfig} from '../config.js';
+import {PldrError} from '../errors.js';
+import {Rope} from './rope.js';
+
+const LN_EPS = 1e-6;
+const A_LM_FLOOR = Math.fround(1e-9);
+const MASK_NEG = -1e9;
+
+// ---------------------------------------------------------------------------------------------
+// Prepared weights
+
+interface Linear {
+  wT: tf.Tensor2D; // [in, out]
+  b: tf.Tensor1D; // [out]
+}
+interface Norm {
+  g: tf.Tensor1D;
+  b: tf.Tensor1D;
+}
+interface Glu {
+  w1: Linear; // silu branch
+  w2: Linear; // linear gate
+  w3: Linear; // output projection
+}
+interface Plga {
+  W: tf.Tensor4D; // [1, H, dk, dk] Wlst
+  b: tf.Tensor4D; // blst
+  P: tf.Tensor4D; // pwlst, the power
+  a: tf.Tensor4D; // alst, the coupling
+  ba: tf.Tensor4D; // balst, the coupling bias
+}
+interface LayerWeights {
+  wq: Linear;
+  wk: Linear;
+  wv: Linear;
+  dense: Linear;
+  lnA?: Norm; // mha1.layernorm1 [dk] — v510 only
+  resA?: {glus: Glu[]; ln: Norm}[]; // metric learner, R units of D GLUs — v510 only
+  plga?: Plga; // v510 only
+  G?: tf.Tensor4D; // [1, H, dk, dk] constant G_LM — v510G only
+  ffn: Glu;
+  ln1: Norm;
+  ln2: Norm;
+}
+export interface Weights {
+  embedding: tf.Tensor2D; // [V, d]
+  lnEmb: Norm; // decoder.layernorm1 [d]
+  layers: LayerWeights[];
+  final: Linear; // [d, V]
+}
+
+/** Build the prepared weights from reference-named tensors. Differentiable: training calls it inside its loss. */
+export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, G?: tf.Tensor[]): Weights {
+  const H = cfg.num_heads;
+  const dk = cfg.d_model / H;
+  const lin = (k: string): Linear => ({wT: p(`${k}.weight`).transpose() as tf.Tensor2D, b: p(`${k}.bias`) as tf.Tensor1D});
+  const norm = (k: string): Norm => ({g: p(`${k}.weight`) as tf.Tensor1D, b: p(`${k}.bias`) as tf.Tensor1D});
+  const glu = (k: string): Glu => ({w1: lin(`${k}.gluw1`), w2: lin(`${k}.gluw2`), w3: lin(`${k}.gluw3`)});
+  const perHead = (k: string) => p(k).reshape([1, H, dk, dk]) as tf.Tensor4D;
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < cfg.num_layers; l++) {
+    const k = `decoder.dec_layers.${l}`;
+    const layer: LayerWeights = {
+      wq: lin(`${k}.mha1.wq`),
+      wk: lin(`${k}.mha1.wk`),
+      wv: lin(`${k}.mha1.wv`),
+      dense: lin(`${k}.mha1.dense`),
+      ffn: glu(`${k}.ffn`),
+      ln1: norm(`${k}.layernorm1`),
+      ln2: norm(`${k}.layernorm2`),
+    };
+    if (cfg.variant === 'v510G') {
+      if (!G || !G[l]) throw new PldrError(`a PLDRv51G model needs a G_LM for layer ${l}`);
+      layer.G = G[l].reshape([1, H, dk, dk]) as tf.Tensor4D;
+    } else {
+      layer.lnA = norm(`${k}.mha1.layernorm1`);
+      layer.resA = [];
+      for (let r = 0; r < cfg.num_reslayerA; r++) {
+        const glus: Glu[] = [];
+        for (let j = 0; j < cfg.num_denseA; j++) glus.push(glu(`${k}.mha1.reslayerAs.${r}.denseAs.${j}`));
+        layer.resA.push({glus, ln: norm(`${k}.mha1.reslayerAs.${r}.layernormA`)});
+      }
+      const q = `${k}.mha1.plgatt_layer`;
+      layer.plga = {W: perHead(`${q}.Wlst`), b: perHead(`${q}.blst`), P: perHead(`${q}.pwlst`), a: perHead(`${q}.alst`), ba: perHead(`${q}.balst`)};
+    }
+    layers.push(layer);
+  }
+  return {embedding: p('decoder.embedding.weight') as tf.Tensor2D, lnEmb: norm('decoder.layernorm1'), layers, final: lin('final_layer')};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Basic operators (spec §0)
+
+/** x·Wᵀ + b on the last axis; x [..., in] → [..., out]. */
+function linear(x: tf.Tensor, w: Linear): tf.Tensor {
+  const shape = x.shape;
+  const x2 = x.reshape([-1, shape[shape.length - 1]]);
+  const y = tf.add(tf.matMul(x2, w.wT), w.b);
+  return y.reshape([...shape.slice(0, -1), w.wT.shape[1]]);
+}
+
+/** LayerNorm over the last axis, biased variance, ε = 1e-6 everywhere. */
+function layerNorm(x: tf.Tensor, n: Norm): tf.Tensor {
+  const {mean, variance} = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LN_EPS))), n.g), n.b);
+}
+
+/** GLU(x) = gluw3( silu(gluw1 x) ∘ gluw2 x ). */
+function glu(x: tf.Tensor, g: Glu): tf.Tensor {
+  const a = linear(x, g.w1);
+  return linear(tf.mul(tf.mul(a, tf.sigmoid(a)), linear(x, g.w2)), g.w3);
+}
+
+/** iSwiGLU(x) = x·silu(x). */
+function iSwiGLU(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.mul(x, tf.sigmoid(x)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Caches and outputs (spec §3.10, §4.1)
+
+/** KV-cache of one layer. K̃ (after RoPE) and Vv are [B, L_c, H, dk]; A [B, H, dk, dk] (v510 only). */
+export interface KVCache {
+  K: tf.Tensor4D;
+  V: tf.Tensor4D;
+  A?: tf.Tensor4D;
+}
+/** G-cache of one layer, each [B, H, dk, dk]. A_P is held by the DAG variant. */
+export interface GCache {
+  A_LM: tf.Tensor4D;
+  G_LM: tf.Tensor4D;
+  A_P?: tf.Tensor4D;
+}
+/** What a layer's attention reports: the reference's list [A_LM, P, a, b_a, G_LM, S (, A_P)], named. */
+export interface Deductive {
+  A_LM: tf.Tensor4D; // [B, H, dk, dk]
+  P: tf.Tensor3D; // [H, dk, dk] the parameters themselves
+  a: tf.Tensor3D;
+  ba: tf.Tensor3D;
+  G_LM: tf.Tensor4D; // [B, H, dk, dk]
+  S: tf.Tensor4D; // [B, H, L, L_c + L] pre-mask scores ("E_p")
+  A_P?: tf.Tensor4D; // DAG variant only
+}
+export interface ForwardOptions {
+  /** [B, 1, L, L] with 1 = blocked, or null for none (cached calls pass none). */
+  mask?: tf.Tensor | null;
+  kv?: KVCache[];
+  g?: GCache[];
+  /** Compute logits for the last position only ([B, 1, V]): what generation needs. */
+  lastOnly?: boolean;
+  /** Also return per-layer hidden states (embed_ln, attn_out, out) for probing and tests. */
+  hidden?: boolean;
+}
+export interface ForwardResult {
+  logits: tf.Tensor3D; // [B, L, V] (or [B, 1, V] with lastOnly)
+  decOutput: tf.Tensor3D; // [B, L, d]
+  deductive: Deductive[] | null; // null for v510G
+  kv: KVCache[];
+  hidden?: {embedLn: tf.Tensor3D; attnOut: tf.Tensor3D[]; out: tf.Tensor3D[]};
+}
+
+/** The standard mask of spec §3.7: max(key padding (id 0), look-ahead), 1 = blocked, [B, 1, L, L]. */
+export function createMask(ids: number[][]): tf.Tensor4D {
+  const B = ids.length;
+  const L = ids[0].length;
+  const m = new Float32Array(B * L * L);
+  for (let b = 0; b < B; b++)
+    for (let i = 0; i < L; i++)
+      for (let j = 0; j < L; j++) m[(b * L + i) * L + j] = j > i || ids[b][j] === 0 ? 1 : 0;
+  return tf.tensor4d(m, [B, 1, L, L]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model
+
+export class PldrModel {
+  readonly dk: number;
+  readonly rope: Rope;
+  /** Prepared weights for inference (transposed copies live here; params stay as loaded). */
+  readonly w: Weights;
+
+  constructor(
+    readonly cfg: ModelConfig,
+    /** Reference-named parameters in state-dict order. */
+    readonly params: Map<string, tf.Tensor>,
+    /** v510G: the constant G_LM per layer, each [1, H, dk, dk]. */
+    readonly G?: tf.Tensor4D[],
+  ) {
+    this.dk = cfg.d_model / cfg.num_heads;
+    this.rope = new Rope(cfg.max_seq_len, this.dk);
+    this.w = tf.tidy(() => {
+      const get = (k: string) => {
+        const t = params.get(k);
+        if (!t) throw new PldrError(`missing weight ${k}`);
+        return t;
+      };
+      const w = prepareWeights(cfg, get, G);
+      return w as unknown as tf.TensorContainer;
+    }) as unknown as Weights;
+  }
+
+  get isG(): boolean {
+    return this.cfg.variant === 'v510G';
+  }
+  get isDag(): boolean {
+    return this.cfg.variant === 'v510_dag';
+  }
+
+  /** One model call (spec §3, §4.2). ids is [B][L]; cached calls take exactly one token. */
+  forward(ids: number[][], opts: ForwardOptions = {}): ForwardResult {
+    this.checkCall(ids, opts);
+    return tf.tidy(() => forwardWith(this, this.w, ids, opts) as unknown as tf.TensorContainer) as unknown as ForwardResult;
+  }
+
+  private checkCall(ids: number[][], opts: ForwardOptions): void {
+    const B = ids.length;
+    const L = B > 0 ? ids[0].length : 0;
+    if (B === 0 || L === 0) throw new PldrError('a model call needs at least one token');
+    const V = this.cfg.input_vocab_size;
+    for (const row of ids) {
+      if (row.length !== L) throw new PldrError('all rows of a batch must have the same length');
+      for (const id of row)
+        if (!Number.isInteger(id) || id < 0 || id >= V)
+          throw new PldrError(`token id ${id} is outside the vocabulary (0..${V - 1})`);
+    }
+    const Lc = opts.kv ? opts.kv[0].K.shape[1] : 0;
+    if (opts.kv && L !== 1)
+      throw new PldrError(`a call with a KV-cache takes exactly one new token, got ${L} (spec §3.4, T5)`);
+    if (Lc + L > this.cfg.max_seq_len)
+      throw new PldrError(
+        `sequence of ${Lc + L} tokens exceeds max_seq_len ${this.cfg.max_seq_len}: positions must be < ${this.cfg.max_seq_len}`,
+      );
+  }
+
+  /** Reference-named weights as they stand (for saving). */
+  dispose(): void {
+    tf.dispose(this.w as unknown as tf.TensorContainer);
+    for (const t of this.params.values()) t.dispose();
+    if (this.G) tf.dispose(this.G);
+    this.rope.dispose();
+  }
+}
+
+/**
+ * The forward pass on given weights (no tidy here: callers wrap it, training differentiates it).
+ * Follows spec §3 line by line.
+ */
+export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, ids: number[][], opts: ForwardOptions = {}): ForwardResult {
+  const {cfg, rope} = model;
+  const B = ids.length;
+  const L = ids[0].length;
+  const H = cfg.num_heads;
+  const d = cfg.d_model;
+  const dk = d / H;
+  const isG = cfg.variant === 'v510G';
+  const isDag = cfg.variant === 'v510_dag';
+  const Lc = opts.kv ? opts.kv[0].K.shape[1] : 0;
+  const mask = opts.mask ?? null;
+
+  // §3.1 embedding: LN_emb( Emb[X] · float32(√d) )
+  const idsT = tf.tensor2d(ids.flat(), [B, L], 'int32');
+  let h = layerNorm(tf.mul(tf.gather(w.embedding, idsT), Math.fround(Math.sqrt(d))), w.lnEmb); // [B, L, d]
+  const embedLn = h as tf.Tensor3D;
+
+  const deductive: Deductive[] = [];
+  const kvOut: KVCache[] = [];
+  const attnOuts: tf.Tensor3D[] = [];
+  const outs: tf.Tensor3D[] = [];
+
+  for (let l = 0; l < cfg.num_layers; l++) {
+    const lw = w.layers[l];
+    const kvIn = opts.kv?.[l];
+    const gIn = opts.g?.[l];
+
+    // §3.3–3.4 projections, head split [B, L, H, dk], RoPE on Q and K at positions L_c…L_c+L−1
+    const Q = rope.apply(linear(h, lw.wq).reshape([B, L, H, dk]) as tf.Tensor4D, Lc);
+    const Knew = rope.apply(linear(h, lw.wk).reshape([B, L, H, dk]) as tf.Tensor4D, Lc);
+    const Vnew = linear(h, lw.wv).reshape([B, L, H, dk]) as tf.Tensor4D;
+    const K = kvIn ? (tf.concat([kvIn.K, Knew], 1) as tf.Tensor4D) : Knew; // [B, L_c+L, H, dk]
+    const V = kvIn ? (tf.concat([kvIn.V, Vnew], 1) as tf.Tensor4D) : Vnew;
+
+    const q = Q.transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, H, L, dk]
+    const v = V.transpose([0, 2, 1, 3]) as tf.Tensor4D;
+
+    let G_LM: tf.Tensor4D; // [B or 1, H, dk, dk]
+    let A: tf.Tensor4D | undefined;
+    if (isG) {
+      G_LM = gIn?.G_LM ?? lw.G!; // an external G list overrides the constant one
+    } else {
+      // §3.5 metric learner — skipped when a KV-cache holds A (the prompt's A is never updated)
+      A = kvIn?.A ?? metricLearner(q, lw);
+      let A_LM: tf.Tensor4D, A_P: tf.Tensor4D | undefined;
+      if (gIn) {
+        // §4.2: a G-cache skips PLGA; the returned list carries the cached tensors
+        A_LM = gIn.A_LM;
+        G_LM = gIn.G_LM;
+        A_P = gIn.A_P;
+      } else {
+        ({A_LM, A_P, G_LM} = plga(A, lw.plga!));
+      }
+      const p = lw.plga!;
+      deductive.push({
+        A_LM,
+        P: p.P.reshape([H, dk, dk]) as tf.Tensor3D,
+        a: p.a.reshape([H, dk, dk]) as tf.Tensor3D,
+        ba: p.ba.reshape([H, dk, dk]) as tf.Tensor3D,
+        G_LM,
+        S: undefined as unknown as tf.Tensor4D, // filled below
+        ...(isDag ? {A_P: A_P ?? (tf.pow(A_LM, p.P) as tf.Tensor4D)} : {}),
+      });
+    }
+
+    // §3.7 scores, mask, softmax, output
+    const kT = K.transpose([0, 2, 3, 1]); // [B, H, dk, L_c+L]
+    const S = tf.div(bmm(bmm(q, G_LM), kT), Math.fround(Math.sqrt(dk))) as tf.Tensor4D; // [B, H, L, L_c+L]
+    const E = tf.softmax(mask ? tf.add(S, tf.mul(mask, MASK_NEG)) : S);
+    const O = bmm(E, v).transpose([0, 2, 1, 3]).reshape([B, L, d]); // [B, H, L, dk] → merge heads [B, L, d]
+    const a = linear(O, lw.dense) as tf.Tensor3D;
+    if (!isG) deductive[l].S = S;
+
+    kvOut.push(isG ? {K, V} : {K, V, A});
+
+    // §3.2 post-norm residual block
+    const u = layerNorm(tf.add(a, h), lw.ln1);
+    h = layerNorm(tf.add(glu(u, lw.ffn), u), lw.ln2);
+    if (opts.hidden) {
+      attnOuts.push(a);
+      outs.push(h as tf.Tensor3D);
+    }
+  }
+
+  const decOutput = h as tf.Tensor3D;
+  const last = opts.lastOnly ? decOutput.slice([0, L - 1, 0], [B, 1, d]) : decOutput;
+  const logits = linear(last, w.final) as tf.Tensor3D; // [B, L, V]
+  return {
+    logits,
+    decOutput,
+    deductive: isG ? null : deductive,
+    kv: kvOut,
+    ...(opts.hidden ? {hidden: {embedLn: embedLn, attnOut: attnOuts, out: outs}} : {}),
+  };
+}
+
+/** §3.5: A = ResNet(LN_A0(Q̃ᵀQ̃)), from the rotated queries q [B, H, L, dk] → [B, H, dk, dk]. */
+function metricLearner(q: tf.Tensor4D, lw: LayerWeights): tf.Tensor4D {
+  // A⁰ sums over all L positions: no causal or padding mask (T3)
+  let A = layerNorm(bmm(q.transpose([0, 1, 3, 2]), q), lw.lnA!); // [B, H, dk, L] @ [B, H, L, dk]
+  for (const unit of lw.resA!) {
+    let Z = A;
+    for (const g of unit.glus) Z = glu(Z, g);
+    A = layerNorm(tf.add(Z, A), unit.ln);
+  }
+  return A as tf.Tensor4D;
+}
+
+/** §3.6: A_LM = iSwiGLU(W·A + b) + 1e-9; A_P = A_LM^∘P; G_LM = a·A_P + b_a (per-head left products). */
+function plga(A: tf.Tensor4D, p: Plga): {A_LM: tf.Tensor4D; A_P: tf.Tensor4D; G_LM: tf.Tensor4D} {
+  const A_LM = tf.add(iSwiGLU(tf.add(bmm(p.W, A), p.b)), A_LM_FLOOR) as tf.Tensor4D;
+  const A_P = tf.pow(A_LM, p.P) as tf.Tensor4D;
+  const G_LM = tf.add(bmm(p.a, A_P), p.ba) as tf.Tensor4D;
+  return {A_LM, A_P, G_LM};
+}
+
+/**
+ * Below `splitMacs` multiply-adds per matrix, one batched kernel beats a dispatch per matrix.
+ * Tests set it to 0 to run the split path on the tiny fixture models too.
+ */
+export const bmmTuning = {splitMacs: 32 * 1024};
+
+/**
+ * a @ b over leading batch dims, which may broadcast (size 1 against size n): a [..., m, k],
+ * b [..., k, n] → [..., m, n]. The wasm backend's batched matMul runs 5–10× slower than its 2-D
+ * one (design.md §2), so large products are split into one 2-D matMul per matrix.
+ */
+function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const r = a.rank;
+  const [m, k] = a.shape.slice(r - 2);
+  const n = b.shape[r - 1];
+  const batchA = a.shape.slice(0, r - 2);
+  const batchB = b.shape.slice(0, r - 2);
+  const batch = batchA.map((x, i) => Math.max(x, batchB[i]));
+  const count = batch.reduce((x, y) => x * y, 1);
+  if (count === 1) return tf.matMul(a.reshape([m, k]), b.reshape([k, n])).reshape([...batch, m, n]);
+  if (m * k * n < bmmTuning.splitMacs) {
+    const A = batchA.every((x, i) => x === batch[i]) ? a : tf.broadcastTo(a, [...batch, m, k]);
+    const B = batchB.every((x, i) => x === batch[i]) ? b : tf.broadcastTo(b, [...batch, k, n]);
+    return tf.matMul(A, B);
+  }
+  const as = tf.unstack(a.reshape([-1, m, k]));
+  const bs = tf.unstack(b.reshape([-1, k, n]));
+  const pick = (list: tf.Tensor[], shape: number[], flat: number) => {
+    // index into a batch that broadcasts: size-1 dims always take index 0
+    let idx = 0;
+    let rest = flat;
+    for (let i = batch.length - 1, own = 1; i >= 0; i--) {
+      const coord = rest % batch[i];
+      rest = Math.floor(rest / batch[i]);
+      idx += (shape[i] === 1 ? 0 : coord) * own;
+      own *= shape[i];
+    }
+    return list[idx];
+  };
+  const out: tf.Tensor[] = [];
+  for (let i = 0; i < count; i++) out.push(tf.matMul(pick(as, batchA, i), pick(bs, batchB, i)));
+  return tf.stack(out).reshape([...batch, m, n]);
+}

@@ -1,0 +1,81 @@
+/** Shared helpers for the parity tests: fixture loading and tolerance checks. */
+import {readFileSync} from 'node:fs';
+import {dirname, join, resolve} from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+import {expect} from 'vitest';
+
+import {readSafetensors} from '../src/core/io/safetensors.js';
+import type {HostTensor} from '../src/core/io/tensor.js';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REFERENCE = join(ROOT, 'fixtures', 'reference');
+/** ../shared beside the checkout: present on developers' machines and in CI, never on a user's. */
+export const SHARED = resolve(ROOT, '..', 'shared');
+
+export type FixtureName = 'tiny-public' | 'tiny-G-identity' | 'tiny-G-random';
+
+export interface Fixture {
+  dir: string;
+  checkpoint: string;
+  tensors: Map<string, HostTensor>;
+  json: any; // expected.json
+  t(name: string): Float32Array;
+  ids(name: string): number[][];
+}
+
+const cache = new Map<string, Fixture>();
+
+export function fixture(name: FixtureName): Fixture {
+  const hit = cache.get(name);
+  if (hit) return hit;
+  const dir = join(REFERENCE, name);
+  const {tensors} = readSafetensors(join(dir, 'expected.safetensors'));
+  const f: Fixture = {
+    dir,
+    checkpoint: join(dir, 'checkpoint.pth'),
+    tensors,
+    json: JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')),
+    t(n) {
+      const x = tensors.get(n);
+      if (!x) throw new Error(`fixture ${name} has no tensor ${n}`);
+      return x.data instanceof Float32Array ? x.data : Float32Array.from(x.data as Float64Array);
+    },
+    ids(n) {
+      const x = tensors.get(n);
+      if (!x) throw new Error(`fixture ${name} has no tensor ${n}`);
+      const flat = Array.from(x.data as BigInt64Array, Number);
+      const L = x.shape[x.shape.length - 1];
+      const rows: number[][] = [];
+      for (let i = 0; i < flat.length; i += L) rows.push(flat.slice(i, i + L));
+      return rows;
+    },
+  };
+  cache.set(name, f);
+  return f;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length, 'lengths differ').toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+/** Every element within atol; the message names the tensor and the worst difference. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, what: string): void {
+  const d = maxAbsDiff(actual, expected);
+  expect(d, `${what}: max |diff| ${d} > ${atol}`).toBeLessThanOrEqual(atol);
+}
+
+/**
+ * The train batch (input.train_ids) has A_LM entries near the 1e-9 floor (1.6e-7) raised to a
+ * negative power (T15): there the float32 reference itself is 1.2e-4 (relative) from an exact
+ * float64 evaluation in A_P of layer 1, and 2.4e-5 in the logits — above the spec's 1e-4 and 2e-5.
+ * We apply the fixtures' own policy, 10 × the reference's float32 noise, measured on this batch
+ * (float64 evaluation of spec §3 in torch 1.13, float32-rounded √d and √d_k).
+ */
+export const TRAIN_BATCH_TOL = {logits: 2.4e-4, A_P_rel: 1.2e-3};
