@@ -23,9 +23,23 @@ export abstract class PldrCommand extends Command {
     await initBackend((name ?? 'wasm') as BackendName);
   }
 
-  protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     if (err instanceof PldrError) {
       process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    // oclif's own usage errors (unknown flag, value not among the options, missing argument):
+    // one line as well, pointing at --help.
+    if (err.oclif?.exit === 2) {
+      const msg = err.message.split('\n').map((l) => l.trim()).filter(Boolean).join('; ');
+      process.stderr.write(`error: ${msg} (see --help)\n`);
+      process.exitCode = 2;
+      return;
+    }
+    // Running out of memory in the tensor backend is the user's problem, not a bug.
+    if (/out of memory|Cannot allocate Wasm memory/i.test(err.message)) {
+      process.stderr.write(`error: the tensor backend ran out of memory (${err.message.split('\n')[0]})\n`);
       process.exitCode = 1;
       return;
     }
