@@ -32,7 +32,11 @@ export abstract class PldrCommand extends Command {
     // oclif's own usage errors (unknown flag, value not among the options, missing argument):
     // one line as well, pointing at --help.
     if (err.oclif?.exit === 2) {
-      const msg = err.message.split('\n').map((l) => l.trim()).filter(Boolean).join('; ');
+      const msg = err.message
+        .split('\n')
+        .map((l) => l.trim().replace(/^Error:\s*/, ''))
+        .filter((l) => l && !/^(See more help|The following errors? occurred)/.test(l))
+        .join('; ');
       process.stderr.write(`error: ${msg} (see --help)\n`);
       process.exitCode = 2;
       return;
