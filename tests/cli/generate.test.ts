@@ -1,5 +1,5 @@
 /** The engine checked from outside: `pldr generate --ids … --json` and `pldr convert`, as a user runs them. */
-import {mkdtempSync, rmSync} from 'node:fs';
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
@@ -78,14 +78,15 @@ describe('pldr generate --ids', () => {
 });
 
 describe('pldr convert', () => {
-  it('.pth → directory → .pth keeps every tensor bit for bit, with the hyper-parameters beside it', () => {
+  it('.pth → directory → .pth gives back the reference file byte for byte, with the hyper-parameters beside it', () => {
     const f = fixture('tiny-public');
     const dir = join(tmp, 'tp');
-    const back = join(tmp, 'export', 'tiny-public.pth');
+    const back = join(tmp, 'export', 'checkpoint.pth'); // the zip's folder is named after the file
     expect(pldr(['convert', f.checkpoint, dir]).code).toBe(0);
     const r = pldr(['convert', dir, back, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).written).toContain(join(tmp, 'export', 'tiny-public_hparams.json'));
+    expect(JSON.parse(r.stdout).written).toContain(join(tmp, 'export', 'checkpoint_hparams.json'));
+    expect(readFileSync(back).equals(readFileSync(f.checkpoint))).toBe(true);
     const a = readPth(f.checkpoint).stateDict;
     const b = readPth(back).stateDict;
     expect([...b.keys()]).toEqual([...a.keys()]);

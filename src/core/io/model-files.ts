@@ -30,7 +30,20 @@ export interface ModelFiles {
   tokenizer?: string;
   /** What was read, for messages and metadata. */
   source: string;
+  /**
+   * The state dict's torch `_metadata` (module name → version), kept so that a .pth → directory
+   * → .pth round trip writes the reference's file byte for byte. Optional: torch loads without it.
+   */
+  moduleVersions?: Map<string, number>;
+  /** The reference checkpoint's loss and accuracy scalars, kept across conversions. */
+  loss?: number;
+  accuracy?: number;
 }
+
+/** Where a model directory keeps the fields above that have no tensor of their own. */
+const META_MODULES = 'torch_module_versions';
+const META_LOSS = 'reference_loss';
+const META_ACCURACY = 'reference_accuracy';
 
 const G_KEY = /^G_LM\.layer\.(\d+)$/;
 
@@ -46,7 +59,7 @@ export function readModelFiles(path: string, opts: ReadOptions = {}): ModelFiles
   if (statSync(path).isDirectory()) return readModelDir(path, config);
 
   const ckpt = readPth(path);
-  const files: ModelFiles = {config, weights: toF32(ckpt.stateDict, path), source: path};
+  const files: ModelFiles = {config, weights: toF32(ckpt.stateDict, path), source: path, moduleVersions: ckpt.moduleVersions, loss: ckpt.loss, accuracy: ckpt.accuracy};
   if (config.variant === 'v510G') files.G = readConstantG(gListPath(path, configSource));
   checkModelFiles(files);
   return files;
@@ -55,7 +68,7 @@ export function readModelFiles(path: string, opts: ReadOptions = {}): ModelFiles
 function readModelDir(dir: string, config: ModelConfig): ModelFiles {
   const file = join(dir, 'model.safetensors');
   if (!existsSync(file)) throw new PldrError(`${dir} has no model.safetensors`);
-  const {tensors} = readSafetensors(file);
+  const {tensors, metadata} = readSafetensors(file);
   const weights: StateDict = new Map();
   const G: HostTensor[] = [];
   for (const [k, t] of tensors) {
@@ -63,7 +76,7 @@ function readModelDir(dir: string, config: ModelConfig): ModelFiles {
     if (m) G[Number(m[1])] = t;
     else weights.set(k, t);
   }
-  const files: ModelFiles = {config, weights: toF32(weights, file), source: dir};
+  const files: ModelFiles = {config, weights: toF32(weights, file), source: dir, ...metaFields(metadata, file)};
   if (config.variant === 'v510G') {
     for (let l = 0; l < config.num_layers; l++)
       if (!G[l]) throw new PldrError(`${file} lacks G_LM.layer.${l}, which a PLDRv51G model needs`);
@@ -75,6 +88,18 @@ function readModelDir(dir: string, config: ModelConfig): ModelFiles {
   if (existsSync(tok)) files.tokenizer = tok;
   checkModelFiles(files);
   return files;
+}
+
+function metaFields(metadata: Record<string, string>, file: string): Partial<ModelFiles> {
+  const out: Partial<ModelFiles> = {};
+  try {
+    if (metadata[META_MODULES]) out.moduleVersions = new Map(Object.entries(JSON.parse(metadata[META_MODULES]) as Record<string, number>));
+  } catch {
+    throw new PldrError(`${file}: metadata ${META_MODULES} is not valid JSON`);
+  }
+  if (metadata[META_LOSS] !== undefined) out.loss = Number(metadata[META_LOSS]);
+  if (metadata[META_ACCURACY] !== undefined) out.accuracy = Number(metadata[META_ACCURACY]);
+  return out;
 }
 
 /** Where a v510G checkpoint's G list is: hparams.Gcachelst (relative to the hparams file), else G_LM.safetensors beside. */
@@ -131,7 +156,11 @@ export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<strin
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(makeConfigJson(f.config), null, 2) + '\n');
     const tensors: StateDict = new Map(f.weights);
     f.G?.forEach((g, l) => tensors.set(`G_LM.layer.${l}`, {...g, shape: g.shape.length === 4 ? g.shape : [1, ...g.shape]}));
-    writeSafetensors(join(tmp, 'model.safetensors'), tensors, {format: 'pt', source: basename(f.source), ...metadata});
+    const meta: Record<string, string> = {format: 'pt', source: basename(f.source), ...metadata};
+    if (f.moduleVersions) meta[META_MODULES] = JSON.stringify(Object.fromEntries(f.moduleVersions));
+    if (f.loss !== undefined) meta[META_LOSS] = String(f.loss);
+    if (f.accuracy !== undefined) meta[META_ACCURACY] = String(f.accuracy);
+    writeSafetensors(join(tmp, 'model.safetensors'), tensors, meta);
     if (f.tokenizer) writeFileSync(join(tmp, 'tokenizer.model'), readFileSync(f.tokenizer));
     if (existsSync(dir)) {
       if (!statSync(dir).isDirectory()) throw new PldrError(`${dir} exists and is not a directory`);
@@ -149,7 +178,7 @@ export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<strin
  * strict load_state_dict), <stem>_hparams.json beside it, and for v510G the G list as
  * <stem>_G_LM.safetensors, named by the hparams' Gcachelst.
  */
-export function writeReferenceCheckpoint(dst: string, f: ModelFiles, extra: {loss?: number; accuracy?: number} = {}): string[] {
+export function writeReferenceCheckpoint(dst: string, f: ModelFiles): string[] {
   const dir = dirname(dst);
   const stem = basename(dst, extname(dst));
   mkdirSync(dir, {recursive: true});
@@ -164,7 +193,7 @@ export function writeReferenceCheckpoint(dst: string, f: ModelFiles, extra: {los
     hparams.Gcachelst = gFile;
     written.push(join(dir, gFile));
   }
-  writePth(dst, {stateDict: f.weights, loss: extra.loss, accuracy: extra.accuracy, optimizerStateDictNone: true});
+  writePth(dst, {stateDict: f.weights, loss: f.loss, accuracy: f.accuracy, moduleVersions: f.moduleVersions, optimizerStateDictNone: true});
   const hpFile = join(dir, `${stem}_hparams.json`);
   writeFileSync(`${hpFile}.tmp-${process.pid}`, JSON.stringify(hparams, null, 1) + '\n');
   renameSync(`${hpFile}.tmp-${process.pid}`, hpFile);
@@ -184,6 +213,7 @@ export function toGi(src: ModelFiles, G: HostTensor[], note: string): ModelFiles
   const config: ModelConfig = {...src.config, variant: 'v510G', num_reslayerA: 0, num_denseA: 0, A_dff: 0, source: note};
   delete config.DAG_reg_coeffs;
   const gi: ModelFiles = {config, weights, G, tokenizer: src.tokenizer, source: src.source};
+  // the source's module list names the PLGA modules a Gi model lacks: let the writer derive its own
   checkModelFiles(gi); // strict: the remaining keys must be exactly the v510G key set
   return gi;
 }
