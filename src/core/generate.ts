@@ -52,8 +52,9 @@ export interface GenerateResult {
   stop: 'end' | 'length';
   logits?: Float32Array[];
   calls?: CallTrace[];
-  /** Per layer, the G_LM used by the last call ([H, dk, dk] of batch row 0), and the held G-cache. */
+  /** With `trace`: per layer, the G_LM the last call used ([H, dk, dk] of batch row 0). */
   lastG?: Float32Array[];
+  /** The G-cache held at the end (v510 modes g and kv+g, or an external G). */
   gCache?: {A_LM: Float32Array; G_LM: Float32Array; A_P?: Float32Array}[];
   timings: {promptMs: number; stepMs: number[]};
 }
@@ -112,7 +113,7 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
       const nextG = gInit ?? (useG ? r.deductive!.map((d) => ({A_LM: d.A_LM, G_LM: d.G_LM, ...(d.A_P ? {A_P: d.A_P} : {})})) : g);
       for (const c of nextKV ?? []) [c.K, c.V, c.A].forEach((t) => t && keep.add(t));
       for (const c of nextG ?? []) [c.A_LM, c.G_LM, c.A_P].forEach((t) => t && keep.add(t));
-      if (step === n - 1 || opts.trace) result.lastG = r.deductive?.map((d) => firstRow(d.G_LM));
+      if (opts.trace) result.lastG = r.deductive?.map((d) => firstRow(d.G_LM));
       const z = (await r.logits.data()) as Float32Array; // [1, 1, V] → [V]
       disposeAllBut([kv, g, r.kv, r.deductive, r.logits, r.decOutput], keep, gInit);
       kv = nextKV;

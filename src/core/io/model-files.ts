@@ -59,7 +59,7 @@ export function readModelFiles(path: string, opts: ReadOptions = {}): ModelFiles
   if (statSync(path).isDirectory()) return readModelDir(path, config);
 
   const ckpt = readPth(path);
-  const files: ModelFiles = {config, weights: toF32(ckpt.stateDict, path), source: path, moduleVersions: ckpt.moduleVersions, loss: ckpt.loss, accuracy: ckpt.accuracy};
+  const files: ModelFiles = {config, weights: checkF32(ckpt.stateDict, path), source: path, moduleVersions: ckpt.moduleVersions, loss: ckpt.loss, accuracy: ckpt.accuracy};
   if (config.variant === 'v510G') files.G = readConstantG(gListPath(path, configSource));
   checkModelFiles(files);
   return files;
@@ -76,7 +76,7 @@ function readModelDir(dir: string, config: ModelConfig): ModelFiles {
     if (m) G[Number(m[1])] = t;
     else weights.set(k, t);
   }
-  const files: ModelFiles = {config, weights: toF32(weights, file), source: dir, ...metaFields(metadata, file)};
+  const files: ModelFiles = {config, weights: checkF32(weights, file), source: dir, ...metaFields(metadata, file)};
   if (config.variant === 'v510G') {
     for (let l = 0; l < config.num_layers; l++)
       if (!G[l]) throw new PldrError(`${file} lacks G_LM.layer.${l}, which a PLDRv51G model needs`);
@@ -127,8 +127,8 @@ function readConstantG(path: string): HostTensor[] {
   return readGList(path).layers.map((l) => l.G_LM);
 }
 
-/** Every weight as float32 (the reference stores float32; a half-precision file is widened by the reader). */
-function toF32(sd: StateDict, source: string): StateDict {
+/** Every weight must be float32 (the reference stores float32; the .pth reader widens half precision). */
+function checkF32(sd: StateDict, source: string): StateDict {
   for (const [k, t] of sd)
     if (t.dtype !== 'F32') throw new PldrError(`${source}: weight ${k} is ${t.dtype}, expected float32`);
   return sd;

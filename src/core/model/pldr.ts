@@ -246,7 +246,7 @@ export class PldrModel {
       );
   }
 
-  /** Reference-named weights as they stand (for saving). */
+  /** Free every tensor the model holds (its parameters, prepared copies, G list and RoPE tables). */
   dispose(): void {
     tf.dispose(this.w as unknown as tf.TensorContainer);
     for (const t of this.params.values()) t.dispose();
