@@ -141,24 +141,6 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
   return result;
 }
 
-/**
- * The reference's generate_Glst (spec §5.4): one greedy call on the prompt (default the empty
- * prompt, fed as [END]) with KV- and G-cache on; its G-cache as a G list of [1, H, dk, dk] pairs
- * (triples for the DAG variant). This is the G a PLDRv51Gi model is built from.
- */
-export async function generateGList(model: PldrModel, prompt: number[] = []): Promise<GList> {
-  if (model.isG) throw new PldrError('a PLDRv51G model has a constant G_LM: there is no G-cache to infer');
-  const r = await generate(model, prompt, {maxNewTokens: 1, greedy: true, cache: 'kv+g'});
-  const {num_heads: H} = model.cfg;
-  const shape = [1, H, model.dk, model.dk];
-  const t = (data: Float32Array): HostTensor => ({dtype: 'F32', shape, data});
-  return {
-    kind: model.isDag ? 'triples' : 'pairs',
-    layers: r.gCache!.map((c) => ({A_LM: t(c.A_LM), G_LM: t(c.G_LM), ...(c.A_P ? {A_P: t(c.A_P)} : {})})),
-    metadata: {prompt_ids: JSON.stringify(promptIds(prompt))},
-  };
-}
-
 /** Batch row 0 of a [B, ...] tensor, copied to the host. */
 function firstRow(t: tf.Tensor): Float32Array {
   const all = t.dataSync() as Float32Array;

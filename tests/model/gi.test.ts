@@ -10,7 +10,12 @@ import * as tf from '@tensorflow/tfjs';
 import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
-import {generate, generateGList} from '../../src/core/generate.js';
+import {inferDeductive, gListOf} from '../../src/core/export-g.js';
+import {generate, promptIds} from '../../src/core/generate.js';
+import type {PldrModel} from '../../src/core/model/pldr.js';
+
+/** The reference's generate_Glst: the G-cache of one call on the (empty) prompt. */
+const generateGList = async (model: PldrModel, prompt: number[] = []) => gListOf(inferDeductive(model, promptIds(prompt)), {withAP: model.isDag});
 import {instantiate, readModelFiles, toGi, writeModelDir} from '../../src/core/io/model-files.js';
 import {fixture, maxAbsDiff} from '../helpers.js';
 
@@ -88,6 +93,19 @@ describe('the DAG variant holds G-cache triples', () => {
     const G = await generateGList(model);
     expect(G.kind).toBe('triples');
     expect(G.layers.every((l) => l.A_P !== undefined)).toBe(true);
+    model.dispose();
+  });
+});
+
+describe('inferDeductive is the reference generate_Glst', () => {
+  it('the empty-prompt G equals the G-cache the reference held after gen_empty (A_LM 1e-5, G_LM 3e-4)', () => {
+    const f = fixture('tiny-public');
+    const model = instantiate(readModelFiles(f.checkpoint));
+    const d = inferDeductive(model, promptIds([]));
+    d.layers.forEach((l, i) => {
+      expect(maxAbsDiff(l.A_LM!, f.t(`gen_empty.kv_g.Gcache.layer.${i}.A_LM`))).toBeLessThanOrEqual(1e-5);
+      expect(maxAbsDiff(l.G_LM, f.t(`gen_empty.kv_g.Gcache.layer.${i}.G_LM`))).toBeLessThanOrEqual(3e-4);
+    });
     model.dispose();
   });
 });
