@@ -1,88 +1,145 @@
-import {Flags} from '@oclif/core';
+import {Args, Flags} from '@oclif/core';
 
 import {PldrCommand} from '../cli/base.js';
+import {loadTokenizer, parseIds, parseNumber, readPrompts, readStdin, readTextFile} from '../cli/prompt.js';
 import {PldrError} from '../core/errors.js';
-import {CACHE_MODES, type CacheMode, generate} from '../core/generate.js';
+import {CACHE_MODES, type CacheMode, generate, type GenerateResult, promptIds} from '../core/generate.js';
 import {readGList} from '../core/io/glist.js';
-import {loadModel} from '../core/io/model-files.js';
+import {instantiate, readModelFiles} from '../core/io/model-files.js';
+import type {PldrModel} from '../core/model/pldr.js';
+import {type StreamDecoder, type Tokenizer} from '../core/tokenizer.js';
 
 export default class Generate extends PldrCommand {
-  static override summary = 'Generate tokens from a PLDR-LLM with the cache mode of your choice.';
+  static override summary = 'Generate text (or token ids) from a PLDR-LLM, with the cache mode of your choice.';
 
   static override description = `Runs the reference's generation loop (spec §5): the prompt call, then one call per new token,
-with temperature → top-p → top-k filtering exactly as the reference applies them, stopping after [END] (id 3).
+with temperature → top-p → top-k filtering exactly as the reference applies them, stopping after [END].
+Same seed and settings give the same text, run after run.
+
+The prompt: an argument, --prompt-file, standard input, or token ids with --ids ("" = the empty
+prompt, fed as [END]). --prompts FILE generates for many prompts (one per line, or JSON lines with a
+"prompt" field) and prints one JSON line per prompt.
 
 Cache modes: none (the whole sequence every step), kv (KV-cache), g (G-cache: PLGA skipped after the
-prompt), kv+g (both: the metric learner and PLGA are skipped after the prompt). --g-init gives G_LM from
-outside (a G file from pldr export-g, or the reference's pickled lists): PLGA is bypassed from the first call.
+prompt), kv+g (both; the default). --g-init gives G_LM from outside (a file from pldr export-g, or the
+reference's pickled lists): PLGA is bypassed from the first call.
 
-The prompt is given as token ids (--ids); an empty --ids "" is the empty prompt, fed as [END].`;
+Text streams to the terminal as it is generated; --json prints one object instead (text, ids,
+per-token log-probs, stop reason, timings).`;
 
   static override examples = [
+    '<%= config.bin %> generate --model my-model/ "The meaning of life is"',
+    '<%= config.bin %> generate --model my-model/ "Once upon a time" --temperature 0.8 --top-p 0.9 --seed 7 --max-new-tokens 100',
+    'echo "Write a letter" | <%= config.bin %> generate --model my-model/ --greedy --json',
+    '<%= config.bin %> generate --model my-model/ --prompts prompts.jsonl --greedy > outputs.jsonl',
+    '<%= config.bin %> generate --model my-model/ "Hello" --cache none      # no cache: the whole sequence every step',
+    '<%= config.bin %> generate --model my-model/ "Hello" --g-init g-empty.safetensors --cache kv',
     '<%= config.bin %> generate --model fixtures/reference/tiny-public/checkpoint.pth --ids 74,82,59,13,45,84,61 --greedy --max-new-tokens 16 --cache kv+g --json',
-    '<%= config.bin %> generate --model my-model/ --ids 5,17,42 --temperature 0.8 --top-p 0.9 --seed 7',
-    '<%= config.bin %> generate --model my-model/ --ids "" --greedy --cache none --max-new-tokens 8',
-    '<%= config.bin %> generate --model run/model.pth --hparams run/hparams.json --ids 5,17 --g-init g.safetensors --cache kv',
   ];
+
+  static override args = {
+    prompt: Args.string({description: 'the prompt text (or use --prompt-file, standard input, --ids or --prompts)'}),
+  };
 
   static override flags = {
     model: Flags.string({char: 'm', description: 'model directory, or a reference .pth (hparams.json beside it, or --hparams)', required: true}),
     hparams: Flags.string({description: "the reference's hparams.json for a .pth model"}),
-    ids: Flags.string({description: 'prompt token ids, comma-separated ("" = the empty prompt)', required: true}),
-    'max-new-tokens': Flags.integer({char: 'n', description: 'new tokens to generate at most (the prompt call counts as the first)', default: 50}),
+    tokenizer: Flags.string({description: 'SentencePiece model (default: tokenizer.model of the model directory)'}),
+    'prompt-file': Flags.string({description: 'read the prompt from a file'}),
+    ids: Flags.string({description: 'the prompt as token ids, comma-separated ("" = the empty prompt)'}),
+    prompts: Flags.string({description: 'generate for every prompt in a file (lines or JSON lines); one JSON line out per prompt'}),
+    'max-new-tokens': Flags.integer({char: 'n', description: 'new tokens at most (the prompt call counts as the first)', default: 50}),
     temperature: Flags.string({char: 't', description: 'temperature in (0, 1]; applied only when < 1', default: '1'}),
-    'top-k': Flags.integer({description: 'keep the k largest logits (0 = off)', default: 0}),
+    'top-k': Flags.string({description: 'keep the k largest logits (0 = off)', default: '0'}),
     'top-p': Flags.string({description: 'nucleus filter in (0, 1], reference semantics (1 = off)', default: '1'}),
     greedy: Flags.boolean({description: 'top-k 1, temperature 1, top-p 1 (overrides the three)', default: false}),
     seed: Flags.integer({description: 'seed of the sampler', default: 0}),
     cache: Flags.string({description: 'cache mode', options: [...CACHE_MODES], default: 'kv+g'}),
-    'g-init': Flags.string({description: 'external G list (.safetensors or the reference .pkl) used by every call'}),
-    json: Flags.boolean({description: 'print one JSON object: ids, generated, logprobs, stop, timings', default: false}),
+    'g-init': Flags.string({description: 'external G list (.safetensors from export-g, or the reference .pkl) used by every call'}),
+    stream: Flags.boolean({description: 'print text as it is generated (default: on a terminal)', allowNo: true}),
+    json: Flags.boolean({description: 'print one JSON object: text, ids, logprobs, stop, timings', default: false}),
   };
 
   async run(): Promise<void> {
-    const {flags} = await this.parse(Generate);
+    const {args, flags} = await this.parse(Generate);
+    const given = [args.prompt !== undefined, flags['prompt-file'] !== undefined, flags.ids !== undefined, flags.prompts !== undefined];
+    if (given.filter(Boolean).length > 1) throw new PldrError('give the prompt one way: an argument, --prompt-file, --ids or --prompts');
+    const temperature = parseNumber(flags.temperature, '--temperature');
+    const topP = parseNumber(flags['top-p'], '--top-p');
+    const topK = parseNumber(flags['top-k'], '--top-k');
+    const ids = flags.ids !== undefined ? parseIds(flags.ids) : undefined;
+    let text = args.prompt ?? (flags['prompt-file'] !== undefined ? readTextFile(flags['prompt-file'], 'prompt file') : undefined);
+    if (text === undefined && ids === undefined && flags.prompts === undefined) {
+      if (process.stdin.isTTY) throw new PldrError('no prompt: give it as an argument, with --prompt-file, on standard input, or as --ids');
+      text = await readStdin();
+    }
+
     await this.useBackend(flags.backend);
-    const prompt = parseIds(flags.ids);
-    const temperature = parseNumber(flags.temperature, 'temperature');
-    const topP = parseNumber(flags['top-p'], 'top-p');
-    const model = loadModel(flags.model, {hparams: flags.hparams});
+    const files = readModelFiles(flags.model, {hparams: flags.hparams});
+    const tokenizer = ids === undefined ? await loadTokenizer(flags.tokenizer, files.tokenizer, 'a text prompt', files.config.input_vocab_size) : undefined;
+    const model = instantiate(files);
     try {
       const gInit = flags['g-init'] ? readGList(flags['g-init']) : undefined;
-      const r = await generate(model, prompt, {
+      const settings = {
         maxNewTokens: flags['max-new-tokens'],
-        sampling: {temperature, topK: flags['top-k'], topP},
+        sampling: {temperature, topK, topP},
         greedy: flags.greedy,
         seed: flags.seed,
         cache: flags.cache as CacheMode,
         gInit,
-      });
-      const steps = r.timings.stepMs;
-      const msPerToken = steps.length ? steps.reduce((a, b) => a + b, 0) / steps.length : 0;
-      if (flags.json) {
-        const timings = {prompt_ms: r.timings.promptMs, ms_per_token: msPerToken, tokens_per_s: msPerToken ? 1000 / msPerToken : null};
-        this.log(JSON.stringify({ids: r.ids, generated: r.generated, logprobs: r.logprobs, stop: r.stop, cache: flags.cache, timings}));
-      } else {
-        this.log(r.ids.join(','));
-        process.stderr.write(`${r.generated.length} tokens, stop: ${r.stop}, prompt ${r.timings.promptMs.toFixed(1)} ms, ${msPerToken.toFixed(2)} ms/token\n`);
+      };
+      if (flags.prompts) {
+        for (const p of readPrompts(flags.prompts)) {
+          const r = await generate(model, tokenizer!.promptIds(p.prompt), settings);
+          this.log(JSON.stringify({...(p.id !== undefined ? {id: p.id} : {}), prompt: p.prompt, ...summary(r, tokenizer)}));
+        }
+        return;
       }
+      const fed = ids !== undefined ? promptIds(ids) : tokenizer!.promptIds(text!);
+      const stream = !flags.json && (flags.stream ?? Boolean(process.stdout.isTTY));
+      const r = await this.generateOne(model, fed, settings, stream ? tokenizer : undefined, ids !== undefined);
+      if (flags.json) this.log(JSON.stringify({...(text !== undefined ? {prompt: text} : {}), ...summary(r, tokenizer)}));
+      else if (!stream) this.log(tokenizer ? tokenizer.decode(r.ids) : r.ids.join(','));
+      if (!flags.json) process.stderr.write(`[${r.generated.length} tokens, stop: ${r.stop}, prompt ${r.timings.promptMs.toFixed(1)} ms, ${msPerToken(r).toFixed(2)} ms/token]\n`);
     } finally {
       model.dispose();
     }
   }
+
+  /** Generate, streaming text (or ids) to stdout as tokens arrive when asked. */
+  private async generateOne(model: PldrModel, fed: number[], settings: Parameters<typeof generate>[2], tokenizer: Tokenizer | undefined, idsOnly: boolean): Promise<GenerateResult> {
+    if (!tokenizer || idsOnly) return generate(model, fed, settings);
+    const decoder: StreamDecoder = tokenizer.streamDecoder(fed);
+    process.stdout.write(decoder.prefix());
+    const r = await generate(model, fed, {...settings, onToken: (id) => process.stdout.write(decoder.push(id))});
+    process.stdout.write(decoder.flush() + '\n');
+    return r;
+  }
 }
 
-function parseIds(s: string): number[] {
-  if (s.trim() === '') return [];
-  return s.split(',').map((x) => {
-    const v = Number(x.trim());
-    if (x.trim() === '' || !Number.isInteger(v) || v < 0) throw new PldrError(`--ids must be comma-separated non-negative integers, got "${x.trim()}"`);
-    return v;
-  });
+function msPerToken(r: GenerateResult): number {
+  const s = r.timings.stepMs;
+  return s.length ? s.reduce((a, b) => a + b, 0) / s.length : 0;
 }
 
-function parseNumber(s: string, name: string): number {
-  const v = Number(s);
-  if (s.trim() === '' || Number.isNaN(v)) throw new PldrError(`--${name} must be a number, got "${s}"`);
-  return v;
+/** The JSON a run reports: text (as the reference returns it: prompt and continuation decoded), ids, log-probs, stop, timings. */
+function summary(r: GenerateResult, tokenizer: Tokenizer | undefined): Record<string, unknown> {
+  const ms = msPerToken(r);
+  return {
+    ...(tokenizer ? decodeRun(r, tokenizer) : {}),
+    ids: r.ids,
+    generated: r.generated,
+    logprobs: r.logprobs,
+    stop: r.stop,
+    timings: {prompt_ms: round(r.timings.promptMs), ms_per_token: round(ms), tokens_per_s: ms > 0 ? round(1000 / ms) : null},
+  };
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** text: prompt and continuation decoded together (the reference's output); completion: what follows the prompt's text. */
+function decodeRun(r: GenerateResult, tokenizer: Tokenizer): {text: string; completion: string} {
+  const text = tokenizer.decode(r.ids);
+  const head = tokenizer.decode(r.ids.slice(0, r.ids.length - r.generated.length));
+  return {text, completion: text.startsWith(head) ? text.slice(head.length) : tokenizer.decode(r.generated)};
 }

@@ -6,6 +6,7 @@
  * In a directory, a v510G model keeps its constant G_LM in model.safetensors under
  * `G_LM.layer.<i>` (each [1, H, dk, dk]), beside the reference-named weights.
  */
+import {createHash} from 'node:crypto';
 import {existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import {basename, dirname, extname, isAbsolute, join, resolve} from 'node:path';
 
@@ -230,4 +231,10 @@ export function instantiate(f: ModelFiles): PldrModel {
 
 export function loadModel(path: string, opts: ReadOptions = {}): PldrModel {
   return instantiate(readModelFiles(path, opts));
+}
+
+/** sha256 of the file that holds a model's weights (model.safetensors of a directory, or the .pth). */
+export function modelDigest(path: string): string {
+  const file = statSync(path).isDirectory() ? join(path, 'model.safetensors') : path;
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
