@@ -7,10 +7,11 @@ import {join} from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {readGList} from '../../src/core/io/glist.js';
-import {readModelFiles} from '../../src/core/io/model-files.js';
+import {readModelFiles, writeModelDir} from '../../src/core/io/model-files.js';
 import {readSafetensors} from '../../src/core/io/safetensors.js';
 import type {HostTensor} from '../../src/core/io/tensor.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
+import {fixture, maxAbsDiff} from '../helpers.js';
 import {makeModelDir, TOKENIZER} from './models.js';
 import {oneLineError, pldr} from './run.js';
 
@@ -173,6 +174,41 @@ describe('pldr export-g', () => {
     const n = json(['export-g', model, '--prompt', 'the river', '--report', '--report-mode', 'none', '--report-tokens', '5']).report;
     expect(n.mode).toBe('none');
     expect(n.outputs.G_LM.rmse.pooled).not.toBe(r.outputs.G_LM.rmse.pooled);
+  });
+
+  it('the prompt from --prompt, --prompt-file or --ids gives the same G; --tokenizer serves a model without one', async () => {
+    const prompt = 'seven cats by the mill';
+    const ids = (await Tokenizer.load(TOKENIZER)).promptIds(prompt);
+    const file = join(tmp, 'p.txt');
+    writeFileSync(file, prompt);
+    const outs = [['--prompt', prompt], ['--prompt-file', file], ['--ids', ids.join(',')]].map((src, i) => {
+      const out = join(tmp, `src-${i}.safetensors`);
+      ok(['export-g', model, ...src, '--out', out]);
+      return readGList(out).layers.map((l) => Array.from(f32(l.G_LM)));
+    });
+    expect(outs[1]).toEqual(outs[0]);
+    expect(outs[2]).toEqual(outs[0]);
+    // a model directory without tokenizer.model: the text prompt needs --tokenizer
+    const bare = join(tmp, 'bare');
+    const files = readModelFiles(model);
+    writeModelDir(bare, {...files, tokenizer: undefined});
+    expect(oneLineError(pldr(['export-g', bare, '--prompt', prompt]))).toMatch(/--tokenizer/);
+    const out = join(tmp, 'bare.safetensors');
+    ok(['export-g', bare, '--prompt', prompt, '--tokenizer', TOKENIZER, '--out', out]);
+    expect(readGList(out).layers.map((l) => Array.from(f32(l.G_LM)))).toEqual(outs[0]);
+    expect(json(['generate', '--model', bare, '--tokenizer', TOKENIZER, prompt, '--greedy', '-n', '5']).ids).toEqual(
+      json(['generate', '--model', model, prompt, '--greedy', '-n', '5']).ids,
+    );
+  });
+
+  it('a reference .pth with --hparams and --variant v510_dag exports the DAG cache (triples with A_P)', () => {
+    const f = fixture('tiny-public');
+    const out = join(tmp, 'dag.pkl');
+    ok(['export-g', f.checkpoint, '--hparams', join(f.dir, 'hparams.json'), '--variant', 'v510_dag', '--out', out, '--format', 'pkl']);
+    const g = readGList(out);
+    expect(g.kind).toBe('triples');
+    // the empty-prompt G of tiny-public is the reference's gen_empty G-cache
+    g.layers.forEach((l, i) => expect(maxAbsDiff(f32(l.G_LM), f.t(`gen_empty.kv_g.Gcache.layer.${i}.G_LM`))).toBeLessThanOrEqual(3e-4));
   });
 
   it('refuses what it cannot do, with one line', () => {
