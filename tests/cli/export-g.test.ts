@@ -13,7 +13,7 @@ import type {HostTensor} from '../../src/core/io/tensor.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
 import {fixture, maxAbsDiff} from '../helpers.js';
 import {makeModelDir, TOKENIZER} from './models.js';
-import {oneLineError, pldr} from './run.js';
+import {ok, okJson, oneLineError, pldr} from './run.js';
 
 let tmp: string;
 let model: string;
@@ -27,12 +27,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 
-const ok = (args: string[]) => {
-  const r = pldr(args);
-  expect(r.code, r.stderr).toBe(0);
-  return r;
-};
-const json = (args: string[]) => JSON.parse(ok([...args, '--json']).stdout);
+const json = okJson;
 
 describe('pldr export-g', () => {
   it('saves A_LM and G_LM of the empty prompt with the model digest, prompt, ids and date', () => {

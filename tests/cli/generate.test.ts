@@ -8,7 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {writeGListSafetensors} from '../../src/core/io/glist.js';
 import {readPth} from '../../src/core/io/pth.js';
 import {fixture} from '../helpers.js';
-import {pldr} from './run.js';
+import {ok, pldr} from './run.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -16,11 +16,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 
-const json = (args: string[]) => {
-  const r = pldr(args);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout);
-};
+const json = (args: string[]) => JSON.parse(ok(args).stdout);
 
 describe('pldr generate --ids', () => {
   const f = fixture('tiny-public');

@@ -2,6 +2,8 @@
 import {spawnSync} from 'node:child_process';
 import {join} from 'node:path';
 
+import {expect} from 'vitest';
+
 import {ROOT} from '../helpers.js';
 
 export interface CliResult {
@@ -26,4 +28,16 @@ export function oneLineError(r: CliResult): string {
   if (r.code === 0 || r.code === null || lines.length !== 1 || !lines[0].startsWith('error: ') || /\n\s+at /.test(r.stderr))
     throw new Error(`expected one "error:" line and a non-zero exit, got exit ${r.code} with stderr:\n${r.stderr}`);
   return lines[0];
+}
+
+/** Run and expect success. */
+export function ok(args: string[], env: Record<string, string> = {}): CliResult {
+  const r = pldr(args, env);
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
+
+/** Run with --json appended and parse what it printed. */
+export function okJson(args: string[]): any {
+  return JSON.parse(ok([...args, '--json']).stdout);
 }

@@ -9,7 +9,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {Tokenizer} from '../../src/core/tokenizer.js';
 import {fixture, ROOT} from '../helpers.js';
 import {makeModelDir, TOKENIZER} from './models.js';
-import {oneLineError, pldr} from './run.js';
+import {ok, okJson, oneLineError, pldr} from './run.js';
 
 let tmp: string;
 let model: string;
@@ -23,12 +23,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 
-const ok = (args: string[]) => {
-  const r = pldr(args);
-  expect(r.code, r.stderr).toBe(0);
-  return r;
-};
-const json = (args: string[]) => JSON.parse(ok([...args, '--json']).stdout);
+const json = okJson;
 const gen = (...args: string[]) => ['generate', '--model', model, ...args];
 
 describe('pldr generate with text', () => {

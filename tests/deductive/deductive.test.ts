@@ -4,6 +4,8 @@
  * function under test a second time.
  */
 import { describe, expect, it } from 'vitest';
+
+import {Rng} from '../../src/core/sampling.js';
 import { PldrError } from '../../src/core/errors.js';
 import {
   A_LM_FLOOR,
@@ -26,16 +28,10 @@ import {
   spectralFacts,
 } from '../../src/core/deductive.js';
 
-/** mulberry32: a small seeded generator for reproducible random matrices. */
+/** A reproducible uniform [0, 1) stream: the project's seeded generator. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 function randn(r: () => number): number {

@@ -10,6 +10,8 @@ import {join} from 'node:path';
 
 import {beforeAll, describe, expect, it} from 'vitest';
 
+import {Rng} from '../../src/core/sampling.js';
+
 import {PldrError} from '../../src/core/errors.js';
 import {incompleteTail, type PieceType, StreamDecoder, Tokenizer} from '../../src/core/tokenizer.js';
 import {ROOT, SHARED} from '../helpers.js';
@@ -50,16 +52,10 @@ const FFFD = '\uFFFD';
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/** mulberry32 */
+/** A reproducible uniform [0, 1) stream: the project's seeded generator. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 function utf8Bytes(cp: number): number[] {

@@ -15,7 +15,7 @@ import {readFileBytes, writeFileAtomic} from './fsutil.js';
 import {PickleWriter, unpickle} from './pickle.js';
 import {checkHostTensor, parseSafetensors, writeSafetensors} from './safetensors.js';
 import {HostTensor, StateDict} from './tensor.js';
-import {TorchLoad, isLegacyTorchStream, isTorchTensor, loadTorchFile, makeTorchResolver} from './torch-serialization.js';
+import {TorchLoad, contiguousStride, isLegacyTorchStream, isTorchTensor, loadTorchFile, makeTorchResolver} from './torch-serialization.js';
 import {ZipArchive} from './zip.js';
 
 export interface GLayer {
@@ -379,7 +379,7 @@ class Proto4Pickle {
       });
       this.save(() => this.int(0)); // storage offset
       this.save(() => this.intTuple(t.shape));
-      this.save(() => this.intTuple(contiguousStrides(t.shape)));
+      this.save(() => this.intTuple(contiguousStride(t.shape)));
       this.save(() => this.write(0x89)); // requires_grad: NEWFALSE
       this.save(() => {
         // backward_hooks: OrderedDict(), reduced as (OrderedDict, ()) with no items
@@ -495,12 +495,4 @@ class Proto4Pickle {
   }
 }
 
-function contiguousStrides(shape: readonly number[]): number[] {
-  const stride = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    stride[i] = acc;
-    acc *= Math.max(shape[i], 1);
-  }
-  return stride;
-}
+

@@ -14,7 +14,7 @@ import {readFileBytes, writeFileAtomic} from './fsutil.js';
 import {PickleWriter} from './pickle.js';
 import {checkHostTensor} from './safetensors.js';
 import {HostTensor, StateDict, numel} from './tensor.js';
-import {STORAGE_TYPE_FOR, isTorchTensor, loadTorchFile, moduleVersionsOf} from './torch-serialization.js';
+import {STORAGE_TYPE_FOR, contiguousStride, isTorchTensor, loadTorchFile, moduleVersionsOf} from './torch-serialization.js';
 import {TorchZipWriter} from './zip.js';
 
 export interface Checkpoint {
@@ -182,13 +182,4 @@ function checkpointPickle(ckpt: PthToWrite): Uint8Array {
   return w.bytes();
 }
 
-/** torch's contiguous strides (a zero-sized dim counts as 1, as in torch). */
-function contiguousStride(shape: readonly number[]): number[] {
-  const stride = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    stride[i] = acc;
-    acc *= Math.max(shape[i], 1);
-  }
-  return stride;
-}
+

@@ -405,3 +405,14 @@ export function moduleVersionsOf(stateDict: unknown): Map<string, number> | unde
   }
   return out;
 }
+
+/** torch's contiguous strides (a zero-sized dim counts as 1, as in torch). */
+export function contiguousStride(shape: readonly number[]): number[] {
+  const stride = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    stride[i] = acc;
+    acc *= Math.max(shape[i], 1);
+  }
+  return stride;
+}
