@@ -105,11 +105,27 @@ export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, 
 // ---------------------------------------------------------------------------------------------
 // Basic operators (spec §0)
 
+/**
+ * a [m, k] @ b [k, n] whose gradients stay on the wasm fast path: tfjs's own matMul gradient
+ * multiplies by transposed operands (transposeA/B), which wasm runs 10× slower than a plain
+ * product; transposing explicitly first and multiplying plainly is much faster (design.md §2).
+ */
+const matMul2d = tf.customGrad((a, b, save) => {
+  (save as tf.GradSaveFunc)([a as tf.Tensor, b as tf.Tensor]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy, saved) => {
+      const [A, B] = saved as tf.Tensor2D[];
+      return [tf.matMul(dy as tf.Tensor2D, B.transpose()), tf.matMul(A.transpose(), dy as tf.Tensor2D)];
+    },
+  };
+}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+
 /** x·Wᵀ + b on the last axis; x [..., in] → [..., out]. */
 function linear(x: tf.Tensor, w: Linear): tf.Tensor {
   const shape = x.shape;
   const x2 = x.reshape([-1, shape[shape.length - 1]]);
-  const y = tf.add(tf.matMul(x2, w.wT), w.b);
+  const y = tf.add(matMul2d(x2, w.wT), w.b);
   return y.reshape([...shape.slice(0, -1), w.wT.shape[1]]);
 }
 
@@ -394,7 +410,7 @@ function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const batchB = b.shape.slice(0, r - 2);
   const batch = batchA.map((x, i) => Math.max(x, batchB[i]));
   const count = batch.reduce((x, y) => x * y, 1);
-  if (count === 1) return tf.matMul(a.reshape([m, k]), b.reshape([k, n])).reshape([...batch, m, n]);
+  if (count === 1) return matMul2d(a.reshape([m, k]), b.reshape([k, n])).reshape([...batch, m, n]);
   if (m * k * n < bmmTuning.splitMacs) {
     const A = batchA.every((x, i) => x === batch[i]) ? a : tf.broadcastTo(a, [...batch, m, k]);
     const B = batchB.every((x, i) => x === batch[i]) ? b : tf.broadcastTo(b, [...batch, k, n]);
@@ -415,6 +431,6 @@ function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
     return list[idx];
   };
   const out: tf.Tensor[] = [];
-  for (let i = 0; i < count; i++) out.push(tf.matMul(pick(as, batchA, i), pick(bs, batchB, i)));
+  for (let i = 0; i < count; i++) out.push(matMul2d(pick(as, batchA, i), pick(bs, batchB, i)));
   return tf.stack(out).reshape([...batch, m, n]);
 }
