@@ -1,0 +1,377 @@
+/**
+ * A training run (spec §6; issue: pldr train). RUN_DIR holds everything a run needs and makes:
+ *
+ *   run.json          the settings, fixed when the run is created (a resume reads them back)
+ *   tokenizer.model   the SentencePiece model the data was tokenized with
+ *   data/             the token cache (shards.ts)
+ *   checkpoint/       the latest checkpoint: a model directory + optimizer state + progress
+ *   metrics.jsonl     one line per logged step and per validation
+ *   curves.svg/.png   loss and accuracy curves, written at the end
+ *
+ * The loop reports through events and never prints; stopping is asked through `interrupted()`.
+ */
+import {appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+
+import * as tf from '@tensorflow/tfjs';
+
+import {type ModelConfig, stateDictSpec} from '../config.js';
+import {PldrError} from '../errors.js';
+import {readGList} from '../io/glist.js';
+import {instantiate, type ModelFiles} from '../io/model-files.js';
+import type {HostTensor, StateDict} from '../io/tensor.js';
+import {multiPanelSvg, svgToPng, terminalChart} from '../plot.js';
+import {Rng} from '../sampling.js';
+import {type Progress, readCheckpoint, writeCheckpoint} from './checkpoint.js';
+import type {CorpusOptions} from './corpus.js';
+import {initWeights} from './init.js';
+import {AdamW} from './optim.js';
+import {type BatchPosition, buildTokenCache, dataDir, PackedDataset} from './shards.js';
+import {evalLoss, modelVariables, type Recipe, trainStep} from './step.js';
+
+export interface RunSettings {
+  format: 'pldr-run';
+  version: 1;
+  corpus: string[];
+  corpusOptions: CorpusOptions;
+  config: ModelConfig;
+  /** v510G only: where the constant G comes from (identity, random, or a G file). */
+  gInit?: string;
+  recipe: Recipe;
+  batchSize: number;
+  /** Model input positions per row; windows hold context + 1 tokens. */
+  context: number;
+  seed: number;
+  /** Windows held out for validation: a count (≥ 1) or a fraction (< 1). */
+  validation: number;
+  valEvery: number;
+  valBatches: number;
+  ckptEvery: number;
+  logEvery: number;
+}
+
+export interface StopRules {
+  maxSteps?: number;
+  maxTokens?: number;
+  timeLimitS?: number;
+}
+
+export type StopReason = 'max-steps' | 'max-tokens' | 'time-limit' | 'interrupted' | 'non-finite' | 'end';
+
+export type TrainEvent =
+  | {type: 'data'; phase: string; documents: number; tokens: number; bytesRead: number; bytesTotal: number}
+  | {type: 'start'; params: number; trainWindows: number; valWindows: number; batchesPerEpoch: number; resumedAt: number; totalTokens: number}
+  | {type: 'step'; update: number; loss: number; accuracy: number; lr: number; tokens: number; tokensPerS: number; elapsedS: number; etaS: number | null; progress: number | null; dag?: {A_LM: number; A_P: number; G_LM: number}}
+  | {type: 'val'; update: number; loss: number; accuracy: number; perplexity: number}
+  | {type: 'checkpoint'; update: number; path: string}
+  | {type: 'stop'; reason: StopReason; update: number; message: string};
+
+export interface RunHooks {
+  onEvent?: (e: TrainEvent) => void;
+  /** Polled after every update; true stops the run after a checkpoint (Ctrl-C). */
+  interrupted?: () => boolean;
+}
+
+export interface RunResult {
+  reason: StopReason;
+  updates: number;
+  tokens: number;
+  valLoss?: number;
+  curves?: {svg: string; png: string; terminal: string};
+}
+
+const RUN_FILE = 'run.json';
+
+export function readRunSettings(runDir: string): RunSettings {
+  const file = join(runDir, RUN_FILE);
+  if (!existsSync(file)) throw new PldrError(`${runDir} is not a training run (no ${RUN_FILE})`);
+  try {
+    const s = JSON.parse(readFileSync(file, 'utf8')) as RunSettings;
+    if (s.format !== 'pldr-run') throw new Error('not a pldr run');
+    return s;
+  } catch (e) {
+    throw new PldrError(`${file} is not a pldr run file: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/**
+ * Create RUN_DIR with its settings and tokenizer. A directory holding a run that has a checkpoint is
+ * refused; one whose run never reached a checkpoint is set up anew (its token cache is reused when
+ * it still matches).
+ */
+export function createRun(runDir: string, settings: RunSettings, tokenizer: string): void {
+  if (existsSync(join(runDir, 'checkpoint', 'progress.json'))) throw new PldrError(`${runDir} already holds a run: resume it with --resume ${runDir}, or choose another --out`);
+  mkdirSync(runDir, {recursive: true});
+  copyFileSync(tokenizer, join(runDir, 'tokenizer.model'));
+  writeFileSync(join(runDir, RUN_FILE), JSON.stringify(settings, null, 1) + '\n');
+}
+
+/** The constant G of a v510G model: identity, "random" (uniform [0, 1), as the reference's files: T11), or a G file. */
+export function constantG(cfg: ModelConfig, gInit: string, seed: number): HostTensor[] {
+  const H = cfg.num_heads;
+  const dk = cfg.d_model / H;
+  const shape = [1, H, dk, dk];
+  if (gInit === 'identity' || gInit === 'random') {
+    const rng = new Rng(seed + 7919);
+    return Array.from({length: cfg.num_layers}, () => {
+      const data = new Float32Array(H * dk * dk);
+      for (let i = 0; i < data.length; i++) data[i] = gInit === 'identity' ? (Math.floor(i / dk) % dk === i % dk ? 1 : 0) : rng.next();
+      return {dtype: 'F32' as const, shape, data};
+    });
+  }
+  const g = readGList(gInit);
+  if (g.layers.length !== cfg.num_layers) throw new PldrError(`${gInit} holds ${g.layers.length} layers of G, the model has ${cfg.num_layers}`);
+  return g.layers.map((l, i) => {
+    if (l.G_LM.data.length !== H * dk * dk) throw new PldrError(`${gInit}: layer ${i} G_LM has shape [${l.G_LM.shape}], the model needs [1, ${H}, ${dk}, ${dk}]`);
+    return {dtype: 'F32' as const, shape, data: Float32Array.from(l.G_LM.data as Float32Array)};
+  });
+}
+
+export async function runTraining(runDir: string, stop: StopRules, hooks: RunHooks = {}): Promise<RunResult> {
+  const s = readRunSettings(runDir);
+  const emit = hooks.onEvent ?? (() => {});
+  const tokenizerPath = join(runDir, 'tokenizer.model');
+
+  // Data: tokenized once into the cache, then windows of context + 1 tokens.
+  const cache = await buildTokenCache({
+    dir: dataDir(runDir),
+    inputs: s.corpus,
+    corpus: s.corpusOptions,
+    tokenizerPath,
+    onProgress: (p) => emit({type: 'data', phase: p.phase, documents: p.documents, tokens: p.tokens, bytesRead: p.bytesRead, bytesTotal: p.bytesTotal}),
+  });
+  if (cache.vocabSize !== s.config.input_vocab_size)
+    throw new PldrError(`the tokenizer has ${cache.vocabSize} pieces but the model's vocabulary is ${s.config.input_vocab_size}`);
+  const validation = s.validation >= 1 ? {count: Math.floor(s.validation)} : {fraction: s.validation};
+  const data = new PackedDataset(cache, {context: s.context, validation, seed: s.seed});
+  if (data.trainCount < s.batchSize * s.recipe.gradAccum)
+    throw new PldrError(`the corpus gives ${data.trainCount} training windows of ${s.context + 1} tokens, fewer than one update needs (${s.batchSize * s.recipe.gradAccum}): use more text, a smaller --context or --batch-size`);
+
+  // The schedule's length T, when not given: one epoch of updates, fixed in run.json for resumes.
+  if (!(s.recipe.totalSteps > 0)) {
+    s.recipe.totalSteps = Math.max(1, Math.floor(data.batchesPerEpoch(s.batchSize) / s.recipe.gradAccum));
+    writeFileSync(join(runDir, RUN_FILE), JSON.stringify(s, null, 1) + '\n');
+  }
+
+  // Model and optimiser: fresh, or from the checkpoint.
+  const resumed = existsSync(join(runDir, 'checkpoint', 'progress.json'));
+  let files: ModelFiles;
+  let progress: Progress;
+  let optState;
+  if (resumed) {
+    const c = readCheckpoint(runDir);
+    files = c.files;
+    progress = c.progress;
+    optState = c.optimizer;
+  } else {
+    files = {
+      config: s.config,
+      weights: initWeights(s.config, s.seed),
+      G: s.config.variant === 'v510G' ? constantG(s.config, s.gInit ?? 'identity', s.seed) : undefined,
+      tokenizer: tokenizerPath,
+      source: runDir,
+    };
+    progress = {updates: 0, tokens: 0, elapsedS: 0, data: data.startPosition()};
+  }
+  files.tokenizer = tokenizerPath;
+  const model = instantiate(files);
+  const vars = modelVariables(model);
+  const opt = new AdamW(vars, {weightDecay: s.recipe.weightDecay});
+  if (optState) opt.loadState(optState);
+  truncateMetrics(runDir, progress.updates);
+
+  let params = 0;
+  for (const t of files.weights.values()) params += t.data.length;
+  emit({type: 'start', params, trainWindows: data.trainCount, valWindows: data.valCount, batchesPerEpoch: data.batchesPerEpoch(s.batchSize), resumedAt: progress.updates, totalTokens: cache.totalTokens});
+
+  const tokensPerUpdate = s.batchSize * s.recipe.gradAccum * s.context;
+  const valSet = [...data.valBatches(s.batchSize, {dropLast: false})].slice(0, s.valBatches);
+  const batches = data.batches(s.batchSize, progress.data as BatchPosition);
+  const started = performance.now();
+  const elapsed = () => progress.elapsedS + (performance.now() - started) / 1000;
+  let reason: StopReason = 'end';
+  let message = '';
+  let sinceLog: {loss: number; accuracy: number; n: number} = {loss: 0, accuracy: 0, n: 0};
+  const sessionStart = {updates: progress.updates, tokens: progress.tokens};
+
+  const validate = (): number | undefined => {
+    if (valSet.length === 0) return undefined;
+    const v = evalLoss(model, vars as unknown as Map<string, tf.Tensor>, valSet, s.recipe.dag ? {dag: s.recipe.dag} : {});
+    const line = {type: 'val', update: progress.updates, loss: v.loss, ce: v.ce, accuracy: v.accuracy, perplexity: Math.exp(v.ce), tokens: progress.tokens, elapsed_s: elapsed()};
+    appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
+    emit({type: 'val', update: progress.updates, loss: v.loss, accuracy: v.accuracy, perplexity: Math.exp(v.ce)});
+    progress.valLoss = v.loss;
+    return v.loss;
+  };
+  let lastCheckpoint = -1;
+  const checkpoint = () => {
+    if (lastCheckpoint === progress.updates) return;
+    lastCheckpoint = progress.updates;
+    progress.elapsedS = elapsed();
+    writeCheckpoint(runDir, {files: {...files, weights: hostWeights(s.config, vars)}, optimizer: opt.state(), progress: {...progress}});
+    emit({type: 'checkpoint', update: progress.updates, path: join(runDir, 'checkpoint')});
+  };
+
+  try {
+    for (;;) {
+      const stopNow = stopReason(stop, progress, elapsed());
+      if (stopNow) {
+        [reason, message] = stopNow;
+        break;
+      }
+      const micro: number[][][] = [];
+      let next = progress.data as BatchPosition;
+      for (let i = 0; i < s.recipe.gradAccum; i++) {
+        const b = batches.next().value!;
+        micro.push(b.rows);
+        next = b.next;
+      }
+      const r = trainStep(model, vars, opt, micro, progress.updates + 1, s.recipe);
+      if (r.finite && !allFinite(vars)) {
+        reason = 'non-finite';
+        message = `update ${progress.updates + 1} made a parameter non-finite (loss before it ${r.loss}): stopped; the last good checkpoint is kept (lower --lr)`;
+        break;
+      }
+      if (!r.finite) {
+        reason = 'non-finite';
+        message = `update ${progress.updates + 1} gave a non-finite loss or gradient (loss ${r.loss}): stopped; the last good checkpoint is kept (lower --lr or check the data)`;
+        break;
+      }
+      progress.updates++;
+      progress.tokens += tokensPerUpdate;
+      progress.data = next;
+      sinceLog.loss += r.loss;
+      sinceLog.accuracy += r.accuracy;
+      sinceLog.n++;
+
+      if (progress.updates % s.logEvery === 0 || progress.updates === 1) {
+        const el = elapsed();
+        const sessionS = (performance.now() - started) / 1000;
+        const tps = (progress.tokens - sessionStart.tokens) / Math.max(sessionS, 1e-9);
+        const frac = fractionDone(stop, progress, el);
+        const etaS = frac !== null && frac > 0 ? (sessionS * (1 - frac)) / Math.max(frac - fractionAt(stop, sessionStart, progress.elapsedS), 1e-9) : null;
+        const line = {type: 'train', update: progress.updates, loss: sinceLog.loss / sinceLog.n, accuracy: sinceLog.accuracy / sinceLog.n, lr: r.lr, tokens: progress.tokens, elapsed_s: el, ...(r.dag ? {dag: r.dag} : {})};
+        appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
+        emit({type: 'step', update: progress.updates, loss: line.loss, accuracy: line.accuracy, lr: r.lr, tokens: progress.tokens, tokensPerS: tps, elapsedS: el, etaS, progress: frac, ...(r.dag ? {dag: r.dag} : {})});
+        sinceLog = {loss: 0, accuracy: 0, n: 0};
+      }
+      if (s.valEvery > 0 && progress.updates % s.valEvery === 0) validate();
+      if (s.ckptEvery > 0 && progress.updates % s.ckptEvery === 0) checkpoint();
+      // Let the event loop breathe: progress output reaches a pipe, and Ctrl-C's handler can run.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (hooks.interrupted?.()) {
+        reason = 'interrupted';
+        message = `interrupted after update ${progress.updates}`;
+        break;
+      }
+    }
+    if (reason !== 'non-finite') {
+      if (progress.valLoss === undefined || (s.valEvery > 0 && progress.updates % s.valEvery !== 0) || s.valEvery === 0) validate();
+      checkpoint();
+    }
+  } finally {
+    tf.dispose([...vars.values()]);
+    model.dispose();
+    opt.dispose();
+    cache.close();
+  }
+  emit({type: 'stop', reason, update: progress.updates, message});
+  const curves = writeCurves(runDir);
+  return {reason, updates: progress.updates, tokens: progress.tokens, valLoss: progress.valLoss, curves};
+}
+
+function stopReason(stop: StopRules, p: Progress, elapsedS: number): [StopReason, string] | undefined {
+  if (stop.maxSteps !== undefined && p.updates >= stop.maxSteps) return ['max-steps', `reached ${stop.maxSteps} updates`];
+  if (stop.maxTokens !== undefined && p.tokens >= stop.maxTokens) return ['max-tokens', `reached ${stop.maxTokens} training tokens`];
+  if (stop.timeLimitS !== undefined && elapsedS >= stop.timeLimitS) return ['time-limit', `reached the time limit of ${stop.timeLimitS} s`];
+  return undefined;
+}
+
+/** How far the binding stop rule is, in [0, 1], or null when the run has no limit. */
+function fractionDone(stop: StopRules, p: {updates: number; tokens: number}, elapsedS: number): number | null {
+  const f: number[] = [];
+  if (stop.maxSteps) f.push(p.updates / stop.maxSteps);
+  if (stop.maxTokens) f.push(p.tokens / stop.maxTokens);
+  if (stop.timeLimitS) f.push(elapsedS / stop.timeLimitS);
+  return f.length ? Math.min(1, Math.max(...f)) : null;
+}
+function fractionAt(stop: StopRules, p: {updates: number; tokens: number}, elapsedS: number): number {
+  return fractionDone(stop, p, elapsedS) ?? 0;
+}
+
+function allFinite(vars: Map<string, tf.Variable>): boolean {
+  const flag = tf.tidy(() => tf.min(tf.stack([...vars.values()].map((v) => tf.all(tf.isFinite(v)).toFloat()))));
+  const ok = flag.dataSync()[0] === 1;
+  flag.dispose();
+  return ok;
+}
+
+/** The training variables as reference-named host tensors in state-dict order. */
+function hostWeights(cfg: ModelConfig, vars: Map<string, tf.Variable>): StateDict {
+  const sd: StateDict = new Map();
+  for (const {key, shape} of stateDictSpec(cfg)) sd.set(key, {dtype: 'F32', shape, data: vars.get(key)!.dataSync() as Float32Array});
+  return sd;
+}
+
+/** Drop metric lines logged after the checkpoint a resumed run starts from, so the log has no repeats. */
+function truncateMetrics(runDir: string, updates: number): void {
+  const file = join(runDir, 'metrics.jsonl');
+  if (!existsSync(file)) return;
+  const kept = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .filter((l) => {
+      try {
+        return (JSON.parse(l) as {update: number}).update <= updates;
+      } catch {
+        return false;
+      }
+    });
+  writeFileSync(file, kept.map((l) => l + '\n').join(''));
+}
+
+interface MetricLine {
+  type: 'train' | 'val';
+  update: number;
+  loss: number;
+  accuracy: number;
+}
+
+export function readMetrics(runDir: string): MetricLine[] {
+  const file = join(runDir, 'metrics.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as MetricLine);
+}
+
+/** Loss and accuracy against updates, train and validation: SVG, PNG, and a terminal chart. */
+export function writeCurves(runDir: string): {svg: string; png: string; terminal: string} | undefined {
+  const m = readMetrics(runDir);
+  if (m.length === 0) return undefined;
+  const series = (type: 'train' | 'val', key: 'loss' | 'accuracy') => m.filter((x) => x.type === type).map((x) => [x.update, x[key]] as [number, number]);
+  const panel = (key: 'loss' | 'accuracy', title: string) => ({
+    title,
+    xLabel: 'update',
+    yLabel: key,
+    series: [
+      {name: 'train', points: series('train', key)},
+      {name: 'validation', points: series('val', key), dashed: true},
+    ],
+    ...(key === 'accuracy' ? {yMin: 0} : {}),
+  });
+  const svg = multiPanelSvg([panel('loss', 'Loss'), panel('accuracy', 'Accuracy')], {title: `pldr train — ${runDir}`});
+  const svgPath = join(runDir, 'curves.svg');
+  const pngPath = join(runDir, 'curves.png');
+  writeFileSync(svgPath, svg);
+  writeFileSync(pngPath, svgToPng(svg, {width: 1400}));
+  const terminal = terminalChart(
+    [
+      {name: 'train loss', values: series('train', 'loss').map((p) => p[1])},
+      {name: 'validation loss', values: series('val', 'loss').map((p) => p[1])},
+    ],
+    {height: 10, width: 70},
+  );
+  return {svg: svgPath, png: pngPath, terminal};
+}
