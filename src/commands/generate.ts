@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core';
 import {PldrCommand} from '../cli/base.js';
 import {loadTokenizer, parseIds, parseNumber, readPrompts, readStdin, readTextFile} from '../cli/prompt.js';
 import {PldrError} from '../core/errors.js';
+import {demoModel} from '../core/demo.js';
 import {CACHE_MODES, type CacheMode, generate, type GenerateResult, promptIds} from '../core/generate.js';
 import {readGList} from '../core/io/glist.js';
 import {instantiate, readModelFiles} from '../core/io/model-files.js';
@@ -28,6 +29,7 @@ Text streams to the terminal as it is generated; --json prints one object instea
 per-token log-probs, stop reason, timings).`;
 
   static override examples = [
+    '<%= config.bin %> generate "The old man said"          # the embedded demo model',
     '<%= config.bin %> generate --model my-model/ "The meaning of life is"',
     '<%= config.bin %> generate --model my-model/ "Once upon a time" --temperature 0.8 --top-p 0.9 --seed 7 --max-new-tokens 100',
     'echo "Write a letter" | <%= config.bin %> generate --model my-model/ --greedy --json',
@@ -42,7 +44,7 @@ per-token log-probs, stop reason, timings).`;
   };
 
   static override flags = {
-    model: Flags.string({char: 'm', description: 'model directory, or a reference .pth (hparams.json beside it, or --hparams)', required: true}),
+    model: Flags.string({char: 'm', description: 'model directory, or a reference .pth (hparams.json beside it, or --hparams); default: the embedded demo model'}),
     hparams: Flags.string({description: "the reference's hparams.json for a .pth model"}),
     tokenizer: Flags.string({description: 'SentencePiece model (default: tokenizer.model of the model directory)'}),
     'prompt-file': Flags.string({description: 'read the prompt from a file'}),
@@ -75,7 +77,7 @@ per-token log-probs, stop reason, timings).`;
     }
 
     await this.useBackend(flags.backend);
-    const files = readModelFiles(flags.model, {hparams: flags.hparams});
+    const files = readModelFiles(flags.model ?? demoModel(), {hparams: flags.hparams});
     const tokenizer = ids === undefined ? await loadTokenizer(flags.tokenizer, files.tokenizer, 'a text prompt', files.config.input_vocab_size) : undefined;
     const model = instantiate(files);
     try {
