@@ -5,6 +5,8 @@ import {fileURLToPath} from 'node:url';
 
 import {expect} from 'vitest';
 
+import {PldrError} from '../src/core/errors.js';
+
 import {readSafetensors} from '../src/core/io/safetensors.js';
 import type {HostTensor} from '../src/core/io/tensor.js';
 
@@ -79,3 +81,31 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
  * (float64 evaluation of spec §3 in torch 1.13, float32-rounded √d and √d_k).
  */
 export const TRAIN_BATCH_TOL = {logits: 2.4e-4, A_P_rel: 1.2e-3};
+
+/** The message of the PldrError that fn throws; fails unless it throws one, of one line. */
+export function pldrMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e, 'expected a PldrError').toBeInstanceOf(PldrError);
+    expect((e as Error).message).not.toContain('\n');
+    return (e as Error).message;
+  }
+  throw new Error('expected a PldrError');
+}
+
+/** As pldrMessage, for a promise (or a function returning one) that must reject. */
+export async function pldrRejection(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    expect(e, 'expected a PldrError').toBeInstanceOf(PldrError);
+    expect((e as Error).message).not.toContain('\n');
+    return (e as Error).message;
+  }
+  throw new Error('expected a PldrError');
+}
+
+export async function expectRejection(p: Promise<unknown> | (() => unknown), pattern: RegExp): Promise<void> {
+  expect(await pldrRejection(p)).toMatch(pattern);
+}

@@ -3,6 +3,8 @@ import {join} from 'node:path';
 
 import {describe, expect, it} from 'vitest';
 
+import {pldrMessage} from '../helpers.js';
+
 import {
   checkStateDict,
   configFromHparams,
@@ -38,17 +40,6 @@ function zeroStateDict(cfg: ModelConfig): StateDict {
   return sd;
 }
 
-function pldrMessage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PldrError);
-    const msg = (e as Error).message;
-    expect(msg).not.toContain('\n');
-    return msg;
-  }
-  throw new Error('expected a PldrError');
-}
 
 describe('paper presets (spec §3.15, Table 1)', () => {
   const TOTALS: Record<string, number> = {

@@ -4,6 +4,8 @@ import {join} from 'node:path';
 
 import {afterAll, describe, expect, it} from 'vitest';
 
+import {pldrMessage} from '../helpers.js';
+
 import {getPreset} from '../../src/core/config.js';
 import {PldrError} from '../../src/core/errors.js';
 import {makeConfigJson, parseConfigJson, readModelConfig} from '../../src/core/io/modelconfig.js';
@@ -12,16 +14,6 @@ const REF = join(import.meta.dirname, '../../fixtures/reference');
 const tmp = mkdtempSync(join(tmpdir(), 'pldr-modelconfig-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 
-function pldrMessage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(PldrError);
-    expect((e as Error).message).not.toContain('\n');
-    return (e as Error).message;
-  }
-  throw new Error('expected a PldrError');
-}
 
 describe('config.json', () => {
   it('round-trips every preset', () => {

@@ -9,6 +9,8 @@ import {join} from 'node:path';
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
+import {expectRejection as rejects} from '../helpers.js';
+
 import {PldrError} from '../../src/core/errors.js';
 import {
   type CorpusDocument,
@@ -38,18 +40,6 @@ async function docs(inputs: string | string[], opts: CorpusOptions = {}): Promis
 
 const texts = async (inputs: string | string[], opts: CorpusOptions = {}) => (await docs(inputs, opts)).map((d) => d.text);
 
-async function rejects(p: Promise<unknown> | (() => unknown), pattern: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'expected a PldrError').toBeInstanceOf(PldrError);
-  const msg = (err as Error).message;
-  expect(msg).toMatch(pattern);
-  expect(msg).not.toContain('\n');
-}
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pldr-corpus-'));

@@ -9,6 +9,7 @@ import {join} from 'node:path';
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
+
 import {PldrError} from '../../src/core/errors.js';
 import {
   type Batch,
@@ -22,7 +23,7 @@ import {
   type TokenizerLike,
 } from '../../src/core/train/shards.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
-import {ROOT} from '../helpers.js';
+import {expectRejection as rejects, ROOT} from '../helpers.js';
 
 const TINY_MODEL = join(ROOT, 'fixtures', 'tokenizer', 'pldr-tiny.model');
 const TINY_CORPUS = join(ROOT, 'fixtures', 'tokenizer', 'corpus.txt');
@@ -51,17 +52,6 @@ function file(rel: string, content: string): string {
   return p;
 }
 
-async function rejects(p: Promise<unknown> | (() => unknown), pattern: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'expected a PldrError').toBeInstanceOf(PldrError);
-  expect((err as Error).message).toMatch(pattern);
-  expect((err as Error).message).not.toContain('\n');
-}
 
 const take = <T>(gen: Generator<T>, n: number): T[] => {
   const out: T[] = [];

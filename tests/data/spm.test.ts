@@ -10,11 +10,12 @@ import {join} from 'node:path';
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
+
 import {PldrError} from '../../src/core/errors.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
 import {readDocuments, resolveCorpus} from '../../src/core/train/corpus.js';
 import {findSpmTrain, spmErrorLine, trainTokenizer} from '../../src/core/train/spm.js';
-import {ROOT} from '../helpers.js';
+import {pldrRejection as error, ROOT} from '../helpers.js';
 
 const CORPUS = join(ROOT, 'fixtures', 'tokenizer', 'corpus.txt');
 const SPM = findSpmTrain();
@@ -28,17 +29,6 @@ afterAll(() => {
   rmSync(dir, {recursive: true, force: true});
 });
 
-async function error(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(PldrError);
-    const msg = (e as Error).message;
-    expect(msg).not.toContain('\n');
-    return msg;
-  }
-  throw new Error('expected a PldrError');
-}
 
 describe.skipIf(!SPM)('spm_train', () => {
   it('trains a unigram tokenizer with the paper layout: [PAD]=0 [UNK]=1 [START]=2 [END]=3 [SEP]=4 [CLS]=5, bytes 6-261', async () => {
