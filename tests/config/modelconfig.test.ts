@@ -7,7 +7,6 @@ import {afterAll, describe, expect, it} from 'vitest';
 import {pldrMessage} from '../helpers.js';
 
 import {getPreset} from '../../src/core/config.js';
-import {PldrError} from '../../src/core/errors.js';
 import {makeConfigJson, parseConfigJson, readModelConfig} from '../../src/core/io/modelconfig.js';
 
 const REF = join(import.meta.dirname, '../../fixtures/reference');

@@ -10,7 +10,6 @@ import {join} from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 
-import {PldrError} from '../../src/core/errors.js';
 import {
   type Batch,
   type BatchPosition,

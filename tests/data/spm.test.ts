@@ -11,7 +11,6 @@ import {join} from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 
-import {PldrError} from '../../src/core/errors.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
 import {readDocuments, resolveCorpus} from '../../src/core/train/corpus.js';
 import {findSpmTrain, spmErrorLine, trainTokenizer} from '../../src/core/train/spm.js';
