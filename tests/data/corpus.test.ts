@@ -11,7 +11,6 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {expectRejection as rejects} from '../helpers.js';
 
-import {PldrError} from '../../src/core/errors.js';
 import {
   type CorpusDocument,
   type CorpusOptions,
