@@ -119,6 +119,14 @@ describe('pldr train', () => {
     expect(t.at(-1).reason).toBe('time-limit');
   });
 
+  it('trains on the cpu backend too, to the same numbers as on wasm', () => {
+    const runs = ['wasm', 'cpu'].map((backend) => {
+      const run = join(tmp, `backend-${backend}`);
+      return events(ok(train('--out', run, '--max-steps', '3', '--val-every', '0', '--backend', backend, '--json')).stdout).filter((e) => e.type === 'step');
+    });
+    runs[0].forEach((e, i) => expect(Math.abs(e.loss - runs[1][i].loss)).toBeLessThan(1e-4));
+  });
+
   it('JSON lines with --text-field, and a tokenizer trained with spm_train', async () => {
     const jsonl = join(tmp, 'docs.jsonl');
     const lines = readFileSync(CORPUS, 'utf8').split('\n').filter(Boolean);
