@@ -178,11 +178,13 @@ export interface ForwardOptions {
   g?: GCache[];
   /** Compute logits for the last position only ([B, 1, V]): what generation needs. */
   lastOnly?: boolean;
+  /** Compute logits from this position on only ([B, L − from, V]): what scoring a continuation needs. */
+  logitsFrom?: number;
   /** Also return per-layer hidden states (embed_ln, attn_out, out) for probing and tests. */
   hidden?: boolean;
 }
 export interface ForwardResult {
-  logits: tf.Tensor3D; // [B, L, V] (or [B, 1, V] with lastOnly)
+  logits: tf.Tensor3D; // [B, L, V] (or [B, 1, V] with lastOnly, [B, L − from, V] with logitsFrom)
   decOutput: tf.Tensor3D; // [B, L, d]
   deductive: Deductive[] | null; // null for v510G
   kv: KVCache[];
@@ -360,7 +362,8 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
   }
 
   const decOutput = h as tf.Tensor3D;
-  const last = opts.lastOnly ? decOutput.slice([0, L - 1, 0], [B, 1, d]) : decOutput;
+  const from = opts.lastOnly ? L - 1 : (opts.logitsFrom ?? 0);
+  const last = from > 0 ? decOutput.slice([0, from, 0], [B, L - from, d]) : decOutput;
   const logits = linear(last, w.final) as tf.Tensor3D; // [B, L, V]
   return {
     logits,
