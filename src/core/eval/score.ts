@@ -95,7 +95,7 @@ export function scoreFull(model: PldrModel, enc: EncodedRequest, g?: GCache[]): 
     mask.dispose();
     // the outputs pass a given G through: free everything else
     const given = new Set<tf.Tensor>((g ?? []).flatMap((c) => [c.A_LM, c.G_LM, c.A_P].filter(Boolean) as tf.Tensor[]));
-    const all = [r.logits, r.decOutput, ...r.kv.flatMap((c) => [c.K, c.V, c.A]), ...(r.deductive ?? []).flatMap((d) => [d.A_LM, d.P, d.a, d.ba, d.G_LM, d.S, d.A_P])];
+    const all: (tf.Tensor | undefined)[] = [r.logits, r.decOutput, ...r.kv.flatMap((c) => [c.K, c.V, c.A]), ...(r.deductive ?? []).flatMap((d) => [d.A_LM, d.P, d.a, d.ba, d.G_LM, d.S, d.A_P])];
     tf.dispose([...new Set(all.filter((t): t is tf.Tensor => t !== undefined && !given.has(t)))]);
   }
 }

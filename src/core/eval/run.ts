@@ -1,0 +1,128 @@
+/**
+ * Evaluating a model on loaded tasks in one setting, comparing settings, and the invariance check
+ * (issue: pldr eval). Requests are scored one at a time: the full forward is not causal (A sums over
+ * every input position), so padding a batch would change A and every log-likelihood; we do not batch.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {gCacheFromList} from '../generate.js';
+import type {GList} from '../io/glist.js';
+import type {PldrModel} from '../model/pldr.js';
+import type {Tokenizer} from '../tokenizer.js';
+import type {LoadedTask} from './load.js';
+import {type DocScore, type LoglikelihoodResult, scoreTask, summarize, type Summary, type TaskScore} from './metrics.js';
+import {CachedScorer, type EncodedRequest, encodeRequest, scoreFull} from './score.js';
+import type {TaskName} from './tasks.js';
+
+export interface Setting {
+  name: string;
+  /** full: one uncached forward per request (the harness); kv / kv+g: context once, then cached steps. */
+  mode: 'full' | 'kv' | 'kv+g';
+  /** A G list given to every call (the Gi setting). */
+  g?: GList;
+  /** Score with another model (a Gi model built from this one). */
+  model?: PldrModel;
+}
+
+export interface Sample {
+  task: TaskName;
+  doc: number;
+  choice: number;
+  context: string;
+  continuation: string;
+  context_ids: number[];
+  continuation_ids: number[];
+  ll: number;
+  is_greedy: boolean;
+}
+
+export interface SettingResult {
+  setting: string;
+  tasks: TaskScore[];
+  docs: Record<string, DocScore[]>;
+  summary: Summary;
+  /** Per task, per doc, per choice. */
+  lls: Record<string, number[][]>;
+  samples: Sample[];
+}
+
+export interface Progress {
+  setting: string;
+  done: number;
+  total: number;
+}
+
+export async function evaluate(
+  model: PldrModel,
+  tok: Tokenizer,
+  tasks: readonly LoadedTask[],
+  setting: Setting,
+  opts: {maxLength?: number; onProgress?: (p: Progress) => void} = {},
+): Promise<SettingResult> {
+  const m = setting.model ?? model;
+  const maxLength = opts.maxLength ?? Math.min(1024, m.cfg.max_seq_len + 1);
+  const total = tasks.reduce((s, t) => s + t.docs.reduce((a, d) => a + d.requests.length, 0), 0);
+  const gCache = setting.g && setting.mode === 'full' ? gCacheFromList(m, setting.g) : undefined;
+  const cached = setting.mode !== 'full' ? new CachedScorer(m, setting.mode, setting.g) : undefined;
+  const out: SettingResult = {setting: setting.name, tasks: [], docs: {}, summary: summarize([]), lls: {}, samples: []};
+  let done = 0;
+  try {
+    for (const t of tasks) {
+      const results: LoglikelihoodResult[][] = [];
+      for (const doc of t.docs) {
+        const rs: LoglikelihoodResult[] = [];
+        for (const req of doc.requests) {
+          const enc: EncodedRequest = encodeRequest(tok, req, maxLength);
+          const s = cached ? cached.score(enc) : scoreFull(m, enc, gCache);
+          rs.push(s);
+          out.samples.push({task: t.task, doc: doc.index, choice: req.choiceIndex, context: req.context, continuation: req.continuation, context_ids: enc.ctxIds, continuation_ids: enc.contIds, ll: s.ll, is_greedy: s.isGreedy});
+          done++;
+        }
+        cached?.release();
+        results.push(rs);
+        opts.onProgress?.({setting: setting.name, done, total});
+        await new Promise<void>((resolve) => setImmediate(resolve)); // let progress reach the terminal
+      }
+      const scored = scoreTask(t.docs, results);
+      out.tasks.push(scored.task);
+      out.docs[t.task] = scored.docs;
+      out.lls[t.task] = results.map((r) => r.map((x) => x.ll));
+    }
+  } finally {
+    cached?.dispose();
+    if (gCache) tf.dispose(gCache.flatMap((c) => [c.A_LM, c.G_LM, c.A_P]).filter(Boolean) as tf.Tensor[]);
+  }
+  out.summary = summarize(out.tasks);
+  return out;
+}
+
+export interface Agreement {
+  a: string;
+  b: string;
+  /** by construction: must agree to float tolerance; empirical: the paper's observation on trained models. */
+  kind: 'construction' | 'empirical';
+  maxAbsLlDiff: number;
+  /** Tasks whose headline score moved by more than scoreTolerance (percentage points at the paper's 2 decimals). */
+  scoreChanges: {task: string; a: number; b: number}[];
+  tolerance: number;
+  scoreTolerance: number;
+  ok: boolean;
+}
+
+/** A score as the paper prints it: a percentage with 2 decimals. */
+const paperPoints = (x: number) => Math.round(x * 10000) / 100;
+
+/**
+ * Largest per-request |Δll| and the tasks whose headline score moved, between two settings. Scores
+ * are compared as the paper prints them (percent, 2 decimals), with `scoreTolerance` points of slack.
+ */
+export function agreement(a: SettingResult, b: SettingResult, kind: Agreement['kind'], tolerance: number, scoreTolerance = 0): Agreement {
+  let maxAbsLlDiff = 0;
+  for (const [task, docs] of Object.entries(a.lls))
+    docs.forEach((choices, d) => choices.forEach((ll, c) => (maxAbsLlDiff = Math.max(maxAbsLlDiff, Math.abs(ll - b.lls[task][d][c])))));
+  const scoreChanges = a.tasks
+    .map((t, i) => ({task: t.task, a: t.headline, b: b.tasks[i].headline}))
+    .filter((x) => Math.abs(paperPoints(x.a) - paperPoints(x.b)) > scoreTolerance + 1e-9);
+  const ok = maxAbsLlDiff <= tolerance && scoreChanges.length === 0;
+  return {a: a.setting, b: b.setting, kind, maxAbsLlDiff, scoreChanges, tolerance, scoreTolerance, ok};
+}
