@@ -82,10 +82,16 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
     const tok = await loadTokenizer(flags.tokenizer, files.tokenizer, 'scoring text', files.config.input_vocab_size);
     const model = instantiate(files);
     const given = flags['g-init'] ? readGList(flags['g-init']) : undefined;
+    let started = performance.now();
     const progress = (p: {setting: string; done: number; total: number}) => {
-      if (process.stderr.isTTY) process.stderr.write(`\r${p.setting}: ${p.done}/${p.total} requests (${((100 * p.done) / p.total).toFixed(0)}%)`);
+      if (!process.stderr.isTTY) return;
+      const s = (performance.now() - started) / 1000;
+      const eta = p.done > 0 ? (s * (p.total - p.done)) / p.done : 0;
+      const bar = '#'.repeat(Math.round((20 * p.done) / p.total)).padEnd(20, '.');
+      process.stderr.write(`\r[${bar}] ${p.setting}: ${p.done}/${p.total} requests, ${(p.done / Math.max(s, 1e-9)).toFixed(1)}/s, ETA ${Math.ceil(eta)} s   `);
     };
     const run = async (s: Setting) => {
+      started = performance.now();
       const r = await evaluate(model, tok, tasks, s, {maxLength: flags['max-length'], onProgress: progress});
       if (process.stderr.isTTY) process.stderr.write('\n');
       return r;

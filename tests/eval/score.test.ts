@@ -89,3 +89,25 @@ describe.skipIf(!present)('log-likelihoods as the authors\' harness computes the
     }, 300_000);
   }
 });
+
+describe('why requests are not batched', () => {
+  it('right-padding a request, as a batch would, moves its logits: A sums over every position, padding included', async () => {
+    await initBackend('wasm');
+    const {fixture, maxAbsDiff} = await import('../helpers.js');
+    const {createMask} = await import('../../src/core/model/pldr.js');
+    const f = fixture('tiny-public');
+    const model = loadModel(f.checkpoint);
+    const input = [74, 82, 59, 13, 45, 84, 61];
+    const logitsOf = (ids: number[]) => {
+      const mask = createMask([ids]);
+      const r = model.forward([ids], {mask});
+      const out = (r.logits.dataSync() as Float32Array).slice(0, input.length * model.cfg.input_vocab_size);
+      tf.dispose([mask, r as unknown as tf.TensorContainer]);
+      return out;
+    };
+    // the padding is masked as keys and the look-ahead mask hides it from the real rows, yet the
+    // density matrix A = LN(QᵀQ) sums over it, so the real positions' logits change
+    expect(maxAbsDiff(logitsOf(input), logitsOf([...input, 0, 0, 0]))).toBeGreaterThan(1e-3);
+    model.dispose();
+  });
+});
