@@ -1,0 +1,204 @@
+import {loadavg} from 'node:os';
+
+import {Args, Flags} from '@oclif/core';
+import * as tf from '@tensorflow/tfjs';
+
+import {PldrCommand} from '../cli/base.js';
+import {runMicro} from '../core/bench/micro.js';
+import {BENCH_MODES, benchPresetNames, checkSpecs, type ModelSpec, PAPER_DEFAULT_PRESETS, parseModes, QUICK_PRESETS, runPaper} from '../core/bench/paper.js';
+import {
+  type BenchReport,
+  type BenchResult,
+  checkName,
+  collectEnvironment,
+  compareReports,
+  defaultName,
+  makeReport,
+  readReport,
+  renderCompare,
+  renderSummary,
+  type Suite,
+  SUITES,
+  writeReport,
+  type WrittenFiles,
+} from '../core/bench/report.js';
+import {parseScalingModes, runScaling, SCALING_MODES} from '../core/bench/scaling.js';
+import {PldrError} from '../core/errors.js';
+
+export const MICRO_DEFAULTS = {context: 110, minTimeMs: 1000};
+/** What --quick changes: a tiny model pair, few tokens, few samples. */
+export const QUICK_SETTINGS = {tokens: 8, repeats: 2, loops: 1, warmup: 1, maxPositions: 24, context: 16};
+const DEFAULT_PRESETS: Record<Suite, string[]> = {
+  paper: PAPER_DEFAULT_PRESETS,
+  scaling: ['PLDRv51-104M', 'PLDRv51-110M-1'],
+  micro: ['PLDRv51-104M', 'PLDRv51-110M-1'],
+};
+
+export default class Bench extends PldrCommand {
+  static override summary = "Time generation: the paper's experiment (Appendix B), cost against position, and micro-benchmarks; reports in results/.";
+
+  static override description = `Three suites, each writing <results-dir>/<name>.json (every sample, the flags, the environment:
+backend, CPU, memory, Node and tfjs versions, git commit), <name>.md (a readable summary) and a chart
+(<name>.svg and <name>.png):
+
+  paper    the paper's inference-time experiment (spec §9): prompt "Write a letter requesting people use
+           language models responsibly.", temperature 1.0, top-k 0, top-p 0.8, exactly --tokens new
+           tokens (default 100; the end token is suppressed so no run stops early), in the modes
+           none, kv, kv+g, g and ext-g (an external G list with the KV-cache). Reports median, min, max
+           and spread of the whole generation, prompt-step ms, ms per token, tokens/s, peak memory,
+           and the paper's ratios (no cache ÷ KV+G; PLDR ÷ SDPA) measured in the same run.
+  scaling  ms per generated token against its position, up to max_seq_len (or --max-positions),
+           for none, kv and kv+g.
+  micro    mitata micro-benchmarks: metric learner, PLGA, attention with a cached G vs SDPA, one
+           cached decode step, a full forward, the output projection.
+
+Models: --model DIR (a trained model; its tokenizer is used when it has one), or --preset NAME with
+seeded random weights (timing does not depend on the weights). Default presets: ${PAPER_DEFAULT_PRESETS.join(', ')}
+(the SDPA ones are PLDRv51G with G = identity). Models without a tokenizer get a fixed prompt of 10
+token ids, the paper prompt's length.
+
+-r and -n work like Python's timeit: -r timed samples per scenario, each the mean of -n generations.
+--quick runs a tiny model pair with few tokens, in seconds: a check that everything works, not a
+measurement. Compare ratios, not absolute times, across machines; --compare OLD.json prints the
+change per scenario.`;
+
+  static override examples = [
+    '<%= config.bin %> bench paper --quick',
+    '<%= config.bin %> bench paper                                      # the paper presets, all modes (takes a while)',
+    '<%= config.bin %> bench paper --preset PLDRv51-104M --preset SDPA-GPT-Neo-125M --modes none,kv+g,kv -r 10',
+    '<%= config.bin %> bench paper --model models/demo --out demo-wasm',
+    '<%= config.bin %> bench paper --quick --compare results/paper-quick-wasm-20250101-120000.json',
+    '<%= config.bin %> bench scaling --preset PLDRv51-110M-1 --max-positions 512',
+    '<%= config.bin %> bench micro --preset PLDRv51-104M --json > micro.json',
+  ];
+
+  static override args = {
+    suite: Args.string({description: 'which suite to run', options: [...SUITES], required: true}),
+  };
+
+  static override flags = {
+    model: Flags.string({char: 'm', multiple: true, description: 'a model directory (or reference .pth with hparams.json beside it); repeatable'}),
+    preset: Flags.string({multiple: true, delimiter: ',', description: `a preset with seeded random weights; repeatable or comma-separated (${benchPresetNames().join(', ')})`}),
+    modes: Flags.string({description: `comma-separated modes (paper: ${BENCH_MODES.join(', ')}; scaling: none, kv, kv+g); default all`}),
+    repeats: Flags.integer({char: 'r', description: 'timed samples per scenario (paper default 5; scaling default 1)'}),
+    loops: Flags.integer({char: 'n', description: 'paper: generations per sample, the sample being their mean (default 1)'}),
+    warmup: Flags.integer({description: 'untimed generations per scenario first (default 1)'}),
+    tokens: Flags.integer({description: 'paper: new tokens per generation (default 100, the paper\'s)'}),
+    'max-positions': Flags.integer({description: 'scaling: last position to reach (default max_seq_len)'}),
+    context: Flags.integer({description: `micro: cached positions for attention and decode steps (default ${MICRO_DEFAULTS.context})`}),
+    'min-time': Flags.integer({description: `micro: minimum measuring time per benchmark in ms (default ${MICRO_DEFAULTS.minTimeMs})`}),
+    seed: Flags.integer({description: 'seed of the random weights and of sampling', default: 0}),
+    quick: Flags.boolean({description: `a tiny model pair (${QUICK_PRESETS.join(', ')}) and few tokens: runs in seconds`, default: false}),
+    out: Flags.string({char: 'o', description: 'report name: writes NAME.json, NAME.md, NAME.svg, NAME.png (default <suite>-<backend>-<date>)'}),
+    'results-dir': Flags.string({description: 'folder for the reports', default: 'results'}),
+    compare: Flags.string({description: 'an earlier report (.json) of the same suite: print the change per scenario'}),
+    json: Flags.boolean({description: 'print the whole report as JSON on stdout', default: false}),
+  };
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Bench);
+    if (flags.repeats !== undefined && flags.repeats < 1) throw new PldrError(`-r must be at least 1, got ${flags.repeats}`);
+    if (flags.loops !== undefined && flags.loops < 1) throw new PldrError(`-n must be at least 1, got ${flags.loops}`);
+    await this.useBackend(flags.backend);
+    const settings: BenchSettings = {
+      suite: args.suite as Suite,
+      models: flags.model ?? [],
+      presets: flags.preset ?? [],
+      modes: flags.modes,
+      repeats: flags.repeats,
+      loops: flags.loops,
+      warmup: flags.warmup,
+      tokens: flags.tokens,
+      maxPositions: flags['max-positions'],
+      context: flags.context,
+      minTimeMs: flags['min-time'],
+      seed: flags.seed,
+      quick: flags.quick,
+      out: flags.out,
+      resultsDir: flags['results-dir'],
+      compare: flags.compare,
+      argv: this.argv,
+      flags: {suite: args.suite, ...flags},
+    };
+    const {report, files, compareText, summary} = await runBench(settings, progress());
+    if (flags.json) {
+      this.log(JSON.stringify(report));
+    } else {
+      this.log(summary);
+      if (compareText) this.log(`\n${compareText}`);
+    }
+    process.stderr.write(`wrote ${[files.json, files.md, files.svg, files.png].filter(Boolean).join(', ')}\n`);
+    if (files.pngError) process.stderr.write(`no PNG: ${files.pngError}\n`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the command does, apart from parsing and printing
+
+export interface BenchSettings {
+  suite: Suite;
+  models: string[];
+  presets: string[];
+  modes?: string;
+  repeats?: number;
+  loops?: number;
+  warmup?: number;
+  tokens?: number;
+  maxPositions?: number;
+  context?: number;
+  minTimeMs?: number;
+  seed: number;
+  quick: boolean;
+  out?: string;
+  resultsDir: string;
+  compare?: string;
+  argv: string[];
+  flags: Record<string, unknown>;
+}
+
+const shellQuote = (a: string): string => (/^[A-Za-z0-9_./:=+,@%-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+
+/** Run a suite, write its report, compare it with an earlier one. Nothing printed: progress goes to `say`. */
+export async function runBench(s: BenchSettings, say: (m: string) => void = () => {}): Promise<{report: BenchReport; files: WrittenFiles; compareText?: string; summary: string}> {
+  const name = s.out !== undefined ? checkName(s.out) : undefined;
+  const old = s.compare !== undefined ? readReport(s.compare) : undefined; // fail before the long part
+  if (old && old.suite !== s.suite) throw new PldrError(`--compare ${s.compare} is a ${old.suite} report; this is a ${s.suite} run`);
+  const specs: ModelSpec[] = [...s.models.map((dir) => ({dir})), ...s.presets.map((preset) => ({preset}))];
+  if (specs.length === 0) specs.push(...(s.quick ? QUICK_PRESETS : DEFAULT_PRESETS[s.suite]).map((preset) => ({preset})));
+  checkSpecs(specs);
+  const q = s.quick ? QUICK_SETTINGS : undefined;
+  const environment = collectEnvironment();
+  const t0 = performance.now();
+  let result: BenchResult;
+  if (s.suite === 'paper') {
+    result = await runPaper({models: specs, modes: parseModes(s.modes), newTokens: s.tokens ?? q?.tokens, repeats: s.repeats ?? q?.repeats, loops: s.loops ?? q?.loops, warmup: s.warmup ?? q?.warmup, seed: s.seed, onProgress: say});
+  } else if (s.suite === 'scaling') {
+    const modes = parseScalingModes(parseModes(s.modes, SCALING_MODES));
+    result = await runScaling({models: specs, modes, maxPositions: s.maxPositions ?? q?.maxPositions, repeats: s.repeats ?? 1, warmup: s.warmup ?? q?.warmup, seed: s.seed, onProgress: say});
+  } else {
+    result = await runMicro({models: specs, context: s.context ?? q?.context ?? MICRO_DEFAULTS.context, minTimeMs: s.minTimeMs ?? (s.quick ? undefined : MICRO_DEFAULTS.minTimeMs), quick: s.quick, seed: s.seed, onProgress: say});
+  }
+  say('');
+  environment.load_average_end = loadavg().map((x) => Math.round(x * 100) / 100);
+  const report = makeReport(result, {
+    name: name ?? defaultName(s.suite, tf.getBackend(), s.quick),
+    command: ['pldr', 'bench', ...s.argv].map(shellQuote).join(' '),
+    flags: s.flags,
+    environment,
+    duration_s: (performance.now() - t0) / 1000,
+  });
+  let compareText: string | undefined;
+  if (old) {
+    const c = compareReports(old, report);
+    report.compare = {against: s.compare!, ...c};
+    compareText = renderCompare(c.rows, c.warnings, s.compare!);
+  }
+  const files = writeReport(report, s.resultsDir);
+  return {report, files, compareText, summary: renderSummary(report)};
+}
+
+/** One overwritten status line on a terminal's stderr; silent otherwise. */
+function progress(): (m: string) => void {
+  if (!process.stderr.isTTY) return () => {};
+  return (m: string) => process.stderr.write(`\r\x1b[K${m ? `bench: ${m}` : ''}`);
+}

@@ -1,0 +1,671 @@
+/**
+ * The paper's inference-time experiment (spec §9, Appendix B; design.md §4), reproducible on any
+ * machine: generate exactly `newTokens` tokens from the paper prompt with temperature 1.0, top-k 0
+ * and top-p 0.8, in each cache mode, for trained model directories or for presets with seeded
+ * random weights (timing does not depend on the weights), and report the ratios the paper states
+ * (no cache ÷ KV+G; PLDR ÷ SDPA) computed inside the same run.
+ *
+ * Shared with the other suites (scaling.ts, micro.ts): the bench presets, model loading, the
+ * end-token suppression and the statistics. Core never prints: progress goes to `onProgress`.
+ */
+import {existsSync} from 'node:fs';
+import {basename, resolve} from 'node:path';
+
+import * as tf from '@tensorflow/tfjs';
+
+import {defaultDff, dk as headWidth, findPreset, getPreset, type ModelConfig, paramCounts, presetNames, validateConfig} from '../config.js';
+import {PldrError} from '../errors.js';
+import {gListOf, inferDeductive} from '../export-g.js';
+import {type CacheMode, END_ID, generate, type GenerateResult, promptIds as feedRule} from '../generate.js';
+import type {GList} from '../io/glist.js';
+import {instantiate, readModelFiles} from '../io/model-files.js';
+import type {HostTensor} from '../io/tensor.js';
+import type {ForwardOptions, ForwardResult, PldrModel} from '../model/pldr.js';
+import {REMOVED, type SamplingOptions} from '../sampling.js';
+import {Tokenizer} from '../tokenizer.js';
+import {initWeights} from '../train/init.js';
+
+// ---------------------------------------------------------------------------------------------
+// The protocol (spec §9)
+
+export const PAPER_PROMPT = 'Write a letter requesting people use language models responsibly.';
+export const PAPER_SAMPLING: Readonly<SamplingOptions> = Object.freeze({temperature: 1.0, topK: 0, topP: 0.8});
+export const PAPER_NEW_TOKENS = 100;
+/** The paper prompt is 10 tokens with the paper tokenizer; models without a tokenizer get 10 fixed ids. */
+export const PAPER_PROMPT_LENGTH = 10;
+
+/** Timing modes: the four cache modes of `generate`, and an external G list with the KV-cache. */
+export const BENCH_MODES = ['none', 'kv', 'kv+g', 'g', 'ext-g'] as const;
+export type BenchMode = (typeof BENCH_MODES)[number];
+
+export const MODE_INFO: Readonly<Record<BenchMode, {cache: CacheMode; external: boolean; title: string; description: string}>> = {
+  none: {cache: 'none', external: false, title: 'no cache', description: 'no cache: every step runs the whole sequence so far (metric learner and PLGA included)'},
+  kv: {cache: 'kv', external: false, title: 'KV', description: "KV-cache: one new token per step; the prompt's A is reused, PLGA recomputed every step"},
+  'kv+g': {cache: 'kv+g', external: false, title: 'KV+G', description: 'KV- and G-cache: one new token per step; metric learner and PLGA skipped after the prompt'},
+  g: {cache: 'g', external: false, title: 'G', description: 'G-cache only: the whole sequence every step, PLGA skipped after the prompt (the metric learner still runs)'},
+  'ext-g': {
+    cache: 'kv',
+    external: true,
+    title: 'external G + KV',
+    description: "external G list (the model's own A_LM, G_LM for the empty prompt, as the reference's shipped lists) with the KV-cache: PLGA bypassed from the first call",
+  },
+};
+
+export function parseModes(s: string | undefined, fallback: readonly BenchMode[] = BENCH_MODES): BenchMode[] {
+  if (s === undefined || s.trim() === '') return [...fallback];
+  const out: BenchMode[] = [];
+  for (const raw of s.split(',')) {
+    const m = raw.trim().toLowerCase();
+    const alias: Record<string, BenchMode> = {nocache: 'none', 'no-cache': 'none', kv_g: 'kv+g', kvg: 'kv+g', 'kv-g': 'kv+g', external: 'ext-g', 'external-g': 'ext-g', extg: 'ext-g'};
+    const mode = (BENCH_MODES as readonly string[]).includes(m) ? (m as BenchMode) : alias[m];
+    if (!mode) throw new PldrError(`unknown mode "${raw.trim()}" in --modes: use a comma-separated list of ${BENCH_MODES.join(', ')}`);
+    if (!out.includes(mode)) out.push(mode);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models: bench presets, model directories
+
+/** pldr: PLGA computes G from the input (v510, v510_dag); sdpa: constant G = identity; constant-g: any other constant G. */
+export type ModelFamily = 'pldr' | 'sdpa' | 'constant-g';
+
+export interface BenchPreset {
+  name: string;
+  description: string;
+  config: ModelConfig;
+}
+
+function sdpaConfig(N: number, H: number, V: number, P: number, dff?: number): ModelConfig {
+  const d = H * 64;
+  return {variant: 'v510G', num_layers: N, d_model: d, num_heads: H, dff: dff ?? defaultDff(d), num_reslayerA: 0, num_denseA: 0, A_dff: 0, input_vocab_size: V, max_seq_len: P, source: 'identity'};
+}
+
+const TINY = getPreset('tiny');
+
+/** Presets only the bench knows; every preset of `pldr info --presets` is accepted as well. */
+export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freeze(
+  Object.fromEntries(
+    [
+      {
+        name: 'SDPA-110M',
+        description:
+          "the SDPA special case: PLDRv51G with G = identity at PLDRv51-110M-1's dimensions (5 layers, 14 heads, d 896, dff 2389, vocab 32000), i.e. the paper's PLDRv51G-106M-2",
+        config: sdpaConfig(5, 14, 32000, 1024),
+      },
+      {
+        name: 'SDPA-104M',
+        description: "the SDPA special case: PLDRv51G with G = identity at PLDRv51-104M's dimensions (7 layers, 12 heads, d 768, dff 2048, vocab 32000)",
+        config: sdpaConfig(7, 12, 32000, 1024),
+      },
+      {
+        name: 'SDPA-GPT-Neo-125M',
+        description:
+          "the SDPA special case (PLDRv51G, G = identity) at GPT-Neo-125M's dimensions: 12 layers, 12 heads, d 768, vocab 50257, context 2048, GLU FFN width 2048 " +
+          "(the parameters of GPT-Neo's 3072-wide MLP). It is not GPT-Neo: RoPE instead of learned positions, a GLU FFN instead of GELU, no local attention, an untied output layer",
+        config: sdpaConfig(12, 12, 50257, 2048, defaultDff(768)),
+      },
+      {
+        name: 'tiny-SDPA',
+        description: `the SDPA special case (PLDRv51G, G = identity) at the tiny preset's dimensions (${TINY.num_layers} layers, ${TINY.num_heads} heads, d ${TINY.d_model}, vocab ${TINY.input_vocab_size})`,
+        config: {...TINY, variant: 'v510G', num_reslayerA: 0, num_denseA: 0, A_dff: 0, source: 'identity'} as ModelConfig,
+      },
+    ].map((p) => [p.name, {...p, config: validateConfig(p.config, `bench preset ${p.name}`)}]),
+  ),
+);
+
+/** Short names the issue uses. */
+const ALIASES: Record<string, string> = {'pldrv51-110m': 'PLDRv51-110M-1', sdpa: 'SDPA-110M', 'gpt-neo-125m': 'SDPA-GPT-Neo-125M', 'sdpa-gpt-neo': 'SDPA-GPT-Neo-125M'};
+
+/** The paper's comparison: both PLDR models and the SDPA baselines. */
+export const PAPER_DEFAULT_PRESETS = ['PLDRv51-104M', 'PLDRv51-110M-1', 'SDPA-110M', 'SDPA-GPT-Neo-125M'];
+/** What `--quick` runs: a tiny PLDR model and its SDPA twin, so that every ratio is present. */
+export const QUICK_PRESETS = ['tiny', 'tiny-SDPA'];
+
+export function benchPresetNames(): string[] {
+  return [...presetNames(), ...Object.keys(BENCH_PRESETS)];
+}
+
+/** A bench preset or any config preset, by name (case-insensitive). */
+export function findBenchPreset(name: string): BenchPreset {
+  const key = ALIASES[name.toLowerCase()] ?? name;
+  const own = BENCH_PRESETS[key] ?? Object.values(BENCH_PRESETS).find((p) => p.name.toLowerCase() === key.toLowerCase());
+  if (own) return {...own, config: {...own.config}};
+  try {
+    const p = findPreset(key);
+    return {name: p.name, description: p.description, config: getPreset(p.name)};
+  } catch {
+    throw new PldrError(`unknown preset "${name}": use one of ${benchPresetNames().join(', ')}`);
+  }
+}
+
+export type ModelSpec = {preset: string} | {dir: string};
+
+/** Check every model before any is timed: unknown presets and missing directories fail at once. */
+export function checkSpecs(specs: ModelSpec[]): void {
+  for (const s of specs) {
+    if ('preset' in s) findBenchPreset(s.preset);
+    else if (!existsSync(s.dir)) throw new PldrError(`no such model: ${s.dir} (give a model directory or a reference .pth)`);
+  }
+}
+
+export interface BenchModel {
+  /** Short name used in tables and scenario ids. */
+  label: string;
+  /** "preset …" or the path. */
+  source: string;
+  /** What the model is, in words. */
+  description: string;
+  family: ModelFamily;
+  config: ModelConfig;
+  params: number;
+  /** True for presets: seeded random weights. */
+  randomWeights: boolean;
+  model: PldrModel;
+  tokenizer?: Tokenizer;
+  endId: number;
+  /** The prompt fed (tokenized paper prompt, or the fixed ids). */
+  promptIds: number[];
+  promptSource: 'tokenizer' | 'fixed ids';
+}
+
+/** A fixed prompt of `n` ids spread over the vocabulary, avoiding the special ids 0–3. */
+export function fixedPromptIds(vocab: number, n = PAPER_PROMPT_LENGTH): number[] {
+  if (vocab <= 4) throw new PldrError(`a vocabulary of ${vocab} has no ordinary token ids`);
+  return Array.from({length: n}, (_, i) => 4 + ((i * 7919 + 101) % (vocab - 4)));
+}
+
+function identityG(cfg: ModelConfig): HostTensor[] {
+  const H = cfg.num_heads;
+  const k = headWidth(cfg);
+  return Array.from({length: cfg.num_layers}, () => {
+    const data = new Float32Array(H * k * k);
+    for (let h = 0; h < H; h++) for (let i = 0; i < k; i++) data[h * k * k + i * k + i] = 1;
+    return {dtype: 'F32' as const, shape: [1, H, k, k], data};
+  });
+}
+
+function isIdentity(G: HostTensor[] | undefined, cfg: ModelConfig): boolean {
+  if (!G) return false;
+  const k = headWidth(cfg);
+  return G.every((g) => (g.data as Float32Array).every((v, j) => v === ((j % (k * k)) % (k + 1) === 0 ? 1 : 0)));
+}
+
+function familyOf(cfg: ModelConfig, identity: boolean): ModelFamily {
+  return cfg.variant !== 'v510G' ? 'pldr' : identity ? 'sdpa' : 'constant-g';
+}
+
+/** Load a model for timing: a directory (with its tokenizer, when it has one) or a preset with seeded random weights. */
+export async function loadBenchModel(spec: ModelSpec, seed = 0): Promise<BenchModel> {
+  if ('dir' in spec) {
+    const files = readModelFiles(spec.dir);
+    const cfg = files.config;
+    const tokenizer = files.tokenizer ? await Tokenizer.load(files.tokenizer) : undefined;
+    if (tokenizer && tokenizer.vocabSize > cfg.input_vocab_size)
+      throw new PldrError(`${files.tokenizer}: the tokenizer has ${tokenizer.vocabSize} pieces, the model only ${cfg.input_vocab_size}`);
+    const family = familyOf(cfg, isIdentity(files.G, cfg));
+    const endId = tokenizer?.endId ?? END_ID;
+    const model = instantiate(files);
+    const prompt = tokenizer ? tokenizer.promptIds(PAPER_PROMPT) : fixedPromptIds(cfg.input_vocab_size);
+    return {
+      label: basename(resolve(spec.dir)).replace(/\.pth$/, ''),
+      source: spec.dir,
+      description: `model directory ${spec.dir} (${cfg.variant}${cfg.source ? `, G from ${cfg.source}` : ''})`,
+      family,
+      config: cfg,
+      params: paramCounts(cfg).total,
+      randomWeights: false,
+      model,
+      ...(tokenizer ? {tokenizer} : {}),
+      endId,
+      promptIds: prompt,
+      promptSource: tokenizer ? 'tokenizer' : 'fixed ids',
+    };
+  }
+  const p = findBenchPreset(spec.preset);
+  const cfg = p.config;
+  const G = cfg.variant === 'v510G' ? identityG(cfg) : undefined;
+  const replacedG = cfg.variant === 'v510G' && cfg.source !== 'identity';
+  const model = instantiate({config: cfg, weights: initWeights(cfg, seed), ...(G ? {G} : {}), source: `preset ${p.name}`});
+  return {
+    label: p.name,
+    source: `preset ${p.name} (seeded random weights, seed ${seed})`,
+    description: p.description + (replacedG ? ' (its G replaced by the identity for timing: the cost is the same)' : ''),
+    family: familyOf(cfg, cfg.source === 'identity'),
+    config: cfg,
+    params: paramCounts(cfg).total,
+    randomWeights: true,
+    model,
+    endId: END_ID,
+    promptIds: fixedPromptIds(cfg.input_vocab_size),
+    promptSource: 'fixed ids',
+  };
+}
+
+/** Which modes make sense for a model: a PLDRv51G model's G is constant (g ≡ none, kv+g ≡ kv, an external G costs what kv costs). */
+export function applicableModes(family: ModelFamily, modes: readonly BenchMode[]): BenchMode[] {
+  return family === 'pldr' ? [...modes] : modes.filter((m) => m === 'none' || m === 'kv');
+}
+
+/**
+ * A view of `model` whose logits never choose `endId`: one tensor add of a [V] row that holds
+ * −1e10 at `endId` (the filters' own "removed" value), so every run generates exactly the tokens
+ * asked for. The cost is one small op per step, the same in every mode.
+ */
+export function suppressEnd(model: PldrModel, endId: number): {model: PldrModel; dispose: () => void} {
+  const V = model.cfg.input_vocab_size;
+  const row = new Float32Array(V);
+  if (endId >= 0 && endId < V) row[endId] = REMOVED;
+  const bias = tf.tensor3d(row, [1, 1, V]);
+  const view = Object.create(model) as PldrModel;
+  Object.defineProperty(view, 'forward', {
+    value: (ids: number[][], opts?: ForwardOptions): ForwardResult => {
+      const r = model.forward(ids, opts);
+      const logits = tf.add(r.logits, bias) as tf.Tensor3D;
+      r.logits.dispose();
+      return {...r, logits};
+    },
+  });
+  return {model: view, dispose: () => bias.dispose()};
+}
+
+/** The external G list of the ext-g mode: the model's own A_LM and G_LM for the empty prompt. */
+export function emptyPromptGList(m: BenchModel): GList | undefined {
+  if (m.family !== 'pldr') return undefined;
+  return gListOf(inferDeductive(m.model, feedRule([], m.endId)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+export interface Summary {
+  n: number;
+  median: number;
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  /** (max − min) / median, in percent. */
+  spread_pct: number;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const n = values.length;
+  if (n === 0) return {n: 0, median: NaN, mean: NaN, std: NaN, min: NaN, max: NaN, spread_pct: NaN};
+  const s = [...values].sort((a, b) => a - b);
+  const median = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  const mean = s.reduce((a, b) => a + b, 0) / n;
+  const std = n > 1 ? Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return {n, median, mean, std, min: s[0], max: s[n - 1], spread_pct: median > 0 ? ((s[n - 1] - s[0]) / median) * 100 : NaN};
+}
+
+export const round = (x: number, digits = 4): number => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
+
+function roundSummary(s: Summary): Summary {
+  return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'n' ? v : round(v)])) as unknown as Summary;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The paper suite
+
+export interface PaperOptions {
+  models: ModelSpec[];
+  modes?: BenchMode[];
+  newTokens?: number;
+  /** Timed samples per scenario (timeit's -r). */
+  repeats?: number;
+  /** Generations per sample (timeit's -n); a sample is their mean. */
+  loops?: number;
+  /** Untimed generations per scenario before timing. */
+  warmup?: number;
+  seed?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface RunSample {
+  repeat: number;
+  loop: number;
+  /** The whole call: tokenization, generation, detokenization. */
+  total_ms: number;
+  /** The prompt step (the first model call and its draw). */
+  prompt_ms: number;
+  /** The steps after the prompt. */
+  decode_ms: number;
+  tokens: number;
+  /** [END] tokens among the generated ones: 0 when suppression works. */
+  end_tokens: number;
+  stop: GenerateResult['stop'];
+  step_ms: number[];
+}
+
+export interface MemoryStats {
+  /** Process resident set: before the scenario's memory run, and its peak sampled after every step. */
+  rss_before_mb: number;
+  rss_peak_mb: number;
+  /** The OS's high-water mark of the process so far (monotonic across scenarios). */
+  process_max_rss_mb: number;
+  /** tfjs tensor memory (tf.memory()): held before (the weights), and the peak after any step (weights + caches). */
+  tensor_mb_before: number;
+  tensor_mb_peak: number;
+  tensors_before: number;
+  /** Tensors left over after the scenario (0: no leak). */
+  tensors_leaked: number;
+  /** The wasm backend's heap: never shrinks, so it is the peak of everything the backend allocated. */
+  wasm_heap_mb?: number;
+}
+
+export interface PaperScenario {
+  id: string;
+  model: string;
+  family: ModelFamily;
+  mode: BenchMode;
+  mode_description: string;
+  samples: RunSample[];
+  stats: {
+    /** Over every generation (repeats × loops). */
+    total_ms: Summary;
+    /** timeit's view: the mean per loop in each repeat. */
+    repeat_mean_ms: number[];
+    prompt_ms: Summary;
+    /** Decode steps only (the prompt step excluded). */
+    ms_per_token: Summary;
+    /** Generated tokens per second of the whole call. */
+    tokens_per_s: number;
+    tokens: number;
+  };
+  memory: MemoryStats;
+}
+
+export interface Ratio {
+  id: string;
+  kind: 'cache' | 'pldr-vs-baseline';
+  label: string;
+  numerator: {model: string; mode: BenchMode};
+  denominator: {model: string; mode: BenchMode};
+  /** median total ms of the numerator ÷ that of the denominator. */
+  value: number;
+  /** The same ratio repeat by repeat, from the repeats' mean times (two modes of one model ran back to back in each repeat). */
+  per_repeat: number[];
+  /** The ratio of decode ms per token. */
+  per_token: number;
+  paper?: string;
+}
+
+export interface BenchModelInfo {
+  label: string;
+  source: string;
+  description: string;
+  family: ModelFamily;
+  variant: ModelConfig['variant'];
+  params: number;
+  random_weights: boolean;
+  config: ModelConfig;
+  tokenizer: boolean;
+  prompt_ids: number[];
+  prompt_source: 'tokenizer' | 'fixed ids';
+  modes: BenchMode[];
+  skipped_modes: {mode: BenchMode; why: string}[];
+}
+
+export interface PaperResult {
+  suite: 'paper';
+  protocol: {
+    prompt: string;
+    sampling: {temperature: number; top_k: number; top_p: number};
+    new_tokens: number;
+    end_token: string;
+    repeats: number;
+    loops: number;
+    warmup: number;
+    seed: number;
+    timing: string;
+    order: string;
+  };
+  models: BenchModelInfo[];
+  scenarios: PaperScenario[];
+  ratios: Ratio[];
+  notes: string[];
+}
+
+const MB = 2 ** 20;
+
+function wasmHeapMb(): number | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const heap = (tf.backend() as unknown as {wasm?: {HEAPU8?: Uint8Array}}).wasm?.HEAPU8;
+  return heap ? round(heap.length / MB, 1) : undefined;
+}
+
+function maxRssMb(): number {
+  return round(process.resourceUsage().maxRSS / 1024, 1); // maxRSS is in kilobytes
+}
+
+export function positiveInt(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new PldrError(`${what} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** One generation as the paper times it: tokenize (when there is a tokenizer), generate, detokenize. */
+async function oneGeneration(m: BenchModel, view: PldrModel, mode: BenchMode, n: number, seed: number, gList: GList | undefined, onToken?: () => void): Promise<Omit<RunSample, 'repeat' | 'loop'>> {
+  const info = MODE_INFO[mode];
+  const t0 = performance.now();
+  const fed = m.tokenizer ? m.tokenizer.promptIds(PAPER_PROMPT) : m.promptIds;
+  const r = await generate(view, fed, {
+    maxNewTokens: n,
+    sampling: {...PAPER_SAMPLING},
+    seed,
+    cache: info.cache,
+    endId: m.endId,
+    ...(info.external && gList ? {gInit: gList} : {}),
+    ...(onToken ? {onToken} : {}),
+  });
+  if (m.tokenizer) m.tokenizer.decode(r.ids);
+  const total = performance.now() - t0;
+  const decode = r.timings.stepMs.reduce((a, b) => a + b, 0);
+  return {
+    total_ms: round(total),
+    prompt_ms: round(r.timings.promptMs),
+    decode_ms: round(decode),
+    tokens: r.generated.length,
+    end_tokens: r.generated.filter((id) => id === m.endId).length,
+    stop: r.stop,
+    step_ms: r.timings.stepMs.map((x) => round(x, 3)),
+  };
+}
+
+export function modelInfo(m: BenchModel, modes: BenchMode[], requested: readonly BenchMode[]): BenchModelInfo {
+  return {
+    label: m.label,
+    source: m.source,
+    description: m.description,
+    family: m.family,
+    variant: m.config.variant,
+    params: m.params,
+    random_weights: m.randomWeights,
+    config: m.config,
+    tokenizer: m.tokenizer !== undefined,
+    prompt_ids: m.promptIds,
+    prompt_source: m.promptSource,
+    modes,
+    skipped_modes: requested
+      .filter((x) => !modes.includes(x))
+      .map((mode) => ({mode, why: `a PLDRv51G model's G is constant: ${mode === 'g' ? 'g is the same computation as none' : mode === 'kv+g' ? 'kv+g is the same computation as kv' : 'an external G costs what kv costs'}`})),
+  };
+}
+
+/** Run the Appendix-B experiment. Models are loaded one at a time; modes are interleaved within each repeat. */
+export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
+  const requested = opts.modes ?? [...BENCH_MODES];
+  const n = positiveInt(opts.newTokens ?? PAPER_NEW_TOKENS, 'the number of new tokens');
+  const repeats = positiveInt(opts.repeats ?? 5, 'repeats (-r)');
+  const loops = positiveInt(opts.loops ?? 1, 'loops (-n)');
+  const warmup = opts.warmup ?? 1;
+  if (!Number.isInteger(warmup) || warmup < 0) throw new PldrError(`warm-up runs must be a non-negative integer, got ${warmup}`);
+  const seed = opts.seed ?? 0;
+  const say = opts.onProgress ?? (() => {});
+  if (opts.models.length === 0) throw new PldrError('no model to time: give --model DIR or --preset NAME');
+
+  const models: BenchModelInfo[] = [];
+  const scenarios: PaperScenario[] = [];
+  for (const spec of opts.models) {
+    say(`loading ${'dir' in spec ? spec.dir : `preset ${spec.preset} (random weights)`}`);
+    const m = await loadBenchModel(spec, seed);
+    const view = suppressEnd(m.model, m.endId);
+    try {
+      if (m.promptIds.length + n - 1 > m.config.max_seq_len)
+        throw new PldrError(`${m.label}: prompt (${m.promptIds.length}) + ${n} new tokens exceed max_seq_len ${m.config.max_seq_len}: use fewer --tokens`);
+      const modes = applicableModes(m.family, requested);
+      models.push(modelInfo(m, modes, requested));
+      if (modes.length === 0) continue;
+      const gList = modes.includes('ext-g') ? emptyPromptGList(m) : undefined;
+      const tensorsBefore = tf.memory().numTensors;
+      const samples = new Map<BenchMode, RunSample[]>(modes.map((x) => [x, []]));
+
+      for (let w = 0; w < warmup; w++)
+        for (const mode of modes) {
+          say(`${m.label}: warm-up ${w + 1}/${warmup}, ${mode}`);
+          await oneGeneration(m, view.model, mode, n, seed + 1_000_000 + w, gList);
+        }
+      let k = 0;
+      for (let rep = 0; rep < repeats; rep++) {
+        say(`${m.label}: repeat ${rep + 1}/${repeats} (${modes.join(', ')})`);
+        for (const mode of modes)
+          for (let loop = 0; loop < loops; loop++) samples.get(mode)!.push({repeat: rep, loop, ...(await oneGeneration(m, view.model, mode, n, seed + k++, gList))});
+      }
+      for (const mode of modes) {
+        say(`${m.label}: memory, ${mode}`);
+        const memory = await memoryRun(m, view.model, mode, n, seed, gList);
+        scenarios.push(scenario(m, mode, samples.get(mode)!, memory));
+      }
+      const leaked = tf.memory().numTensors - tensorsBefore;
+      for (const s of scenarios) if (s.model === m.label) s.memory.tensors_leaked = leaked;
+    } finally {
+      view.dispose();
+      m.model.dispose();
+    }
+  }
+  return {
+    suite: 'paper',
+    protocol: {
+      prompt: PAPER_PROMPT,
+      sampling: {temperature: PAPER_SAMPLING.temperature, top_k: PAPER_SAMPLING.topK, top_p: PAPER_SAMPLING.topP},
+      new_tokens: n,
+      end_token: `suppressed: its logit is set to −1e10 before sampling, so every generation has exactly ${n} new tokens`,
+      repeats,
+      loops,
+      warmup,
+      seed,
+      timing:
+        'one sample = the mean of `loops` generations; a generation is timed from tokenizing the prompt to detokenizing the output (as the paper), or from the fixed ids to the generated ids when the model has no tokenizer',
+      order: 'models one after another; within a model, each repeat runs every mode in turn (interleaved), after `warmup` untimed generations per mode; memory is measured in one more, untimed, generation per mode',
+    },
+    models,
+    scenarios,
+    ratios: paperRatios(scenarios, models),
+    notes: paperNotes(models),
+  };
+}
+
+async function memoryRun(m: BenchModel, view: PldrModel, mode: BenchMode, n: number, seed: number, gList: GList | undefined): Promise<MemoryStats> {
+  const before = tf.memory();
+  const rssBefore = process.memoryUsage.rss();
+  let rssPeak = rssBefore;
+  let tensorPeak = before.numBytes;
+  const probe = () => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+    tensorPeak = Math.max(tensorPeak, tf.memory().numBytes);
+  };
+  await oneGeneration(m, view, mode, n, seed, gList, probe);
+  const heap = wasmHeapMb();
+  return {
+    rss_before_mb: round(rssBefore / MB, 1),
+    rss_peak_mb: round(rssPeak / MB, 1),
+    process_max_rss_mb: maxRssMb(),
+    tensor_mb_before: round(before.numBytes / MB, 2),
+    tensor_mb_peak: round(tensorPeak / MB, 2),
+    tensors_before: before.numTensors,
+    tensors_leaked: 0,
+    ...(heap !== undefined ? {wasm_heap_mb: heap} : {}),
+  };
+}
+
+function scenario(m: BenchModel, mode: BenchMode, samples: RunSample[], memory: MemoryStats): PaperScenario {
+  const byRepeat = new Map<number, number[]>();
+  for (const s of samples) byRepeat.set(s.repeat, [...(byRepeat.get(s.repeat) ?? []), s.total_ms]);
+  const total = summarize(samples.map((s) => s.total_ms));
+  const tokens = samples[0]?.tokens ?? 0;
+  return {
+    id: `${m.label}/${mode}`,
+    model: m.label,
+    family: m.family,
+    mode,
+    mode_description: MODE_INFO[mode].description,
+    samples,
+    stats: {
+      total_ms: roundSummary(total),
+      repeat_mean_ms: [...byRepeat.values()].map((v) => round(v.reduce((a, b) => a + b, 0) / v.length)),
+      prompt_ms: roundSummary(summarize(samples.map((s) => s.prompt_ms))),
+      ms_per_token: roundSummary(summarize(samples.map((s) => (s.tokens > 1 ? s.decode_ms / (s.tokens - 1) : NaN)).filter(Number.isFinite))),
+      tokens_per_s: round(total.median > 0 ? (tokens * 1000) / total.median : NaN, 2),
+      tokens,
+    },
+    memory,
+  };
+}
+
+const CACHE_CLAIM = 'caching makes PLDR-LLM inference about 3× faster (no cache ÷ KV+G ≈ 3)';
+const BASELINE_CLAIMS: Record<string, string> = {
+  'PLDRv51-104M': 'with both caches, PLDRv51-104M is up to 27% faster than GPT-Neo-125M',
+  'PLDRv51-110M-1': 'with both caches, PLDRv51-110M-1 is up to 39% faster than GPT-Neo-125M',
+};
+
+function ratio(kind: Ratio['kind'], label: string, a: PaperScenario, b: PaperScenario, paper?: string): Ratio {
+  const ra = a.stats.repeat_mean_ms;
+  const rb = b.stats.repeat_mean_ms;
+  return {
+    id: `${a.id} ÷ ${b.id}`,
+    kind,
+    label,
+    numerator: {model: a.model, mode: a.mode},
+    denominator: {model: b.model, mode: b.mode},
+    value: round(a.stats.total_ms.median / b.stats.total_ms.median),
+    per_repeat: ra.slice(0, Math.min(ra.length, rb.length)).map((x, i) => round(x / rb[i])),
+    per_token: round(a.stats.ms_per_token.median / b.stats.ms_per_token.median),
+    ...(paper ? {paper} : {}),
+  };
+}
+
+/** The paper's ratios: per PLDR model no cache ÷ KV+G; per (PLDR, baseline) pair PLDR KV+G ÷ baseline KV. */
+export function paperRatios(scenarios: PaperScenario[], models: BenchModelInfo[]): Ratio[] {
+  const find = (model: string, mode: BenchMode) => scenarios.find((s) => s.model === model && s.mode === mode);
+  const out: Ratio[] = [];
+  const pldr = models.filter((m) => m.family === 'pldr');
+  const base = models.filter((m) => m.family !== 'pldr');
+  for (const m of pldr) {
+    const a = find(m.label, 'none');
+    const b = find(m.label, 'kv+g');
+    if (a && b) out.push(ratio('cache', `${m.label}: no cache ÷ KV+G`, a, b, CACHE_CLAIM));
+  }
+  for (const m of pldr)
+    for (const s of base) {
+      const a = find(m.label, 'kv+g');
+      const b = find(s.label, 'kv');
+      const claim = s.label === 'SDPA-GPT-Neo-125M' ? BASELINE_CLAIMS[m.label] : undefined;
+      const what = s.family === 'sdpa' ? 'SDPA' : 'constant G';
+      if (a && b) out.push(ratio('pldr-vs-baseline', `${m.label} (KV+G) ÷ ${s.label} (${what}, KV)`, a, b, claim));
+    }
+  return out;
+}
+
+function paperNotes(models: BenchModelInfo[]): string[] {
+  const notes = [
+    'Absolute times depend on the machine, the backend and its load; compare ratios measured in the same run (spec §9).',
+    'The paper stops on [END]; here the end token is suppressed so that every generation has the same length and ms per token is comparable across modes.',
+    "The SDPA baselines run through this engine as PLDRv51G with G = identity (spec §1): attention is softmax(Q·I·Kᵀ/√d_k)·V, so they do one more small product per layer than a dedicated SDPA kernel would.",
+    "Ratios against a baseline use the PLDR model's KV+G time and the baseline's KV time (a constant-G model has nothing else to cache), as the paper compared both caches on against GPT-Neo with use_cache=True.",
+    'ext-g includes handing the G list to the backend at the start of every generation (N·H·d_k² floats per tensor), as generate takes it from the host.',
+  ];
+  if (models.some((m) => m.prompt_source === 'fixed ids'))
+    notes.push(`Models without a tokenizer (the presets with random weights) are fed a fixed prompt of ${PAPER_PROMPT_LENGTH} token ids, the paper prompt's length with the paper tokenizer; their timing then excludes tokenization.`);
+  if (models.some((m) => m.random_weights)) notes.push('Presets have seeded random weights: the cost of a step does not depend on the weights, only on the shapes.');
+  return notes;
+}

@@ -1,0 +1,499 @@
+/**
+ * Bench reports (design.md §4): every run becomes `<dir>/<name>.json` (every sample, the flags and
+ * the environment: backend, CPU, memory, Node and tfjs versions, git commit), `<name>.md` (a
+ * summary for someone who has not seen the code) and a chart (`<name>.svg`, `<name>.png`).
+ * `compareReports` lines up two runs of the same suite scenario by scenario.
+ *
+ * Pure apart from `collectEnvironment` (asks git and the OS) and `writeReport` (writes the files).
+ */
+import {execFileSync} from 'node:child_process';
+import {existsSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs';
+import {cpus, loadavg, release, totalmem} from 'node:os';
+import {dirname, join, resolve} from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+import * as tf from '@tensorflow/tfjs';
+
+import {PldrError} from '../errors.js';
+import {type BarChartSpec, type LineChartSpec, multiPanelSvg, type PanelSpec, svgToPng} from '../plot.js';
+import type {MicroResult} from './micro.js';
+import {BENCH_MODES, MODE_INFO, type PaperResult, round} from './paper.js';
+import type {ScalingResult} from './scaling.js';
+
+export type BenchResult = PaperResult | ScalingResult | MicroResult;
+export type Suite = BenchResult['suite'];
+export const SUITES: readonly Suite[] = ['paper', 'scaling', 'micro'];
+
+export interface Environment {
+  backend: string;
+  wasm_simd?: boolean;
+  wasm_threads?: boolean;
+  cpu: string;
+  cores: number;
+  memory_gb: number;
+  platform: string;
+  arch: string;
+  os_release: string;
+  node: string;
+  tfjs: string;
+  pldr: string;
+  git_commit: string | null;
+  /** True when tracked files differ from the commit (the numbers may not be the commit's). */
+  git_dirty: boolean | null;
+  /** 1-, 5- and 15-minute load averages when the run started: a busy machine gives slower, noisier times. */
+  load_average_start: number[];
+  load_average_end?: number[];
+  date: string;
+}
+
+export interface ReportMeta {
+  kind: 'pldr-bench';
+  schema: 1;
+  name: string;
+  created: string;
+  /** The command line as run. */
+  command: string;
+  flags: Record<string, unknown>;
+  environment: Environment;
+  duration_s?: number;
+  compare?: {against: string; rows: CompareRow[]; warnings: string[]};
+}
+
+export type BenchReport = ReportMeta & BenchResult;
+
+/** The package root: src/core/bench/ or dist/core/bench/, three levels up. */
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+function git(args: string[]): string | null {
+  try {
+    return execFileSync('git', args, {cwd: PACKAGE_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000}).trim();
+  } catch {
+    return null;
+  }
+}
+
+function flag(name: string): boolean | undefined {
+  try {
+    return tf.env().getBool(name);
+  } catch {
+    return undefined;
+  }
+}
+
+export function collectEnvironment(): Environment {
+  let pldr = 'unknown';
+  try {
+    pldr = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {version?: string}).version ?? 'unknown';
+  } catch {
+    /* not in a package */
+  }
+  const commit = git(['rev-parse', 'HEAD']);
+  const status = commit ? git(['status', '--porcelain', '--untracked-files=no']) : null;
+  const backend = tf.getBackend();
+  const wasm = backend === 'wasm' ? {wasm_simd: flag('WASM_HAS_SIMD_SUPPORT'), wasm_threads: flag('WASM_HAS_MULTITHREAD_SUPPORT')} : {};
+  return {
+    backend,
+    ...Object.fromEntries(Object.entries(wasm).filter(([, v]) => v !== undefined)),
+    cpu: cpus()[0]?.model?.trim() ?? 'unknown',
+    cores: cpus().length,
+    memory_gb: round(totalmem() / 2 ** 30, 1),
+    platform: process.platform,
+    arch: process.arch,
+    os_release: release(),
+    node: process.version,
+    tfjs: tf.version_core,
+    pldr,
+    git_commit: commit,
+    git_dirty: status === null ? null : status.length > 0,
+    load_average_start: loadavg().map((x) => round(x, 2)),
+    date: new Date().toISOString(),
+  };
+}
+
+export function makeReport(result: BenchResult, meta: {name: string; command: string; flags: Record<string, unknown>; environment: Environment; duration_s?: number}): BenchReport {
+  return {kind: 'pldr-bench', schema: 1, name: meta.name, created: new Date().toISOString(), command: meta.command, flags: meta.flags, environment: meta.environment, ...(meta.duration_s !== undefined ? {duration_s: round(meta.duration_s, 1)} : {}), ...result};
+}
+
+/** `<suite>[-quick]-<backend>-<UTC date and time>`, e.g. paper-wasm-20250101-120000. */
+export function defaultName(suite: Suite, backend: string, quick: boolean, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${suite}${quick ? '-quick' : ''}-${backend}-${stamp}`;
+}
+
+export function checkName(name: string): string {
+  const n = name.replace(/\.(json|md)$/, '');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(n)) throw new PldrError(`--out "${name}": use a plain file name (letters, digits, . _ + -), without a directory; --results-dir sets the folder`);
+  return n;
+}
+
+function writeAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+export interface WrittenFiles {
+  json: string;
+  md: string;
+  svg: string;
+  png?: string;
+  /** Why there is no PNG, when there is none. */
+  pngError?: string;
+}
+
+/** Write the JSON, the chart (SVG, and PNG when resvg works here) and the Markdown summary. */
+export function writeReport(report: BenchReport, dir: string): WrittenFiles {
+  try {
+    mkdirSync(dir, {recursive: true});
+  } catch (e) {
+    throw new PldrError(`cannot create the results folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const base = join(dir, report.name);
+  const files: WrittenFiles = {json: `${base}.json`, md: `${base}.md`, svg: `${base}.svg`};
+  const svg = chartSvg(report);
+  writeAtomic(files.svg, svg);
+  try {
+    writeAtomic(`${base}.png`, svgToPng(svg));
+    files.png = `${base}.png`;
+  } catch (e) {
+    files.pngError = (e as Error).message;
+  }
+  writeAtomic(files.json, JSON.stringify(report, null, 1) + '\n');
+  writeAtomic(files.md, renderMarkdown(report, {svg: `${report.name}.svg`, ...(files.png ? {png: `${report.name}.png`} : {})}));
+  return files;
+}
+
+export function readReport(path: string): BenchReport {
+  if (!existsSync(path)) throw new PldrError(`no such report: ${path} (give a .json written by pldr bench)`);
+  let r: Partial<BenchReport>;
+  try {
+    r = JSON.parse(readFileSync(path, 'utf8')) as Partial<BenchReport>;
+  } catch (e) {
+    throw new PldrError(`${path} is not JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (r?.kind !== 'pldr-bench' || !SUITES.includes(r.suite as Suite)) throw new PldrError(`${path} is not a pldr bench report (no kind "pldr-bench" with a suite)`);
+  return r as BenchReport;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+/** A number for tables: 3–4 significant figures, "n/a" when missing. */
+export function num(x: number | undefined | null, digits?: number): string {
+  if (x === undefined || x === null || !Number.isFinite(x)) return 'n/a';
+  const a = Math.abs(x);
+  const d = digits ?? (a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3);
+  return x.toFixed(d);
+}
+
+const pct = (x: number): string => (Number.isFinite(x) ? `${x > 0 ? '+' : ''}${x.toFixed(1)}%` : 'n/a');
+const times = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
+const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function table(head: string[], rows: string[][], align?: ('l' | 'r')[]): string {
+  const a = align ?? head.map((_, i) => (i === 0 ? 'l' : 'r'));
+  return [`| ${head.map(cell).join(' | ')} |`, `|${a.map((x) => (x === 'r' ? '---:' : ':---')).join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+}
+
+/** Plain-text table for a terminal: columns padded, first left-aligned. */
+export function textTable(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+const onOff = (b: boolean | undefined): string => (b === undefined ? 'unknown' : b ? 'on' : 'off');
+
+function envLine(e: Environment): string {
+  const wasm = e.backend === 'wasm' ? ` (SIMD ${onOff(e.wasm_simd)}, threads ${onOff(e.wasm_threads)})` : '';
+  const commit = e.git_commit ? `commit ${e.git_commit.slice(0, 12)}${e.git_dirty ? ' with uncommitted changes' : ''}` : 'no git commit';
+  return `${e.cpu}, ${e.cores} cores, ${e.memory_gb} GB; backend ${e.backend}${wasm}; Node ${e.node}, tfjs ${e.tfjs}, pldr ${e.pldr}, ${commit}; ${e.date}`;
+}
+
+function envTable(e: Environment): string {
+  const rows: [string, string][] = [
+    ['backend', e.backend + (e.backend === 'wasm' ? ` (SIMD ${onOff(e.wasm_simd)}, threads ${onOff(e.wasm_threads)})` : '')],
+    ['CPU', `${e.cpu} × ${e.cores} logical cores`],
+    ['memory', `${e.memory_gb} GB`],
+    ['OS', `${e.platform} ${e.os_release} (${e.arch})`],
+    ['Node / tfjs / pldr', `${e.node} / ${e.tfjs} / ${e.pldr}`],
+    ['git commit', e.git_commit ? `${e.git_commit}${e.git_dirty ? ' (uncommitted changes present)' : ''}` : 'n/a'],
+    ['load average (1, 5, 15 min)', `start ${e.load_average_start.join(', ')}${e.load_average_end ? `; end ${e.load_average_end.join(', ')}` : ''}`],
+    ['date', e.date],
+  ];
+  return table(['what', 'value'], rows.map((r) => [...r]), ['l', 'l']);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries for the terminal
+
+export function renderSummary(r: BenchReport): string {
+  if (r.suite === 'paper') {
+    const rows = r.scenarios.map((s) => [s.id, num(s.stats.total_ms.median), num(s.stats.total_ms.min), num(s.stats.total_ms.max), num(s.stats.prompt_ms.median), num(s.stats.ms_per_token.median), num(s.stats.tokens_per_s), String(s.stats.tokens)]);
+    const ratios = r.ratios.map((x) => [x.label, times(x.value), times(x.per_token), x.paper ?? '']);
+    return [
+      textTable(['scenario', 'median ms', 'min', 'max', 'prompt ms', 'ms/token', 'tokens/s', 'tokens'], rows),
+      '',
+      ratios.length ? textTable(['ratio (whole generation, median)', 'value', 'per token', 'paper'], ratios) : 'no ratios: run a PLDR model in modes none and kv+g, and an SDPA baseline in kv, together',
+    ].join('\n');
+  }
+  if (r.suite === 'scaling') {
+    const rows = r.series.map((s) => [s.id, num(s.prompt_ms[0]), num(s.bins[0]?.median_ms), num(s.bins[s.bins.length - 1]?.median_ms), num(s.slope_us_per_position), times(s.last_over_first), String(s.positions[s.positions.length - 1] ?? '')]);
+    return textTable(['series', 'prompt ms', 'first bin ms/token', 'last bin ms/token', 'slope µs/position', 'last ÷ first', 'to position'], rows);
+  }
+  const rows = r.benchmarks.map((b) => [b.id, num(b.avg_ns / 1000), num(b.p50_ns / 1000), num(b.min_ns / 1000), num(b.p99_ns / 1000), String(b.ticks)]);
+  return [textTable(['benchmark', 'avg µs', 'p50 µs', 'min µs', 'p99 µs', 'calls'], rows), '', textTable(['ratio', 'value'], r.ratios.map((x) => [x.label, times(x.value)]))].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charts
+
+export function chartSvg(r: BenchReport): string {
+  const title = `pldr bench ${r.suite}: ${r.name} (${r.environment.backend}, ${r.environment.cpu})`;
+  if (r.suite === 'paper') {
+    const models = r.models.filter((m) => m.modes.length > 0).map((m) => m.label);
+    const modes = BENCH_MODES.filter((mode) => r.scenarios.some((s) => s.mode === mode));
+    const value = (model: string, mode: string, f: (s: PaperResult['scenarios'][number]) => number) => {
+      const s = r.scenarios.find((x) => x.model === model && x.mode === mode);
+      return s ? f(s) : NaN;
+    };
+    const panel = (t: string, label: string, f: (s: PaperResult['scenarios'][number]) => number, id: string): PanelSpec => ({
+      type: 'bar',
+      id,
+      title: t,
+      valueLabel: label,
+      categories: models,
+      series: modes.map((mode) => ({name: MODE_INFO[mode].title, values: models.map((m) => value(m, mode, f))})),
+    });
+    return multiPanelSvg(
+      [
+        panel(`Whole generation of ${r.protocol.new_tokens} tokens (median of ${r.protocol.repeats * r.protocol.loops})`, 'ms per generation (lower is faster)', (s) => s.stats.total_ms.median, 'total'),
+        panel('Each generated token after the prompt (median)', 'ms per token (lower is faster)', (s) => s.stats.ms_per_token.median, 'token'),
+      ],
+      {columns: 1, title},
+    );
+  }
+  if (r.suite === 'scaling') {
+    const panels: PanelSpec[] = r.models.map((m, i): LineChartSpec => ({
+      id: `m${i}`,
+      title: `${m.label}: cost of a token against its position`,
+      xLabel: 'position (context length at the step)',
+      yLabel: 'ms per generated token',
+      yMin: 0,
+      series: r.series.filter((s) => s.model === m.label).map((s) => ({name: MODE_INFO[s.mode].title, points: s.positions.map((p, j) => [p, s.median_ms[j]] as const)})),
+    }));
+    return multiPanelSvg(panels, {columns: 1, title});
+  }
+  const models = r.models.map((m) => m.label);
+  const panels: PanelSpec[] = models.map((label, i): BarChartSpec & {type: 'bar'} => ({
+    type: 'bar',
+    id: `m${i}`,
+    title: label,
+    valueLabel: 'µs per call (mean; lower is faster)',
+    bars: r.benchmarks.filter((b) => b.model === label).map((b) => ({label: b.name, value: b.avg_ns / 1000})),
+  }));
+  return multiPanelSvg(panels, {columns: 1, title});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Markdown
+
+export function renderMarkdown(r: BenchReport, charts: {svg: string; png?: string}): string {
+  const parts: string[] = [];
+  const body = r.suite === 'paper' ? paperMarkdown(r) : r.suite === 'scaling' ? scalingMarkdown(r) : microMarkdown(r);
+  parts.push(body.head);
+  parts.push(`![${r.suite} chart](${charts.svg})` + (charts.png ? `\n\n(also as [PNG](${charts.png}))` : ''));
+  parts.push(...body.sections);
+  if (r.compare) parts.push(`## Change since ${r.compare.against}\n\n${compareMarkdown(r.compare.rows, r.compare.warnings)}`);
+  parts.push(`## Environment\n\n${envTable(r.environment)}`);
+  parts.push(`## Reproduce\n\n\`\`\`sh\n${r.command}\n\`\`\`\n\nEvery sample, the flags and the environment are in \`${r.name}.json\`${r.duration_s !== undefined ? `; the run took ${r.duration_s} s` : ''}.`);
+  return parts.join('\n\n') + '\n';
+}
+
+interface MdBody {
+  head: string;
+  sections: string[];
+}
+
+function paperMarkdown(r: BenchReport & PaperResult): MdBody {
+  const p = r.protocol;
+  const head = [
+    `# Inference time: the PLDR-LLM paper's experiment (Appendix B), run \`${r.name}\``,
+    '',
+    `How long does it take to generate ${p.new_tokens} tokens, with and without the KV- and G-caches, and how does a PLDR-LLM compare with a standard-attention (SDPA) model of similar size? ` +
+      `Each model generated exactly ${p.new_tokens} new tokens from the prompt *"${p.prompt}"* with temperature ${p.sampling.temperature}, top-k ${p.sampling.top_k} (off) and top-p ${p.sampling.top_p}, ` +
+      `${p.repeats} time${p.repeats > 1 ? 's' : ''}${p.loops > 1 ? ` × ${p.loops} loops` : ''} per mode after ${p.warmup} warm-up run${p.warmup === 1 ? '' : 's'}.`,
+    '',
+    `Machine: ${envLine(r.environment)}.`,
+    '',
+    'Absolute times depend on this machine and its load; the **ratios** below were measured inside this one run and are what to compare with the paper.',
+  ].join('\n');
+  const sections: string[] = [];
+
+  const ratioRows = r.ratios.map((x) => {
+    const range = x.per_repeat.length > 1 ? `${num(Math.min(...x.per_repeat), 2)}–${num(Math.max(...x.per_repeat), 2)}` : 'n/a';
+    const v = x.kind === 'pldr-vs-baseline' && Number.isFinite(x.value) ? `**${times(x.value)}** (${x.value < 1 ? `${((1 - x.value) * 100).toFixed(0)}% less time` : `${((x.value - 1) * 100).toFixed(0)}% more time`})` : `**${times(x.value)}**`;
+    return [x.label, v, range, times(x.per_token), x.paper ?? '—'];
+  });
+  sections.push(
+    `## Headline ratios\n\n` +
+      (ratioRows.length
+        ? table(['ratio of median times', 'this run', 'range over repeats', 'per token', 'paper (spec §9)'], ratioRows, ['l', 'r', 'r', 'r', 'l']) +
+          '\n\n*No cache ÷ KV+G* above 1 means the caches make generation faster by that factor. *PLDR ÷ baseline* below 1 means the PLDR model with both caches generates faster than the baseline with its KV-cache. ' +
+          '"Per token" is the same ratio for the decode steps alone (the prompt step excluded). "Range over repeats" pairs the repeats\' mean times.'
+        : 'No ratio could be formed: that needs a PLDR model timed in modes none and kv+g, and a baseline (PLDRv51G) in kv, in the same run.'),
+  );
+
+  const rows = r.scenarios.map((s) => {
+    const st = s.stats;
+    return [s.model, MODE_INFO[s.mode].title, num(st.total_ms.median), num(st.total_ms.min), num(st.total_ms.max), `${num(st.total_ms.spread_pct, 0)}%`, num(st.prompt_ms.median), num(st.ms_per_token.median), num(st.tokens_per_s, 1), `${st.tokens}`, num(s.memory.rss_peak_mb, 0), num(s.memory.tensor_mb_peak, 1)];
+  });
+  sections.push(
+    `## Every scenario\n\n` +
+      table(['model', 'mode', 'median ms', 'min ms', 'max ms', 'spread', 'prompt ms', 'ms/token', 'tokens/s', 'tokens', 'peak RSS MB', 'tensor MB'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']) +
+      `\n\n*median/min/max ms*: the whole generation (from tokenizing the prompt to detokenizing the output; from fixed ids to ids for models without a tokenizer), over ${p.repeats * p.loops} timed generations; *spread*: (max − min) ÷ median; ` +
+      `*prompt ms*: the first model call on the whole prompt; *ms/token*: each later step (one new token); *tokens/s*: new tokens ÷ median time of the whole generation; *tokens*: new tokens per generation (the end token was suppressed, so it is always ${p.new_tokens}). ` +
+      `*peak RSS*: the process's resident memory, sampled after every step of one extra generation; *tensor MB*: tfjs tensor memory at its peak then (weights + caches).`,
+  );
+
+  sections.push(
+    `## Models\n\n` +
+      table(
+        ['model', 'what it is', 'parameters', 'layers × heads × d', 'vocab', 'weights', 'prompt'],
+        r.models.map((m) => [m.label, m.description, `${(m.params / 1e6).toFixed(1)}M`, `${m.config.num_layers} × ${m.config.num_heads} × ${m.config.d_model}`, String(m.config.input_vocab_size), m.random_weights ? 'seeded random' : 'from the model directory', `${m.prompt_ids.length} ids (${m.prompt_source})`]),
+        ['l', 'l', 'r', 'r', 'r', 'l', 'l'],
+      ) +
+      (r.models.some((m) => m.skipped_modes.length) ? `\n\nModes not run: ${r.models.filter((m) => m.skipped_modes.length).map((m) => `${m.label} — ${m.skipped_modes.map((s) => s.mode).join(', ')} (${m.skipped_modes[0].why.replace(/:.*/, '')})`).join('; ')}.` : ''),
+  );
+
+  const used = BENCH_MODES.filter((mode) => r.scenarios.some((s) => s.mode === mode));
+  sections.push(`## Modes\n\n${used.map((mode) => `- **${mode}** — ${MODE_INFO[mode].description}.`).join('\n')}`);
+  sections.push(
+    `## Protocol\n\n` +
+      [`- End token: ${p.end_token}.`, `- Timing: ${p.timing}.`, `- Order: ${p.order}.`, `- Sampling seed ${p.seed} (each generation draws with its own seed).`, ...r.notes.map((n) => `- ${n}`)].join('\n'),
+  );
+  return {head, sections};
+}
+
+function scalingMarkdown(r: BenchReport & ScalingResult): MdBody {
+  const head = [
+    `# Cost of a generated token against its position, run \`${r.name}\``,
+    '',
+    'Without a cache every step reruns the whole sequence, so a token costs more the later it comes; with the KV-cache a step feeds one token and its cost should stay nearly flat. ' +
+      'Each model generated from its prompt up to the last position, the end token suppressed, and every step was timed.',
+    '',
+    `Machine: ${envLine(r.environment)}.`,
+  ].join('\n');
+  const sections: string[] = [];
+  sections.push(
+    `## Summary\n\n` +
+      table(
+        ['series', 'prompt ms', 'first bin ms/token', 'last bin ms/token', 'slope µs per position', 'last ÷ first', 'positions'],
+        r.series.map((s) => [s.id, num(s.prompt_ms[0]), num(s.bins[0]?.median_ms), num(s.bins[s.bins.length - 1]?.median_ms), num(s.slope_us_per_position), times(s.last_over_first), `${s.positions[0] ?? ''}–${s.positions[s.positions.length - 1] ?? ''}`]),
+      ) +
+      '\n\n*Slope*: least-squares fit of ms per token against position, in microseconds per extra position of context. *Last ÷ first*: mean ms per token in the last bin of positions over the first.',
+  );
+  for (const m of r.models) {
+    const ser = r.series.filter((s) => s.model === m.label);
+    if (!ser.length) continue;
+    const bins = ser[0].bins;
+    sections.push(
+      `## ${m.label}\n\n${m.description}; prompt of ${m.prompt_length} ids (${m.prompt_source}), up to position ${m.last_position}.\n\n` +
+        table(['positions', ...ser.map((s) => `${MODE_INFO[s.mode].title} ms/token`)], bins.map((b, i) => [`${b.from}–${b.to}`, ...ser.map((s) => num(s.bins[i]?.median_ms))])),
+    );
+  }
+  sections.push(`## Protocol\n\n` + [`- Sampling: temperature ${r.protocol.sampling.temperature}, top-k ${r.protocol.sampling.top_k}, top-p ${r.protocol.sampling.top_p}.`, `- End token: ${r.protocol.end_token}.`, `- ${r.protocol.repeats} repeat(s), ${r.protocol.warmup} short warm-up run(s) per mode; per position the median over repeats.`, `- Order: ${r.protocol.order}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'));
+  return {head, sections};
+}
+
+function microMarkdown(r: BenchReport & MicroResult): MdBody {
+  const head = [
+    `# Micro-benchmarks of a PLDR-LLM step, run \`${r.name}\``,
+    '',
+    `The pieces of a generation step timed one by one with mitata: the metric learner, PLGA, attention with a cached G against plain SDPA attention, one cached decode step, the full forward on a ${r.protocol.prompt_length}-token prompt and the output projection (context ${r.protocol.context} where it applies).`,
+    '',
+    `Machine: ${envLine(r.environment)}.`,
+  ].join('\n');
+  const sections: string[] = [];
+  for (const m of r.models) {
+    const rows = r.benchmarks.filter((b) => b.model === m.label).map((b) => [b.name, b.description, num(b.avg_ns / 1000), num(b.p50_ns / 1000), num(b.min_ns / 1000), num(b.p99_ns / 1000), String(b.ticks)]);
+    sections.push(`## ${m.label}\n\n${m.description}.\n\n` + table(['benchmark', 'what', 'mean µs', 'median µs', 'min µs', 'p99 µs', 'calls'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r']));
+  }
+  if (r.ratios.length) sections.push(`## Ratios\n\n` + table(['ratio of mean times', 'value'], r.ratios.map((x) => [x.label, times(x.value)])));
+  sections.push(`## Protocol\n\n` + [`- ${r.protocol.tool}; at least ${r.protocol.min_time_ms} ms and ${r.protocol.min_samples} calls per benchmark, at most ${r.protocol.max_samples}.`, `- ${r.protocol.readback}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'));
+  return {head, sections};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparing two runs
+
+export interface CompareRow {
+  id: string;
+  metric: string;
+  old: number | null;
+  new: number | null;
+  /** (new − old) ÷ old in percent; null when either side is missing. */
+  change_pct: number | null;
+}
+
+function keyed(r: BenchReport): {id: string; metric: string; value: number}[] {
+  if (r.suite === 'paper')
+    return [
+      ...r.scenarios.flatMap((s) => [
+        {id: s.id, metric: 'median ms', value: s.stats.total_ms.median},
+        {id: s.id, metric: 'ms/token', value: s.stats.ms_per_token.median},
+      ]),
+      ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value})),
+    ];
+  if (r.suite === 'scaling')
+    return r.series.flatMap((s) => [
+      {id: s.id, metric: 'mean ms/token', value: round(s.median_ms.reduce((a, b) => a + b, 0) / Math.max(1, s.median_ms.length))},
+      {id: s.id, metric: 'slope µs/position', value: s.slope_us_per_position},
+    ]);
+  return [...r.benchmarks.map((b) => ({id: b.id, metric: 'mean µs', value: round(b.avg_ns / 1000)})), ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value}))];
+}
+
+/** Every scenario (and ratio) of either run, with the change from `old` to `cur`. */
+export function compareReports(old: BenchReport, cur: BenchReport): {rows: CompareRow[]; warnings: string[]} {
+  if (old.suite !== cur.suite) throw new PldrError(`cannot compare a ${cur.suite} run with a ${old.suite} report: give a report of the same suite`);
+  const a = keyed(old);
+  const b = keyed(cur);
+  const key = (x: {id: string; metric: string}) => `${x.id}\u0000${x.metric}`;
+  const oldMap = new Map(a.map((x) => [key(x), x.value]));
+  const rows: CompareRow[] = [];
+  for (const x of b) {
+    const o = oldMap.get(key(x));
+    rows.push({id: x.id, metric: x.metric, old: o ?? null, new: x.value, change_pct: o !== undefined && o !== 0 && Number.isFinite(o) && Number.isFinite(x.value) ? round(((x.value - o) / o) * 100, 2) : null});
+    oldMap.delete(key(x));
+  }
+  for (const x of a) if (oldMap.has(key(x))) rows.push({id: x.id, metric: x.metric, old: x.value, new: null, change_pct: null});
+  const warnings: string[] = [];
+  const eo = old.environment;
+  const en = cur.environment;
+  if (eo.backend !== en.backend) warnings.push(`backend differs: ${eo.backend} then, ${en.backend} now`);
+  if (eo.cpu !== en.cpu || eo.cores !== en.cores) warnings.push(`machine differs: ${eo.cpu} × ${eo.cores} then, ${en.cpu} × ${en.cores} now; compare ratios, not times`);
+  if (old.suite === 'paper' && cur.suite === 'paper' && old.protocol.new_tokens !== cur.protocol.new_tokens) warnings.push(`new tokens differ: ${old.protocol.new_tokens} then, ${cur.protocol.new_tokens} now`);
+  return {rows, warnings};
+}
+
+function changeText(x: CompareRow): string {
+  if (x.old === null) return 'new';
+  if (x.new === null) return 'gone';
+  return pct(x.change_pct ?? NaN);
+}
+
+export function renderCompare(rows: CompareRow[], warnings: string[], against: string): string {
+  return [
+    `change since ${against} (negative = less time):`,
+    textTable(['scenario', 'metric', 'old', 'new', 'change'], rows.map((x) => [x.id, x.metric, num(x.old), num(x.new), changeText(x)])),
+    ...warnings.map((w) => `note: ${w}`),
+  ].join('\n');
+}
+
+function compareMarkdown(rows: CompareRow[], warnings: string[]): string {
+  return (
+    table(['scenario', 'metric', 'old', 'new', 'change'], rows.map((x) => [x.id, x.metric, num(x.old), num(x.new), changeText(x)])) +
+    '\n\nFor times, a negative change means this run was faster. ' +
+    warnings.map((w) => `Note: ${w}.`).join(' ')
+  );
+}
