@@ -4,84 +4,21 @@
  * attention with a cached G against SDPA, one cached decode step, the full forward on a prompt,
  * and the output projection.
  *
- * The metric learner, PLGA and attention are private to model/pldr.ts; the functions below repeat
- * their arithmetic op for op (same tfjs ops, same batched-product rule through `bmmTuning`) on the
- * model's own prepared weights, so they cost what the model's pieces cost. The decode step, the
- * full forward and the output projection call the model itself.
+ * The metric learner, PLGA and the output projection are the model's own functions
+ * (model/pldr.ts) on its prepared weights; the attention is composed here from the model's batched
+ * product. The decode step and the full forward call the model itself.
  */
 import * as tf from '@tensorflow/tfjs';
 import {measure} from 'mitata';
 
 import {PldrError} from '../errors.js';
-import {bmmTuning, createMask, type ForwardResult, type GCache, type KVCache, type PldrModel, type Weights} from '../model/pldr.js';
+import {bmm, createMask, type ForwardResult, type GCache, type KVCache, linear, metricLearner, plga, type PldrModel} from '../model/pldr.js';
 import {type BenchModelInfo, fixedPromptIds, loadBenchModel, modelInfo, type ModelSpec, PAPER_PROMPT_LENGTH, round} from './paper.js';
 
-type LayerWeights = Weights['layers'][number];
-type Linear = LayerWeights['wq'];
-type Norm = LayerWeights['ln1'];
-type Glu = LayerWeights['ffn'];
-type Plga = NonNullable<LayerWeights['plga']>;
 type MitataStats = Awaited<ReturnType<typeof measure>>;
 
 // ---------------------------------------------------------------------------------------------
-// The model's pieces, op for op as in model/pldr.ts (inference only: no custom gradients)
-
-function linear(x: tf.Tensor, w: Linear): tf.Tensor {
-  const shape = x.shape;
-  const y = tf.add(tf.matMul(x.reshape([-1, shape[shape.length - 1]]) as tf.Tensor2D, w.wT), w.b);
-  return y.reshape([...shape.slice(0, -1), w.wT.shape[1]]);
-}
-
-function layerNorm(x: tf.Tensor, n: Norm): tf.Tensor {
-  const {mean, variance} = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-6))), n.g), n.b);
-}
-
-function glu(x: tf.Tensor, g: Glu): tf.Tensor {
-  const a = linear(x, g.w1);
-  return linear(tf.mul(tf.mul(a, tf.sigmoid(a)), linear(x, g.w2)), g.w3);
-}
-
-function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const r = a.rank;
-  const [m, k] = a.shape.slice(r - 2);
-  const n = b.shape[r - 1];
-  const batchA = a.shape.slice(0, r - 2);
-  const batchB = b.shape.slice(0, r - 2);
-  const batch = batchA.map((x, i) => Math.max(x, batchB[i]));
-  const count = batch.reduce((x, y) => x * y, 1);
-  if (count === 1) return tf.matMul(a.reshape([m, k]) as tf.Tensor2D, b.reshape([k, n]) as tf.Tensor2D).reshape([...batch, m, n]);
-  if (m * k * n < bmmTuning.splitMacs) {
-    const A = batchA.every((x, i) => x === batch[i]) ? a : tf.broadcastTo(a, [...batch, m, k]);
-    const B = batchB.every((x, i) => x === batch[i]) ? b : tf.broadcastTo(b, [...batch, k, n]);
-    return tf.matMul(A, B);
-  }
-  // pldr.ts splits into one 2-D product per matrix here; every product timed below has equal batches.
-  if (batchA.some((x, i) => x !== batchB[i])) throw new Error('micro bmm: broadcast batches are not used by these benchmarks');
-  const as = tf.unstack(a.reshape([-1, m, k]));
-  const bs = tf.unstack(b.reshape([-1, k, n]));
-  const out: tf.Tensor[] = [];
-  for (let i = 0; i < count; i++) out.push(tf.matMul(as[i] as tf.Tensor2D, bs[i] as tf.Tensor2D));
-  return tf.stack(out).reshape([...batch, m, n]);
-}
-
-/** §3.5: A = ResNet(LN_A0(QᵀQ)) from rotated queries q [1, H, L, dk]. */
-function metricLearner(q: tf.Tensor, lw: LayerWeights): tf.Tensor {
-  let A = layerNorm(bmm(q.transpose([0, 1, 3, 2]), q), lw.lnA!);
-  for (const unit of lw.resA!) {
-    let Z = A;
-    for (const g of unit.glus) Z = glu(Z, g);
-    A = layerNorm(tf.add(Z, A), unit.ln);
-  }
-  return A;
-}
-
-/** §3.6: A_LM = iSwiGLU(W·A + b) + 1e-9; A_P = A_LM^∘P; G_LM = a·A_P + b_a. */
-function plga(A: tf.Tensor, p: Plga): tf.Tensor {
-  const x = tf.add(bmm(p.W, A), p.b);
-  const A_LM = tf.add(tf.mul(x, tf.mul(x, tf.sigmoid(x))), Math.fround(1e-9));
-  return tf.add(bmm(p.a, tf.pow(A_LM, p.P)), p.ba);
-}
+// The pieces: the model's own functions (model/pldr.ts), and the attention they feed
 
 /** §3.7 without a mask: softmax(q·G·Kᵀ/√dk)·V, or SDPA when G is null. */
 function attention(q: tf.Tensor, G: tf.Tensor | null, kT: tf.Tensor, v: tf.Tensor, dk: number): tf.Tensor {
@@ -196,8 +133,8 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       const kT = hold(tf.randomNormal([1, H, dk, C], 0, 1, 'float32', seed + 2));
       const v = hold(tf.randomNormal([1, H, C, dk], 0, 1, 'float32', seed + 3));
       const h = hold(tf.randomNormal([1, cfg.d_model], 0, 1, 'float32', seed + 4));
-      const A = isG ? undefined : hold(tf.tidy(() => metricLearner(q, lw)));
-      const G = hold(isG ? lw.G!.clone() : tf.tidy(() => plga(A!, lw.plga!)));
+      const A = isG ? undefined : hold(tf.tidy(() => metricLearner(q as tf.Tensor4D, lw)));
+      const G = hold(isG ? lw.G!.clone() : tf.tidy(() => plga(A! as tf.Tensor4D, lw.plga!).G_LM));
 
       // caches for the decode steps: the prompt call on C − 1 tokens
       const ids = fixedPromptIds(cfg.input_vocab_size, C - 1);
@@ -226,8 +163,8 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       };
       const cases: Case[] = [];
       if (!isG) {
-        cases.push({name: 'metric learner', description: `A = ResNet(LN(QᵀQ)), ${cfg.num_reslayerA}×${cfg.num_denseA} GLUs of width ${cfg.A_dff}, on a ${P}-token prompt; one layer`, fn: read(() => metricLearner(q, lw))});
-        cases.push({name: 'PLGA', description: `A → A_LM → A_P → G_LM for ${H} heads of ${dk}×${dk}; one layer`, fn: read(() => plga(A!, lw.plga!))});
+        cases.push({name: 'metric learner', description: `A = ResNet(LN(QᵀQ)), ${cfg.num_reslayerA}×${cfg.num_denseA} GLUs of width ${cfg.A_dff}, on a ${P}-token prompt; one layer`, fn: read(() => metricLearner(q as tf.Tensor4D, lw))});
+        cases.push({name: 'PLGA', description: `A → A_LM → A_P → G_LM for ${H} heads of ${dk}×${dk}; one layer`, fn: read(() => plga(A! as tf.Tensor4D, lw.plga!).G_LM)});
       }
       cases.push({name: 'attention, cached G', description: `softmax(q·G·Kᵀ/√d_k)·V for one token against ${C} cached positions; one layer`, fn: read(() => attention(q1, G, kT, v, dk))});
       cases.push({name: 'attention, SDPA', description: `softmax(q·Kᵀ/√d_k)·V for one token against ${C} cached positions; one layer`, fn: read(() => attention(q1, null, kT, v, dk))});
@@ -275,7 +212,7 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
     benchmarks,
     ratios,
     notes: [
-      'Metric learner, PLGA and attention are timed on layer 0 with random inputs of the right shapes; they repeat model/pldr.ts op for op.',
+      'Metric learner, PLGA and attention are timed on layer 0 with random inputs of the right shapes; they call the model’s own functions (model/pldr.ts).',
       'Decode steps run the model on one token with caches built from a prompt call of context − 1 tokens; the caches are reused for every call.',
     ],
   };

@@ -23,6 +23,7 @@ import {brotliDecompressSync, gunzipSync} from 'node:zlib';
 
 import {PldrError} from '../errors.js';
 import {buildTaskDoc, isTaskName, TASK_NAMES, type TaskDoc, type TaskName} from './tasks.js';
+import {fsMessage} from '../io/fsutil.js';
 
 export const TASK_FILE_EXTENSIONS: readonly string[] = ['.jsonl', '.json', '.parquet'];
 
@@ -267,13 +268,6 @@ function plain(v: unknown): unknown {
   return v;
 }
 
-function fsMessage(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOENT') return 'no such file or directory';
-  if (err?.code === 'EACCES' || err?.code === 'EPERM') return 'permission denied';
-  if (err?.code === 'EISDIR') return 'is a directory';
-  return oneLine(err?.message ?? String(e));
-}
 
 function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim();

@@ -68,3 +68,12 @@ function describeFsError(err: unknown): string {
   }
   return String(err);
 }
+
+/** A file-system error as a short phrase for a one-line message ("no such file or directory", ...). */
+export function fsMessage(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOENT') return 'no such file or directory';
+  if (err?.code === 'EACCES' || err?.code === 'EPERM') return 'permission denied';
+  if (err?.code === 'EISDIR') return 'is a directory';
+  return (err?.message ?? String(e)).replace(/\s+/g, ' ').trim();
+}

@@ -23,27 +23,27 @@ const MASK_NEG = -1e9;
 // ---------------------------------------------------------------------------------------------
 // Prepared weights
 
-interface Linear {
+export interface Linear {
   wT: tf.Tensor2D; // [in, out]
   b: tf.Tensor1D; // [out]
 }
-interface Norm {
+export interface Norm {
   g: tf.Tensor1D;
   b: tf.Tensor1D;
 }
-interface Glu {
+export interface Glu {
   w1: Linear; // silu branch
   w2: Linear; // linear gate
   w3: Linear; // output projection
 }
-interface Plga {
+export interface Plga {
   W: tf.Tensor4D; // [1, H, dk, dk] Wlst
   b: tf.Tensor4D; // blst
   P: tf.Tensor4D; // pwlst, the power
   a: tf.Tensor4D; // alst, the coupling
   ba: tf.Tensor4D; // balst, the coupling bias
 }
-interface LayerWeights {
+export interface LayerWeights {
   wq: Linear;
   wk: Linear;
   wv: Linear;
@@ -122,7 +122,7 @@ const matMul2d = tf.customGrad((a, b, save) => {
 }) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
 /** x·Wᵀ + b on the last axis; x [..., in] → [..., out]. */
-function linear(x: tf.Tensor, w: Linear): tf.Tensor {
+export function linear(x: tf.Tensor, w: Linear): tf.Tensor {
   const shape = x.shape;
   const x2 = x.reshape([-1, shape[shape.length - 1]]);
   const y = tf.add(matMul2d(x2, w.wT), w.b);
@@ -375,7 +375,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
 }
 
 /** §3.5: A = ResNet(LN_A0(Q̃ᵀQ̃)), from the rotated queries q [B, H, L, dk] → [B, H, dk, dk]. */
-function metricLearner(q: tf.Tensor4D, lw: LayerWeights): tf.Tensor4D {
+export function metricLearner(q: tf.Tensor4D, lw: LayerWeights): tf.Tensor4D {
   // A⁰ sums over all L positions: no causal or padding mask (T3)
   let A = layerNorm(bmm(q.transpose([0, 1, 3, 2]), q), lw.lnA!); // [B, H, dk, L] @ [B, H, L, dk]
   for (const unit of lw.resA!) {
@@ -387,7 +387,7 @@ function metricLearner(q: tf.Tensor4D, lw: LayerWeights): tf.Tensor4D {
 }
 
 /** §3.6: A_LM = iSwiGLU(W·A + b) + 1e-9; A_P = A_LM^∘P; G_LM = a·A_P + b_a (per-head left products). */
-function plga(A: tf.Tensor4D, p: Plga): {A_LM: tf.Tensor4D; A_P: tf.Tensor4D; G_LM: tf.Tensor4D} {
+export function plga(A: tf.Tensor4D, p: Plga): {A_LM: tf.Tensor4D; A_P: tf.Tensor4D; G_LM: tf.Tensor4D} {
   const A_LM = tf.add(iSwiGLU(tf.add(bmm(p.W, A), p.b)), A_LM_FLOOR) as tf.Tensor4D;
   const A_P = tf.pow(A_LM, p.P) as tf.Tensor4D;
   const G_LM = tf.add(bmm(p.a, A_P), p.ba) as tf.Tensor4D;
@@ -405,7 +405,7 @@ export const bmmTuning = {splitMacs: 32 * 1024};
  * b [..., k, n] → [..., m, n]. The wasm backend's batched matMul runs 5–10× slower than its 2-D
  * one (design.md §2), so large products are split into one 2-D matMul per matrix.
  */
-function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const r = a.rank;
   const [m, k] = a.shape.slice(r - 2);
   const n = b.shape[r - 1];

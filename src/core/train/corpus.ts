@@ -36,6 +36,7 @@ import {extname, isAbsolute, join, resolve, sep} from 'node:path';
 import {brotliDecompressSync, gunzipSync} from 'node:zlib';
 
 import {PldrError} from '../errors.js';
+import {fsMessage} from '../io/fsutil.js';
 
 export type TextSplit = 'paragraphs' | 'lines' | 'file';
 export type SourceKind = 'text' | 'jsonl' | 'json' | 'parquet';
@@ -534,13 +535,6 @@ function skipSchema(schema: readonly {num_children?: number}[], i: number): numb
   return next;
 }
 
-function fsMessage(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOENT') return 'no such file or directory';
-  if (err?.code === 'EACCES' || err?.code === 'EPERM') return 'permission denied';
-  if (err?.code === 'EISDIR') return 'is a directory';
-  return oneLine(err?.message ?? String(e));
-}
 
 function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim();
