@@ -11,8 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import {PldrError} from './errors.js';
 import type {GList} from './io/glist.js';
 import type {HostTensor} from './io/tensor.js';
-import {createMask, type GCache, type KVCache, type PldrModel} from './model/pldr.js';
-import {GREEDY, logSoftmax, Rng, sampleNext, type SamplingOptions, validateSampling} from './sampling.js';
+import {createMask, disposeAllBut, gCacheOf, type GCache, type KVCache, type PldrModel, tensorsOf} from './model/pldr.js';
+import {GREEDY, logSoftmaxAt, Rng, sampleNext, type SamplingOptions, validateSampling} from './sampling.js';
 
 export const CACHE_MODES = ['none', 'kv', 'g', 'kv+g'] as const;
 export type CacheMode = (typeof CACHE_MODES)[number];
@@ -108,19 +108,16 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
       mask?.dispose();
 
       // Hand the caches over: keep what the mode keeps, dispose the rest (never gInit's tensors).
-      const keep = new Set<tf.Tensor>();
       const nextKV = useKV ? r.kv : kv;
-      const nextG = gInit ?? (useG ? r.deductive!.map((d) => ({A_LM: d.A_LM, G_LM: d.G_LM, ...(d.A_P ? {A_P: d.A_P} : {})})) : g);
-      for (const c of nextKV ?? []) [c.K, c.V, c.A].forEach((t) => t && keep.add(t));
-      for (const c of nextG ?? []) [c.A_LM, c.G_LM, c.A_P].forEach((t) => t && keep.add(t));
+      const nextG = gInit ?? (useG ? gCacheOf(r.deductive!) : g);
       if (opts.trace) result.lastG = r.deductive?.map((d) => firstRow(d.G_LM));
       const z = (await r.logits.data()) as Float32Array; // [1, 1, V] → [V]
-      disposeAllBut([kv, g, r.kv, r.deductive, r.logits, r.decOutput], keep, gInit);
+      disposeAllBut([kv, g, r], tensorsOf([nextKV, nextG, gInit]));
       kv = nextKV;
       g = nextG;
 
       const id = sampleNext(z, sampling, rng);
-      result.logprobs.push(logSoftmax(z)[id]);
+      result.logprobs.push(logSoftmaxAt(z, id));
       if (opts.keepLogits) result.logits!.push(z);
       seq = kv ? [id] : [...seq, id];
       out.push(id);
@@ -136,7 +133,7 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
     }
     if (g && !model.isG) result.gCache = g.map((c) => ({A_LM: firstRow(c.A_LM), G_LM: firstRow(c.G_LM), ...(c.A_P ? {A_P: firstRow(c.A_P)} : {})}));
   } finally {
-    disposeAllBut([kv, g, gInit], new Set());
+    disposeAllBut([kv, g, gInit]);
   }
   return result;
 }
@@ -147,22 +144,6 @@ function firstRow(t: tf.Tensor): Float32Array {
   return all.slice(0, all.length / t.shape[0]);
 }
 
-/** Dispose every tensor reachable from `things` except those in `keep` (and those of `gInit`). */
-function disposeAllBut(things: unknown[], keep: Set<tf.Tensor>, gInit?: GCache[]): void {
-  const protect = new Set(keep);
-  for (const c of gInit ?? []) [c.A_LM, c.G_LM, c.A_P].forEach((t) => t && protect.add(t));
-  const seen = new Set<tf.Tensor>();
-  const walk = (x: unknown): void => {
-    if (x instanceof tf.Tensor) {
-      if (!protect.has(x) && !seen.has(x)) {
-        seen.add(x);
-        x.dispose();
-      }
-    } else if (Array.isArray(x)) x.forEach(walk);
-    else if (x && typeof x === 'object') Object.values(x).forEach(walk);
-  };
-  things.forEach(walk);
-}
 
 /**
  * An external G list as the per-layer G-cache of this model (spec §4.3, §5.6). Accepts bare G_LM

@@ -134,14 +134,23 @@ function laneSumF32(v: Float32Array): number {
 
 /** Numerically stable log-softmax of the raw logits, in float64 (for per-token log-probs). */
 export function logSoftmax(logits: Float32Array): Float64Array {
+  const lse = logSumExp(logits);
+  const out = new Float64Array(logits.length);
+  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
+  return out;
+}
+
+/** One entry of logSoftmax: what a generation step reports, without a row of V doubles per token. */
+export function logSoftmaxAt(logits: Float32Array, index: number): number {
+  return logits[index]! - logSumExp(logits);
+}
+
+function logSumExp(logits: Float32Array): number {
   let m = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i]! > m) m = logits[i]!;
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - m);
-  const lse = m + Math.log(sum);
-  const out = new Float64Array(logits.length);
-  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
-  return out;
+  return m + Math.log(sum);
 }
 
 /** Index of the first maximal entry (−1 for an empty row). NaN entries never win. */

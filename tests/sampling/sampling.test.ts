@@ -10,6 +10,7 @@ import {
   argmax,
   isGreedy,
   logSoftmax,
+  logSoftmaxAt,
   sampleCategorical,
   sampleNext,
   validateSampling,
@@ -158,6 +159,7 @@ describe('logSoftmax and argmax', () => {
     const ls2 = logSoftmax(input);
     expect(ls2.reduce((a, v) => a + Math.exp(v), 0)).toBeCloseTo(1, 12);
     expect(ls2).toBeInstanceOf(Float64Array);
+    for (const i of [0, 5, input.length - 1]) expect(logSoftmaxAt(input, i)).toBe(ls2[i]);
   });
 
   it('argmax returns the first maximal index', () => {

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import {measure} from 'mitata';
 
 import {PldrError} from '../errors.js';
-import {bmm, createMask, type ForwardResult, type GCache, type KVCache, linear, metricLearner, plga, type PldrModel} from '../model/pldr.js';
+import {bmm, createMask, disposeAllBut, type GCache, type KVCache, linear, metricLearner, plga, type PldrModel} from '../model/pldr.js';
 import {type BenchModelInfo, fixedPromptIds, loadBenchModel, modelInfo, type ModelSpec, PAPER_PROMPT_LENGTH, round} from './paper.js';
 
 type MitataStats = Awaited<ReturnType<typeof measure>>;
@@ -75,20 +75,6 @@ export interface MicroResult {
   notes: string[];
 }
 
-/** Dispose every tensor of a forward result except the caches that were passed in. */
-function disposeExcept(r: ForwardResult, keep: Set<tf.Tensor>): void {
-  const seen = new Set<tf.Tensor>();
-  const walk = (x: unknown): void => {
-    if (x instanceof tf.Tensor) {
-      if (!keep.has(x) && !seen.has(x)) {
-        seen.add(x);
-        x.dispose();
-      }
-    } else if (Array.isArray(x)) x.forEach(walk);
-    else if (x && typeof x === 'object') Object.values(x).forEach(walk);
-  };
-  walk(r);
-}
 
 interface Case {
   name: string;
@@ -145,7 +131,7 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       const keep = new Set<tf.Tensor>();
       for (const c of kv) [c.K, c.V, c.A].forEach((t) => t && keep.add(t));
       for (const c of g ?? []) [c.A_LM, c.G_LM, c.A_P].forEach((t) => t && keep.add(t));
-      disposeExcept(pre, keep);
+      disposeAllBut(pre, keep);
       held.push(...keep);
       const promptIds = fixedPromptIds(cfg.input_vocab_size, P);
       const promptMask = hold(createMask([promptIds]));
@@ -159,7 +145,7 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       const call = (fOpts: Parameters<PldrModel['forward']>[1], input: number[][]) => () => {
         const r = model.forward(input, fOpts);
         r.logits.dataSync();
-        disposeExcept(r, keep);
+        disposeAllBut(r, keep);
       };
       const cases: Case[] = [];
       if (!isG) {

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {gCacheFromList} from '../generate.js';
 import type {GList} from '../io/glist.js';
-import {createMask, type GCache, type KVCache, type PldrModel} from '../model/pldr.js';
+import {createMask, disposeAllBut, type ForwardResult, type GCache, gCacheOf, type KVCache, type PldrModel, tensorsOf} from '../model/pldr.js';
 import type {Tokenizer} from '../tokenizer.js';
 import type {Request} from './tasks.js';
 import {isPyWhitespace} from './tasks.js';
@@ -93,10 +93,7 @@ export function scoreFull(model: PldrModel, enc: EncodedRequest, g?: GCache[]): 
     return scoreRows(r.logits.dataSync() as Float32Array, model.cfg.input_vocab_size, targets);
   } finally {
     mask.dispose();
-    // the outputs pass a given G through: free everything else
-    const given = new Set<tf.Tensor>((g ?? []).flatMap((c) => [c.A_LM, c.G_LM, c.A_P].filter(Boolean) as tf.Tensor[]));
-    const all: (tf.Tensor | undefined)[] = [r.logits, r.decOutput, ...r.kv.flatMap((c) => [c.K, c.V, c.A]), ...(r.deductive ?? []).flatMap((d) => [d.A_LM, d.P, d.a, d.ba, d.G_LM, d.S, d.A_P])];
-    tf.dispose([...new Set(all.filter((t): t is tf.Tensor => t !== undefined && !given.has(t)))]);
+    disposeAllBut(r, tensorsOf(g)); // the outputs pass a given G through
   }
 }
 
@@ -130,30 +127,25 @@ export class CachedScorer {
     // first continuation token from the context's last row; then each predecessor fed alone
     const rows = new Float32Array(cont.length * V);
     rows.set(pass.logits, 0);
+    // A G-cache returns itself (spec §4.1), so pass.g serves every step; only the KV-cache grows.
     let kv = pass.kv;
-    let g = pass.g;
-    const owned: tf.Tensor[] = [];
+    const steps: ForwardResult[] = [];
     try {
       for (let i = 1; i < cont.length; i++) {
-        const r = this.model.forward([[cont[i - 1]]], {kv, g, lastOnly: true});
+        const r = this.model.forward([[cont[i - 1]]], {kv, g: pass.g, lastOnly: true});
+        steps.push(r);
         rows.set(r.logits.dataSync() as Float32Array, i * V);
         kv = r.kv;
-        if (this.mode === 'kv+g' && !this.gInit && r.deductive) g = r.deductive.map((d) => ({A_LM: d.A_LM, G_LM: d.G_LM, ...(d.A_P ? {A_P: d.A_P} : {})}));
-        owned.push(...r.kv.flatMap((c) => [c.K, c.V]), r.logits, r.decOutput);
-        for (const d of r.deductive ?? []) owned.push(...([d.S, d.P, d.a, d.ba, d.A_LM, d.G_LM, d.A_P].filter(Boolean) as tf.Tensor[]));
       }
       return scoreRows(rows, V, cont);
     } finally {
-      tf.dispose([...new Set(owned)].filter((t) => !this.isHeld(t)));
+      disposeAllBut(steps, this.held());
     }
   }
 
-  private isHeld(t: tf.Tensor): boolean {
-    for (const p of this.passes.values()) {
-      if (p.kv.some((c) => c.K === t || c.V === t || c.A === t)) return true;
-      if (p.g?.some((c) => c.A_LM === t || c.G_LM === t || c.A_P === t)) return true;
-    }
-    return this.gInit?.some((c) => c.A_LM === t || c.G_LM === t || c.A_P === t) ?? false;
+  /** What outlives a request: the context passes and the given G. */
+  private held(): Set<tf.Tensor> {
+    return tensorsOf([[...this.passes.values()].map((p) => [p.kv, p.g]), this.gInit]);
   }
 
   private contextPass(ctx: number[]): ContextPass {
@@ -164,26 +156,21 @@ export class CachedScorer {
     const r = this.model.forward([ctx], {mask, g: this.gInit, lastOnly: true});
     mask.dispose();
     const useG = this.mode === 'kv+g' || this.gInit !== undefined;
-    const g = this.gInit ?? (useG && r.deductive ? r.deductive.map((d) => ({A_LM: d.A_LM, G_LM: d.G_LM, ...(d.A_P ? {A_P: d.A_P} : {})})) : undefined);
+    const g = this.gInit ?? (useG && r.deductive ? gCacheOf(r.deductive) : undefined);
     const pass: ContextPass = {logits: r.logits.dataSync() as Float32Array, kv: r.kv, g};
-    const keep = new Set<tf.Tensor>([...r.kv.flatMap((c) => [c.K, c.V, c.A].filter(Boolean) as tf.Tensor[]), ...(g ?? []).flatMap((c) => [c.A_LM, c.G_LM, c.A_P].filter(Boolean) as tf.Tensor[])]);
-    const rest = [r.logits, r.decOutput, ...(r.deductive ?? []).flatMap((d) => [d.S, d.P, d.a, d.ba, d.A_LM, d.G_LM, d.A_P].filter(Boolean) as tf.Tensor[])];
-    tf.dispose(rest.filter((t) => !keep.has(t)));
+    disposeAllBut(r, tensorsOf([r.kv, g]));
     this.passes.set(key, pass);
     return pass;
   }
 
   /** Free the context passes (after each item). */
   release(): void {
-    for (const p of this.passes.values()) {
-      const ts = [...p.kv.flatMap((c) => [c.K, c.V, c.A]), ...(p.g && p.g !== this.gInit ? p.g.flatMap((c) => [c.A_LM, c.G_LM, c.A_P]) : [])];
-      tf.dispose(ts.filter(Boolean) as tf.Tensor[]);
-    }
+    disposeAllBut([...this.passes.values()], tensorsOf(this.gInit));
     this.passes.clear();
   }
 
   dispose(): void {
     this.release();
-    if (this.gInit) tf.dispose(this.gInit.flatMap((c) => [c.A_LM, c.G_LM, c.A_P]).filter(Boolean) as tf.Tensor[]);
+    disposeAllBut(this.gInit);
   }
 }

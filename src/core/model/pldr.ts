@@ -191,6 +191,29 @@ export interface ForwardResult {
   hidden?: {embedLn: tf.Tensor3D; attnOut: tf.Tensor3D[]; out: tf.Tensor3D[]};
 }
 
+/** The G-cache a call's deductive outputs give for the next call (spec §5.2 step 4.4): [A_LM, G_LM (, A_P)]. */
+export function gCacheOf(deductive: Deductive[]): GCache[] {
+  return deductive.map((d) => ({A_LM: d.A_LM, G_LM: d.G_LM, ...(d.A_P ? {A_P: d.A_P} : {})}));
+}
+
+/** Every tensor reachable from `x` (results, caches, lists and objects of them), each once. */
+export function tensorsOf(x: unknown, into: Set<tf.Tensor> = new Set()): Set<tf.Tensor> {
+  if (x instanceof tf.Tensor) into.add(x);
+  else if (Array.isArray(x)) x.forEach((y) => tensorsOf(y, into));
+  else if (x && typeof x === 'object' && !ArrayBuffer.isView(x)) Object.values(x).forEach((y) => tensorsOf(y, into));
+  return into;
+}
+
+/**
+ * Dispose every tensor reachable from `things` except those in `keep`. A call's results pass the
+ * caches it was given through (a G-cache returns itself, a KV call returns the cached A), so
+ * callers free results this way rather than with tf.dispose.
+ */
+export function disposeAllBut(things: unknown, keep: Iterable<tf.Tensor> = []): void {
+  const protect = new Set(keep);
+  for (const t of tensorsOf(things)) if (!protect.has(t)) t.dispose();
+}
+
 /** The standard mask of spec §3.7: max(key padding (id 0), look-ahead), 1 = blocked, [B, 1, L, L]. */
 export function createMask(ids: number[][]): tf.Tensor4D {
   const B = ids.length;
