@@ -260,16 +260,20 @@ export async function* readDocuments(sources: readonly CorpusSource[], opts: Cor
   }
 }
 
+/** Open a corpus file, or say in one line why it cannot be read. */
+async function openForReading(path: string): Promise<fsp.FileHandle> {
+  try {
+    return await fsp.open(path, 'r');
+  } catch (e) {
+    throw new PldrError(`cannot read ${path}: ${fsMessage(e)}`);
+  }
+}
+
 type MakeDoc = (text: string, source: string, location: string) => CorpusDocument;
 
 /** Lines of a file with their 1-based numbers, read in chunks; `counter.file` tracks the bytes read. */
 async function* fileLines(path: string, maxChars: number, counter: {file: number}): AsyncGenerator<[string, number]> {
-  let fh: fsp.FileHandle;
-  try {
-    fh = await fsp.open(path, 'r');
-  } catch (e) {
-    throw new PldrError(`cannot read ${path}: ${fsMessage(e)}`);
-  }
+  const fh = await openForReading(path);
   try {
     const buf = Buffer.allocUnsafe(CHUNK_BYTES);
     const decoder = new TextDecoder('utf-8');
@@ -414,12 +418,7 @@ function fieldText(value: unknown, field: string, where: string): string | null 
 }
 
 async function firstNonSpace(path: string): Promise<string> {
-  let fh: fsp.FileHandle;
-  try {
-    fh = await fsp.open(path, 'r');
-  } catch (e) {
-    throw new PldrError(`cannot read ${path}: ${fsMessage(e)}`);
-  }
+  const fh = await openForReading(path);
   try {
     const buf = Buffer.alloc(4096);
     let pos = 0;
@@ -454,12 +453,7 @@ async function* parquetTexts(src: CorpusSource, field: string, counter: {file: n
   const path = src.path;
   hyparquet ??= import('hyparquet');
   const hp = await hyparquet;
-  let fh: fsp.FileHandle;
-  try {
-    fh = await fsp.open(path, 'r');
-  } catch (e) {
-    throw new PldrError(`cannot read ${path}: ${fsMessage(e)}`);
-  }
+  const fh = await openForReading(path);
   try {
     const file = {
       byteLength: src.size,
