@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {PldrError} from './errors.js';
+import {registerFusedKernels} from './model/kernels.js';
 
 export const BACKENDS = ['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -27,6 +28,7 @@ export async function initBackend(name: string = process.env.PLDR_BACKEND ?? 'wa
   if (backend === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmKernels();
+    registerFusedKernels();
   } else if (backend !== 'cpu') {
     const pkg = OPT_IN[backend];
     try {

@@ -7,7 +7,8 @@ import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
 import {loadModel, readModelFiles, instantiate} from '../../src/core/io/model-files.js';
-import {bmmTuning, createMask, type PldrModel} from '../../src/core/model/pldr.js';
+import {bmmTuning, createMask, disposeAllBut, forwardWith, type PldrModel} from '../../src/core/model/pldr.js';
+import {fusedKernelsActive} from '../../src/core/model/kernels.js';
 import {ropeTable} from '../../src/core/model/rope.js';
 import {expectClose, fixture, maxAbsDiff, TRAIN_BATCH_TOL} from '../helpers.js';
 
@@ -128,6 +129,38 @@ describe('per-matrix split of batched products (the wasm fast path for large hea
       bmmTuning.splitMacs = saved;
       model.dispose();
     }
+  });
+});
+
+describe('fused inference kernels (kernels.ts) against the composite ops', () => {
+  it('are active on wasm, and both paths match the reference: prompt call and a cached step', () => {
+    expect(fusedKernelsActive()).toBe(true);
+    const f = fixture('tiny-public');
+    const model = loadModel(f.checkpoint);
+    const ids = f.ids('input.forward_ids');
+    const mask = createMask(ids);
+    const run = (fast: boolean) => tf.tidy(() => forwardWith(model, model.w, ids, {mask, fast}) as unknown as tf.TensorContainer) as unknown as ReturnType<PldrModel['forward']>;
+    const slow = run(false);
+    const fast = run(true);
+    expectClose(slow.logits.dataSync(), f.t('forward.logits'), TOL.logits, 'logits (composite ops)');
+    expectClose(fast.logits.dataSync(), f.t('forward.logits'), TOL.logits, 'logits (fused kernels)');
+    expect(maxAbsDiff(fast.logits.dataSync(), slow.logits.dataSync())).toBeLessThanOrEqual(1e-5);
+    for (let l = 0; l < model.cfg.num_layers; l++) {
+      expect(maxAbsDiff(fast.kv[l]!.K.dataSync(), slow.kv[l]!.K.dataSync()), `K ${l}`).toBeLessThanOrEqual(1e-5);
+      expect(maxAbsDiff(fast.deductive![l]!.G_LM.dataSync(), slow.deductive![l]!.G_LM.dataSync()), `G_LM ${l}`).toBeLessThanOrEqual(3e-5);
+    }
+    // one cached step (KV + G) for row 0, both ways
+    const row0 = (t: tf.Tensor) => t.slice(0, 1) as tf.Tensor4D;
+    const kv = slow.kv.map((c) => ({K: row0(c.K), V: row0(c.V), A: row0(c.A!)}));
+    const g = slow.deductive!.map((d) => ({A_LM: row0(d.A_LM), G_LM: row0(d.G_LM)}));
+    const step = (fastStep: boolean) => tf.tidy(() => forwardWith(model, model.w, [[7]], {kv, g, fast: fastStep, lastOnly: true}).logits);
+    const a = step(false);
+    const b = step(true);
+    expect(a.shape).toEqual([1, 1, model.cfg.input_vocab_size]);
+    expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(a.dataSync(), new Float32Array(a.size))).toBeGreaterThan(1e-3); // not a degenerate row
+    disposeAllBut([slow, fast, kv, g, a, b, mask]);
+    model.dispose();
   });
 });
 

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
+import {fusedKernelsActive, layerNormFused, qkvRopeFused, siluGateFused} from './kernels.js';
 import {Rope} from './rope.js';
 
 const LN_EPS = 1e-6;
@@ -26,14 +27,17 @@ const MASK_NEG = -1e9;
 export interface Linear {
   wT: tf.Tensor2D; // [in, out]
   b: tf.Tensor1D; // [out]
+  wT3?: tf.Tensor3D; // [1, in, out], the same data: what the fused matMul kernel takes (inference)
 }
 export interface Norm {
   g: tf.Tensor1D;
   b: tf.Tensor1D;
 }
+/** Either w1 and w2 (training) or both in one product, w12 = [w1 | w2] (inference). */
 export interface Glu {
-  w1: Linear; // silu branch
-  w2: Linear; // linear gate
+  w1?: Linear; // silu branch
+  w2?: Linear; // linear gate
+  w12?: Linear; // [in, 2·out]: w1 then w2
   w3: Linear; // output projection
 }
 export interface Plga {
@@ -43,10 +47,12 @@ export interface Plga {
   a: tf.Tensor4D; // alst, the coupling
   ba: tf.Tensor4D; // balst, the coupling bias
 }
+/** Either wq, wk, wv (training) or all three in one product, wqkv = [wq | wk | wv] (inference). */
 export interface LayerWeights {
-  wq: Linear;
-  wk: Linear;
-  wv: Linear;
+  wq?: Linear;
+  wk?: Linear;
+  wv?: Linear;
+  wqkv?: Linear; // [d, 3d]
   dense: Linear;
   lnA?: Norm; // mha1.layernorm1 [dk] — v510 only
   resA?: {glus: Glu[]; ln: Norm}[]; // metric learner, R units of D GLUs — v510 only
@@ -63,21 +69,34 @@ export interface Weights {
   final: Linear; // [d, V]
 }
 
-/** Build the prepared weights from reference-named tensors. Differentiable: training calls it inside its loss. */
-export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, G?: tf.Tensor[]): Weights {
+/**
+ * Build the prepared weights from reference-named tensors. Differentiable: training calls it
+ * inside its loss. With `fuse` (inference), the Q, K, V projections become one [d, 3d] product and
+ * each GLU's w1 and w2 one [in, 2·out] product: fewer, larger matMuls for a decode step.
+ */
+export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, G?: tf.Tensor[], fuse = false): Weights {
   const H = cfg.num_heads;
   const dk = cfg.d_model / H;
-  const lin = (k: string): Linear => ({wT: p(`${k}.weight`).transpose() as tf.Tensor2D, b: p(`${k}.bias`) as tf.Tensor1D});
+  const linOf = (wT: tf.Tensor, b: tf.Tensor): Linear => ({
+    wT: wT as tf.Tensor2D,
+    b: b as tf.Tensor1D,
+    ...(fuse ? {wT3: wT.reshape([1, ...wT.shape]) as tf.Tensor3D} : {}),
+  });
+  const lin = (k: string): Linear => linOf(p(`${k}.weight`).transpose(), p(`${k}.bias`));
+  const fused = (ks: string[]): Linear =>
+    linOf(tf.concat(ks.map((k) => p(`${k}.weight`)), 0).transpose(), tf.concat(ks.map((k) => p(`${k}.bias`))));
   const norm = (k: string): Norm => ({g: p(`${k}.weight`) as tf.Tensor1D, b: p(`${k}.bias`) as tf.Tensor1D});
-  const glu = (k: string): Glu => ({w1: lin(`${k}.gluw1`), w2: lin(`${k}.gluw2`), w3: lin(`${k}.gluw3`)});
+  const glu = (k: string): Glu =>
+    fuse
+      ? {w12: fused([`${k}.gluw1`, `${k}.gluw2`]), w3: lin(`${k}.gluw3`)}
+      : {w1: lin(`${k}.gluw1`), w2: lin(`${k}.gluw2`), w3: lin(`${k}.gluw3`)};
   const perHead = (k: string) => p(k).reshape([1, H, dk, dk]) as tf.Tensor4D;
   const layers: LayerWeights[] = [];
   for (let l = 0; l < cfg.num_layers; l++) {
     const k = `decoder.dec_layers.${l}`;
+    const qkv = [`${k}.mha1.wq`, `${k}.mha1.wk`, `${k}.mha1.wv`];
     const layer: LayerWeights = {
-      wq: lin(`${k}.mha1.wq`),
-      wk: lin(`${k}.mha1.wk`),
-      wv: lin(`${k}.mha1.wv`),
+      ...(fuse ? {wqkv: fused(qkv)} : {wq: lin(qkv[0]!), wk: lin(qkv[1]!), wv: lin(qkv[2]!)}),
       dense: lin(`${k}.mha1.dense`),
       ffn: glu(`${k}.ffn`),
       ln1: norm(`${k}.layernorm1`),
@@ -121,24 +140,50 @@ const matMul2d = tf.customGrad((a, b, save) => {
   };
 }) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
-/** x·Wᵀ + b on the last axis; x [..., in] → [..., out]. */
-export function linear(x: tf.Tensor, w: Linear): tf.Tensor {
+const FUSED_LINEAR = {transposeA: false, transposeB: false, activation: 'linear'} as unknown as tf.NamedAttrMap;
+
+/**
+ * x·Wᵀ + b on the last axis; x [..., in] → [..., out]. `fast` (inference): one fused matMul with
+ * the bias, without the gradient wrapper.
+ */
+export function linear(x: tf.Tensor, w: Linear, fast = false): tf.Tensor {
   const shape = x.shape;
-  const x2 = x.reshape([-1, shape[shape.length - 1]]);
+  const x2 = x.rank === 2 ? x : x.reshape([-1, shape[shape.length - 1]!]);
+  if (fast && w.wT3) {
+    const [K, N] = w.wT.shape;
+    const y = tf.engine().runKernel('_FusedMatMul', {a: x.reshape([1, -1, K]), b: w.wT3, bias: w.b}, FUSED_LINEAR) as tf.Tensor;
+    return y.reshape([...shape.slice(0, -1), N]);
+  }
   const y = tf.add(matMul2d(x2, w.wT), w.b);
-  return y.reshape([...shape.slice(0, -1), w.wT.shape[1]]);
+  return x.rank === 2 ? y : y.reshape([...shape.slice(0, -1), w.wT.shape[1]]);
 }
 
-/** LayerNorm over the last axis, biased variance, ε = 1e-6 everywhere. */
-function layerNorm(x: tf.Tensor, n: Norm): tf.Tensor {
-  const {mean, variance} = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LN_EPS))), n.g), n.b);
+/**
+ * LayerNorm over the last axis, biased variance, ε = 1e-6 everywhere; LN(x + r) with a residual.
+ * `fast`: one fused kernel (kernels.ts) instead of ~8 ops.
+ */
+function layerNorm(x: tf.Tensor, n: Norm, r?: tf.Tensor, fast = false): tf.Tensor {
+  if (fast) return layerNormFused(x, n.g, n.b, r);
+  const y = r ? tf.add(x, r) : x;
+  const {mean, variance} = tf.moments(y, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(y, mean), tf.rsqrt(tf.add(variance, LN_EPS))), n.g), n.b);
 }
 
 /** GLU(x) = gluw3( silu(gluw1 x) ∘ gluw2 x ). */
-function glu(x: tf.Tensor, g: Glu): tf.Tensor {
-  const a = linear(x, g.w1);
-  return linear(tf.mul(tf.mul(a, tf.sigmoid(a)), linear(x, g.w2)), g.w3);
+function glu(x: tf.Tensor, g: Glu, fast = false): tf.Tensor {
+  let gate: tf.Tensor;
+  if (g.w12) {
+    const u = linear(x, g.w12, fast); // [..., 2F]
+    if (fast) gate = siluGateFused(u);
+    else {
+      const [a, b] = tf.split(u, 2, -1);
+      gate = tf.mul(tf.mul(a!, tf.sigmoid(a!)), b!);
+    }
+  } else {
+    const a = linear(x, g.w1!);
+    gate = tf.mul(tf.mul(a, tf.sigmoid(a)), linear(x, g.w2!));
+  }
+  return linear(gate, g.w3, fast);
 }
 
 /** iSwiGLU(x) = x·silu(x). */
@@ -182,6 +227,8 @@ export interface ForwardOptions {
   logitsFrom?: number;
   /** Also return per-layer hidden states (embed_ln, attn_out, out) for probing and tests. */
   hidden?: boolean;
+  /** Use the fused inference kernels where the backend has them (no gradients: never in training). */
+  fast?: boolean;
 }
 export interface ForwardResult {
   logits: tf.Tensor3D; // [B, L, V] (or [B, 1, V] with lastOnly, [B, L − from, V] with logitsFrom)
@@ -249,7 +296,7 @@ export class PldrModel {
         if (!t) throw new PldrError(`missing weight ${k}`);
         return t;
       };
-      const w = prepareWeights(cfg, get, G);
+      const w = prepareWeights(cfg, get, G, true);
       return w as unknown as tf.TensorContainer;
     }) as unknown as Weights;
   }
@@ -264,7 +311,7 @@ export class PldrModel {
   /** One model call (spec §3, §4.2). ids is [B][L]; cached calls take exactly one token. */
   forward(ids: number[][], opts: ForwardOptions = {}): ForwardResult {
     this.checkCall(ids, opts);
-    return tf.tidy(() => forwardWith(this, this.w, ids, opts) as unknown as tf.TensorContainer) as unknown as ForwardResult;
+    return tf.tidy(() => forwardWith(this, this.w, ids, {fast: true, ...opts}) as unknown as tf.TensorContainer) as unknown as ForwardResult;
   }
 
   private checkCall(ids: number[][], opts: ForwardOptions): void {
@@ -311,10 +358,11 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
   const isDag = cfg.variant === 'v510_dag';
   const Lc = opts.kv ? opts.kv[0].K.shape[1] : 0;
   const mask = opts.mask ?? null;
+  const fast = opts.fast === true && fusedKernelsActive();
 
   // §3.1 embedding: LN_emb( Emb[X] · float32(√d) )
   const idsT = tf.tensor2d(ids.flat(), [B, L], 'int32');
-  let h = layerNorm(tf.mul(tf.gather(w.embedding, idsT), Math.fround(Math.sqrt(d))), w.lnEmb); // [B, L, d]
+  let h = layerNorm(tf.mul(tf.gather(w.embedding, idsT), Math.fround(Math.sqrt(d))), w.lnEmb, undefined, fast); // [B, L, d]
   const embedLn = h as tf.Tensor3D;
 
   const deductive: Deductive[] = [];
@@ -328,14 +376,10 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     const gIn = opts.g?.[l];
 
     // §3.3–3.4 projections, head split [B, L, H, dk], RoPE on Q and K at positions L_c…L_c+L−1
-    const Q = rope.apply(linear(h, lw.wq).reshape([B, L, H, dk]) as tf.Tensor4D, Lc);
-    const Knew = rope.apply(linear(h, lw.wk).reshape([B, L, H, dk]) as tf.Tensor4D, Lc);
-    const Vnew = linear(h, lw.wv).reshape([B, L, H, dk]) as tf.Tensor4D;
+    const {q, Knew, Vnew} = projectQKV(h, lw, rope, B, L, H, Lc, fast); // q [B, H, L, dk]
     const K = kvIn ? (tf.concat([kvIn.K, Knew], 1) as tf.Tensor4D) : Knew; // [B, L_c+L, H, dk]
     const V = kvIn ? (tf.concat([kvIn.V, Vnew], 1) as tf.Tensor4D) : Vnew;
-
-    const q = Q.transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, H, L, dk]
-    const v = V.transpose([0, 2, 1, 3]) as tf.Tensor4D;
+    const v = V.transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, H, L_c+L, dk]
 
     let G_LM: tf.Tensor4D; // [B or 1, H, dk, dk]
     let A: tf.Tensor4D | undefined;
@@ -343,7 +387,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
       G_LM = gIn?.G_LM ?? lw.G!; // an external G list overrides the constant one
     } else {
       // §3.5 metric learner — skipped when a KV-cache holds A (the prompt's A is never updated)
-      A = kvIn?.A ?? metricLearner(q, lw);
+      A = kvIn?.A ?? metricLearner(q, lw, fast);
       let A_LM: tf.Tensor4D, A_P: tf.Tensor4D | undefined;
       if (gIn) {
         // §4.2: a G-cache skips PLGA; the returned list carries the cached tensors
@@ -369,15 +413,16 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     const kT = K.transpose([0, 2, 3, 1]); // [B, H, dk, L_c+L]
     const S = tf.div(bmm(bmm(q, G_LM), kT), Math.fround(Math.sqrt(dk))) as tf.Tensor4D; // [B, H, L, L_c+L]
     const E = tf.softmax(mask ? tf.add(S, tf.mul(mask, MASK_NEG)) : S);
-    const O = bmm(E, v).transpose([0, 2, 1, 3]).reshape([B, L, d]); // [B, H, L, dk] → merge heads [B, L, d]
-    const a = linear(O, lw.dense) as tf.Tensor3D;
+    const Oh = bmm(E, v); // [B, H, L, dk]
+    const O = (L === 1 ? Oh : Oh.transpose([0, 2, 1, 3])).reshape([B, L, d]); // merge heads [B, L, d]
+    const a = linear(O, lw.dense, fast) as tf.Tensor3D;
     if (!isG) deductive[l].S = S;
 
     kvOut.push(isG ? {K, V} : {K, V, A});
 
     // §3.2 post-norm residual block
-    const u = layerNorm(tf.add(a, h), lw.ln1);
-    h = layerNorm(tf.add(glu(u, lw.ffn), u), lw.ln2);
+    const u = layerNorm(a, lw.ln1, h, fast);
+    h = layerNorm(glu(u, lw.ffn, fast), lw.ln2, u, fast);
     if (opts.hidden) {
       attnOuts.push(a);
       outs.push(h as tf.Tensor3D);
@@ -387,7 +432,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
   const decOutput = h as tf.Tensor3D;
   const from = opts.lastOnly ? L - 1 : (opts.logitsFrom ?? 0);
   const last = from > 0 ? decOutput.slice([0, from, 0], [B, L - from, d]) : decOutput;
-  const logits = linear(last, w.final) as tf.Tensor3D; // [B, L, V]
+  const logits = linear(last, w.final, fast) as tf.Tensor3D; // [B, L, V]
   return {
     logits,
     decOutput,
@@ -397,14 +442,37 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
   };
 }
 
+/**
+ * §3.3–3.4: Q, K, V from h [B, L, d]; Q and K rotated at positions start…start+L−1.
+ * Returns q per head [B, H, L, dk] and the new K, V rows [B, L, H, dk] for the cache.
+ */
+function projectQKV(h: tf.Tensor, lw: LayerWeights, rope: Rope, B: number, L: number, H: number, start: number, fast: boolean): {q: tf.Tensor4D; Knew: tf.Tensor4D; Vnew: tf.Tensor4D} {
+  const d = h.shape[2]!;
+  const dk = d / H;
+  const h2 = h.reshape([B * L, d]);
+  let Qp: tf.Tensor, Kp: tf.Tensor, Vp: tf.Tensor; // [B·L, d] each
+  if (lw.wqkv) {
+    const y = linear(h2, lw.wqkv, fast); // [B·L, 3d]
+    if (fast) {
+      const [q, Knew, Vnew] = qkvRopeFused(y as tf.Tensor2D, rope.cos, rope.sin, B, L, H, start);
+      return {q: q!, Knew: Knew!, Vnew: Vnew!};
+    }
+    [Qp, Kp, Vp] = tf.split(y, 3, 1) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  } else [Qp, Kp, Vp] = [linear(h2, lw.wq!), linear(h2, lw.wk!), linear(h2, lw.wv!)];
+  const Q = rope.apply(Qp.reshape([B, L, H, dk]) as tf.Tensor4D, start);
+  const Knew = rope.apply(Kp.reshape([B, L, H, dk]) as tf.Tensor4D, start);
+  const q = (L === 1 ? Q.reshape([B, H, 1, dk]) : Q.transpose([0, 2, 1, 3])) as tf.Tensor4D;
+  return {q, Knew, Vnew: Vp.reshape([B, L, H, dk]) as tf.Tensor4D};
+}
+
 /** §3.5: A = ResNet(LN_A0(Q̃ᵀQ̃)), from the rotated queries q [B, H, L, dk] → [B, H, dk, dk]. */
-export function metricLearner(q: tf.Tensor4D, lw: LayerWeights): tf.Tensor4D {
+export function metricLearner(q: tf.Tensor4D, lw: LayerWeights, fast = false): tf.Tensor4D {
   // A⁰ sums over all L positions: no causal or padding mask (T3)
-  let A = layerNorm(bmm(q.transpose([0, 1, 3, 2]), q), lw.lnA!); // [B, H, dk, L] @ [B, H, L, dk]
+  let A = layerNorm(bmm(q.transpose([0, 1, 3, 2]), q), lw.lnA!, undefined, fast); // [B, H, dk, L] @ [B, H, L, dk]
   for (const unit of lw.resA!) {
     let Z = A;
-    for (const g of unit.glus) Z = glu(Z, g);
-    A = layerNorm(tf.add(Z, A), unit.ln);
+    for (const g of unit.glus) Z = glu(Z, g, fast);
+    A = layerNorm(Z, unit.ln, A, fast);
   }
   return A as tf.Tensor4D;
 }

@@ -1,0 +1,142 @@
+/**
+ * Fused inference kernels for the wasm backend (issue 7): plain loops over the wasm heap that
+ * replace chains of small tfjs ops. A cached decode step works on one token, so its elementwise
+ * work is a few thousand floats per op and tfjs's per-op cost (~10 µs) dominated it: a layer took
+ * ~100 ops. These kernels have no gradients; only inference (`PldrModel.forward`) uses them, and
+ * training keeps the composite ops.
+ *
+ *   PldrLayerNorm  LN(x [+ r]) over the last axis, ε = 1e-6, biased variance      x, r [R, n]
+ *   PldrSiluGate   silu(u[:, :F]) ∘ u[:, F:]  (the GLU's gate on a fused w1|w2)  u [R, 2F] → [R, F]
+ *   PldrQkvRope    split a fused Q|K|V projection, rotate Q and K (spec §3.4) and lay Q out per head
+ *                  qkv [B·L, 3d] → q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]
+ *
+ * Statistics are accumulated in float64 and every output rounded to float32 once, so they agree
+ * with the composite float32 ops to within an ulp or two (tests compare both paths and the fixtures).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+interface HeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+const LN_EPS = 1e-6;
+
+/** Make the outputs first (allocating may grow the heap and detach older views), then view the inputs. */
+function withHeap(backend: unknown, inputs: tf.TensorInfo[], outShapes: number[][], body: (ins: Float32Array[], outs: Float32Array[]) => void): tf.TensorInfo[] {
+  const be = backend as HeapBackend;
+  const outs = outShapes.map((s) => be.makeOutput(s, 'float32'));
+  body(
+    inputs.map((t) => be.typedArrayFromHeap(t)),
+    outs.map((t) => be.typedArrayFromHeap(t)),
+  );
+  return outs;
+}
+
+let registered = false;
+
+/** Register the kernels on the wasm backend (idempotent). */
+export function registerFusedKernels(): void {
+  if (registered) return;
+  registered = true;
+
+  tf.registerKernel({
+    kernelName: 'PldrLayerNorm',
+    backendName: 'wasm',
+    kernelFunc: ({inputs, backend}) => {
+      const {x, g, b, r} = inputs as Record<string, tf.TensorInfo>;
+      const n = x.shape[x.shape.length - 1]!;
+      const ins = r ? [x, g, b, r] : [x, g, b];
+      return withHeap(backend, ins, [x.shape], ([xv, gv, bv, rv], [out]) => {
+        const rows = xv.length / n;
+        const row = new Float64Array(n);
+        for (let i = 0; i < rows; i++) {
+          const o = i * n;
+          let sum = 0;
+          for (let j = 0; j < n; j++) {
+            const v = rv ? Math.fround(xv[o + j]! + rv[o + j]!) : xv[o + j]!; // the residual sum is a float32 add
+            row[j] = v;
+            sum += v;
+          }
+          const mean = sum / n;
+          let sq = 0;
+          for (let j = 0; j < n; j++) sq += (row[j]! - mean) ** 2;
+          const inv = 1 / Math.sqrt(sq / n + LN_EPS);
+          for (let j = 0; j < n; j++) out![o + j] = (row[j]! - mean) * inv * gv![j]! + bv![j]!;
+        }
+      })[0]!;
+    },
+  });
+
+  tf.registerKernel({
+    kernelName: 'PldrSiluGate',
+    backendName: 'wasm',
+    kernelFunc: ({inputs, backend}) => {
+      const {u} = inputs as Record<string, tf.TensorInfo>;
+      const F = u.shape[u.shape.length - 1]! / 2;
+      const outShape = [...u.shape.slice(0, -1), F];
+      return withHeap(backend, [u], [outShape], ([uv], [out]) => {
+        const rows = uv!.length / (2 * F);
+        for (let i = 0; i < rows; i++) {
+          const a = i * 2 * F;
+          const o = i * F;
+          for (let j = 0; j < F; j++) {
+            const x = uv![a + j]!;
+            out![o + j] = (x / (1 + Math.exp(-x))) * uv![a + F + j]!;
+          }
+        }
+      })[0]!;
+    },
+  });
+
+  tf.registerKernel({
+    kernelName: 'PldrQkvRope',
+    backendName: 'wasm',
+    kernelFunc: ({inputs, backend, attrs}) => {
+      const {qkv, cos, sin} = inputs as Record<string, tf.TensorInfo>;
+      const {B, L, H, start} = attrs as unknown as {B: number; L: number; H: number; start: number};
+      const d = qkv.shape[1]! / 3;
+      const dk = d / H;
+      return withHeap(backend, [qkv, cos, sin], [[B, H, L, dk], [B, L, H, dk], [B, L, H, dk]], ([y, C, S], [q, k, v]) => {
+        // x'[2i] = x[2i]·c − x[2i+1]·s, x'[2i+1] = x[2i+1]·c + x[2i]·s, with S's pair signs folded in (rope.ts)
+        for (let bb = 0; bb < B; bb++)
+          for (let t = 0; t < L; t++) {
+            const row = (bb * L + t) * 3 * d;
+            const p = (start + t) * dk;
+            for (let h = 0; h < H; h++) {
+              const qo = ((bb * H + h) * L + t) * dk;
+              const ko = ((bb * L + t) * H + h) * dk;
+              for (let j = 0; j < dk; j++) {
+                const c = C![p + j]!;
+                const s = S![p + j]!;
+                const src = row + h * dk + j;
+                const pair = src ^ 1; // dk is even and rows start at even offsets
+                q![qo + j] = Math.fround(y![src]! * c) + Math.fround(y![pair]! * s);
+                k![ko + j] = Math.fround(y![src + d]! * c) + Math.fround(y![pair + d]! * s);
+                v![ko + j] = y![src + 2 * d]!;
+              }
+            }
+          }
+      });
+    },
+  });
+}
+
+/** True where the fused kernels can run: the wasm backend, with them registered. */
+export function fusedKernelsActive(): boolean {
+  return registered && tf.getBackend() === 'wasm';
+}
+
+export function layerNormFused(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, residual?: tf.Tensor): tf.Tensor {
+  const inputs: tf.NamedTensorMap = residual ? {x, g, b, r: residual} : {x, g, b};
+  return tf.engine().runKernel('PldrLayerNorm', inputs) as tf.Tensor;
+}
+
+export function siluGateFused(u: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel('PldrSiluGate', {u}) as tf.Tensor;
+}
+
+/** qkv [B·L, 3d] → [q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]], Q and K rotated at positions start…start+L−1. */
+export function qkvRopeFused(qkv: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, B: number, L: number, H: number, start: number): tf.Tensor4D[] {
+  return tf.engine().runKernel('PldrQkvRope', {qkv, cos, sin}, {B, L, H, start} as unknown as tf.NamedAttrMap) as unknown as tf.Tensor4D[];
+}
