@@ -58,6 +58,8 @@ export interface LayerWeights {
   resA?: {glus: Glu[]; ln: Norm}[]; // metric learner, R units of D GLUs — v510 only
   plga?: Plga; // v510 only
   G?: tf.Tensor4D; // [1, H, dk, dk] constant G_LM — v510G only
+  /** v510G whose G is exactly the identity (the SDPA special case): Q·G is Q, the product is skipped. */
+  identityG?: boolean;
   ffn: Glu;
   ln1: Norm;
   ln2: Norm;
@@ -261,6 +263,13 @@ export function disposeAllBut(things: unknown, keep: Iterable<tf.Tensor> = []): 
   for (const t of tensorsOf(things)) if (!protect.has(t)) t.dispose();
 }
 
+/** True when every head of g ([..., dk, dk]) is exactly the identity matrix. */
+function isIdentity(g: tf.Tensor, dk: number): boolean {
+  const v = g.dataSync();
+  for (let i = 0; i < v.length; i++) if (v[i] !== ((i % (dk * dk)) % (dk + 1) === 0 ? 1 : 0)) return false;
+  return true;
+}
+
 /** The standard mask of spec §3.7: max(key padding (id 0), look-ahead), 1 = blocked, [B, 1, L, L]. */
 export function createMask(ids: number[][]): tf.Tensor4D {
   const B = ids.length;
@@ -297,6 +306,7 @@ export class PldrModel {
         return t;
       };
       const w = prepareWeights(cfg, get, G, true);
+      if (G) w.layers.forEach((lw, l) => (lw.identityG = isIdentity(G[l]!, this.dk)));
       return w as unknown as tf.TensorContainer;
     }) as unknown as Weights;
   }
@@ -411,7 +421,8 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
 
     // §3.7 scores, mask, softmax, output
     const kT = K.transpose([0, 2, 3, 1]); // [B, H, dk, L_c+L]
-    const S = tf.div(bmm(bmm(q, G_LM), kT), Math.fround(Math.sqrt(dk))) as tf.Tensor4D; // [B, H, L, L_c+L]
+    const qG = lw.identityG && !gIn ? q : bmm(q, G_LM); // [B, H, L, dk]
+    const S = tf.div(bmm(qG, kT), Math.fround(Math.sqrt(dk))) as tf.Tensor4D; // [B, H, L, L_c+L]
     const E = tf.softmax(mask ? tf.add(S, tf.mul(mask, MASK_NEG)) : S);
     const Oh = bmm(E, v); // [B, H, L, dk]
     const O = (L === 1 ? Oh : Oh.transpose([0, 2, 1, 3])).reshape([B, L, d]); // merge heads [B, L, d]
