@@ -23,15 +23,17 @@ import {
   type WrittenFiles,
 } from '../core/bench/report.js';
 import {parseScalingModes, runScaling, SCALING_MODES} from '../core/bench/scaling.js';
+import {runTrainBench, TRAIN_DEFAULT_CONFIGS} from '../core/bench/train.js';
 import {PldrError} from '../core/errors.js';
 
 export const MICRO_DEFAULTS = {context: 110, minTimeMs: 1000};
 /** What --quick changes: a tiny model pair, few tokens, few samples. */
-export const QUICK_SETTINGS = {tokens: 8, repeats: 2, loops: 1, warmup: 1, maxPositions: 24, context: 16};
+export const QUICK_SETTINGS = {tokens: 8, repeats: 2, loops: 1, warmup: 1, maxPositions: 24, context: 16, bandwidthMb: 16};
 const DEFAULT_PRESETS: Record<Suite, string[]> = {
   paper: PAPER_DEFAULT_PRESETS,
   scaling: ['PLDRv51-104M', 'PLDRv51-110M-1'],
   micro: ['PLDRv51-104M', 'PLDRv51-110M-1'],
+  train: TRAIN_DEFAULT_CONFIGS,
 };
 
 export default class Bench extends PldrCommand {
@@ -51,6 +53,14 @@ backend, CPU, memory, Node and tfjs versions, git commit), <name>.md (a readable
            for none, kv and kv+g.
   micro    mitata micro-benchmarks: metric learner, PLGA, attention with a cached G vs SDPA, one
            cached decode step, a full forward, the output projection.
+  train    training throughput: tokens/s of whole optimisation steps (forward, backward, clipping,
+           AdamW) on random windows, for ref-small (the configuration the authors' code was timed
+           on: 4 layers, d 128, vocabulary 8000, batch 8 x 256), tiny and small (~10M parameters).
+
+A paper run also measures the memory bandwidth after its timings and judges each cached step
+against streaming the weights it reads once, a cached G against SDPA of the same size, the caches'
+speed-up and the first model's memory (the "Targets" section); --long N adds one N-token generation
+per model that checks nothing grows but the KV-cache.
 
 Models: --model DIR (a trained model; its tokenizer is used when it has one), or --preset NAME with
 seeded random weights (timing does not depend on the weights). Default presets: ${PAPER_DEFAULT_PRESETS.join(', ')}
@@ -67,9 +77,12 @@ change per scenario.`;
     '<%= config.bin %> bench paper                                      # the paper presets, all modes (takes a while)',
     '<%= config.bin %> bench paper --preset PLDRv51-104M --preset SDPA-GPT-Neo-125M --modes none,kv+g,kv -r 10',
     '<%= config.bin %> bench paper --model models/demo --out demo-wasm',
+    '<%= config.bin %> bench paper --preset PLDRv51-104M,SDPA-104M --modes kv+g,kv --long 1000   # targets incl. memory over 1000 tokens',
     '<%= config.bin %> bench paper --quick --compare results/paper-quick-wasm-20250101-120000.json',
     '<%= config.bin %> bench scaling --preset PLDRv51-110M-1 --max-positions 512',
     '<%= config.bin %> bench micro --preset PLDRv51-104M --json > micro.json',
+    '<%= config.bin %> bench train                                      # ref-small, tiny, small',
+    '<%= config.bin %> bench train --preset ref-small -r 10',
   ];
 
   static override args = {
@@ -84,9 +97,12 @@ change per scenario.`;
     loops: Flags.integer({char: 'n', description: 'paper: generations per sample, the sample being their mean (default 1)'}),
     warmup: Flags.integer({description: 'untimed generations per scenario first (default 1)'}),
     tokens: Flags.integer({description: 'paper: new tokens per generation (default 100, the paper\'s)'}),
+    long: Flags.integer({description: 'paper: also generate this many tokens once per model (KV+G; KV for a baseline) and record memory every 50 tokens: the no-growth check', default: 0}),
+    bandwidth: Flags.boolean({description: 'paper: measure the memory bandwidth after the timings and judge each cached step against streaming its weights once', default: true, allowNo: true}),
     'max-positions': Flags.integer({description: 'scaling: last position to reach (default max_seq_len)'}),
-    context: Flags.integer({description: `micro: cached positions for attention and decode steps (default ${MICRO_DEFAULTS.context})`}),
+    context: Flags.integer({description: `micro: cached positions for attention and decode steps (default ${MICRO_DEFAULTS.context}); train: tokens per window (default 256)`}),
     'min-time': Flags.integer({description: `micro: minimum measuring time per benchmark in ms (default ${MICRO_DEFAULTS.minTimeMs})`}),
+    batch: Flags.integer({description: 'train: windows per step (default 8)'}),
     seed: Flags.integer({description: 'seed of the random weights and of sampling', default: 0}),
     quick: Flags.boolean({description: `a tiny model pair (${QUICK_PRESETS.join(', ')}) and few tokens: runs in seconds`, default: false}),
     out: Flags.string({char: 'o', description: 'report name: writes NAME.json, NAME.md, NAME.svg, NAME.png (default <suite>-<backend>-<date>)'}),
@@ -109,8 +125,11 @@ change per scenario.`;
       loops: flags.loops,
       warmup: flags.warmup,
       tokens: flags.tokens,
+      long: flags.long,
+      bandwidth: flags.bandwidth,
       maxPositions: flags['max-positions'],
       context: flags.context,
+      batch: flags.batch,
       minTimeMs: flags['min-time'],
       seed: flags.seed,
       quick: flags.quick,
@@ -144,8 +163,11 @@ export interface BenchSettings {
   loops?: number;
   warmup?: number;
   tokens?: number;
+  long?: number;
+  bandwidth?: boolean;
   maxPositions?: number;
   context?: number;
+  batch?: number;
   minTimeMs?: number;
   seed: number;
   quick: boolean;
@@ -164,17 +186,23 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
   const old = s.compare !== undefined ? readReport(s.compare) : undefined; // fail before the long part
   if (old && old.suite !== s.suite) throw new PldrError(`--compare ${s.compare} is a ${old.suite} report; this is a ${s.suite} run`);
   const specs: ModelSpec[] = [...s.models.map((dir) => ({dir})), ...s.presets.map((preset) => ({preset}))];
-  if (specs.length === 0) specs.push(...(s.quick ? QUICK_PRESETS : DEFAULT_PRESETS[s.suite]).map((preset) => ({preset})));
-  checkSpecs(specs);
+  if (s.suite !== 'train') {
+    if (specs.length === 0) specs.push(...(s.quick ? QUICK_PRESETS : DEFAULT_PRESETS[s.suite]).map((preset) => ({preset})));
+    checkSpecs(specs);
+  }
   const q = s.quick ? QUICK_SETTINGS : undefined;
   const environment = collectEnvironment();
   const t0 = performance.now();
   let result: BenchResult;
   if (s.suite === 'paper') {
-    result = await runPaper({models: specs, modes: parseModes(s.modes), newTokens: s.tokens ?? q?.tokens, repeats: s.repeats ?? q?.repeats, loops: s.loops ?? q?.loops, warmup: s.warmup ?? q?.warmup, seed: s.seed, onProgress: say});
+    result = await runPaper({models: specs, modes: parseModes(s.modes), newTokens: s.tokens ?? q?.tokens, repeats: s.repeats ?? q?.repeats, loops: s.loops ?? q?.loops, warmup: s.warmup ?? q?.warmup, seed: s.seed, long: s.long, bandwidth: s.bandwidth, ...(q ? {bandwidthMb: QUICK_SETTINGS.bandwidthMb} : {}), onProgress: say});
   } else if (s.suite === 'scaling') {
     const modes = parseScalingModes(parseModes(s.modes, SCALING_MODES));
     result = await runScaling({models: specs, modes, maxPositions: s.maxPositions ?? q?.maxPositions, repeats: s.repeats ?? 1, warmup: s.warmup ?? q?.warmup, seed: s.seed, onProgress: say});
+  } else if (s.suite === 'train') {
+    if (s.models.length) throw new PldrError('bench train times configurations, not model directories: use --preset (ref-small or a model preset)');
+    const configs = s.presets.length ? s.presets : s.quick ? ['tiny'] : DEFAULT_PRESETS.train;
+    result = await runTrainBench({configs, steps: s.repeats ?? (s.quick ? 2 : undefined), warmup: s.warmup ?? (s.quick ? 1 : undefined), batch: s.batch ?? (s.quick ? 2 : undefined), context: s.context ?? (s.quick ? 32 : undefined), seed: s.seed, onProgress: say});
   } else {
     result = await runMicro({models: specs, context: s.context ?? q?.context ?? MICRO_DEFAULTS.context, minTimeMs: s.minTimeMs ?? (s.quick ? undefined : MICRO_DEFAULTS.minTimeMs), quick: s.quick, seed: s.seed, onProgress: say});
   }

@@ -12,6 +12,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {BENCH_MODES, findBenchPreset, fixedPromptIds, PAPER_PROMPT_LENGTH, parseModes, suppressEnd} from '../../src/core/bench/paper.js';
 import {compareReports, type BenchReport} from '../../src/core/bench/report.js';
 import {binned, slope} from '../../src/core/bench/scaling.js';
+import {trainBenchConfig} from '../../src/core/bench/train.js';
+import {paramCounts} from '../../src/core/config.js';
 import {initBackend} from '../../src/core/backend.js';
 import {END_ID} from '../../src/core/generate.js';
 import {instantiate} from '../../src/core/io/model-files.js';
@@ -66,7 +68,7 @@ function expectEnvironment(r: BenchReport): void {
 
 describe('pldr bench paper --quick', () => {
   it('writes the JSON (scenarios, every sample, environment, ratios), the Markdown and the chart', () => {
-    run(['paper', '--quick', '--out', 'p1']);
+    run(['paper', '--quick', '--long', '20', '--out', 'p1']);
     const r = readJson('p1');
     expectEnvironment(r);
     if (r.suite !== 'paper') throw new Error('not a paper report');
@@ -108,8 +110,27 @@ describe('pldr bench paper --quick', () => {
       expect(x.per_repeat).toHaveLength(QUICK_REPEATS);
       x.per_repeat.forEach((v) => expect(isPositive(v)).toBe(true));
     }
+    // the targets: bandwidth measured in the run, each cached step against streaming its weights,
+    // G-cache against SDPA of the same size, memory of the first model, no growth over --long tokens
+    expect(isPositive(r.bandwidth?.copy_gb_s)).toBe(true);
+    expect(isPositive(r.bandwidth?.gemv_gb_s)).toBe(true);
+    expect(r.stream?.map((x) => `${x.model}/${x.mode}`)).toEqual(['tiny/kv+g', 'tiny-SDPA/kv']);
+    const ids = r.targets!.map((t) => t.id);
+    expect(ids).toEqual(['stream/tiny', 'cache/tiny', 'g-vs-sdpa/tiny', 'memory/tiny', 'growth/tiny', 'growth/tiny-SDPA']);
+    for (const t of r.targets!) expect(typeof t.met, t.id).toBe('boolean');
+    expect(r.long_runs!.map((x) => [x.model, x.mode, x.tokens, x.every])).toEqual([['tiny', 'kv+g', 20, 2], ['tiny-SDPA', 'kv', 20, 2]]);
+    for (const run of r.long_runs!) {
+      expect(run.rows.map((x) => x.token)).toEqual([1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+      // the KV-cache grows one position per token; nothing else does
+      expect(run.rows[run.rows.length - 1]!.kv_bytes - run.rows[1]!.kv_bytes).toBe(18 * 2 * r.models[0]!.config.d_model * 4 * r.models[0]!.config.num_layers);
+      expect(new Set(run.rows.slice(1).map((x) => x.tensor_bytes - x.kv_bytes)).size).toBe(1);
+    }
+    expect(r.targets!.filter((t) => t.id.startsWith('growth/')).every((t) => t.met)).toBe(true);
     expectFiles('p1');
     const md = readFileSync(join(tmp, 'p1.md'), 'utf8');
+    expect(md).toContain('## Targets');
+    expect(md).toContain('Memory bandwidth, measured after the timings');
+    expect(md).toContain('## Memory over a long generation: tiny, 20 tokens (KV+G)');
     expect(md).toContain('## Headline ratios');
     expect(md).toContain('tiny: no cache ÷ KV+G');
     expect(md).toMatch(/end token/i);
@@ -209,6 +230,31 @@ describe('pldr bench micro --quick', () => {
   });
 });
 
+describe('pldr bench train --quick', () => {
+  it('times whole optimisation steps and reports tokens/s per configuration', () => {
+    const out = run(['train', '--quick', '--preset', 'tiny', '-r', '2', '--out', 't1']);
+    const r = readJson('t1');
+    if (r.suite !== 'train') throw new Error('not a train report');
+    expect(r.runs.map((x) => [x.model, x.batch, x.context, x.tokens_per_step])).toEqual([['tiny', 2, 32, 64]]);
+    const x = r.runs[0]!;
+    expect(x.step_ms).toHaveLength(2);
+    x.step_ms.forEach((v) => expect(isPositive(v)).toBe(true));
+    expect(x.tokens_per_s).toBeCloseTo((64 * 1000) / x.stats.median, 0);
+    expect(r.targets).toEqual([]); // the ref-small target needs ref-small at batch 8 × 256
+    expect(out.stdout).toMatch(/^tiny\s+\S+M\s+2 × 32\s/m);
+    expectFiles('t1');
+    expect(readFileSync(join(tmp, 't1.md'), 'utf8')).toContain('## Configurations');
+  });
+
+  it('ref-small is the configuration the reference was timed on; unknown names and model directories are refused', () => {
+    const r = pldr(['bench', 'train', '--preset', 'no-such-config', '--results-dir', tmp]);
+    expect(r.code).not.toBe(0);
+    expect(oneLineError(r)).toMatch(/no-such-config/);
+    const m = pldr(['bench', 'train', '--model', tmp, '--results-dir', tmp]);
+    expect(oneLineError(m)).toMatch(/--preset/);
+  });
+});
+
 describe('pieces', () => {
   it('suppressEnd pushes only the end logit down, and frees what it made', async () => {
     await initBackend('wasm');
@@ -227,6 +273,14 @@ describe('pieces', () => {
     view.dispose();
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
+  });
+
+  it('ref-small: 4 layers, 4 heads, d 128, A_dff 42, 8 units of 2 GLUs, vocabulary 8000, batch 8 × 256', () => {
+    const c = trainBenchConfig('ref-small');
+    expect(c.config).toMatchObject({variant: 'v510', num_layers: 4, num_heads: 4, d_model: 128, A_dff: 42, num_reslayerA: 8, num_denseA: 2, input_vocab_size: 8000});
+    expect([c.batch, c.context]).toEqual([8, 256]);
+    expect(paramCounts(c.config).total).toBeGreaterThan(2e6);
+    expect(trainBenchConfig('small').context).toBe(256);
   });
 
   it('presets and modes', () => {

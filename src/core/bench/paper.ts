@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import {defaultDff, dk as headWidth, findPreset, getPreset, type ModelConfig, paramCounts, presetNames, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {gListOf, inferDeductive} from '../export-g.js';
+import {type Bandwidth, kvBytes, measureBandwidth, paperTargets, type StreamRatio, streamRatios, type Target} from './targets.js';
 import {type CacheMode, END_ID, generate, type GenerateResult, promptIds as feedRule} from '../generate.js';
 import type {GList} from '../io/glist.js';
 import {instantiate, readModelFiles} from '../io/model-files.js';
@@ -319,6 +320,12 @@ export interface PaperOptions {
   /** Untimed generations per scenario before timing. */
   warmup?: number;
   seed?: number;
+  /** Measure the memory bandwidth at the end of the run and judge the targets against it (default true). */
+  bandwidth?: boolean;
+  /** Buffer size of the bandwidth measurement (default 128 MiB; --quick uses less, and is no measurement). */
+  bandwidthMb?: number;
+  /** Also generate this many tokens once per model (KV+G, or KV for a baseline), recording memory as it goes (0 = off). */
+  long?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -348,6 +355,8 @@ export interface MemoryStats {
   tensor_mb_before: number;
   tensor_mb_peak: number;
   tensors_before: number;
+  /** Process resident set just before the model was loaded: peak − this is what the model costs (first model of a process). */
+  rss_at_load_mb?: number;
   /** Tensors left over after the scenario (0: no leak). */
   tensors_leaked: number;
   /** The wasm backend's heap: never shrinks, so it is the peak of everything the backend allocated. */
@@ -424,7 +433,23 @@ export interface PaperResult {
   models: BenchModelInfo[];
   scenarios: PaperScenario[];
   ratios: Ratio[];
+  /** Measured after the timings (absent with bandwidth: false). */
+  bandwidth?: Bandwidth;
+  stream?: StreamRatio[];
+  long_runs?: LongRun[];
+  targets?: Target[];
   notes: string[];
+}
+
+/** Memory as a long generation goes on: one row every `every` tokens. */
+export interface LongRun {
+  model: string;
+  mode: BenchMode;
+  tokens: number;
+  every: number;
+  rows: {token: number; tensors: number; tensor_bytes: number; kv_bytes: number; tensor_mb: number; kv_mb: number; js_heap_mb: number; rss_mb: number; wasm_heap_mb?: number}[];
+  ms_per_token_first_100: number;
+  ms_per_token_last_100: number;
 }
 
 const MB = 2 ** 20;
@@ -506,8 +531,10 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
 
   const models: BenchModelInfo[] = [];
   const scenarios: PaperScenario[] = [];
+  const longRuns: LongRun[] = [];
   for (const spec of opts.models) {
     say(`loading ${'dir' in spec ? spec.dir : `preset ${spec.preset} (random weights)`}`);
+    const rssAtLoad = process.memoryUsage.rss();
     const m = await loadBenchModel(spec, seed);
     const view = suppressEnd(m.model, m.endId);
     try {
@@ -537,12 +564,28 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
         scenarios.push(scenario(m, mode, samples.get(mode)!, memory));
       }
       const leaked = tf.memory().numTensors - tensorsBefore;
-      for (const s of scenarios) if (s.model === m.label) s.memory.tensors_leaked = leaked;
+      for (const s of scenarios)
+        if (s.model === m.label) {
+          s.memory.tensors_leaked = leaked;
+          s.memory.rss_at_load_mb = round(rssAtLoad / MB, 1);
+        }
+      if (opts.long) {
+        const mode: BenchMode = m.family === 'pldr' ? 'kv+g' : 'kv';
+        say(`${m.label}: ${opts.long} tokens in one ${mode} generation, recording memory`);
+        longRuns.push(await longRun(m, view.model, mode, opts.long, seed));
+      }
     } finally {
       view.dispose();
       m.model.dispose();
     }
   }
+  let bandwidth: Bandwidth | undefined;
+  if (opts.bandwidth !== false) {
+    say('memory bandwidth (copy and matMul of 128 MiB)');
+    bandwidth = measureBandwidth(opts.bandwidthMb);
+  }
+  const ratios = paperRatios(scenarios, models);
+  const stream = bandwidth ? streamRatios(scenarios, models, bandwidth) : undefined;
   return {
     suite: 'paper',
     protocol: {
@@ -560,8 +603,59 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
     },
     models,
     scenarios,
-    ratios: paperRatios(scenarios, models),
+    ratios,
+    ...(bandwidth ? {bandwidth, stream} : {}),
+    ...(longRuns.length ? {long_runs: longRuns} : {}),
+    targets: [...paperTargets(scenarios, models, ratios, stream ?? [], n), ...longRuns.map(longTarget)],
     notes: paperNotes(models),
+  };
+}
+
+/** One long generation; tensors, tensor bytes, JS heap, RSS and the wasm heap every 50 tokens (every n/10 below 500). */
+async function longRun(m: BenchModel, view: PldrModel, mode: BenchMode, n: number, seed: number): Promise<LongRun> {
+  const every = n >= 500 ? 50 : Math.max(1, Math.floor(n / 10));
+  const P = m.promptIds.length;
+  if (P + n - 1 > m.config.max_seq_len) throw new PldrError(`${m.label}: --long ${n} exceeds max_seq_len ${m.config.max_seq_len} with a ${P}-token prompt: use at most ${m.config.max_seq_len - P + 1}`);
+  const rows: LongRun['rows'] = [];
+  let token = 0;
+  const probe = () => {
+    token++;
+    if (token % every !== 0 && token !== 1) return;
+    const heap = wasmHeapMb();
+    rows.push({
+      token,
+      tensors: tf.memory().numTensors,
+      tensor_bytes: tf.memory().numBytes,
+      kv_bytes: kvBytes(m.config, P + token - 1),
+      tensor_mb: round(tf.memory().numBytes / MB, 2),
+      kv_mb: round(kvBytes(m.config, P + token - 1) / MB, 2),
+      js_heap_mb: round(process.memoryUsage().heapUsed / MB, 1),
+      rss_mb: round(process.memoryUsage.rss() / MB, 1),
+      ...(heap !== undefined ? {wasm_heap_mb: heap} : {}),
+    });
+  };
+  const r = await oneGeneration(m, view, mode, n, seed, undefined, probe);
+  const mean = (v: number[]) => round(v.reduce((a, b) => a + b, 0) / Math.max(1, v.length), 3);
+  return {model: m.label, mode, tokens: n, every, rows, ms_per_token_first_100: mean(r.step_ms.slice(0, 100)), ms_per_token_last_100: mean(r.step_ms.slice(-100))};
+}
+
+/** No growth: the tensor count is constant, and tensor bytes grow by exactly the KV-cache's growth. */
+function longTarget(run: LongRun): Target {
+  const rows = run.rows.length > 1 ? run.rows.slice(1) : run.rows; // after the first token every cache exists
+  const counts = new Set(rows.map((x) => x.tensors));
+  const extra = rows.map((x) => x.tensor_bytes - x.kv_bytes);
+  const drift = Math.max(...extra) - Math.min(...extra);
+  const js = rows.map((x) => x.js_heap_mb);
+  const first = rows[0]!;
+  const last = rows[rows.length - 1]!;
+  return {
+    id: `growth/${run.model}`,
+    target: `${run.model}: no growth over ${run.tokens} generated tokens (${run.mode.toUpperCase()})`,
+    measured:
+      `tensors ${[...counts].join(', ')}; tensor bytes beyond the KV-cache vary by ${drift} bytes; JS heap ${Math.min(...js).toFixed(0)}–${Math.max(...js).toFixed(0)} MB; ` +
+      `RSS ${first.rss_mb.toFixed(0)} → ${last.rss_mb.toFixed(0)} MB while the KV-cache grew ${(last.kv_mb - first.kv_mb).toFixed(0)} MB; ms/token ${run.ms_per_token_first_100} (first 100) → ${run.ms_per_token_last_100} (last 100)`,
+    goal: 'constant tensor count; tensor bytes = weights + KV-cache',
+    met: counts.size === 1 && drift === 0,
   };
 }
 

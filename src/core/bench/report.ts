@@ -19,10 +19,11 @@ import {type BarChartSpec, type LineChartSpec, multiPanelSvg, type PanelSpec, sv
 import type {MicroResult} from './micro.js';
 import {BENCH_MODES, MODE_INFO, type PaperResult, round} from './paper.js';
 import type {ScalingResult} from './scaling.js';
+import type {TrainBenchResult} from './train.js';
 
-export type BenchResult = PaperResult | ScalingResult | MicroResult;
+export type BenchResult = PaperResult | ScalingResult | MicroResult | TrainBenchResult;
 export type Suite = BenchResult['suite'];
-export const SUITES: readonly Suite[] = ['paper', 'scaling', 'micro'];
+export const SUITES: readonly Suite[] = ['paper', 'scaling', 'micro', 'train'];
 
 export interface Environment {
   backend: string;
@@ -235,6 +236,14 @@ export function renderSummary(r: BenchReport): string {
       textTable(['scenario', 'median ms', 'min', 'max', 'prompt ms', 'ms/token', 'tokens/s', 'tokens'], rows),
       '',
       ratios.length ? textTable(['ratio (whole generation, median)', 'value', 'per token', 'paper'], ratios) : 'no ratios: run a PLDR model in modes none and kv+g, and an SDPA baseline in kv, together',
+      ...(r.targets?.length ? ['', 'targets:', ...r.targets.map((t) => `  [${t.met === null ? 'n/a' : t.met ? 'met' : 'NOT met'}] ${t.target}: ${t.measured} (goal ${t.goal})`)] : []),
+    ].join('\n');
+  }
+  if (r.suite === 'train') {
+    const rows = r.runs.map((x) => [x.model, `${(x.params / 1e6).toFixed(2)}M`, `${x.batch} × ${x.context}`, num(x.stats.median), num(x.stats.min), num(x.stats.max), num(x.tokens_per_s, 0)]);
+    return [
+      textTable(['configuration', 'parameters', 'batch × context', 'median ms/step', 'min', 'max', 'tokens/s'], rows),
+      ...(r.targets.length ? ['', 'targets:', ...r.targets.map((t) => `  [${t.met ? 'met' : 'NOT met'}] ${t.target}: ${t.measured} (goal ${t.goal})`)] : []),
     ].join('\n');
   }
   if (r.suite === 'scaling') {
@@ -273,6 +282,16 @@ export function chartSvg(r: BenchReport): string {
       {columns: 1, title},
     );
   }
+  if (r.suite === 'train') {
+    const panel: BarChartSpec & {type: 'bar'} = {
+      type: 'bar',
+      id: 'train',
+      title: 'Training throughput (whole optimisation steps)',
+      valueLabel: 'tokens per second (higher is faster)',
+      bars: r.runs.map((x) => ({label: `${x.model} (${x.batch}×${x.context})`, value: x.tokens_per_s})),
+    };
+    return multiPanelSvg([panel], {columns: 1, title});
+  }
   if (r.suite === 'scaling') {
     const panels: PanelSpec[] = r.models.map((m, i): LineChartSpec => ({
       id: `m${i}`,
@@ -300,7 +319,7 @@ export function chartSvg(r: BenchReport): string {
 
 export function renderMarkdown(r: BenchReport, charts: {svg: string; png?: string}): string {
   const parts: string[] = [];
-  const body = r.suite === 'paper' ? paperMarkdown(r) : r.suite === 'scaling' ? scalingMarkdown(r) : microMarkdown(r);
+  const body = r.suite === 'paper' ? paperMarkdown(r) : r.suite === 'scaling' ? scalingMarkdown(r) : r.suite === 'train' ? trainMarkdown(r) : microMarkdown(r);
   parts.push(body.head);
   parts.push(`![${r.suite} chart](${charts.svg})` + (charts.png ? `\n\n(also as [PNG](${charts.png}))` : ''));
   parts.push(...body.sections);
@@ -344,6 +363,20 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
         : 'No ratio could be formed: that needs a PLDR model timed in modes none and kv+g, and a baseline (PLDRv51G) in kv, in the same run.'),
   );
 
+  if (r.targets?.length) sections.push(`## Targets\n\n${targetsMarkdown(r)}`);
+  if (r.long_runs?.length)
+    for (const run of r.long_runs)
+      sections.push(
+        `## Memory over a long generation: ${run.model}, ${run.tokens} tokens (${run.mode.toUpperCase()})\n\n` +
+          table(
+            ['after token', 'tensors', 'tensor MB', 'of which KV-cache MB', 'tensor MB − KV', 'JS heap MB', 'RSS MB', 'wasm heap MB'],
+            run.rows.map((x) => [String(x.token), String(x.tensors), num(x.tensor_mb, 2), num(x.kv_mb, 2), num(x.tensor_mb - x.kv_mb, 2), num(x.js_heap_mb, 1), num(x.rss_mb, 0), x.wasm_heap_mb !== undefined ? num(x.wasm_heap_mb, 0) : 'n/a']),
+            ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+          ) +
+          `\n\nms per token: ${run.ms_per_token_first_100} over the first 100 steps, ${run.ms_per_token_last_100} over the last 100 (attention reads a KV-cache that grows with position). ` +
+          'The wasm heap never shrinks: it is the high-water mark of everything the backend allocated, and it grows in large steps when the KV-cache needs room.',
+      );
+
   const rows = r.scenarios.map((s) => {
     const st = s.stats;
     return [s.model, MODE_INFO[s.mode].title, num(st.total_ms.median), num(st.total_ms.min), num(st.total_ms.max), `${num(st.total_ms.spread_pct, 0)}%`, num(st.prompt_ms.median), num(st.ms_per_token.median), num(st.tokens_per_s, 1), `${st.tokens}`, num(s.memory.rss_peak_mb, 0), num(s.memory.tensor_mb_peak, 1)];
@@ -372,6 +405,51 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
     `## Protocol\n\n` +
       [`- End token: ${p.end_token}.`, `- Timing: ${p.timing}.`, `- Order: ${p.order}.`, `- Sampling seed ${p.seed} (each generation draws with its own seed).`, ...r.notes.map((n) => `- ${n}`)].join('\n'),
   );
+  return {head, sections};
+}
+
+function targetsMarkdown(r: BenchReport & PaperResult): string {
+  const bw = r.bandwidth;
+  const lines = [
+    table(['target', 'measured in this run', 'goal', 'met'], r.targets!.map((t) => [t.target + (t.note ? ` (${t.note})` : ''), t.measured, t.goal, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**']), ['l', 'l', 'l', 'l']),
+  ];
+  if (bw)
+    lines.push(
+      `Memory bandwidth, measured after the timings in this process: **${bw.copy_gb_s} GB/s** copying (${bw.method}); the backend's matMul streamed a weight matrix at ${bw.gemv_gb_s} GB/s. ` +
+        'A cached step is judged against the copy figure: streaming time = the bytes of parameters the step reads (every projection, norm and FFN weight, the output layer, one embedding row, and G_LM where a product with it is done) ÷ that bandwidth; the KV-cache is not counted.',
+    );
+  if (r.stream?.length)
+    lines.push(
+      table(
+        ['model', 'mode', 'MB read per step', 'streaming ms', 'ms per token', 'ratio'],
+        r.stream.map((x) => [x.model, x.mode.toUpperCase(), num(x.bytes_per_step / 1e6, 1), num(x.stream_ms, 2), num(x.ms_per_token, 2), times(x.value)]),
+        ['l', 'l', 'r', 'r', 'r', 'r'],
+      ),
+    );
+  return lines.join('\n\n');
+}
+
+function trainMarkdown(r: BenchReport & TrainBenchResult): MdBody {
+  const p = r.protocol;
+  const head = [
+    `# Training throughput, run \`${r.name}\``,
+    '',
+    `Tokens per second of whole optimisation steps, ${p.steps} timed step${p.steps > 1 ? 's' : ''} per configuration after ${p.warmup} warm-up step${p.warmup === 1 ? '' : 's'}.`,
+    '',
+    `Machine: ${envLine(r.environment)}.`,
+  ].join('\n');
+  const sections: string[] = [];
+  if (r.targets.length)
+    sections.push(`## Targets\n\n` + table(['target', 'measured in this run', 'goal', 'met'], r.targets.map((t) => [t.target, t.measured, t.goal, t.met ? 'yes' : '**no**']), ['l', 'l', 'l', 'l']));
+  sections.push(
+    `## Configurations\n\n` +
+      table(
+        ['configuration', 'what it is', 'parameters', 'batch × context', 'median ms/step', 'min ms', 'max ms', 'tokens/s'],
+        r.runs.map((x) => [x.model, x.description, `${(x.params / 1e6).toFixed(2)}M`, `${x.batch} × ${x.context}`, num(x.stats.median), num(x.stats.min), num(x.stats.max), num(x.tokens_per_s, 0)]),
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+  );
+  sections.push(`## Protocol\n\n` + [`- Optimiser: ${p.optimiser}.`, `- Data: ${p.data}.`, `- Seed ${p.seed}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'));
   return {head, sections};
 }
 
@@ -445,6 +523,7 @@ function keyed(r: BenchReport): {id: string; metric: string; value: number}[] {
       ]),
       ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value})),
     ];
+  if (r.suite === 'train') return r.runs.flatMap((x) => [{id: `${x.model} ${x.batch}x${x.context}`, metric: 'median ms/step', value: x.stats.median}]);
   if (r.suite === 'scaling')
     return r.series.flatMap((s) => [
       {id: s.id, metric: 'mean ms/token', value: round(s.median_ms.reduce((a, b) => a + b, 0) / Math.max(1, s.median_ms.length))},

@@ -1,0 +1,217 @@
+/**
+ * The speed and memory targets a paper run is judged by: how close a cached decode step comes to
+ * streaming the weights once at the memory bandwidth measured in the same run, the cost of a cached
+ * G against plain SDPA, the caches' speed-up, and peak memory against weights + KV-cache.
+ *
+ * `measureBandwidth` moves bytes; the rest is arithmetic on a finished run.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {type ModelConfig} from '../config.js';
+import type {BenchModelInfo, PaperScenario, Ratio} from './paper.js';
+
+export interface Bandwidth {
+  /** Bytes read + bytes written per second copying a buffer far larger than the caches (STREAM's convention), GB/s. */
+  copy_gb_s: number;
+  /** Weight bytes per second of a one-row product [1, K] × [K, N] through the backend's matMul, GB/s. */
+  gemv_gb_s: number;
+  buffer_mb: number;
+  repeats: number;
+  method: string;
+}
+
+const GB = 1e9;
+
+/**
+ * Memory bandwidth of one core, two ways, best of `repeats`: a TypedArray copy of `mb` MB (what
+ * the hardware moves), and the backend's matMul streaming a weight matrix of the same size once
+ * (what our decode step can reach). Run after the timings: the matMul leaves its packed weight in
+ * the backend's heap until the process ends.
+ */
+export function measureBandwidth(mb = 128, repeats = 5): Bandwidth {
+  const n = (mb * 2 ** 20) / 4;
+  const src = new Float32Array(n).fill(1);
+  const dst = new Float32Array(n);
+  dst.set(src); // touch every page first
+  let best = Infinity;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    dst.set(src);
+    best = Math.min(best, performance.now() - t0);
+  }
+  const copy = (2 * n * 4) / (best / 1000) / GB;
+
+  const K = 1024;
+  const N = n / K;
+  const x = tf.ones([1, K]);
+  const W = tf.fill([K, N], 0.5);
+  let bestMm = Infinity;
+  for (let r = 0; r < repeats + 1; r++) {
+    const t0 = performance.now();
+    const y = tf.matMul(x, W);
+    y.dataSync();
+    y.dispose();
+    if (r > 0) bestMm = Math.min(bestMm, performance.now() - t0); // the first call packs the weights
+  }
+  tf.dispose([x, W]);
+  return {
+    copy_gb_s: round2(copy),
+    gemv_gb_s: round2((K * N * 4) / (bestMm / 1000) / GB),
+    buffer_mb: mb,
+    repeats,
+    method: `best of ${repeats}: Float32Array.set of ${mb} MiB (bytes read + written ÷ time), and tf.matMul [1, ${K}] × [${K}, ${N}] (weight bytes ÷ time)`,
+  };
+}
+
+const round2 = (x: number) => Number(x.toFixed(2));
+
+/**
+ * Bytes of parameters (and cached G) one cached decode step reads: every layer's projections, norms
+ * and FFN, the output layer, one embedding row, and G_LM per layer where a product with it is done
+ * (a G-cache or a constant G; none for G = identity, which is skipped). The KV-cache is counted apart.
+ */
+export function cachedStepBytes(cfg: ModelConfig, readsG: boolean): number {
+  const d = cfg.d_model;
+  const F = cfg.dff;
+  const H = cfg.num_heads;
+  const dk = d / H;
+  const perLayer = 4 * d * d + 4 * d + 4 * d + 3 * d * F + 2 * F + d + (readsG ? H * dk * dk : 0);
+  const floats = d + 2 * d + cfg.num_layers * perLayer + d * cfg.input_vocab_size + cfg.input_vocab_size;
+  return floats * 4;
+}
+
+/** KV-cache bytes after `positions` tokens (K and V per layer; v510 also keeps A [H, dk, dk]). */
+export function kvBytes(cfg: ModelConfig, positions: number): number {
+  const d = cfg.d_model;
+  const dk = d / cfg.num_heads;
+  const A = cfg.variant === 'v510G' ? 0 : cfg.num_heads * dk * dk;
+  return cfg.num_layers * (2 * positions * d + A) * 4;
+}
+
+export interface Target {
+  id: string;
+  target: string;
+  measured: string;
+  goal: string;
+  /** null when the run lacks what the target needs. */
+  met: boolean | null;
+  note?: string;
+}
+
+/** The authors' PyTorch implementation on this machine type (issue 7): PLDRv51-104M, 100 new tokens, KV+G. */
+export const REFERENCE_TIMES = {generic_blas_kvg_s: 12.5, openblas_kvg_s: 5.0, openblas_kv_s: 5.7};
+
+const sameShape = (a: ModelConfig, b: ModelConfig) =>
+  a.num_layers === b.num_layers && a.d_model === b.d_model && a.num_heads === b.num_heads && a.dff === b.dff && a.input_vocab_size === b.input_vocab_size;
+
+/** Per cached scenario: ms per token ÷ ms to stream what the step reads once at the copy bandwidth. */
+export function streamRatios(scenarios: PaperScenario[], models: BenchModelInfo[], bw: Bandwidth): StreamRatio[] {
+  const out: StreamRatio[] = [];
+  for (const s of scenarios) {
+    if (s.mode !== 'kv+g' && !(s.mode === 'kv' && s.family !== 'pldr')) continue;
+    const m = models.find((x) => x.label === s.model)!;
+    const readsG = m.family !== 'sdpa';
+    const bytes = cachedStepBytes(m.config, readsG);
+    const streamMs = (bytes / (bw.copy_gb_s * GB)) * 1000;
+    out.push({model: s.model, mode: s.mode, bytes_per_step: bytes, stream_ms: Number(streamMs.toFixed(3)), ms_per_token: s.stats.ms_per_token.median, value: Number((s.stats.ms_per_token.median / streamMs).toFixed(3))});
+  }
+  return out;
+}
+
+export interface StreamRatio {
+  model: string;
+  mode: string;
+  bytes_per_step: number;
+  stream_ms: number;
+  ms_per_token: number;
+  value: number;
+}
+
+/** How flat the cached per-token cost is: median of the last 10 steps ÷ median of the first 10 (over all samples). */
+export function flatness(s: PaperScenario): number {
+  const steps = s.samples.map((x) => x.step_ms);
+  const n = Math.min(...steps.map((x) => x.length));
+  if (n < 20) return NaN;
+  const med = (v: number[]) => {
+    const t = [...v].sort((a, b) => a - b);
+    return t.length % 2 ? t[(t.length - 1) / 2]! : (t[t.length / 2 - 1]! + t[t.length / 2]!) / 2;
+  };
+  const first = med(steps.flatMap((x) => x.slice(0, 10)));
+  const last = med(steps.flatMap((x) => x.slice(n - 10, n)));
+  return Number((last / first).toFixed(3));
+}
+
+const x2 = (v: number) => `${v.toFixed(2)}×`;
+
+/** The targets, evaluated on a finished paper run. */
+export function paperTargets(scenarios: PaperScenario[], models: BenchModelInfo[], ratios: Ratio[], stream: StreamRatio[], newTokens: number): Target[] {
+  const out: Target[] = [];
+  const find = (model: string, mode: string) => scenarios.find((s) => s.model === model && s.mode === mode);
+  const pldr = models.filter((m) => m.family === 'pldr');
+
+  for (const r of stream.filter((x) => x.mode === 'kv+g'))
+    out.push({
+      id: `stream/${r.model}`,
+      target: `${r.model}: cached step (KV+G) ÷ streaming what it reads once`,
+      measured: `${x2(r.value)} (${r.ms_per_token.toFixed(2)} ms per token; ${(r.bytes_per_step / 1e6).toFixed(0)} MB at the copy bandwidth: ${r.stream_ms.toFixed(2)} ms)`,
+      goal: '≤ 1.5×',
+      met: r.value <= 1.5,
+    });
+
+  const m104 = find('PLDRv51-104M', 'kv+g');
+  if (m104 && newTokens === 100) {
+    const s = m104.stats.total_ms.median / 1000;
+    out.push({
+      id: 'reference/PLDRv51-104M',
+      target: 'PLDRv51-104M, 100 tokens with KV+G, against the reference implementation (PyTorch 1.13, this machine type)',
+      measured: `${s.toFixed(2)} s: ${x2(REFERENCE_TIMES.openblas_kvg_s / s)} faster than the reference with OpenBLAS (${REFERENCE_TIMES.openblas_kvg_s} s), ${x2(REFERENCE_TIMES.generic_blas_kvg_s / s)} than with generic BLAS (${REFERENCE_TIMES.generic_blas_kvg_s} s)`,
+      goal: `< ${REFERENCE_TIMES.openblas_kvg_s} s`,
+      met: s < REFERENCE_TIMES.openblas_kvg_s,
+      note: 'the reference times are the figures measured on this machine type and quoted in the issue, not re-measured in this run',
+    });
+  }
+
+  for (const m of pldr) {
+    const c = ratios.find((x) => x.kind === 'cache' && x.numerator.model === m.label);
+    if (c) out.push({id: `cache/${m.label}`, target: `${m.label}: no cache ÷ KV+G (${newTokens} tokens)`, measured: x2(c.value), goal: '≥ 3×', met: c.value >= 3});
+    const kvg = find(m.label, 'kv+g');
+    if (kvg) {
+      const f = flatness(kvg);
+      if (Number.isFinite(f))
+        out.push({id: `flat/${m.label}`, target: `${m.label}: KV+G ms per token, last 10 steps ÷ first 10`, measured: x2(f), goal: '≤ 1.10× (flat in position)', met: f <= 1.1});
+    }
+    const twin = models.find((b) => b.family === 'sdpa' && sameShape(b.config, m.config));
+    const sd = twin && find(twin.label, 'kv');
+    if (kvg && sd) {
+      const v = kvg.stats.ms_per_token.median / sd.stats.ms_per_token.median;
+      out.push({
+        id: `g-vs-sdpa/${m.label}`,
+        target: `${m.label} cached step with G-cache ÷ ${twin.label} cached step (SDPA, same dimensions)`,
+        measured: `${x2(v)} (${kvg.stats.ms_per_token.median.toFixed(2)} vs ${sd.stats.ms_per_token.median.toFixed(2)} ms); one-time prompt step ${kvg.stats.prompt_ms.median.toFixed(0)} vs ${sd.stats.prompt_ms.median.toFixed(0)} ms`,
+        goal: '≤ 1.05×',
+        met: v <= 1.05,
+      });
+    }
+  }
+
+  // Only the first model of a process is judged: the wasm heap never shrinks, so later models reuse what earlier ones left.
+  for (const m of models.filter((x) => x.modes.length > 0).slice(0, 1)) {
+    const s = find(m.label, m.family === 'pldr' ? 'kv+g' : 'kv');
+    if (!s) continue;
+    const positions = m.prompt_ids.length + newTokens - 1;
+    const base = (m.params * 4 + kvBytes(m.config, positions)) / 2 ** 20;
+    const atLoad = s.memory.rss_at_load_mb;
+    const model = atLoad !== undefined ? s.memory.rss_peak_mb - atLoad : s.memory.rss_peak_mb;
+    const v = model / base;
+    out.push({
+      id: `memory/${m.label}`,
+      target: `${m.label}: memory of a ${s.mode.toUpperCase()} generation (peak RSS − RSS before loading the model) ÷ (weights + KV-cache)`,
+      measured:
+        `${x2(v)} (${model.toFixed(0)} MB against ${base.toFixed(0)} MB; peak RSS ${s.memory.rss_peak_mb.toFixed(0)} MB, ${atLoad?.toFixed(0) ?? 'n/a'} MB before loading; ` +
+        `tfjs tensors ${s.memory.tensor_mb_peak.toFixed(0)} MB, wasm heap ${s.memory.wasm_heap_mb ?? 'n/a'} MB)`,
+      goal: '≤ 1.3×',
+      met: v <= 1.3,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,171 @@
+/**
+ * Training throughput: tokens per second of whole optimisation steps (forward, backward, gradient
+ * clipping by value, AdamW) on random token windows, for a few configurations. The data does not
+ * change the cost of a step, so no corpus is needed.
+ *
+ * The `ref-small` configuration is the one the authors' implementation was timed on (issue 7):
+ * 4 layers, 4 heads, d_model 128, A_dff 42, 8 residual units of 2 GLUs, vocabulary 8000,
+ * batch 8 × context 256.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {type ModelConfig, paramCounts, validateConfig} from '../config.js';
+import {PldrError} from '../errors.js';
+import {instantiate} from '../io/model-files.js';
+import {initWeights} from '../train/init.js';
+import {AdamW} from '../train/optim.js';
+import {modelVariables, type Recipe, trainStep} from '../train/step.js';
+import {findBenchPreset, positiveInt, round, type Summary, summarize} from './paper.js';
+
+export interface TrainBenchConfig {
+  name: string;
+  description: string;
+  config: ModelConfig;
+  batch: number;
+  /** Tokens per window fed to the model (each window holds context + 1 ids: inputs and targets). */
+  context: number;
+}
+
+const REF_SMALL: ModelConfig = validateConfig(
+  {variant: 'v510', num_layers: 4, d_model: 128, num_heads: 4, dff: 341, num_reslayerA: 8, num_denseA: 2, A_dff: 42, input_vocab_size: 8000, max_seq_len: 256},
+  'bench preset ref-small',
+);
+
+/** The reference implementation's figures on this machine type for ref-small (issue 7). */
+export const REFERENCE_TRAIN = {generic_blas_tokens_s: 194, openblas_tokens_s: 2330};
+
+/** Configurations by name: ref-small, or any model preset (batch 8, context 256 unless the preset's context is shorter). */
+export function trainBenchConfig(name: string): TrainBenchConfig {
+  if (name.toLowerCase() === 'ref-small')
+    return {
+      name: 'ref-small',
+      description: "the configuration the authors' implementation was timed on: v510, 4 layers x 4 heads, d_model 128, A_dff 42, 8 residual units of 2 GLUs, vocabulary 8000",
+      config: REF_SMALL,
+      batch: 8,
+      context: 256,
+    };
+  const p = findBenchPreset(name);
+  return {name: p.name, description: p.description, config: p.config, batch: 8, context: Math.min(256, p.config.max_seq_len)};
+}
+
+export const TRAIN_DEFAULT_CONFIGS = ['ref-small', 'tiny', 'small'];
+
+export interface TrainBenchOptions {
+  configs: string[];
+  /** Timed steps per configuration (default 5). */
+  steps?: number;
+  /** Untimed steps first (default 1). */
+  warmup?: number;
+  batch?: number;
+  context?: number;
+  seed?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface TrainBenchRun {
+  model: string;
+  description: string;
+  variant: ModelConfig['variant'];
+  params: number;
+  config: ModelConfig;
+  batch: number;
+  context: number;
+  tokens_per_step: number;
+  step_ms: number[];
+  stats: Summary;
+  /** Tokens per step ÷ median step time. */
+  tokens_per_s: number;
+}
+
+export interface TrainBenchResult {
+  suite: 'train';
+  protocol: {steps: number; warmup: number; seed: number; optimiser: string; data: string};
+  runs: TrainBenchRun[];
+  targets: {id: string; target: string; measured: string; goal: string; met: boolean}[];
+  notes: string[];
+}
+
+const RECIPE: Recipe = {lr: 1e-3, warmup: 0, totalSteps: 1_000_000, alpha: 0, weightDecay: 0.1, clip: 1.0, gradAccum: 1};
+
+/** Random windows of context + 1 ids, avoiding the special ids 0–3 (0 would be padding). */
+function randomWindows(batch: number, context: number, vocab: number, seed: number): number[][] {
+  let s = seed >>> 0 || 1;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s);
+  return Array.from({length: batch}, () => Array.from({length: context + 1}, () => 4 + (next() % (vocab - 4))));
+}
+
+export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBenchResult> {
+  const steps = positiveInt(opts.steps ?? 5, 'timed steps (-r)');
+  const warmup = opts.warmup ?? 1;
+  if (!Number.isInteger(warmup) || warmup < 0) throw new PldrError(`warm-up steps must be a non-negative integer, got ${warmup}`);
+  const seed = opts.seed ?? 0;
+  const say = opts.onProgress ?? (() => {});
+  const configs = opts.configs.map(trainBenchConfig); // every name checked before anything runs
+  const runs: TrainBenchRun[] = [];
+  for (const c of configs) {
+    const batch = opts.batch !== undefined ? positiveInt(opts.batch, '--batch') : c.batch;
+    const context = opts.context !== undefined ? positiveInt(opts.context, '--context') : c.context;
+    if (context > c.config.max_seq_len) throw new PldrError(`${c.name}: context ${context} exceeds max_seq_len ${c.config.max_seq_len}`);
+    say(`${c.name}: building the model`);
+    const model = instantiate({config: c.config, weights: initWeights(c.config, seed), source: `bench ${c.name}`});
+    const vars = modelVariables(model);
+    const opt = new AdamW(vars, {weightDecay: RECIPE.weightDecay});
+    const times: number[] = [];
+    try {
+      for (let i = 0; i < warmup + steps; i++) {
+        say(`${c.name}: ${i < warmup ? 'warm-up' : 'step'} ${i < warmup ? i + 1 : i - warmup + 1}/${i < warmup ? warmup : steps}`);
+        const windows = randomWindows(batch, context, c.config.input_vocab_size, seed + i + 1);
+        const t0 = performance.now();
+        const r = trainStep(model, vars, opt, [windows], i + 1, RECIPE);
+        const ms = performance.now() - t0;
+        if (!r.finite) throw new PldrError(`${c.name}: a training step gave a non-finite loss`);
+        if (i >= warmup) times.push(round(ms, 3));
+      }
+    } finally {
+      opt.dispose();
+      tf.dispose([...vars.values()]);
+      model.dispose();
+    }
+    const stats = summarize(times);
+    const tokens = batch * context;
+    runs.push({
+      model: c.name,
+      description: c.description,
+      variant: c.config.variant,
+      params: paramCounts(c.config).total,
+      config: c.config,
+      batch,
+      context,
+      tokens_per_step: tokens,
+      step_ms: times,
+      stats: Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, k === 'n' ? v : round(v)])) as unknown as Summary,
+      tokens_per_s: round((tokens * 1000) / stats.median, 1),
+    });
+  }
+  const targets: TrainBenchResult['targets'] = [];
+  const ref = runs.find((r) => r.model === 'ref-small' && r.batch === 8 && r.context === 256);
+  if (ref)
+    targets.push({
+      id: 'train/ref-small',
+      target: "ref-small training throughput against the authors' implementation on this machine type",
+      measured: `${ref.tokens_per_s} tokens/s (${ref.stats.median.toFixed(0)} ms a step of ${ref.tokens_per_step} tokens); the reference: ${REFERENCE_TRAIN.generic_blas_tokens_s} tokens/s with generic BLAS, ${REFERENCE_TRAIN.openblas_tokens_s} with OpenBLAS on 2 threads (quoted, not re-measured)`,
+      goal: `≥ ${REFERENCE_TRAIN.openblas_tokens_s} tokens/s`,
+      met: ref.tokens_per_s >= REFERENCE_TRAIN.openblas_tokens_s,
+    });
+  return {
+    suite: 'train',
+    protocol: {
+      steps,
+      warmup,
+      seed,
+      optimiser: `AdamW (β 0.9/0.95, ε 1e-5, weight decay ${RECIPE.weightDecay}), gradients clipped by value to ±${RECIPE.clip}, one micro-batch per update`,
+      data: 'random token windows (ids 4…V−1, no padding): the cost of a step does not depend on the data',
+    },
+    runs,
+    targets,
+    notes: [
+      'A step is timed from handing over the windows to the updated parameters: forward, loss, backward, finiteness check, clipping and the AdamW update.',
+      'Seeded random initial weights; the first steps are untimed warm-up (kernel set-up, first allocations).',
+    ],
+  };
+}
