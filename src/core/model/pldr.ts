@@ -389,7 +389,6 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     const {q, Knew, Vnew} = projectQKV(h, lw, rope, B, L, H, Lc, fast); // q [B, H, L, dk]
     const K = kvIn ? (tf.concat([kvIn.K, Knew], 1) as tf.Tensor4D) : Knew; // [B, L_c+L, H, dk]
     const V = kvIn ? (tf.concat([kvIn.V, Vnew], 1) as tf.Tensor4D) : Vnew;
-    const v = V.transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, H, L_c+L, dk]
 
     let G_LM: tf.Tensor4D; // [B or 1, H, dk, dk]
     let A: tf.Tensor4D | undefined;
@@ -420,8 +419,9 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     }
 
     // §3.7 scores, mask, softmax, output
+    const qG = (lw.identityG && !gIn ? q : bmm(q, G_LM)) as tf.Tensor4D; // [B, H, L, dk]
     const kT = K.transpose([0, 2, 3, 1]); // [B, H, dk, L_c+L]
-    const qG = lw.identityG && !gIn ? q : bmm(q, G_LM); // [B, H, L, dk]
+    const v = V.transpose([0, 2, 1, 3]); // [B, H, L_c+L, dk]
     const S = tf.div(bmm(qG, kT), Math.fround(Math.sqrt(dk))) as tf.Tensor4D; // [B, H, L, L_c+L]
     const E = tf.softmax(mask ? tf.add(S, tf.mul(mask, MASK_NEG)) : S);
     const Oh = bmm(E, v); // [B, H, L, dk]
@@ -516,7 +516,9 @@ export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const batch = batchA.map((x, i) => Math.max(x, batchB[i]));
   const count = batch.reduce((x, y) => x * y, 1);
   if (count === 1) return matMul2d(a.reshape([m, k]), b.reshape([k, n])).reshape([...batch, m, n]);
-  if (m * k * n < bmmTuning.splitMacs) {
+  // One row per matrix (a cached step's attention): the batched kernel beats splitting, whose
+  // unstack and per-matrix set-up cost more than the products themselves at long context.
+  if (m === 1 || m * k * n < bmmTuning.splitMacs) {
     const A = batchA.every((x, i) => x === batch[i]) ? a : tf.broadcastTo(a, [...batch, m, k]);
     const B = batchB.every((x, i) => x === batch[i]) ? b : tf.broadcastTo(b, [...batch, k, n]);
     return tf.matMul(A, B);
