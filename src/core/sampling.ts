@@ -73,41 +73,52 @@ function removeBelow(z: Float32Array, threshold: number): void {
 
 /** z sorted descending (NaN first, as `Float32Array.sort().reverse()` would put it). */
 export function sortedDescending(z: Float32Array): Float32Array {
-  return radixSortAscending(z).reverse();
+  return radixSort(z, true);
+}
+
+/** z sorted as `Float32Array.prototype.sort` does: numeric, −0 before +0, NaN last. */
+export function radixSortAscending(z: Float32Array): Float32Array {
+  return radixSort(z, false);
 }
 
 /**
- * The numeric ascending order of `Float32Array.prototype.sort` (−0 before +0, NaN last), by an
- * LSD radix sort on the float bits: three 11-bit passes instead of a comparison sort. On a
- * 32,000-entry row this is ~10× faster, which matters once per generated token.
+ * An LSD radix sort on the float bits, two 16-bit passes instead of a comparison sort: on a
+ * 32,000-entry row several times faster than `Float32Array.prototype.sort`, which matters once
+ * per generated token. Each float maps to an unsigned key whose integer order is the float order
+ * (negatives flip every bit, positives flip the sign bit, every NaN above +∞); for descending
+ * order the keys are complemented.
  */
-export function radixSortAscending(z: Float32Array): Float32Array {
+function radixSort(z: Float32Array, descending: boolean): Float32Array {
   const n = z.length;
-  // Map each float's bits to an unsigned key whose integer order is the float order:
-  // negatives flip every bit, positives flip the sign bit; every NaN maps above +∞.
+  const flip = descending ? 0xffffffff : 0;
   let keys = new Uint32Array(n);
+  let tmp = new Uint32Array(n);
   const bits = new Uint32Array(z.buffer, z.byteOffset, n);
+  const lo = new Uint32Array(65536);
+  const hi = new Uint32Array(65536);
   for (let i = 0; i < n; i++) {
     const b = bits[i]!;
-    keys[i] = Number.isNaN(z[i]!) ? 0xffffffff : b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+    const k = ((Number.isNaN(z[i]!) ? 0xffffffff : b & 0x80000000 ? ~b : b | 0x80000000) ^ flip) >>> 0;
+    keys[i] = k;
+    lo[k & 0xffff]!++;
+    hi[k >>> 16]!++;
   }
-  let tmp = new Uint32Array(n);
-  const count = new Uint32Array(2048);
-  for (let shift = 0; shift < 32; shift += 11) {
-    count.fill(0);
-    for (let i = 0; i < n; i++) count[(keys[i]! >>> shift) & 0x7ff]!++;
-    for (let d = 0, sum = 0; d < 2048; d++) {
+  for (const [count, shift] of [[lo, 0], [hi, 16]] as const) {
+    for (let d = 0, sum = 0; d < 65536; d++) {
       const c = count[d]!;
       count[d] = sum;
       sum += c;
     }
-    for (let i = 0; i < n; i++) tmp[count[(keys[i]! >>> shift) & 0x7ff]!++] = keys[i]!;
+    for (let i = 0; i < n; i++) {
+      const k = keys[i]!;
+      tmp[count[(k >>> shift) & 0xffff]!++] = k;
+    }
     [keys, tmp] = [tmp, keys];
   }
   const out = new Float32Array(n);
   const outBits = new Uint32Array(out.buffer);
   for (let i = 0; i < n; i++) {
-    const k = keys[i]!;
+    const k = (keys[i]! ^ flip) >>> 0;
     outBits[i] = k === 0xffffffff ? 0x7fc00000 : k & 0x80000000 ? (k ^ 0x80000000) >>> 0 : ~k >>> 0;
   }
   return out;
