@@ -6,18 +6,44 @@
  * training keeps the composite ops.
  *
  *   PldrLayerNorm  LN(x [+ r]) over the last axis, ε = 1e-6, biased variance      x, r [R, n]
- *   PldrSiluGate   silu(u[:, :F]) ∘ u[:, F:]  (the GLU's gate on a fused w1|w2)  u [R, 2F] → [R, F]
+ *   PldrSiluGate   silu(a) ∘ b, the GLU's gate                                   a, b [R, F]
  *   PldrQkvRope    split a fused Q|K|V projection, rotate Q and K (spec §3.4) and lay Q out per head
  *                  qkv [B·L, 3d] → q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]
+ *   PldrLinear     x·W + b for a few rows x [M, K], W [K, N] ≤ GEMV_MAX_N wide: our own wasm loop
+ *                  (wasm/gemv.wat) streaming W once per row, where it lies — no packed copy of W
  *
  * Statistics are accumulated in float64 and every output rounded to float32 once, so they agree
  * with the composite float32 ops to within an ulp or two (tests compare both paths and the fixtures).
  */
 import * as tf from '@tensorflow/tfjs';
 
+import {WASM_BASE64} from '../wasm/gemv-bytes.js';
+
 interface HeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  dataIdMap: {get(id: unknown): {memoryOffset: number}};
+  wasm: {asm?: {memory?: WebAssembly.Memory}; HEAPF32: Float32Array};
+}
+
+/** PldrLinear serves products with at most this many rows and columns; wider or taller ones go to XNNPACK. */
+export const GEMV_MAX_M = 16;
+export const GEMV_MAX_N = 3072;
+
+let gemv: ((x: number, w: number, y: number, K: number, N: number) => void) | null | undefined;
+
+/** Our gemv, instantiated on the wasm backend's own memory; null when that memory cannot be reached. */
+function gemvOn(be: HeapBackend): typeof gemv {
+  if (gemv !== undefined) return gemv;
+  const memory = be.wasm.asm?.memory;
+  try {
+    if (!(memory instanceof WebAssembly.Memory)) throw new Error('no memory');
+    const mod = new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'));
+    gemv = new WebAssembly.Instance(mod, {env: {memory}}).exports.gemv as unknown as typeof gemv;
+  } catch {
+    gemv = null;
+  }
+  return gemv;
 }
 
 const LN_EPS = 1e-6;
@@ -69,21 +95,34 @@ export function registerFusedKernels(): void {
   });
 
   tf.registerKernel({
+    kernelName: 'PldrLinear',
+    backendName: 'wasm',
+    kernelFunc: ({inputs, backend}) => {
+      const {x, w, b} = inputs as Record<string, tf.TensorInfo>;
+      const be = backend as unknown as HeapBackend;
+      const [M, K] = x.shape as [number, number];
+      const N = w.shape[1]!;
+      const y = be.makeOutput([M, N], 'float32'); // may grow the heap: offsets are read after it
+      const at = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
+      const [xo, wo, bo, yo] = [at(x), at(w), at(b), at(y)];
+      const heap = be.wasm.HEAPF32;
+      for (let m = 0; m < M; m++) {
+        heap.copyWithin(yo / 4 + m * N, bo / 4, bo / 4 + N); // y = b, then y += x·W
+        gemvOn(be)!(xo + m * K * 4, wo, yo + m * N * 4, K, N);
+      }
+      return y;
+    },
+  });
+
+  tf.registerKernel({
     kernelName: 'PldrSiluGate',
     backendName: 'wasm',
     kernelFunc: ({inputs, backend}) => {
-      const {u} = inputs as Record<string, tf.TensorInfo>;
-      const F = u.shape[u.shape.length - 1]! / 2;
-      const outShape = [...u.shape.slice(0, -1), F];
-      return withHeap(backend, [u], [outShape], ([uv], [out]) => {
-        const rows = uv!.length / (2 * F);
-        for (let i = 0; i < rows; i++) {
-          const a = i * 2 * F;
-          const o = i * F;
-          for (let j = 0; j < F; j++) {
-            const x = uv![a + j]!;
-            out![o + j] = (x / (1 + Math.exp(-x))) * uv![a + F + j]!;
-          }
+      const {a, b} = inputs as Record<string, tf.TensorInfo>;
+      return withHeap(backend, [a, b], [a.shape], ([av, bv], [out]) => {
+        for (let i = 0; i < av!.length; i++) {
+          const x = av![i]!;
+          out![i] = (x / (1 + Math.exp(-x))) * bv![i]!;
         }
       })[0]!;
     },
@@ -127,13 +166,23 @@ export function fusedKernelsActive(): boolean {
   return registered && tf.getBackend() === 'wasm';
 }
 
+/** True when PldrLinear can run (our gemv reached the backend's memory). */
+export function gemvActive(): boolean {
+  return fusedKernelsActive() && gemvOn(tf.backend() as unknown as HeapBackend) !== null;
+}
+
 export function layerNormFused(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, residual?: tf.Tensor): tf.Tensor {
   const inputs: tf.NamedTensorMap = residual ? {x, g, b, r: residual} : {x, g, b};
   return tf.engine().runKernel('PldrLayerNorm', inputs) as tf.Tensor;
 }
 
-export function siluGateFused(u: tf.Tensor): tf.Tensor {
-  return tf.engine().runKernel('PldrSiluGate', {u}) as tf.Tensor;
+/** x [M, K]·wT [K, N] + b with our gemv (check `gemvActive` and the size limits first). */
+export function linearGemv(x: tf.Tensor2D, wT: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  return tf.engine().runKernel('PldrLinear', {x, w: wT, b}) as tf.Tensor2D;
+}
+
+export function siluGateFused(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel('PldrSiluGate', {a, b}) as tf.Tensor;
 }
 
 /** qkv [B·L, 3d] → [q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]], Q and K rotated at positions start…start+L−1. */

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
-import {fusedKernelsActive, layerNormFused, qkvRopeFused, siluGateFused} from './kernels.js';
+import {fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, gemvActive, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
 import {Rope} from './rope.js';
 
 const LN_EPS = 1e-6;
@@ -33,11 +33,9 @@ export interface Norm {
   g: tf.Tensor1D;
   b: tf.Tensor1D;
 }
-/** Either w1 and w2 (training) or both in one product, w12 = [w1 | w2] (inference). */
 export interface Glu {
-  w1?: Linear; // silu branch
-  w2?: Linear; // linear gate
-  w12?: Linear; // [in, 2·out]: w1 then w2
+  w1: Linear; // silu branch
+  w2: Linear; // linear gate
   w3: Linear; // output projection
 }
 export interface Plga {
@@ -73,8 +71,8 @@ export interface Weights {
 
 /**
  * Build the prepared weights from reference-named tensors. Differentiable: training calls it
- * inside its loss. With `fuse` (inference), the Q, K, V projections become one [d, 3d] product and
- * each GLU's w1 and w2 one [in, 2·out] product: fewer, larger matMuls for a decode step.
+ * inside its loss. With `fuse` (inference), the Q, K, V projections become one [d, 3d] product:
+ * one matMul instead of three in a decode step.
  */
 export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, G?: tf.Tensor[], fuse = false): Weights {
   const H = cfg.num_heads;
@@ -88,10 +86,7 @@ export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, 
   const fused = (ks: string[]): Linear =>
     linOf(tf.concat(ks.map((k) => p(`${k}.weight`)), 0).transpose(), tf.concat(ks.map((k) => p(`${k}.bias`))));
   const norm = (k: string): Norm => ({g: p(`${k}.weight`) as tf.Tensor1D, b: p(`${k}.bias`) as tf.Tensor1D});
-  const glu = (k: string): Glu =>
-    fuse
-      ? {w12: fused([`${k}.gluw1`, `${k}.gluw2`]), w3: lin(`${k}.gluw3`)}
-      : {w1: lin(`${k}.gluw1`), w2: lin(`${k}.gluw2`), w3: lin(`${k}.gluw3`)};
+  const glu = (k: string): Glu => ({w1: lin(`${k}.gluw1`), w2: lin(`${k}.gluw2`), w3: lin(`${k}.gluw3`)});
   const perHead = (k: string) => p(k).reshape([1, H, dk, dk]) as tf.Tensor4D;
   const layers: LayerWeights[] = [];
   for (let l = 0; l < cfg.num_layers; l++) {
@@ -145,15 +140,20 @@ const matMul2d = tf.customGrad((a, b, save) => {
 const FUSED_LINEAR = {transposeA: false, transposeB: false, activation: 'linear'} as unknown as tf.NamedAttrMap;
 
 /**
- * x·Wᵀ + b on the last axis; x [..., in] → [..., out]. `fast` (inference): one fused matMul with
- * the bias, without the gradient wrapper.
+ * x·Wᵀ + b on the last axis; x [..., in] → [..., out]. `fast` (inference): without the gradient
+ * wrapper; a few rows against a matrix up to GEMV_MAX_N wide go through our gemv (kernels.ts),
+ * anything else through one fused matMul with the bias (XNNPACK).
  */
 export function linear(x: tf.Tensor, w: Linear, fast = false): tf.Tensor {
   const shape = x.shape;
   const x2 = x.rank === 2 ? x : x.reshape([-1, shape[shape.length - 1]!]);
   if (fast && w.wT3) {
-    const [K, N] = w.wT.shape;
-    const y = tf.engine().runKernel('_FusedMatMul', {a: x.reshape([1, -1, K]), b: w.wT3, bias: w.b}, FUSED_LINEAR) as tf.Tensor;
+    const [K, N] = w.wT.shape as [number, number];
+    const M = x.size / K;
+    const y =
+      M <= GEMV_MAX_M && N <= GEMV_MAX_N && gemvActive()
+        ? linearGemv(x.reshape([M, K]), w.wT, w.b) // a decode step: stream W once per row, where it lies
+        : (tf.engine().runKernel('_FusedMatMul', {a: x.reshape([1, M, K]), b: w.wT3, bias: w.b}, FUSED_LINEAR) as tf.Tensor);
     return y.reshape([...shape.slice(0, -1), N]);
   }
   const y = tf.add(matMul2d(x2, w.wT), w.b);
@@ -173,18 +173,9 @@ function layerNorm(x: tf.Tensor, n: Norm, r?: tf.Tensor, fast = false): tf.Tenso
 
 /** GLU(x) = gluw3( silu(gluw1 x) ∘ gluw2 x ). */
 function glu(x: tf.Tensor, g: Glu, fast = false): tf.Tensor {
-  let gate: tf.Tensor;
-  if (g.w12) {
-    const u = linear(x, g.w12, fast); // [..., 2F]
-    if (fast) gate = siluGateFused(u);
-    else {
-      const [a, b] = tf.split(u, 2, -1);
-      gate = tf.mul(tf.mul(a!, tf.sigmoid(a!)), b!);
-    }
-  } else {
-    const a = linear(x, g.w1!);
-    gate = tf.mul(tf.mul(a, tf.sigmoid(a)), linear(x, g.w2!));
-  }
+  const a = linear(x, g.w1, fast);
+  const b = linear(x, g.w2, fast);
+  const gate = fast ? siluGateFused(a, b) : tf.mul(tf.mul(a, tf.sigmoid(a)), b);
   return linear(gate, g.w3, fast);
 }
 

@@ -1,0 +1,58 @@
+;; y[0:N] += x[0:K] · W[K, N] for row-major float32 W, on the memory of tfjs's wasm backend.
+;;
+;; A decode step multiplies one token's activations by each weight matrix once, so it is bound by
+;; streaming W from memory. This loop reads W once, in memory order: for each row i,
+;; y += x[i] · W[i, :] with 128-bit SIMD, eight columns per iteration. y stays in the L1 cache when
+;; N is a few thousand, which is what makes this faster than XNNPACK (tfjs's matMul) for the
+;; per-layer matrices of a decode step; for much wider W (the vocabulary projection) XNNPACK wins.
+;; The products and sums are the same as XNNPACK's one-row kernel, in the same order: the results
+;; agree bit for bit. Pointers are byte offsets into the imported memory; nothing is allocated.
+;;
+;; Build: `node scripts/build-wasm.mjs` assembles this file into gemv-bytes.ts beside it.
+(module
+  (import "env" "memory" (memory 0))
+
+  (func (export "gemv") (param $x i32) (param $w i32) (param $y i32) (param $K i32) (param $N i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $p i32) (local $a f32) (local $s v128)
+    (local $rowBytes i32) (local $end8 i32) (local $end4 i32) (local $end i32)
+    (local.set $rowBytes (i32.shl (local.get $N) (i32.const 2)))
+    (local.set $end8 (i32.shl (i32.and (local.get $N) (i32.const -8)) (i32.const 2)))
+    (local.set $end4 (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2)))
+    (local.set $end (local.get $rowBytes))
+    (local.set $r (local.get $w))
+    (block $rowsDone
+      (loop $rows
+        (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $K)))
+        (local.set $a (f32.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $s (f32x4.splat (local.get $a)))
+        ;; eight columns per iteration
+        (local.set $j (i32.const 0))
+        (block $done8
+          (loop $cols8
+            (br_if $done8 (i32.ge_u (local.get $j) (local.get $end8)))
+            (local.set $p (i32.add (local.get $y) (local.get $j)))
+            (v128.store (local.get $p)
+              (f32x4.add (v128.load (local.get $p)) (f32x4.mul (local.get $s) (v128.load (i32.add (local.get $r) (local.get $j))))))
+            (v128.store offset=16 (local.get $p)
+              (f32x4.add (v128.load offset=16 (local.get $p)) (f32x4.mul (local.get $s) (v128.load offset=16 (i32.add (local.get $r) (local.get $j))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 32)))
+            (br $cols8)))
+        ;; four more columns when N mod 8 ≥ 4
+        (if (i32.lt_u (local.get $j) (local.get $end4))
+          (then
+            (local.set $p (i32.add (local.get $y) (local.get $j)))
+            (v128.store (local.get $p)
+              (f32x4.add (v128.load (local.get $p)) (f32x4.mul (local.get $s) (v128.load (i32.add (local.get $r) (local.get $j))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))))
+        ;; the last N mod 4 columns one by one
+        (block $done1
+          (loop $cols1
+            (br_if $done1 (i32.ge_u (local.get $j) (local.get $end)))
+            (local.set $p (i32.add (local.get $y) (local.get $j)))
+            (f32.store (local.get $p)
+              (f32.add (f32.load (local.get $p)) (f32.mul (local.get $a) (f32.load (i32.add (local.get $r) (local.get $j))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $cols1)))
+        (local.set $r (i32.add (local.get $r) (local.get $rowBytes)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows)))))
