@@ -167,7 +167,7 @@ export function gCacheFromList(model: PldrModel, glist: GList): GCache[] {
     if (!model.isDag) return {A_LM, G_LM};
     const A_P = layer.A_P
       ? toT(layer.A_P, 'A_P', l)
-      : (tf.tidy(() => tf.pow(A_LM, model.params.get(`decoder.dec_layers.${l}.mha1.plgatt_layer.pwlst`)!.reshape([1, H, dk, dk]))) as tf.Tensor4D);
+      : (tf.tidy(() => tf.pow(A_LM, model.w.layers[l]!.plga!.P)) as tf.Tensor4D);
     return {A_LM, G_LM, A_P};
   });
 }

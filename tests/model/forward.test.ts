@@ -7,7 +7,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
 import {loadModel, readModelFiles, instantiate} from '../../src/core/io/model-files.js';
-import {bmmTuning, createMask, disposeAllBut, forwardWith, type PldrModel} from '../../src/core/model/pldr.js';
+import {bmmTuning, createMask, disposeAllBut, forwardWith, linearSources, type PldrModel} from '../../src/core/model/pldr.js';
 import {fusedKernelsActive} from '../../src/core/model/kernels.js';
 import {ropeTable} from '../../src/core/model/rope.js';
 import {expectClose, fixture, maxAbsDiff, TRAIN_BATCH_TOL} from '../helpers.js';
@@ -163,6 +163,30 @@ describe('fused inference kernels (kernels.ts) against the composite ops', () =>
     expect(maxAbsDiff(a.dataSync(), new Float32Array(a.size))).toBeGreaterThan(1e-3); // not a degenerate row
     disposeAllBut([slow, fast, kv, g, a, b, mask]);
     model.dispose();
+  });
+});
+
+describe('the model holds each matrix once', () => {
+  it('frees the reference layout of every linear weight after preparing, and rebuilds it exactly when params is read', () => {
+    const f = fixture('tiny-public');
+    const files = readModelFiles(f.checkpoint);
+    const before = tf.memory().numBytes;
+    const model = instantiate(files);
+    const linears = [...linearSources(model.cfg, model.w).keys()];
+    expect(linears).toContain('final_layer.weight');
+    expect(linears).toContain('decoder.dec_layers.1.mha1.wv.weight');
+    expect(linears).toContain('decoder.dec_layers.0.mha1.reslayerAs.0.denseAs.1.gluw3.weight');
+    const loaded = tf.memory().numBytes - before;
+    const all = [...files.weights.values()].reduce((a, t) => a + t.data.length * 4, 0);
+    const linearBytes = linears.reduce((a, k) => a + files.weights.get(k)!.data.length * 4, 0);
+    expect(linearBytes).toBeGreaterThan(all / 2);
+    // each matrix once: holding both layouts would add linearBytes; RoPE tables and small views add a little
+    expect(loaded).toBeLessThan(all + linearBytes / 2);
+    const params = model.params; // rebuilt here
+    expect([...params.keys()]).toEqual([...files.weights.keys()]); // state-dict order kept
+    for (const [k, t] of files.weights) expect(Array.from(params.get(k)!.dataSync()), k).toEqual(Array.from(t.data as Float32Array));
+    model.dispose();
+    expect(tf.memory().numBytes).toBe(before);
   });
 });
 

@@ -221,12 +221,10 @@ export function toGi(src: ModelFiles, G: HostTensor[], note: string): ModelFiles
 
 /** Host files → a model on the current backend. */
 export function instantiate(f: ModelFiles): PldrModel {
-  const params = new Map<string, tf.Tensor>();
-  for (const [k, t] of f.weights) params.set(k, tf.tensor(t.data as Float32Array, t.shape, 'float32'));
   const {num_heads: H, d_model: d} = f.config;
   const dk = d / H;
   const G = f.G?.map((g) => tf.tensor4d(g.data as Float32Array, [1, H, dk, dk]));
-  return new PldrModel(f.config, params, G);
+  return new PldrModel(f.config, f.weights, G);
 }
 
 export function loadModel(path: string, opts: ReadOptions = {}): PldrModel {

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
+import type {HostTensor} from '../io/tensor.js';
 import {fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, gemvActive, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
 import {Rope} from './rope.js';
 
@@ -27,7 +28,6 @@ const MASK_NEG = -1e9;
 export interface Linear {
   wT: tf.Tensor2D; // [in, out]
   b: tf.Tensor1D; // [out]
-  wT3?: tf.Tensor3D; // [1, in, out], the same data: what the fused matMul kernel takes (inference)
 }
 export interface Norm {
   g: tf.Tensor1D;
@@ -74,17 +74,17 @@ export interface Weights {
  * inside its loss. With `fuse` (inference), the Q, K, V projections become one [d, 3d] product:
  * one matMul instead of three in a decode step.
  */
-export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, G?: tf.Tensor[], fuse = false): Weights {
+export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, G?: tf.Tensor[], fuse = false, copied?: (keys: string[]) => void): Weights {
   const H = cfg.num_heads;
   const dk = cfg.d_model / H;
-  const linOf = (wT: tf.Tensor, b: tf.Tensor): Linear => ({
-    wT: wT as tf.Tensor2D,
-    b: b as tf.Tensor1D,
-    ...(fuse ? {wT3: wT.reshape([1, ...wT.shape]) as tf.Tensor3D} : {}),
-  });
-  const lin = (k: string): Linear => linOf(p(`${k}.weight`).transpose(), p(`${k}.bias`));
+  // `copied` hears of each weight once its transposed copy exists (the model frees the original then)
+  const linOf = (ks: string[], wT: tf.Tensor, b: tf.Tensor): Linear => {
+    copied?.(ks.map((k) => `${k}.weight`));
+    return {wT: wT as tf.Tensor2D, b: b as tf.Tensor1D};
+  };
+  const lin = (k: string): Linear => linOf([k], p(`${k}.weight`).transpose(), p(`${k}.bias`));
   const fused = (ks: string[]): Linear =>
-    linOf(tf.concat(ks.map((k) => p(`${k}.weight`)), 0).transpose(), tf.concat(ks.map((k) => p(`${k}.bias`))));
+    linOf(ks, tf.tidy(() => tf.concat(ks.map((k) => p(`${k}.weight`)), 0).transpose()), tf.concat(ks.map((k) => p(`${k}.bias`))));
   const norm = (k: string): Norm => ({g: p(`${k}.weight`) as tf.Tensor1D, b: p(`${k}.bias`) as tf.Tensor1D});
   const glu = (k: string): Glu => ({w1: lin(`${k}.gluw1`), w2: lin(`${k}.gluw2`), w3: lin(`${k}.gluw3`)});
   const perHead = (k: string) => p(k).reshape([1, H, dk, dk]) as tf.Tensor4D;
@@ -118,6 +118,29 @@ export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, 
   return {embedding: p('decoder.embedding.weight') as tf.Tensor2D, lnEmb: norm('decoder.layernorm1'), layers, final: lin('final_layer')};
 }
 
+/**
+ * Where each reference linear weight lives in prepared weights: key → the prepared Linear and the
+ * columns of its wT [in, out] that hold it (Q, K and V share one). The naming mirrors prepareWeights.
+ */
+export function linearSources(cfg: ModelConfig, w: Weights): Map<string, {lin: Linear; from: number; to: number}> {
+  const out = new Map<string, {lin: Linear; from: number; to: number}>();
+  const whole = (k: string, lin: Linear) => out.set(`${k}.weight`, {lin, from: 0, to: lin.wT.shape[1]});
+  const glu = (k: string, g: Glu) => ['gluw1', 'gluw2', 'gluw3'].forEach((n, i) => whole(`${k}.${n}`, [g.w1, g.w2, g.w3][i]!));
+  const d = cfg.d_model;
+  w.layers.forEach((lw, l) => {
+    const k = `decoder.dec_layers.${l}`;
+    ['wq', 'wk', 'wv'].forEach((n, i) => {
+      if (lw.wqkv) out.set(`${k}.mha1.${n}.weight`, {lin: lw.wqkv, from: i * d, to: (i + 1) * d});
+      else whole(`${k}.mha1.${n}`, [lw.wq!, lw.wk!, lw.wv!][i]!);
+    });
+    whole(`${k}.mha1.dense`, lw.dense);
+    glu(`${k}.ffn`, lw.ffn);
+    lw.resA?.forEach((unit, r) => unit.glus.forEach((g, j) => glu(`${k}.mha1.reslayerAs.${r}.denseAs.${j}`, g)));
+  });
+  whole('final_layer', w.final);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Basic operators (spec §0)
 
@@ -147,13 +170,13 @@ const FUSED_LINEAR = {transposeA: false, transposeB: false, activation: 'linear'
 export function linear(x: tf.Tensor, w: Linear, fast = false): tf.Tensor {
   const shape = x.shape;
   const x2 = x.rank === 2 ? x : x.reshape([-1, shape[shape.length - 1]!]);
-  if (fast && w.wT3) {
+  if (fast) {
     const [K, N] = w.wT.shape as [number, number];
     const M = x.size / K;
     const y =
       M <= GEMV_MAX_M && N <= GEMV_MAX_N && gemvActive()
         ? linearGemv(x.reshape([M, K]), w.wT, w.b) // a decode step: stream W once per row, where it lies
-        : (tf.engine().runKernel('_FusedMatMul', {a: x.reshape([1, M, K]), b: w.wT3, bias: w.b}, FUSED_LINEAR) as tf.Tensor);
+        : (tf.engine().runKernel('_FusedMatMul', {a: x.reshape([1, M, K]), b: w.wT.reshape([1, K, N]), bias: w.b}, FUSED_LINEAR) as tf.Tensor);
     return y.reshape([...shape.slice(0, -1), N]);
   }
   const y = tf.add(matMul2d(x2, w.wT), w.b);
@@ -278,28 +301,64 @@ export function createMask(ids: number[][]): tf.Tensor4D {
 export class PldrModel {
   readonly dk: number;
   readonly rope: Rope;
-  /** Prepared weights for inference (transposed copies live here; params stay as loaded). */
+  /** Prepared weights for inference: every linear weight transposed (Q, K, V as one). */
   readonly w: Weights;
+  private readonly all: Map<string, tf.Tensor>;
+  /** Linear weights whose reference layout was freed after preparing: rebuilt from `w` when `params` is read. */
+  private readonly freed = new Set<string>();
 
   constructor(
     readonly cfg: ModelConfig,
-    /** Reference-named parameters in state-dict order. */
-    readonly params: Map<string, tf.Tensor>,
+    /** Reference-named parameters in state-dict order, float32 on the host. */
+    weights: Map<string, HostTensor>,
     /** v510G: the constant G_LM per layer, each [1, H, dk, dk]. */
     readonly G?: tf.Tensor4D[],
   ) {
     this.dk = cfg.d_model / cfg.num_heads;
     this.rope = new Rope(cfg.max_seq_len, this.dk);
+    // Each parameter reaches the backend when preparing first asks for it, so at most a matrix or
+    // two are held in both layouts at any time while loading.
+    const params = new Map<string, tf.Tensor>();
+    const upload = (k: string, t: HostTensor) => tf.keep(tf.tensor(t.data as Float32Array, t.shape, 'float32'));
+    this.all = params;
     this.w = tf.tidy(() => {
       const get = (k: string) => {
-        const t = params.get(k);
-        if (!t) throw new PldrError(`missing weight ${k}`);
-        return t;
+        const host = weights.get(k);
+        if (!host) throw new PldrError(`missing weight ${k}`);
+        if (!params.has(k)) params.set(k, upload(k, host));
+        return params.get(k)!;
       };
-      const w = prepareWeights(cfg, get, G, true);
+      // Inference reads only the prepared copies: holding the reference layout too would double the
+      // memory of every matrix. Each is freed as soon as its copy exists, so loading never holds both
+      // layouts of the whole model at once; `params` rebuilds them when training or a test asks.
+      const free = (keys: string[]) =>
+        keys.forEach((k) => {
+          params.get(k)!.dispose();
+          this.freed.add(k);
+        });
+      const w = prepareWeights(cfg, get, G, true, free);
       if (G) w.layers.forEach((lw, l) => (lw.identityG = isIdentity(G[l]!, this.dk)));
       return w as unknown as tf.TensorContainer;
     }) as unknown as Weights;
+    // state-dict order, and any parameter preparing did not ask for
+    this.all = new Map([...weights].map(([k, host]) => [k, params.get(k) ?? upload(k, host)]));
+  }
+
+  /**
+   * Reference-named parameters in state-dict order (training, tests). The first read after loading
+   * rebuilds each linear weight from its prepared, transposed copy: exact, at the cost of that memory.
+   */
+  get params(): Map<string, tf.Tensor> {
+    if (this.freed.size) {
+      const sources = linearSources(this.cfg, this.w);
+      for (const k of this.freed) {
+        const {lin, from, to} = sources.get(k)!;
+        const K = lin.wT.shape[0];
+        this.all.set(k, tf.tidy(() => lin.wT.slice([0, from], [K, to - from]).transpose()));
+      }
+      this.freed.clear();
+    }
+    return this.all;
   }
 
   get isG(): boolean {
@@ -338,7 +397,7 @@ export class PldrModel {
   /** Free every tensor the model holds (its parameters, prepared copies, G list and RoPE tables). */
   dispose(): void {
     tf.dispose(this.w as unknown as tf.TensorContainer);
-    for (const t of this.params.values()) t.dispose();
+    for (const [k, t] of this.all) if (!this.freed.has(k)) t.dispose();
     if (this.G) tf.dispose(this.G);
     this.rope.dispose();
   }
@@ -387,7 +446,8 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
       G_LM = gIn?.G_LM ?? lw.G!; // an external G list overrides the constant one
     } else {
       // §3.5 metric learner — skipped when a KV-cache holds A (the prompt's A is never updated)
-      A = kvIn?.A ?? metricLearner(q, lw, fast);
+      // (its own tidy: a prompt's metric learner makes ~40 MB of intermediates per layer of a 104M model)
+      A = kvIn?.A ?? tf.tidy(() => metricLearner(q, lw, fast));
       let A_LM: tf.Tensor4D, A_P: tf.Tensor4D | undefined;
       if (gIn) {
         // §4.2: a G-cache skips PLGA; the returned list carries the cached tensors
