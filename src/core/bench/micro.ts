@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import {measure} from 'mitata';
 
 import {PldrError} from '../errors.js';
-import {bmm, createMask, disposeAllBut, type GCache, type KVCache, linear, metricLearner, plga, type PldrModel} from '../model/pldr.js';
+import {bmm, createMask, disposeAllBut, type GCache, type KVCache, metricLearner, outputLayer, plga, type PldrModel} from '../model/pldr.js';
 import {type BenchModelInfo, fixedPromptIds, loadBenchModel, modelInfo, type ModelSpec, PAPER_PROMPT_LENGTH, round} from './paper.js';
 
 type MitataStats = Awaited<ReturnType<typeof measure>>;
@@ -157,7 +157,7 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       if (!isG) cases.push({name: 'decode step, KV+G', description: `one model call, all ${cfg.num_layers} layers, one token with KV- and G-cache at context ${C}, logits read back`, fn: call({kv, g, lastOnly: true}, next)});
       cases.push({name: 'decode step, KV', description: `one model call, all ${cfg.num_layers} layers, one token with the KV-cache at context ${C}${isG ? '' : ' (PLGA recomputed)'}, logits read back`, fn: call({kv, lastOnly: true}, next)});
       cases.push({name: 'full forward', description: `the prompt step: all ${cfg.num_layers} layers on ${P} tokens with the mask, last position's logits read back`, fn: call({mask: promptMask, lastOnly: true}, [promptIds])});
-      cases.push({name: 'output projection', description: `final layer d ${cfg.d_model} → V ${cfg.input_vocab_size} for one position`, fn: read(() => linear(h, model.w.final))});
+      cases.push({name: 'output projection', description: `final layer d ${cfg.d_model} → V ${cfg.input_vocab_size} for one position`, fn: read(() => outputLayer(h, model.w.final, true))});
 
       models.push({...modelInfo(m, [], []), prompt_length: P, context: C});
       const before = tf.memory().numTensors;

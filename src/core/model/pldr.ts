@@ -66,7 +66,25 @@ export interface Weights {
   embedding: tf.Tensor2D; // [V, d]
   lnEmb: Norm; // decoder.layernorm1 [d]
   layers: LayerWeights[];
-  final: Linear; // [d, V]
+  final: Linear | BlockedLinear; // [d, V]
+}
+/** A wide linear stored as column blocks [in, ≤ OUT_BLOCK] in order (inference): each block's product keeps its output in L1. */
+export interface BlockedLinear {
+  blocks: Linear[];
+}
+/** Column-block width of a blocked linear. */
+export const OUT_BLOCK = 2048;
+
+/** How prepareWeights arranges things. */
+export interface PrepareOptions {
+  /** v510G: the constant G_LM per layer. */
+  G?: tf.Tensor[];
+  /** Inference: Q, K, V as one [d, 3d] product. */
+  fuse?: boolean;
+  /** Hears of each weight once its transposed copy exists (the model frees the original then). */
+  copied?: (keys: string[]) => void;
+  /** Supplies a linear (by module name) already as column blocks, or undefined to prepare it here. */
+  blocked?: (module: string) => BlockedLinear | undefined;
 }
 
 /**
@@ -74,10 +92,10 @@ export interface Weights {
  * inside its loss. With `fuse` (inference), the Q, K, V projections become one [d, 3d] product:
  * one matMul instead of three in a decode step.
  */
-export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, G?: tf.Tensor[], fuse = false, copied?: (keys: string[]) => void): Weights {
+export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, opts: PrepareOptions = {}): Weights {
+  const {G, fuse, copied} = opts;
   const H = cfg.num_heads;
   const dk = cfg.d_model / H;
-  // `copied` hears of each weight once its transposed copy exists (the model frees the original then)
   const linOf = (ks: string[], wT: tf.Tensor, b: tf.Tensor): Linear => {
     copied?.(ks.map((k) => `${k}.weight`));
     return {wT: wT as tf.Tensor2D, b: b as tf.Tensor1D};
@@ -115,15 +133,17 @@ export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, 
     }
     layers.push(layer);
   }
-  return {embedding: p('decoder.embedding.weight') as tf.Tensor2D, lnEmb: norm('decoder.layernorm1'), layers, final: lin('final_layer')};
+  const final = opts.blocked?.('final_layer') ?? lin('final_layer');
+  return {embedding: p('decoder.embedding.weight') as tf.Tensor2D, lnEmb: norm('decoder.layernorm1'), layers, final};
 }
 
 /**
  * Where each reference linear weight lives in prepared weights: key → the prepared Linear and the
- * columns of its wT [in, out] that hold it (Q, K and V share one). The naming mirrors prepareWeights.
+ * columns of its wT [in, out] that hold it (Q, K and V share one), or its column blocks. The naming
+ * mirrors prepareWeights.
  */
-export function linearSources(cfg: ModelConfig, w: Weights): Map<string, {lin: Linear; from: number; to: number}> {
-  const out = new Map<string, {lin: Linear; from: number; to: number}>();
+export function linearSources(cfg: ModelConfig, w: Weights): Map<string, {lin: Linear; from: number; to: number} | BlockedLinear> {
+  const out = new Map<string, {lin: Linear; from: number; to: number} | BlockedLinear>();
   const whole = (k: string, lin: Linear) => out.set(`${k}.weight`, {lin, from: 0, to: lin.wT.shape[1]});
   const glu = (k: string, g: Glu) => ['gluw1', 'gluw2', 'gluw3'].forEach((n, i) => whole(`${k}.${n}`, [g.w1, g.w2, g.w3][i]!));
   const d = cfg.d_model;
@@ -137,7 +157,8 @@ export function linearSources(cfg: ModelConfig, w: Weights): Map<string, {lin: L
     glu(`${k}.ffn`, lw.ffn);
     lw.resA?.forEach((unit, r) => unit.glus.forEach((g, j) => glu(`${k}.mha1.reslayerAs.${r}.denseAs.${j}`, g)));
   });
-  whole('final_layer', w.final);
+  if ('blocks' in w.final) out.set('final_layer.weight', w.final);
+  else whole('final_layer', w.final);
   return out;
 }
 
@@ -181,6 +202,11 @@ export function linear(x: tf.Tensor, w: Linear, fast = false): tf.Tensor {
   }
   const y = tf.add(matMul2d(x2, w.wT), w.b);
   return x.rank === 2 ? y : y.reshape([...shape.slice(0, -1), w.wT.shape[1]]);
+}
+
+/** The output layer: one linear, or the concatenation of its column blocks' products. */
+export function outputLayer(x: tf.Tensor, w: Linear | BlockedLinear, fast = false): tf.Tensor {
+  return 'blocks' in w ? tf.concat(w.blocks.map((b) => linear(x, b, fast)), -1) : linear(x, w, fast);
 }
 
 /**
@@ -303,8 +329,11 @@ export class PldrModel {
   readonly rope: Rope;
   /** Prepared weights for inference: every linear weight transposed (Q, K, V as one). */
   readonly w: Weights;
-  private readonly all: Map<string, tf.Tensor>;
-  /** Linear weights whose reference layout was freed after preparing: rebuilt from `w` when `params` is read. */
+  /** Parameter names in state-dict order. */
+  private readonly keys: string[];
+  /** Parameters held in the reference layout: everything but the linear weights, until `params` is read. */
+  private readonly own = new Map<string, tf.Tensor>();
+  /** Linear weights held only as prepared copies: rebuilt from `w` when `params` is read. */
   private readonly freed = new Set<string>();
 
   constructor(
@@ -318,9 +347,9 @@ export class PldrModel {
     this.rope = new Rope(cfg.max_seq_len, this.dk);
     // Each parameter reaches the backend when preparing first asks for it, so at most a matrix or
     // two are held in both layouts at any time while loading.
-    const params = new Map<string, tf.Tensor>();
+    const params = this.own;
     const upload = (k: string, t: HostTensor) => tf.keep(tf.tensor(t.data as Float32Array, t.shape, 'float32'));
-    this.all = params;
+    this.keys = [...weights.keys()];
     this.w = tf.tidy(() => {
       const get = (k: string) => {
         const host = weights.get(k);
@@ -334,14 +363,36 @@ export class PldrModel {
       const free = (keys: string[]) =>
         keys.forEach((k) => {
           params.get(k)!.dispose();
+          params.delete(k);
           this.freed.add(k);
         });
-      const w = prepareWeights(cfg, get, G, true, free);
+      const w = prepareWeights(cfg, get, {G, fuse: true, copied: free, blocked: (m) => this.blockedFromHost(weights, m)});
       if (G) w.layers.forEach((lw, l) => (lw.identityG = isIdentity(G[l]!, this.dk)));
       return w as unknown as tf.TensorContainer;
     }) as unknown as Weights;
-    // state-dict order, and any parameter preparing did not ask for
-    this.all = new Map([...weights].map(([k, host]) => [k, params.get(k) ?? upload(k, host)]));
+    // any parameter preparing did not ask for
+    for (const [k, host] of weights) if (!params.has(k) && !this.freed.has(k)) params.set(k, upload(k, host));
+  }
+
+  /**
+   * A linear wider than GEMV_MAX_N (the output layer) as column blocks, each cut and transposed on
+   * the host and uploaded as it is made: its reference layout never reaches the backend.
+   */
+  private blockedFromHost(weights: Map<string, HostTensor>, module: string): BlockedLinear | undefined {
+    const W = weights.get(`${module}.weight`);
+    const bias = weights.get(`${module}.bias`);
+    if (!W || !bias || W.shape[0]! <= GEMV_MAX_N) return undefined;
+    const [N, K] = W.shape as [number, number];
+    const src = W.data as Float32Array;
+    const blocks: Linear[] = [];
+    for (let from = 0; from < N; from += OUT_BLOCK) {
+      const n = Math.min(OUT_BLOCK, N - from);
+      const t = new Float32Array(K * n); // [K, n] = rows from…from+n of W, transposed
+      for (let i = 0; i < n; i++) for (let j = 0, row = (from + i) * K; j < K; j++) t[j * n + i] = src[row + j]!;
+      blocks.push({wT: tf.keep(tf.tensor2d(t, [K, n])), b: tf.keep(tf.tensor1d((bias.data as Float32Array).slice(from, from + n)))});
+    }
+    this.freed.add(`${module}.weight`);
+    return {blocks};
   }
 
   /**
@@ -352,14 +403,16 @@ export class PldrModel {
     if (this.freed.size) {
       const sources = linearSources(this.cfg, this.w);
       for (const k of this.freed) {
-        const {lin, from, to} = sources.get(k)!;
-        const K = lin.wT.shape[0];
-        this.all.set(k, tf.tidy(() => lin.wT.slice([0, from], [K, to - from]).transpose()));
+        const src = sources.get(k)!;
+        if ('blocks' in src) this.own.set(k, tf.tidy(() => tf.concat(src.blocks.map((b) => b.wT.transpose()), 0)));
+        else this.own.set(k, tf.tidy(() => src.lin.wT.slice([0, src.from], [src.lin.wT.shape[0], src.to - src.from]).transpose()));
       }
       this.freed.clear();
+      this.ordered = undefined;
     }
-    return this.all;
+    return (this.ordered ??= new Map(this.keys.map((k) => [k, this.own.get(k)!])));
   }
+  private ordered?: Map<string, tf.Tensor>;
 
   get isG(): boolean {
     return this.cfg.variant === 'v510G';
@@ -397,7 +450,7 @@ export class PldrModel {
   /** Free every tensor the model holds (its parameters, prepared copies, G list and RoPE tables). */
   dispose(): void {
     tf.dispose(this.w as unknown as tf.TensorContainer);
-    for (const [k, t] of this.all) if (!this.freed.has(k)) t.dispose();
+    for (const t of this.own.values()) t.dispose();
     if (this.G) tf.dispose(this.G);
     this.rope.dispose();
   }
@@ -494,7 +547,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
   const decOutput = h as tf.Tensor3D;
   const from = opts.lastOnly ? L - 1 : (opts.logitsFrom ?? 0);
   const last = from > 0 ? decOutput.slice([0, from, 0], [B, L - from, d]) : decOutput;
-  const logits = linear(last, w.final, fast) as tf.Tensor3D; // [B, L, V]
+  const logits = outputLayer(last, w.final, fast) as tf.Tensor3D; // [B, L, V]
   return {
     logits,
     decOutput,

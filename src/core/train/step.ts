@@ -103,7 +103,7 @@ function batchLoss(model: PldrModel, get: (k: string) => tf.Tensor, windows: num
   const inp = windows.map((r) => r.slice(0, -1));
   const tar = tf.tensor2d(windows.map((r) => r.slice(1)), undefined, 'int32');
   const mask = createMask(inp);
-  const r = forwardWith(model, prepareWeights(model.cfg, get, model.G), inp, {mask});
+  const r = forwardWith(model, prepareWeights(model.cfg, get, {G: model.G}), inp, {mask});
   const ce = maskedLoss(r.logits, tar);
   out.ce = ce.dataSync()[0];
   out.accuracy = maskedAccuracy(r.logits, tar).dataSync()[0];
