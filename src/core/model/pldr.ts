@@ -499,8 +499,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
       G_LM = gIn?.G_LM ?? lw.G!; // an external G list overrides the constant one
     } else {
       // §3.5 metric learner — skipped when a KV-cache holds A (the prompt's A is never updated)
-      // (its own tidy: a prompt's metric learner makes ~40 MB of intermediates per layer of a 104M model)
-      A = kvIn?.A ?? tf.tidy(() => metricLearner(q, lw, fast));
+      A = kvIn?.A ?? metricLearner(q, lw, fast);
       let A_LM: tf.Tensor4D, A_P: tf.Tensor4D | undefined;
       if (gIn) {
         // §4.2: a G-cache skips PLGA; the returned list carries the cached tensors
@@ -585,9 +584,13 @@ export function metricLearner(q: tf.Tensor4D, lw: LayerWeights, fast = false): t
   // A⁰ sums over all L positions: no causal or padding mask (T3)
   let A = layerNorm(bmm(q.transpose([0, 1, 3, 2]), q), lw.lnA!, undefined, fast); // [B, H, dk, L] @ [B, H, L, dk]
   for (const unit of lw.resA!) {
-    let Z = A;
-    for (const g of unit.glus) Z = glu(Z, g, fast);
-    A = layerNorm(Z, unit.ln, A, fast);
+    const Ain = A;
+    // one tidy per unit: a prompt makes ~4 MB of intermediates per unit of a 104M model
+    A = tf.tidy(() => {
+      let Z = Ain;
+      for (const g of unit.glus) Z = glu(Z, g, fast);
+      return layerNorm(Z, unit.ln, Ain, fast);
+    });
   }
   return A as tf.Tensor4D;
 }
