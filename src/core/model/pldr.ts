@@ -604,10 +604,12 @@ export function plga(A: tf.Tensor4D, p: Plga): {A_LM: tf.Tensor4D; A_P: tf.Tenso
 }
 
 /**
- * Below `splitMacs` multiply-adds per matrix, one batched kernel beats a dispatch per matrix.
+ * Below `splitMacs` multiply-adds per matrix, one batched kernel beats a dispatch per matrix; so it
+ * does for more than `maxSplit` matrices (a training batch's B·H heads), where splitting and
+ * stacking back cost more than they save.
  * Tests set it to 0 to run the split path on the tiny fixture models too.
  */
-export const bmmTuning = {splitMacs: 32 * 1024};
+export const bmmTuning = {splitMacs: 32 * 1024, maxSplit: 16};
 
 /**
  * a @ b over leading batch dims, which may broadcast (size 1 against size n): a [..., m, k],
@@ -625,13 +627,18 @@ export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   if (count === 1) return matMul2d(a.reshape([m, k]), b.reshape([k, n])).reshape([...batch, m, n]);
   // One row per matrix (a cached step's attention): the batched kernel beats splitting, whose
   // unstack and per-matrix set-up cost more than the products themselves at long context.
-  if (m === 1 || m * k * n < bmmTuning.splitMacs) {
+  if (m === 1 || m * k * n < bmmTuning.splitMacs || count > bmmTuning.maxSplit) {
     const A = batchA.every((x, i) => x === batch[i]) ? a : tf.broadcastTo(a, [...batch, m, k]);
     const B = batchB.every((x, i) => x === batch[i]) ? b : tf.broadcastTo(b, [...batch, k, n]);
     return tf.matMul(A, B);
   }
-  const as = tf.unstack(a.reshape([-1, m, k]));
-  const bs = tf.unstack(b.reshape([-1, k, n]));
+  // tf.split rather than tf.unstack: the Unpack kernel is slower on wasm; the gradient is one concat
+  const matrices = (x: tf.Tensor, rows: number, cols: number) => {
+    const flat = x.reshape([-1, rows, cols]);
+    return tf.split(flat, flat.shape[0]!, 0).map((t) => t.reshape([rows, cols]));
+  };
+  const as = matrices(a, m, k);
+  const bs = matrices(b, k, n);
   const pick = (list: tf.Tensor[], shape: number[], flat: number) => {
     // index into a batch that broadcasts: size-1 dims always take index 0
     let idx = 0;
