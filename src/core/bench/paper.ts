@@ -11,6 +11,9 @@
 import {existsSync} from 'node:fs';
 import {basename, resolve} from 'node:path';
 
+import {runInNewContext} from 'node:vm';
+import * as v8 from 'node:v8';
+
 import * as tf from '@tensorflow/tfjs';
 
 import {defaultDff, dk as headWidth, findPreset, getPreset, type ModelConfig, paramCounts, presetNames, validateConfig} from '../config.js';
@@ -454,6 +457,23 @@ export interface LongRun {
 
 const MB = 2 ** 20;
 
+/**
+ * A full garbage collection, so that memory figures count what is held rather than what the
+ * collector has not reached yet (V8's gc, exposed for this through its flags; a no-op if refused).
+ */
+let gcFn: (() => void) | null | undefined;
+export function collectGarbage(): void {
+  if (gcFn === undefined) {
+    try {
+      v8.setFlagsFromString('--expose-gc');
+      gcFn = runInNewContext('gc') as () => void;
+    } catch {
+      gcFn = null;
+    }
+  }
+  gcFn?.();
+}
+
 function wasmHeapMb(): number | undefined {
   if (tf.getBackend() !== 'wasm') return undefined;
   const heap = (tf.backend() as unknown as {wasm?: {HEAPU8?: Uint8Array}}).wasm?.HEAPU8;
@@ -534,6 +554,7 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
   const longRuns: LongRun[] = [];
   for (const spec of opts.models) {
     say(`loading ${'dir' in spec ? spec.dir : `preset ${spec.preset} (random weights)`}`);
+    collectGarbage();
     const rssAtLoad = process.memoryUsage.rss();
     const m = await loadBenchModel(spec, seed);
     const view = suppressEnd(m.model, m.endId);
@@ -660,6 +681,7 @@ function longTarget(run: LongRun): Target {
 }
 
 async function memoryRun(m: BenchModel, view: PldrModel, mode: BenchMode, n: number, seed: number, gList: GList | undefined): Promise<MemoryStats> {
+  collectGarbage(); // the host copies of the weights and the timed runs' garbage are not the model's memory
   const before = tf.memory();
   const rssBefore = process.memoryUsage.rss();
   let rssPeak = rssBefore;
