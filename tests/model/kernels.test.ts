@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
-import {GEMV_MAX_N, gemvActive, layerNormFused, linearGemv, siluGateFused} from '../../src/core/model/kernels.js';
+import {GEMV_MAX_N, gemvActive, headsGemv, layerNormFused, linearGemv, siluGateFused} from '../../src/core/model/kernels.js';
 import {maxAbsDiff, ROOT} from '../helpers.js';
 
 beforeAll(async () => {
@@ -63,6 +63,20 @@ describe('PldrLinear: our gemv on the wasm heap', () => {
   it('the committed gemv-bytes.ts is what gemv.wat assembles to', () => {
     const out = execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-wasm.mjs'), '--check'], {encoding: 'utf8'});
     expect(out).toBe('');
+  });
+});
+
+describe('PldrHeadsGemv: q·G per head for one query row', () => {
+  it('equals the batched product, for one G shared by every row and for one G per row', () => {
+    for (const gRows of [1, 3]) {
+      const q = tf.randomNormal([3, 5, 1, 12], 0, 1, 'float32', 11) as tf.Tensor4D;
+      const G = tf.randomNormal([gRows, 5, 12, 12], 0, 1, 'float32', 12) as tf.Tensor4D;
+      const ours = headsGemv(q, G);
+      const ref = tf.matMul(q, gRows === 1 ? tf.broadcastTo(G, [3, 5, 12, 12]) : G);
+      expect(ours.shape).toEqual([3, 5, 1, 12]);
+      expect(maxAbsDiff(ours.dataSync(), ref.dataSync()), `G rows ${gRows}`).toBeLessThanOrEqual(1e-5);
+      tf.dispose([q, G, ours, ref]);
+    }
   });
 });
 

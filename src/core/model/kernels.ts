@@ -9,6 +9,7 @@
  *   PldrSiluGate   silu(a) ∘ b, the GLU's gate                                   a, b [R, F]
  *   PldrQkvRope    split a fused Q|K|V projection, rotate Q and K (spec §3.4) and lay Q out per head
  *                  qkv [B·L, 3d] → q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]
+ *   PldrHeadsGemv  q·G per head for one query row (a cached step with a G-cache): [B, H, 1, dk]
  *   PldrLinear     x·W + b for a few rows x [M, K], W [K, N] ≤ GEMV_MAX_N wide: our own wasm loop
  *                  (wasm/gemv.wat) streaming W once per row, where it lies — no packed copy of W
  *
@@ -115,6 +116,27 @@ export function registerFusedKernels(): void {
   });
 
   tf.registerKernel({
+    kernelName: 'PldrHeadsGemv',
+    backendName: 'wasm',
+    kernelFunc: ({inputs, backend}) => {
+      const {q, G} = inputs as Record<string, tf.TensorInfo>;
+      const be = backend as unknown as HeapBackend;
+      const [B, H, , dk] = q.shape as [number, number, number, number];
+      const y = be.makeOutput([B, H, 1, dk], 'float32');
+      const at = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
+      const [qo, go, yo] = [at(q), at(G), at(y)];
+      be.wasm.HEAPF32.fill(0, yo / 4, yo / 4 + B * H * dk);
+      const gB = G.shape[0] === 1 ? 0 : 1; // one G for every row, or one per row
+      for (let b = 0; b < B; b++)
+        for (let h = 0; h < H; h++) {
+          const row = (b * H + h) * dk * 4;
+          gemvOn(be)!(qo + row, go + (gB * b * H + h) * dk * dk * 4, yo + row, dk, dk);
+        }
+      return y;
+    },
+  });
+
+  tf.registerKernel({
     kernelName: 'PldrSiluGate',
     backendName: 'wasm',
     kernelFunc: ({inputs, backend}) => {
@@ -179,6 +201,11 @@ export function layerNormFused(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, residua
 /** x [M, K]·wT [K, N] + b with our gemv (check `gemvActive` and the size limits first). */
 export function linearGemv(x: tf.Tensor2D, wT: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return tf.engine().runKernel('PldrLinear', {x, w: wT, b}) as tf.Tensor2D;
+}
+
+/** q [B, H, 1, dk] · G [B or 1, H, dk, dk] per head: one query row per head (a cached step). */
+export function headsGemv(q: tf.Tensor4D, G: tf.Tensor4D): tf.Tensor4D {
+  return tf.engine().runKernel('PldrHeadsGemv', {q, G}) as tf.Tensor4D;
 }
 
 export function siluGateFused(a: tf.Tensor, b: tf.Tensor): tf.Tensor {

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import type {HostTensor} from '../io/tensor.js';
-import {fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, gemvActive, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
+import {fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, gemvActive, headsGemv, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
 import {Rope} from './rope.js';
 
 const LN_EPS = 1e-6;
@@ -522,7 +522,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     }
 
     // §3.7 scores, mask, softmax, output
-    const qG = (lw.identityG && !gIn ? q : bmm(q, G_LM)) as tf.Tensor4D; // [B, H, L, dk]
+    const qG = (lw.identityG && !gIn ? q : fast && L === 1 && gemvActive() ? headsGemv(q, G_LM) : bmm(q, G_LM)) as tf.Tensor4D; // [B, H, L, dk]
     const kT = K.transpose([0, 2, 3, 1]); // [B, H, dk, L_c+L]
     const v = V.transpose([0, 2, 1, 3]); // [B, H, L_c+L, dk]
     const S = tf.div(bmm(qG, kT), Math.fround(Math.sqrt(dk))) as tf.Tensor4D; // [B, H, L, L_c+L]
