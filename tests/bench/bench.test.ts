@@ -129,7 +129,9 @@ describe('pldr bench paper --quick', () => {
     expectFiles('p1');
     const md = readFileSync(join(tmp, 'p1.md'), 'utf8');
     expect(md).toContain('## Targets');
-    expect(md).toContain('Memory bandwidth, measured after the timings');
+    expect(md).toContain('Memory bandwidth of one core: each model is judged against');
+    for (const m of r.models) expect(isPositive(m.copy_bandwidth_gb_s), m.label).toBe(true);
+    expect(r.stream!.map((x) => x.bandwidth_gb_s)).toEqual(r.models.map((m) => m.copy_bandwidth_gb_s));
     expect(md).toContain('## Memory over a long generation: tiny, 20 tokens (KV+G)');
     expect(md).toContain('## Headline ratios');
     expect(md).toContain('tiny: no cache ÷ KV+G');

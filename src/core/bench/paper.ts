@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import {defaultDff, dk as headWidth, findPreset, getPreset, type ModelConfig, paramCounts, presetNames, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {gListOf, inferDeductive} from '../export-g.js';
-import {type Bandwidth, kvBytes, measureBandwidth, paperTargets, type StreamRatio, streamRatios, type Target} from './targets.js';
+import {type Bandwidth, kvBytes, measureBandwidth, measureCopyBandwidth, paperTargets, type StreamRatio, streamRatios, type Target} from './targets.js';
 import {type CacheMode, END_ID, generate, type GenerateResult, promptIds as feedRule} from '../generate.js';
 import type {GList} from '../io/glist.js';
 import {instantiate, readModelFiles} from '../io/model-files.js';
@@ -122,7 +122,7 @@ export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freez
 const ALIASES: Record<string, string> = {'pldrv51-110m': 'PLDRv51-110M-1', sdpa: 'SDPA-110M', 'gpt-neo-125m': 'SDPA-GPT-Neo-125M', 'sdpa-gpt-neo': 'SDPA-GPT-Neo-125M'};
 
 /** The paper's comparison: both PLDR models and the SDPA baselines. */
-export const PAPER_DEFAULT_PRESETS = ['PLDRv51-104M', 'PLDRv51-110M-1', 'SDPA-110M', 'SDPA-GPT-Neo-125M'];
+export const PAPER_DEFAULT_PRESETS = ['PLDRv51-104M', 'SDPA-104M', 'PLDRv51-110M-1', 'SDPA-110M', 'SDPA-GPT-Neo-125M'];
 /** What `--quick` runs: a tiny PLDR model and its SDPA twin, so that every ratio is present. */
 export const QUICK_PRESETS = ['tiny', 'tiny-SDPA'];
 
@@ -417,6 +417,8 @@ export interface BenchModelInfo {
   prompt_source: 'tokenizer' | 'fixed ids';
   modes: BenchMode[];
   skipped_modes: {mode: BenchMode; why: string}[];
+  /** Copy bandwidth measured just before this model was timed, GB/s (targets.ts). */
+  copy_bandwidth_gb_s?: number;
 }
 
 export interface PaperResult {
@@ -564,6 +566,10 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
       const modes = applicableModes(m.family, requested);
       models.push(modelInfo(m, modes, requested));
       if (modes.length === 0) continue;
+      if (opts.bandwidth !== false) {
+        say(`${m.label}: memory bandwidth`);
+        models[models.length - 1]!.copy_bandwidth_gb_s = measureCopyBandwidth(opts.bandwidthMb);
+      }
       const gList = modes.includes('ext-g') ? emptyPromptGList(m) : undefined;
       const tensorsBefore = tf.memory().numTensors;
       const samples = new Map<BenchMode, RunSample[]>(modes.map((x) => [x, []]));

@@ -415,15 +415,16 @@ function targetsMarkdown(r: BenchReport & PaperResult): string {
   ];
   if (bw)
     lines.push(
-      `Memory bandwidth, measured after the timings in this process: **${bw.copy_gb_s} GB/s** copying (${bw.method}); the backend's matMul streamed a weight matrix at ${bw.gemv_gb_s} GB/s. ` +
-        'A cached step is judged against the copy figure: streaming time = the bytes of parameters the step reads (every projection, norm and FFN weight, the output layer, one embedding row, and G_LM where a product with it is done) ÷ that bandwidth; the KV-cache is not counted.',
+      `Memory bandwidth of one core: each model is judged against the median of 5 copies of ${bw.buffer_mb} MiB made just before it was timed (bytes read + written ÷ time; the figure per model is in the table below), ` +
+        `because this shared machine's bandwidth drifts during a run. After the timings: **${bw.copy_gb_s} GB/s** copying (${bw.method}); tfjs's matMul streamed a weight matrix at ${bw.gemv_gb_s} GB/s. ` +
+        'Streaming time = the bytes of parameters a cached step reads (every projection, norm and FFN weight, the output layer, one embedding row, and G_LM where a product with it is done) ÷ the copy bandwidth; the KV-cache is not counted.',
     );
   if (r.stream?.length)
     lines.push(
       table(
-        ['model', 'mode', 'MB read per step', 'streaming ms', 'ms per token', 'ratio'],
-        r.stream.map((x) => [x.model, x.mode.toUpperCase(), num(x.bytes_per_step / 1e6, 1), num(x.stream_ms, 2), num(x.ms_per_token, 2), times(x.value)]),
-        ['l', 'l', 'r', 'r', 'r', 'r'],
+        ['model', 'mode', 'MB read per step', 'copy GB/s before timing it', 'streaming ms', 'ms per token', 'ratio'],
+        r.stream.map((x) => [x.model, x.mode.toUpperCase(), num(x.bytes_per_step / 1e6, 1), num(x.bandwidth_gb_s, 2), num(x.stream_ms, 2), num(x.ms_per_token, 2), times(x.value)]),
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
       ),
     );
   return lines.join('\n\n');
