@@ -116,7 +116,8 @@ describe('pldr bench paper --quick', () => {
     expect(isPositive(r.bandwidth?.gemv_gb_s)).toBe(true);
     expect(r.stream?.map((x) => `${x.model}/${x.mode}`)).toEqual(['tiny/kv+g', 'tiny-SDPA/kv']);
     const ids = r.targets!.map((t) => t.id);
-    expect(ids).toEqual(['stream/tiny', 'cache/tiny', 'g-vs-sdpa/tiny', 'memory/tiny', 'growth/tiny', 'growth/tiny-SDPA']);
+    // no memory target: the first model also ran without caches (whole sequences: packed weights, a higher water mark)
+    expect(ids).toEqual(['stream/tiny', 'cache/tiny', 'g-vs-sdpa/tiny', 'growth/tiny', 'growth/tiny-SDPA']);
     for (const t of r.targets!) expect(typeof t.met, t.id).toBe('boolean');
     expect(r.long_runs!.map((x) => [x.model, x.mode, x.tokens, x.every])).toEqual([['tiny', 'kv+g', 20, 2], ['tiny-SDPA', 'kv', 20, 2]]);
     for (const run of r.long_runs!) {

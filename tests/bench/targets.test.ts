@@ -82,6 +82,9 @@ describe('flatness and the targets', () => {
     expect(t['memory/PLDRv51-104M']!.met).toBe(500 / base <= 1.3);
     expect(t['memory/SDPA-104M']).toBeUndefined();
 
+    const uncachedToo = [{...models[0]!, modes: ['none', 'kv+g'] as BenchModelInfo['modes']}, models[1]!];
+    expect(paperTargets(scenarios, uncachedToo, ratios, stream, 100).find((x) => x.id.startsWith('memory/'))).toBeUndefined();
+
     const slow = [scenario('PLDRv51-104M', 'kv+g', 16, flat), scenario('SDPA-104M', 'kv', 14.5, flat)];
     const t2 = Object.fromEntries(paperTargets(slow, models, [], streamRatios(slow, models, bw), 100).map((x) => [x.id, x]));
     expect(t2['g-vs-sdpa/PLDRv51-104M']!.met).toBe(false); // 1.10
