@@ -34,7 +34,11 @@ const REF_SMALL: ModelConfig = validateConfig(
 /** The reference implementation's figures on this machine type for ref-small (issue 7). */
 export const REFERENCE_TRAIN = {generic_blas_tokens_s: 194, openblas_tokens_s: 2330};
 
-/** Configurations by name: ref-small, or any model preset (batch 8, context 256 unless the preset's context is shorter). */
+/**
+ * Configurations by name: ref-small, or any model preset at batch 4 × context 128 (a 32k
+ * vocabulary at 8 × 256 needs [2048, 32000] logits, their one-hot targets and gradients: more than
+ * the wasm backend's 4 GB).
+ */
 export function trainBenchConfig(name: string): TrainBenchConfig {
   if (name.toLowerCase() === 'ref-small')
     return {
@@ -45,7 +49,7 @@ export function trainBenchConfig(name: string): TrainBenchConfig {
       context: 256,
     };
   const p = findBenchPreset(name);
-  return {name: p.name, description: p.description, config: p.config, batch: 8, context: Math.min(256, p.config.max_seq_len)};
+  return {name: p.name, description: p.description, config: p.config, batch: 4, context: Math.min(128, p.config.max_seq_len)};
 }
 
 export const TRAIN_DEFAULT_CONFIGS = ['ref-small', 'tiny', 'small'];
@@ -116,7 +120,14 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
         say(`${c.name}: ${i < warmup ? 'warm-up' : 'step'} ${i < warmup ? i + 1 : i - warmup + 1}/${i < warmup ? warmup : steps}`);
         const windows = randomWindows(batch, context, c.config.input_vocab_size, seed + i + 1);
         const t0 = performance.now();
-        const r = trainStep(model, vars, opt, [windows], i + 1, RECIPE);
+        let r: ReturnType<typeof trainStep>;
+        try {
+          r = trainStep(model, vars, opt, [windows], i + 1, RECIPE);
+        } catch (e) {
+          if (/memory access out of bounds|out of memory|Aborted/i.test(String(e)))
+            throw new PldrError(`${c.name}: a step of ${batch} × ${context} tokens ran out of the backend's memory: use a smaller --batch or --context`);
+          throw e;
+        }
         const ms = performance.now() - t0;
         if (!r.finite) throw new PldrError(`${c.name}: a training step gave a non-finite loss`);
         if (i >= warmup) times.push(round(ms, 3));
