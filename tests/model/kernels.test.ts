@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
-import {GEMV_MAX_N, gemvActive, headsGemv, layerNormFused, linearGemv, siluGateFused} from '../../src/core/model/kernels.js';
+import {fusedKernelsActive, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, siluGateFused} from '../../src/core/model/kernels.js';
 import {maxAbsDiff, ROOT} from '../helpers.js';
 
 beforeAll(async () => {
@@ -19,7 +19,7 @@ beforeAll(async () => {
 
 describe('PldrLinear: our gemv on the wasm heap', () => {
   it('is active on wasm', () => {
-    expect(gemvActive()).toBe(true);
+    expect(fusedKernelsActive()).toBe(true);
   });
 
   it('equals x·W + b computed by tfjs (XNNPACK) for every tail of columns and several rows', () => {

@@ -49,6 +49,18 @@ function gemvOn(be: HeapBackend): typeof gemv {
 
 const LN_EPS = 1e-6;
 
+/**
+ * For kernels that hand pointers to our gemv: make the output first (allocating may grow the heap),
+ * then read every tensor's byte offset in the heap.
+ */
+function withOffsets(backend: unknown, inputs: tf.TensorInfo[], outShape: number[], body: (be: HeapBackend, ins: number[], out: number) => void): tf.TensorInfo {
+  const be = backend as HeapBackend;
+  const y = be.makeOutput(outShape, 'float32');
+  const at = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
+  body(be, inputs.map(at), at(y));
+  return y;
+}
+
 /** Make the outputs first (allocating may grow the heap and detach older views), then view the inputs. */
 function withHeap(backend: unknown, inputs: tf.TensorInfo[], outShapes: number[][], body: (ins: Float32Array[], outs: Float32Array[]) => void): tf.TensorInfo[] {
   const be = backend as HeapBackend;
@@ -100,18 +112,15 @@ export function registerFusedKernels(): void {
     backendName: 'wasm',
     kernelFunc: ({inputs, backend}) => {
       const {x, w, b} = inputs as Record<string, tf.TensorInfo>;
-      const be = backend as unknown as HeapBackend;
       const [M, K] = x.shape as [number, number];
       const N = w.shape[1]!;
-      const y = be.makeOutput([M, N], 'float32'); // may grow the heap: offsets are read after it
-      const at = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
-      const [xo, wo, bo, yo] = [at(x), at(w), at(b), at(y)];
-      const heap = be.wasm.HEAPF32;
-      for (let m = 0; m < M; m++) {
-        heap.copyWithin(yo / 4 + m * N, bo / 4, bo / 4 + N); // y = b, then y += x·W
-        gemvOn(be)!(xo + m * K * 4, wo, yo + m * N * 4, K, N);
-      }
-      return y;
+      return withOffsets(backend, [x, w, b], [M, N], (be, [xo, wo, bo], yo) => {
+        const gemv = gemvOn(be)!;
+        for (let m = 0; m < M; m++) {
+          be.wasm.HEAPF32.copyWithin(yo / 4 + m * N, bo! / 4, bo! / 4 + N); // y = b, then y += x·W
+          gemv(xo! + m * K * 4, wo!, yo + m * N * 4, K, N);
+        }
+      });
     },
   });
 
@@ -120,19 +129,17 @@ export function registerFusedKernels(): void {
     backendName: 'wasm',
     kernelFunc: ({inputs, backend}) => {
       const {q, G} = inputs as Record<string, tf.TensorInfo>;
-      const be = backend as unknown as HeapBackend;
       const [B, H, , dk] = q.shape as [number, number, number, number];
-      const y = be.makeOutput([B, H, 1, dk], 'float32');
-      const at = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
-      const [qo, go, yo] = [at(q), at(G), at(y)];
-      be.wasm.HEAPF32.fill(0, yo / 4, yo / 4 + B * H * dk);
       const gB = G.shape[0] === 1 ? 0 : 1; // one G for every row, or one per row
-      for (let b = 0; b < B; b++)
-        for (let h = 0; h < H; h++) {
-          const row = (b * H + h) * dk * 4;
-          gemvOn(be)!(qo + row, go + (gB * b * H + h) * dk * dk * 4, yo + row, dk, dk);
-        }
-      return y;
+      return withOffsets(backend, [q, G], [B, H, 1, dk], (be, [qo, go], yo) => {
+        const gemv = gemvOn(be)!;
+        be.wasm.HEAPF32.fill(0, yo / 4, yo / 4 + B * H * dk);
+        for (let b = 0; b < B; b++)
+          for (let h = 0; h < H; h++) {
+            const row = (b * H + h) * dk * 4;
+            gemv(qo! + row, go! + (gB * b * H + h) * dk * dk * 4, yo + row, dk, dk);
+          }
+      });
     },
   });
 
@@ -183,14 +190,9 @@ export function registerFusedKernels(): void {
   });
 }
 
-/** True where the fused kernels can run: the wasm backend, with them registered. */
+/** True where the fused kernels can run: the wasm backend, with them registered and our gemv on its memory. */
 export function fusedKernelsActive(): boolean {
-  return registered && tf.getBackend() === 'wasm';
-}
-
-/** True when PldrLinear can run (our gemv reached the backend's memory). */
-export function gemvActive(): boolean {
-  return fusedKernelsActive() && gemvOn(tf.backend() as unknown as HeapBackend) !== null;
+  return registered && tf.getBackend() === 'wasm' && gemvOn(tf.backend() as unknown as HeapBackend) !== null;
 }
 
 export function layerNormFused(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, residual?: tf.Tensor): tf.Tensor {
@@ -198,7 +200,7 @@ export function layerNormFused(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, residua
   return tf.engine().runKernel('PldrLayerNorm', inputs) as tf.Tensor;
 }
 
-/** x [M, K]·wT [K, N] + b with our gemv (check `gemvActive` and the size limits first). */
+/** x [M, K]·wT [K, N] + b with our gemv (check `fusedKernelsActive` and the size limits first). */
 export function linearGemv(x: tf.Tensor2D, wT: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return tf.engine().runKernel('PldrLinear', {x, w: wT, b}) as tf.Tensor2D;
 }

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import type {HostTensor} from '../io/tensor.js';
-import {fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, gemvActive, headsGemv, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
+import {fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
 import {Rope} from './rope.js';
 
 const LN_EPS = 1e-6;
@@ -189,24 +189,23 @@ const FUSED_LINEAR = {transposeA: false, transposeB: false, activation: 'linear'
  * anything else through one fused matMul with the bias (XNNPACK).
  */
 export function linear(x: tf.Tensor, w: Linear, fast = false): tf.Tensor {
-  const shape = x.shape;
-  const x2 = x.rank === 2 ? x : x.reshape([-1, shape[shape.length - 1]!]);
-  if (fast) {
-    const [K, N] = w.wT.shape as [number, number];
-    const M = x.size / K;
-    const y =
-      M <= GEMV_MAX_M && N <= GEMV_MAX_N && gemvActive()
-        ? linearGemv(x.reshape([M, K]), w.wT, w.b) // a decode step: stream W once per row, where it lies
-        : (tf.engine().runKernel('_FusedMatMul', {a: x.reshape([1, M, K]), b: w.wT.reshape([1, K, N]), bias: w.b}, FUSED_LINEAR) as tf.Tensor);
-    return y.reshape([...shape.slice(0, -1), N]);
-  }
-  const y = tf.add(matMul2d(x2, w.wT), w.b);
-  return x.rank === 2 ? y : y.reshape([...shape.slice(0, -1), w.wT.shape[1]]);
+  const [K, N] = w.wT.shape as [number, number];
+  const x2 = (x.rank === 2 ? x : x.reshape([-1, K])) as tf.Tensor2D; // [M, K]
+  const M = x2.shape[0];
+  let y: tf.Tensor; // [M, N]
+  if (!fast) y = tf.add(matMul2d(x2, w.wT), w.b);
+  else if (M <= GEMV_MAX_M && N <= GEMV_MAX_N) y = linearGemv(x2, w.wT, w.b); // a decode step: stream W once per row, where it lies
+  else y = (tf.engine().runKernel('_FusedMatMul', {a: x2.reshape([1, M, K]), b: w.wT.reshape([1, K, N]), bias: w.b}, FUSED_LINEAR) as tf.Tensor).reshape([M, N]);
+  return x.rank === 2 ? y : y.reshape([...x.shape.slice(0, -1), N]);
 }
 
 /** The output layer: one linear, or the concatenation of its column blocks' products. */
 export function outputLayer(x: tf.Tensor, w: Linear | BlockedLinear, fast = false): tf.Tensor {
-  return 'blocks' in w ? tf.concat(w.blocks.map((b) => linear(x, b, fast)), -1) : linear(x, w, fast);
+  if (!('blocks' in w)) return linear(x, w, fast);
+  const K = x.shape[x.rank - 1]!;
+  const x2 = x.reshape([-1, K]); // once, not per block
+  const y = tf.concat(w.blocks.map((b) => linear(x2, b, fast)), -1); // [M, V]
+  return y.reshape([...x.shape.slice(0, -1), y.shape[1]!]);
 }
 
 /**
@@ -522,7 +521,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     }
 
     // §3.7 scores, mask, softmax, output
-    const qG = (lw.identityG && !gIn ? q : fast && L === 1 && gemvActive() ? headsGemv(q, G_LM) : bmm(q, G_LM)) as tf.Tensor4D; // [B, H, L, dk]
+    const qG = (lw.identityG && !gIn ? q : fast && L === 1 ? headsGemv(q, G_LM) : bmm(q, G_LM)) as tf.Tensor4D; // [B, H, L, dk]
     const kT = K.transpose([0, 2, 3, 1]); // [B, H, dk, L_c+L]
     const v = V.transpose([0, 2, 1, 3]); // [B, H, L_c+L, dk]
     const S = tf.div(bmm(qG, kT), Math.fround(Math.sqrt(dk))) as tf.Tensor4D; // [B, H, L, L_c+L]
@@ -626,7 +625,7 @@ export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const count = batch.reduce((x, y) => x * y, 1);
   if (count === 1) return matMul2d(a.reshape([m, k]), b.reshape([k, n])).reshape([...batch, m, n]);
   // One row per matrix (a cached step's attention): the batched kernel beats splitting, whose
-  // unstack and per-matrix set-up cost more than the products themselves at long context.
+  // per-matrix slices and set-up cost more than the products themselves at long context.
   if (m === 1 || m * k * n < bmmTuning.splitMacs || count > bmmTuning.maxSplit) {
     const A = batchA.every((x, i) => x === batch[i]) ? a : tf.broadcastTo(a, [...batch, m, k]);
     const B = batchB.every((x, i) => x === batch[i]) ? b : tf.broadcastTo(b, [...batch, k, n]);
