@@ -94,6 +94,7 @@ for (const name of ['tiny-G-identity', 'tiny-G-random'] as const) {
       G.forEach((g, l) => expect(Array.from(g)).toEqual(Array.from(f.t(`input.G_LM.layer.${l}`))));
       // the SDPA special case skips the Q·G product; a random G does not
       expect(model.w.layers.map((lw) => lw.identityG)).toEqual(model.w.layers.map(() => name === 'tiny-G-identity'));
+      expect(model.isSdpa).toBe(name === 'tiny-G-identity');
       const ids = f.ids('input.forward_ids');
       const mask = createMask(ids);
       const r = model.forward(ids, {mask, hidden: true});

@@ -179,24 +179,20 @@ export function fixedPromptIds(vocab: number, n = PAPER_PROMPT_LENGTH): number[]
   return Array.from({length: n}, (_, i) => 4 + ((i * 7919 + 101) % (vocab - 4)));
 }
 
-function identityG(cfg: ModelConfig): HostTensor[] {
+/** A constant G of `diag`·I per head and layer: the identity (SDPA), or any other G (its cost is that of every constant G). */
+function diagonalG(cfg: ModelConfig, diag: number): HostTensor[] {
   const H = cfg.num_heads;
   const k = headWidth(cfg);
   return Array.from({length: cfg.num_layers}, () => {
     const data = new Float32Array(H * k * k);
-    for (let h = 0; h < H; h++) for (let i = 0; i < k; i++) data[h * k * k + i * k + i] = 1;
+    for (let h = 0; h < H; h++) for (let i = 0; i < k; i++) data[h * k * k + i * k + i] = diag;
     return {dtype: 'F32' as const, shape: [1, H, k, k], data};
   });
 }
 
-function isIdentity(G: HostTensor[] | undefined, cfg: ModelConfig): boolean {
-  if (!G) return false;
-  const k = headWidth(cfg);
-  return G.every((g) => (g.data as Float32Array).every((v, j) => v === ((j % (k * k)) % (k + 1) === 0 ? 1 : 0)));
-}
-
-function familyOf(cfg: ModelConfig, identity: boolean): ModelFamily {
-  return cfg.variant !== 'v510G' ? 'pldr' : identity ? 'sdpa' : 'constant-g';
+/** The model decides what it is: PLDR, or a constant G that is exactly the identity (SDPA) or not. */
+function familyOf(model: PldrModel): ModelFamily {
+  return !model.isG ? 'pldr' : model.isSdpa ? 'sdpa' : 'constant-g';
 }
 
 /** Load a model for timing: a directory (with its tokenizer, when it has one) or a preset with seeded random weights. */
@@ -207,9 +203,9 @@ export async function loadBenchModel(spec: ModelSpec, seed = 0): Promise<BenchMo
     const tokenizer = files.tokenizer ? await Tokenizer.load(files.tokenizer) : undefined;
     if (tokenizer && tokenizer.vocabSize > cfg.input_vocab_size)
       throw new PldrError(`${files.tokenizer}: the tokenizer has ${tokenizer.vocabSize} pieces, the model only ${cfg.input_vocab_size}`);
-    const family = familyOf(cfg, isIdentity(files.G, cfg));
     const endId = tokenizer?.endId ?? END_ID;
     const model = instantiate(files);
+    const family = familyOf(model);
     const prompt = tokenizer ? tokenizer.promptIds(PAPER_PROMPT) : fixedPromptIds(cfg.input_vocab_size);
     return {
       label: basename(resolve(spec.dir)).replace(/\.pth$/, ''),
@@ -228,14 +224,14 @@ export async function loadBenchModel(spec: ModelSpec, seed = 0): Promise<BenchMo
   }
   const p = findBenchPreset(spec.preset);
   const cfg = p.config;
-  const G = cfg.variant === 'v510G' ? identityG(cfg) : undefined;
   const replacedG = cfg.variant === 'v510G' && cfg.source !== 'identity';
+  const G = cfg.variant === 'v510G' ? diagonalG(cfg, replacedG ? 0.5 : 1) : undefined;
   const model = instantiate({config: cfg, weights: initWeights(cfg, seed), ...(G ? {G} : {}), source: `preset ${p.name}`});
   return {
     label: p.name,
     source: `preset ${p.name} (seeded random weights, seed ${seed})`,
-    description: p.description + (replacedG ? ' (its G replaced by the identity for timing: the cost is the same)' : ''),
-    family: familyOf(cfg, cfg.source === 'identity'),
+    description: p.description + (replacedG ? ' (its G replaced by 0.5·I for timing: the cost of any constant G)' : ''),
+    family: familyOf(model),
     config: cfg,
     params: paramCounts(cfg).total,
     randomWeights: true,

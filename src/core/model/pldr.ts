@@ -419,6 +419,10 @@ export class PldrModel {
   get isDag(): boolean {
     return this.cfg.variant === 'v510_dag';
   }
+  /** The SDPA special case: a PLDRv51G model whose G is exactly the identity in every layer. */
+  get isSdpa(): boolean {
+    return this.isG && this.w.layers.every((lw) => lw.identityG === true);
+  }
 
   /** One model call (spec §3, §4.2). ids is [B][L]; cached calls take exactly one token. */
   forward(ids: number[][], opts: ForwardOptions = {}): ForwardResult {
