@@ -301,7 +301,7 @@ export function summarize(values: readonly number[]): Summary {
 
 export const round = (x: number, digits = 4): number => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
 
-function roundSummary(s: Summary): Summary {
+export function roundSummary(s: Summary): Summary {
   return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'n' ? v : round(v)])) as unknown as Summary;
 }
 

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {type ModelConfig} from '../config.js';
-import type {BenchModelInfo, PaperScenario, Ratio} from './paper.js';
+import {type BenchModelInfo, type PaperScenario, type Ratio, round, summarize} from './paper.js';
 
 export interface Bandwidth {
   /** Bytes read + bytes written per second copying a buffer far larger than the caches (STREAM's convention), GB/s. */
@@ -38,29 +38,18 @@ export function measureCopyBandwidth(mb = 128, repeats = 5): number {
     dst.set(src);
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  return round2((2 * n * 4) / (times[Math.floor(repeats / 2)]! / 1000) / GB);
+  return round((2 * n * 4) / (summarize(times).median / 1000) / GB, 2);
 }
 
 /**
- * Memory bandwidth of one core, two ways, best of `repeats`: a TypedArray copy of `mb` MB (what
- * the hardware moves), and the backend's matMul streaming a weight matrix of the same size once
- * (what our decode step can reach). Run after the timings: the matMul leaves its packed weight in
- * the backend's heap until the process ends.
+ * Memory bandwidth of one core, two ways: copying `mb` MiB (what the hardware moves; median of
+ * `repeats`), and tfjs's matMul streaming a weight matrix of the same size once (best of
+ * `repeats`). Run after the timings: the matMul leaves its packed weight in the backend's heap
+ * until the process ends.
  */
 export function measureBandwidth(mb = 128, repeats = 5): Bandwidth {
+  const copy = measureCopyBandwidth(mb, repeats);
   const n = (mb * 2 ** 20) / 4;
-  const src = new Float32Array(n).fill(1);
-  const dst = new Float32Array(n);
-  dst.set(src); // touch every page first
-  let best = Infinity;
-  for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
-    dst.set(src);
-    best = Math.min(best, performance.now() - t0);
-  }
-  const copy = (2 * n * 4) / (best / 1000) / GB;
-
   const K = 1024;
   const N = n / K;
   const x = tf.ones([1, K]);
@@ -75,15 +64,13 @@ export function measureBandwidth(mb = 128, repeats = 5): Bandwidth {
   }
   tf.dispose([x, W]);
   return {
-    copy_gb_s: round2(copy),
-    gemv_gb_s: round2((K * N * 4) / (bestMm / 1000) / GB),
+    copy_gb_s: copy,
+    gemv_gb_s: round((K * N * 4) / (bestMm / 1000) / GB, 2),
     buffer_mb: mb,
     repeats,
-    method: `best of ${repeats}: Float32Array.set of ${mb} MiB (bytes read + written ÷ time), and tf.matMul [1, ${K}] × [${K}, ${N}] (weight bytes ÷ time)`,
+    method: `Float32Array.set of ${mb} MiB, median of ${repeats} (bytes read + written ÷ time), and tf.matMul [1, ${K}] × [${K}, ${N}], best of ${repeats} (weight bytes ÷ time)`,
   };
 }
-
-const round2 = (x: number) => Number(x.toFixed(2));
 
 /**
  * Bytes of parameters (and cached G) one cached decode step reads: every layer's projections, norms
@@ -135,7 +122,7 @@ export function streamRatios(scenarios: PaperScenario[], models: BenchModelInfo[
     const bytes = cachedStepBytes(m.config, readsG);
     const gbs = m.copy_bandwidth_gb_s ?? bw.copy_gb_s;
     const streamMs = (bytes / (gbs * GB)) * 1000;
-    out.push({model: s.model, mode: s.mode, bytes_per_step: bytes, bandwidth_gb_s: gbs, stream_ms: Number(streamMs.toFixed(3)), ms_per_token: s.stats.ms_per_token.median, value: Number((s.stats.ms_per_token.median / streamMs).toFixed(3))});
+    out.push({model: s.model, mode: s.mode, bytes_per_step: bytes, bandwidth_gb_s: gbs, stream_ms: round(streamMs, 3), ms_per_token: s.stats.ms_per_token.median, value: round(s.stats.ms_per_token.median / streamMs, 3)});
   }
   return out;
 }
@@ -156,13 +143,9 @@ export function flatness(s: PaperScenario): number {
   const steps = s.samples.map((x) => x.step_ms);
   const n = Math.min(...steps.map((x) => x.length));
   if (n < 20) return NaN;
-  const med = (v: number[]) => {
-    const t = [...v].sort((a, b) => a - b);
-    return t.length % 2 ? t[(t.length - 1) / 2]! : (t[t.length / 2 - 1]! + t[t.length / 2]!) / 2;
-  };
-  const first = med(steps.flatMap((x) => x.slice(0, 10)));
-  const last = med(steps.flatMap((x) => x.slice(n - 10, n)));
-  return Number((last / first).toFixed(3));
+  const first = summarize(steps.flatMap((x) => x.slice(0, 10))).median;
+  const last = summarize(steps.flatMap((x) => x.slice(n - 10, n))).median;
+  return round(last / first, 3);
 }
 
 const x2 = (v: number) => `${v.toFixed(2)}×`;

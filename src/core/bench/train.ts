@@ -15,7 +15,7 @@ import {instantiate} from '../io/model-files.js';
 import {initWeights} from '../train/init.js';
 import {AdamW} from '../train/optim.js';
 import {modelVariables, type Recipe, trainStep} from '../train/step.js';
-import {findBenchPreset, positiveInt, round, type Summary, summarize} from './paper.js';
+import {findBenchPreset, positiveInt, round, roundSummary, type Summary, summarize} from './paper.js';
 
 export interface TrainBenchConfig {
   name: string;
@@ -149,7 +149,7 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
       context,
       tokens_per_step: tokens,
       step_ms: times,
-      stats: Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, k === 'n' ? v : round(v)])) as unknown as Summary,
+      stats: roundSummary(stats),
       tokens_per_s: round((tokens * 1000) / stats.median, 1),
     });
   }
