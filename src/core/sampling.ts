@@ -71,26 +71,15 @@ function removeBelow(z: Float32Array, threshold: number): void {
   for (let i = 0; i < z.length; i++) if (z[i]! < threshold) z[i] = REMOVED;
 }
 
-/** z sorted descending (NaN first, as `Float32Array.sort().reverse()` would put it). */
-export function sortedDescending(z: Float32Array): Float32Array {
-  return radixSort(z, true);
-}
-
-/** z sorted as `Float32Array.prototype.sort` does: numeric, −0 before +0, NaN last. */
-export function radixSortAscending(z: Float32Array): Float32Array {
-  return radixSort(z, false);
-}
-
 /**
- * An LSD radix sort on the float bits, two 16-bit passes instead of a comparison sort: on a
- * 32,000-entry row several times faster than `Float32Array.prototype.sort`, which matters once
- * per generated token. Each float maps to an unsigned key whose integer order is the float order
- * (negatives flip every bit, positives flip the sign bit, every NaN above +∞); for descending
- * order the keys are complemented.
+ * z sorted descending, exactly as `Float32Array.from(z).sort().reverse()` (NaN first, +0 before
+ * −0), by an LSD radix sort on the float bits: two 16-bit passes instead of a comparison sort, on
+ * a 32,000-entry row several times faster, which matters once per generated token. Each float maps
+ * to an unsigned key whose ascending order is the floats' descending order: a negative float keeps
+ * its bits, a positive one has every bit but the sign flipped, and every NaN is 0 (first).
  */
-function radixSort(z: Float32Array, descending: boolean): Float32Array {
+export function sortedDescending(z: Float32Array): Float32Array {
   const n = z.length;
-  const flip = descending ? 0xffffffff : 0;
   let keys = new Uint32Array(n);
   let tmp = new Uint32Array(n);
   const bits = new Uint32Array(z.buffer, z.byteOffset, n);
@@ -98,7 +87,7 @@ function radixSort(z: Float32Array, descending: boolean): Float32Array {
   const hi = new Uint32Array(65536);
   for (let i = 0; i < n; i++) {
     const b = bits[i]!;
-    const k = ((Number.isNaN(z[i]!) ? 0xffffffff : b & 0x80000000 ? ~b : b | 0x80000000) ^ flip) >>> 0;
+    const k = Number.isNaN(z[i]!) ? 0 : b & 0x80000000 ? b : ~b & 0x7fffffff;
     keys[i] = k;
     lo[k & 0xffff]!++;
     hi[k >>> 16]!++;
@@ -118,8 +107,8 @@ function radixSort(z: Float32Array, descending: boolean): Float32Array {
   const out = new Float32Array(n);
   const outBits = new Uint32Array(out.buffer);
   for (let i = 0; i < n; i++) {
-    const k = (keys[i]! ^ flip) >>> 0;
-    outBits[i] = k === 0xffffffff ? 0x7fc00000 : k & 0x80000000 ? (k ^ 0x80000000) >>> 0 : ~k >>> 0;
+    const k = keys[i]!;
+    outBits[i] = k === 0 ? 0x7fc00000 : k & 0x80000000 ? k : ~k & 0x7fffffff;
   }
   return out;
 }

@@ -11,7 +11,7 @@ import {
   isGreedy,
   logSoftmax,
   logSoftmaxAt,
-  radixSortAscending,
+  sortedDescending,
   sampleCategorical,
   sampleNext,
   validateSampling,
@@ -118,17 +118,17 @@ describe('filter semantics on small rows', () => {
   });
 });
 
-describe('radixSortAscending', () => {
+describe('sortedDescending (the radix sort behind top-p)', () => {
   const bitsOf = (a: Float32Array) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
-  it('orders exactly as Float32Array.prototype.sort, bit for bit (−0, ±∞, NaN, ties, subnormals)', () => {
+  it('orders exactly as Float32Array.prototype.sort reversed, bit for bit (−0, ±∞, NaN, ties, subnormals)', () => {
     const special = [0, -0, Infinity, -Infinity, NaN, 1e-45, -1e-45, 3.4e38, -3.4e38, 1, 1, -1, REMOVED];
     const rng = new Rng(7);
     for (const n of [0, 1, 2, 13, 500, 32000]) {
       const z = new Float32Array(n);
       for (let i = 0; i < n; i++)
         z[i] = i % 17 === 0 ? special[i % special.length]! : (rng.next() - 0.5) * 10 ** Math.floor(rng.next() * 12 - 6);
-      const expected = Float32Array.from(z).sort();
-      const got = radixSortAscending(z);
+      const expected = Float32Array.from(z).sort().reverse();
+      const got = sortedDescending(z);
       // NaN payloads aside (the sort keeps them, we write the canonical one), the bits agree
       expect(bitsOf(got).map((b, i) => (Number.isNaN(got[i]!) ? 0x7fc00000 : b))).toEqual(
         bitsOf(expected).map((b, i) => (Number.isNaN(expected[i]!) ? 0x7fc00000 : b)),
@@ -137,7 +137,7 @@ describe('radixSortAscending', () => {
   });
   it('leaves its input unchanged', () => {
     const z = Float32Array.from([3, -1, 2]);
-    radixSortAscending(z);
+    expect(Array.from(sortedDescending(z))).toEqual([3, 2, -1]);
     expect(Array.from(z)).toEqual([3, -1, 2]);
   });
 });
