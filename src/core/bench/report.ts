@@ -19,6 +19,7 @@ import {type BarChartSpec, type LineChartSpec, multiPanelSvg, type PanelSpec, sv
 import type {MicroResult} from './micro.js';
 import {BENCH_MODES, MODE_INFO, type PaperResult, round} from './paper.js';
 import type {ScalingResult} from './scaling.js';
+import type {Target} from './targets.js';
 import type {TrainBenchResult} from './train.js';
 
 export type BenchResult = PaperResult | ScalingResult | MicroResult | TrainBenchResult;
@@ -236,14 +237,14 @@ export function renderSummary(r: BenchReport): string {
       textTable(['scenario', 'median ms', 'min', 'max', 'prompt ms', 'ms/token', 'tokens/s', 'tokens'], rows),
       '',
       ratios.length ? textTable(['ratio (whole generation, median)', 'value', 'per token', 'paper'], ratios) : 'no ratios: run a PLDR model in modes none and kv+g, and an SDPA baseline in kv, together',
-      ...(r.targets?.length ? ['', 'targets:', ...r.targets.map((t) => `  [${t.met === null ? 'n/a' : t.met ? 'met' : 'NOT met'}] ${t.target}: ${t.measured} (goal ${t.goal})`)] : []),
+      ...targetLines(r.targets ?? []),
     ].join('\n');
   }
   if (r.suite === 'train') {
     const rows = r.runs.map((x) => [x.model, `${(x.params / 1e6).toFixed(2)}M`, `${x.batch} × ${x.context}`, num(x.stats.median), num(x.stats.min), num(x.stats.max), num(x.tokens_per_s, 0)]);
     return [
       textTable(['configuration', 'parameters', 'batch × context', 'median ms/step', 'min', 'max', 'tokens/s'], rows),
-      ...(r.targets.length ? ['', 'targets:', ...r.targets.map((t) => `  [${t.met ? 'met' : 'NOT met'}] ${t.target}: ${t.measured} (goal ${t.goal})`)] : []),
+      ...targetLines(r.targets),
     ].join('\n');
   }
   if (r.suite === 'scaling') {
@@ -408,10 +409,20 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
   return {head, sections};
 }
 
+/** The targets for the terminal: a line each, after an empty line (nothing without targets). */
+function targetLines(targets: Target[]): string[] {
+  return targets.length ? ['', 'targets:', ...targets.map((t) => `  [${t.met === null ? 'n/a' : t.met ? 'met' : 'NOT met'}] ${t.target}: ${t.measured} (goal ${t.goal})`)] : [];
+}
+
+function targetsTable(targets: Target[]): string {
+  const rows = targets.map((t) => [t.target + (t.note ? ` (${t.note})` : ''), t.measured, t.goal, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**']);
+  return table(['target', 'measured in this run', 'goal', 'met'], rows, ['l', 'l', 'l', 'l']);
+}
+
 function targetsMarkdown(r: BenchReport & PaperResult): string {
   const bw = r.bandwidth;
   const lines = [
-    table(['target', 'measured in this run', 'goal', 'met'], r.targets!.map((t) => [t.target + (t.note ? ` (${t.note})` : ''), t.measured, t.goal, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**']), ['l', 'l', 'l', 'l']),
+    targetsTable(r.targets!),
   ];
   if (bw)
     lines.push(
@@ -441,7 +452,7 @@ function trainMarkdown(r: BenchReport & TrainBenchResult): MdBody {
   ].join('\n');
   const sections: string[] = [];
   if (r.targets.length)
-    sections.push(`## Targets\n\n` + table(['target', 'measured in this run', 'goal', 'met'], r.targets.map((t) => [t.target, t.measured, t.goal, t.met ? 'yes' : '**no**']), ['l', 'l', 'l', 'l']));
+    sections.push(`## Targets\n\n${targetsTable(r.targets)}`);
   sections.push(
     `## Configurations\n\n` +
       table(

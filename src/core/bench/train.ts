@@ -16,6 +16,7 @@ import {initWeights} from '../train/init.js';
 import {AdamW} from '../train/optim.js';
 import {modelVariables, type Recipe, trainStep} from '../train/step.js';
 import {findBenchPreset, positiveInt, round, roundSummary, type Summary, summarize} from './paper.js';
+import type {Target} from './targets.js';
 
 export interface TrainBenchConfig {
   name: string;
@@ -85,7 +86,7 @@ export interface TrainBenchResult {
   suite: 'train';
   protocol: {steps: number; warmup: number; seed: number; optimiser: string; data: string};
   runs: TrainBenchRun[];
-  targets: {id: string; target: string; measured: string; goal: string; met: boolean}[];
+  targets: Target[];
   notes: string[];
 }
 
