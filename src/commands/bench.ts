@@ -86,7 +86,7 @@ change per scenario.`;
   ];
 
   static override args = {
-    suite: Args.string({description: 'which suite to run', options: [...SUITES], required: true}),
+    suite: Args.string({ignoreStdin: true, description: 'which suite to run', options: [...SUITES], required: true}),
   };
 
   static override flags = {

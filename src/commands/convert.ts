@@ -23,8 +23,8 @@ Tensor data is copied bit for bit both ways.`;
   ];
 
   static override args = {
-    src: Args.string({description: 'a reference .pth or a model directory', required: true}),
-    dst: Args.string({description: 'a model directory (from a .pth) or a .pth path (from a directory)', required: true}),
+    src: Args.string({ignoreStdin: true, description: 'a reference .pth or a model directory', required: true}),
+    dst: Args.string({ignoreStdin: true, description: 'a model directory (from a .pth) or a .pth path (from a directory)', required: true}),
   };
 
   static override flags = {

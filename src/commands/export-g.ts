@@ -40,7 +40,7 @@ G_LM differs between two files, or moves across many prompts.`;
   ];
 
   static override args = {
-    model: Args.string({description: 'model directory or reference .pth; or a G file to --compare', required: true}),
+    model: Args.string({ignoreStdin: true, description: 'model directory or reference .pth; or a G file to --compare', required: true}),
   };
 
   static override flags = {

@@ -40,7 +40,9 @@ per-token log-probs, stop reason, timings).`;
   ];
 
   static override args = {
-    prompt: Args.string({description: 'the prompt text (or use --prompt-file, standard input, --ids or --prompts)'}),
+    // ignoreStdin: oclif would otherwise read standard input itself for a missing argument, give up
+    // after 10 ms and drop what it had read; the prompt on standard input is read by run() instead.
+    prompt: Args.string({ignoreStdin: true, description: 'the prompt text (or use --prompt-file, standard input, --ids or --prompts)'}),
   };
 
   static override flags = {

@@ -102,6 +102,7 @@ export default class Info extends PldrCommand {
 
   static override args = {
     model: Args.string({
+      ignoreStdin: true,
       description: 'model directory (with config.json) or reference .pth checkpoint (with hparams.json beside it)',
       required: false,
     }),

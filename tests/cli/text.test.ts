@@ -1,5 +1,5 @@
 /** `pldr generate` for people: prompts from every source, JSON, streaming, batches, seeds, refusals. */
-import {spawnSync} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -51,6 +51,30 @@ describe('pldr generate with text', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'run.js'), ...gen('--greedy', '-n', '8', '--json')], {input: PROMPT, encoding: 'utf8'});
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).ids).toEqual(a.ids);
+  });
+
+  it('a prompt on standard input that arrives in pieces is read whole', async () => {
+    // The first piece (no newline) is in the pipe when the command starts; the rest comes 1.5 s later,
+    // after the command has started reading. oclif's own read of standard input for a missing
+    // argument held the first piece, gave up after 10 ms and dropped it (a CI failure); the command
+    // must wait for the end of input instead.
+    const pieces = ['The river runs\npast the', ' old mill, and'];
+    const want = json(gen(pieces.join(''), '--greedy', '-n', '4'));
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), ...gen('--greedy', '-n', '4', '--json')], {stdio: ['pipe', 'pipe', 'pipe']});
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.write(pieces[0]);
+    await new Promise((r) => setTimeout(r, 1500));
+    child.stdin.end(pieces[1]);
+    const killer = setTimeout(() => child.kill(), 60_000); // the old behaviour could also hang
+    const code = await new Promise((r) => child.on('close', r));
+    clearTimeout(killer);
+    expect(code, stderr).toBe(0);
+    const got = JSON.parse(stdout);
+    expect(got.prompt).toBe(pieces.join(''));
+    expect(got.ids).toEqual(want.ids);
   });
 
   it('the empty prompt is fed as [END]', () => {
