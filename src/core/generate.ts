@@ -11,7 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import {PldrError} from './errors.js';
 import type {GList} from './io/glist.js';
 import type {HostTensor} from './io/tensor.js';
-import {createMask, disposeAllBut, gCacheOf, type GCache, type KVCache, type PldrModel, tensorsOf} from './model/pldr.js';
+import {fusedKernelsActive} from './model/kernels.js';
+import {createMask, disposeAllBut, gCacheOf, type GCache, type KVBuffer, type KVCache, kvBufferOf, type PldrModel, tensorsOf} from './model/pldr.js';
 import {GREEDY, logSoftmaxAt, Rng, sampleNext, type SamplingOptions, validateSampling} from './sampling.js';
 
 export const CACHE_MODES = ['none', 'kv', 'g', 'kv+g'] as const;
@@ -34,6 +35,11 @@ export interface GenerateOptions {
   trace?: boolean;
   /** Called after each generated token, for streaming. */
   onToken?: (id: number, step: number) => void;
+  /**
+   * Hold the KV-cache in place (room for every position allocated after the prompt call) where the
+   * fused kernels run; default true. False keeps the reference's concatenated cache.
+   */
+  inPlaceKV?: boolean;
 }
 
 export interface CallTrace {
@@ -54,6 +60,8 @@ export interface GenerateResult {
   calls?: CallTrace[];
   /** With `trace`: per layer, the G_LM the last call used ([H, dk, dk] of batch row 0). */
   lastG?: Float32Array[];
+  /** Positions the in-place KV-cache was allocated for, when one was used. */
+  kvCapacity?: number;
   /** The G-cache held at the end (v510 modes g and kv+g, or an external G). */
   gCache?: {A_LM: Float32Array; G_LM: Float32Array; A_P?: Float32Array}[];
   timings: {promptMs: number; stepMs: number[]};
@@ -90,7 +98,10 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
 
   const rng = new Rng(opts.seed ?? 0);
   const gInit = opts.gInit ? gCacheFromList(model, opts.gInit) : undefined;
-  let kv: KVCache[] | undefined;
+  // The last generated token is never fed, so the cache ends at P + n − 1 positions.
+  const capacity = fed.length + n - 1;
+  const inPlace = useKV && (opts.inPlaceKV ?? true) && capacity > fed.length && fusedKernelsActive();
+  let kv: KVCache[] | KVBuffer | undefined;
   let g: GCache[] | undefined = gInit;
   let seq = fed.slice();
   const out = fed.slice();
@@ -104,11 +115,15 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
       const cached = kv !== undefined;
       const mask = cached ? null : createMask([seq]);
       opts.trace && result.calls!.push({seq_in: seq.slice(), mask: mask ? [1, 1, seq.length, seq.length] : null, kvcache_in: cached, Gcache_in: g !== undefined});
-      const r = model.forward([seq], {mask, kv, g, lastOnly: true});
+      const r = model.forward([seq], {mask, ...(Array.isArray(kv) ? {kv} : {kvBuffer: kv}), g, lastOnly: true});
       mask?.dispose();
 
       // Hand the caches over: keep what the mode keeps, dispose the rest (never gInit's tensors).
-      const nextKV = useKV ? r.kv : kv;
+      // An in-place cache is made once from the prompt call's and then appended to by each call.
+      let nextKV = kv;
+      if (useKV && kv === undefined) nextKV = inPlace ? kvBufferOf(r.kv, capacity) : r.kv;
+      else if (useKV && Array.isArray(kv)) nextKV = r.kv;
+      if (inPlace && nextKV) result.kvCapacity = capacity;
       const nextG = gInit ?? (useG ? gCacheOf(r.deductive!) : g);
       if (opts.trace) result.lastG = r.deductive?.map((d) => firstRow(d.G_LM));
       const z = (await r.logits.data()) as Float32Array; // [1, 1, V] → [V]

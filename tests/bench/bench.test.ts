@@ -122,10 +122,15 @@ describe('pldr bench paper --quick', () => {
     expect(r.long_runs!.map((x) => [x.model, x.mode, x.tokens, x.every])).toEqual([['tiny', 'kv+g', 20, 2], ['tiny-SDPA', 'kv', 20, 2]]);
     for (const run of r.long_runs!) {
       expect(run.rows.map((x) => x.token)).toEqual([1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
-      // the KV-cache grows one position per token; nothing else does
-      expect(run.rows[run.rows.length - 1]!.kv_bytes - run.rows[1]!.kv_bytes).toBe(18 * 2 * r.models[0]!.config.d_model * 4 * r.models[0]!.config.num_layers);
-      expect(new Set(run.rows.slice(1).map((x) => x.tensor_bytes - x.kv_bytes)).size).toBe(1);
+      // the in-place KV-cache holds all P + 20 − 1 positions from the prompt call on; nothing grows
+      const {d_model, num_layers, num_heads} = r.models[0]!.config;
+      const pldrModel = r.models.find((m) => m.label === run.model)!.family === 'pldr';
+      const A = pldrModel ? num_heads * (d_model / num_heads) ** 2 : 0; // v510 keeps the prompt's A
+      for (const x of run.rows) expect(x.kv_bytes).toBe(num_layers * (2 * (PAPER_PROMPT_LENGTH + 19) * d_model + A) * 4);
+      expect(new Set(run.rows.map((x) => x.tensor_bytes)).size).toBe(1);
     }
+    for (const s of r.scenarios.filter((x) => x.mode === 'kv' || x.mode === 'kv+g')) expect(s.samples[0]!.kv_capacity, s.id).toBe(PAPER_PROMPT_LENGTH + QUICK_TOKENS - 1);
+    for (const s of r.scenarios.filter((x) => x.mode === 'none' || x.mode === 'g')) expect(s.samples[0]!.kv_capacity, s.id).toBeUndefined();
     expect(r.targets!.filter((t) => t.id.startsWith('growth/')).every((t) => t.met)).toBe(true);
     expectFiles('p1');
     const md = readFileSync(join(tmp, 'p1.md'), 'utf8');

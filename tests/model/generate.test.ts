@@ -9,7 +9,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {initBackend} from '../../src/core/backend.js';
 import {type CacheMode, generate} from '../../src/core/generate.js';
 import {loadModel} from '../../src/core/io/model-files.js';
-import type {PldrModel} from '../../src/core/model/pldr.js';
+import {disposeAllBut, kvBufferOf, type PldrModel, tensorsOf} from '../../src/core/model/pldr.js';
 import {expectClose, fixture, type FixtureName, maxAbsDiff} from '../helpers.js';
 
 const CASES = ['gen', 'gen_stop', 'gen_pad', 'gen_empty'] as const;
@@ -97,6 +97,59 @@ describe('a cache that is not used would be caught', () => {
     const a = await run(model, prompt, 'nocache');
     const b = await run(model, prompt, 'kv');
     expect(maxAbsDiff(a.logits![1], b.logits![1])).toBeGreaterThan(0.1);
+    model.dispose();
+  });
+});
+
+describe('the in-place KV-cache (fused kernels)', () => {
+  // 60 sampled tokens from a 4-token prompt fill the tiny models' 64 positions: every column tail of
+  // the cache's gemv, and sampling makes a divergence show up as different ids.
+  for (const name of ['tiny-public', 'tiny-G-identity', 'tiny-G-random'] as const) {
+    for (const cache of ['kv', 'kv+g'] as const) {
+      it(`${name}, ${cache}: same ids and logits as the concatenated cache up to max_seq_len, and nothing left behind`, async () => {
+        const model = loadModel(fixture(name).checkpoint);
+        const opts = {maxNewTokens: 61, sampling: {temperature: 1, topK: 0, topP: 1}, seed: 5, cache, keepLogits: true, endId: -1};
+        const before = tf.memory().numTensors;
+        const inPlace = await generate(model, [5, 9, 12, 40], opts);
+        expect(tf.memory().numTensors).toBe(before);
+        const concatenated = await generate(model, [5, 9, 12, 40], {...opts, inPlaceKV: false});
+        expect(inPlace.kvCapacity).toBe(64); // P + n − 1 = max_seq_len
+        expect(concatenated.kvCapacity).toBeUndefined();
+        expect(inPlace.generated).toHaveLength(61);
+        expect(inPlace.ids).toEqual(concatenated.ids);
+        let worst = 0;
+        inPlace.logits!.forEach((z, i) => (worst = Math.max(worst, maxAbsDiff(z, concatenated.logits![i]))));
+        expect(worst).toBeLessThan(1e-5);
+        model.dispose();
+      });
+    }
+  }
+
+  it('is not used without a KV-cache, nor on the cpu backend', async () => {
+    const model = loadModel(fixture('tiny-public').checkpoint);
+    const opts = {maxNewTokens: 5, greedy: true};
+    expect((await generate(model, [5, 9], {...opts, cache: 'g'})).kvCapacity).toBeUndefined();
+    expect((await generate(model, [5, 9], {...opts, cache: 'kv'})).kvCapacity).toBe(6);
+    await initBackend('cpu');
+    try {
+      const r = await generate(model, [5, 9], {...opts, cache: 'kv'});
+      expect(r.kvCapacity).toBeUndefined();
+      expect(r.generated).toHaveLength(5);
+    } finally {
+      await initBackend('wasm');
+    }
+    model.dispose();
+  });
+
+  it('a model call refuses a full buffer and more than one new token', async () => {
+    const model = loadModel(fixture('tiny-public').checkpoint);
+    const prompt = model.forward([[5, 9]], {mask: null});
+    const buf = kvBufferOf(prompt.kv, 3);
+    expect(() => model.forward([[4, 4]], {kvBuffer: buf})).toThrow(/exactly one new token/);
+    disposeAllBut(model.forward([[4]], {kvBuffer: buf}), tensorsOf([prompt, buf]));
+    expect(buf.length).toBe(3);
+    expect(() => model.forward([[4]], {kvBuffer: buf})).toThrow(/is full \(3 positions\)/);
+    disposeAllBut([prompt, buf]);
     model.dispose();
   });
 });

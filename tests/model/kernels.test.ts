@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
-import {fusedKernelsActive, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, siluGateFused} from '../../src/core/model/kernels.js';
+import {cachedAttention, fusedKernelsActive, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, siluGateFused} from '../../src/core/model/kernels.js';
 import {maxAbsDiff, ROOT} from '../helpers.js';
 
 beforeAll(async () => {
@@ -101,5 +101,58 @@ describe('PldrLayerNorm and PldrSiluGate', () => {
     const ref = tf.mul(tf.mul(a, tf.sigmoid(a)), b).dataSync();
     expect(maxAbsDiff(ours, ref)).toBeLessThanOrEqual(1e-5);
     expect(ours.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('PldrCachedAttention: one token over an in-place KV-cache', () => {
+  // The reference's step (spec §3.7): append k, v to the cache, S = qG·Kᵀ/√dk, O = softmax(S)·V.
+  function reference(qG: tf.Tensor4D, K: tf.Tensor4D, V: tf.Tensor4D) {
+    // qG [B, H, 1, dk]; K, V [B, n, H, dk] (the concatenated cache)
+    const dk = qG.shape[3];
+    const S = tf.div(tf.matMul(qG, K.transpose([0, 2, 3, 1])), Math.fround(Math.sqrt(dk)));
+    const O = tf.matMul(tf.softmax(S), V.transpose([0, 2, 1, 3])); // [B, H, 1, dk]
+    return {S, O: O.reshape([qG.shape[0], 1, -1])};
+  }
+
+  it('writes k and v at the position in place and matches the concatenated cache, at every column tail', () => {
+    for (const [B, H, dk, cap] of [[1, 2, 8, 21], [2, 3, 4, 13], [1, 4, 16, 40]]) {
+      const K = tf.randomNormal([B, cap, H, dk], 0, 1, 'float32', 21) as tf.Tensor4D; // the keys every position will hold
+      const V = tf.randomNormal([B, cap, H, dk], 0, 1, 'float32', 22) as tf.Tensor4D;
+      const Kt = tf.zeros([B, H, dk, cap]) as tf.Tensor4D;
+      const Vb = tf.zeros([B, H, cap, dk]) as tf.Tensor4D;
+      for (let pos = 0; pos < cap; pos++) {
+        const qG = tf.randomNormal([B, H, 1, dk], 0, 2, 'float32', 100 + pos) as tf.Tensor4D;
+        const k = K.slice([0, pos, 0, 0], [B, 1, H, dk]) as tf.Tensor4D;
+        const v = V.slice([0, pos, 0, 0], [B, 1, H, dk]) as tf.Tensor4D;
+        const ours = cachedAttention(qG, k, v, Kt, Vb, pos);
+        const ref = reference(qG, K.slice([0, 0, 0, 0], [B, pos + 1, H, dk]) as tf.Tensor4D, V.slice([0, 0, 0, 0], [B, pos + 1, H, dk]) as tf.Tensor4D);
+        expect(ours.S.shape).toEqual([B, H, 1, pos + 1]);
+        expect(ours.O.shape).toEqual([B, 1, H * dk]);
+        expect(maxAbsDiff(ours.S.dataSync(), ref.S.dataSync()), `S at ${pos}`).toBeLessThan(2e-6 * Math.sqrt(dk));
+        expect(maxAbsDiff(ours.O.dataSync(), ref.O.dataSync()), `O at ${pos}`).toBeLessThan(2e-6);
+        tf.dispose([qG, k, v, ours.S, ours.O, ref.S, ref.O]);
+      }
+      // every position was written where it belongs, and nothing else
+      expect(Array.from(Kt.dataSync())).toEqual(Array.from(K.transpose([0, 2, 3, 1]).dataSync()));
+      expect(Array.from(Vb.dataSync())).toEqual(Array.from(V.transpose([0, 2, 1, 3]).dataSync()));
+      tf.dispose([K, V, Kt, Vb]);
+    }
+  });
+
+  it('leaves the positions beyond the one written untouched and no tensor behind', () => {
+    const [B, H, dk, cap] = [1, 2, 4, 9];
+    const Kt = tf.fill([B, H, dk, cap], 7) as tf.Tensor4D;
+    const Vb = tf.fill([B, H, cap, dk], 7) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const qG = tf.ones([B, H, 1, dk]) as tf.Tensor4D;
+    const k = tf.zeros([B, 1, H, dk]) as tf.Tensor4D;
+    const r = cachedAttention(qG, k, k, Kt, Vb, 3);
+    tf.dispose([qG, k, r.S, r.O]);
+    expect(tf.memory().numTensors).toBe(before);
+    const kt = Kt.arraySync()[0]![1]!; // head 1: [dk][cap]
+    for (const row of kt) expect(row).toEqual([7, 7, 7, 0, 7, 7, 7, 7, 7]);
+    const vb = Vb.arraySync()[0]![1]!; // [cap][dk]
+    vb.forEach((row, p) => expect(row).toEqual(p === 3 ? [0, 0, 0, 0] : [7, 7, 7, 7]));
+    tf.dispose([Kt, Vb]);
   });
 });

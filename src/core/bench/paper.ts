@@ -342,6 +342,8 @@ export interface RunSample {
   end_tokens: number;
   stop: GenerateResult['stop'];
   step_ms: number[];
+  /** Positions the in-place KV-cache was allocated for; absent where the cache grows by concatenation. */
+  kv_capacity?: number;
 }
 
 export interface MemoryStats {
@@ -512,6 +514,7 @@ async function oneGeneration(m: BenchModel, view: PldrModel, mode: BenchMode, n:
     end_tokens: r.generated.filter((id) => id === m.endId).length,
     stop: r.stop,
     step_ms: r.timings.stepMs.map((x) => round(x, 3)),
+    ...(r.kvCapacity !== undefined ? {kv_capacity: r.kvCapacity} : {}),
   };
 }
 
@@ -658,6 +661,13 @@ async function longRun(m: BenchModel, view: PldrModel, mode: BenchMode, n: numbe
     });
   };
   const r = await oneGeneration(m, view, mode, n, seed, undefined, probe);
+  if (r.kv_capacity !== undefined) {
+    // an in-place cache holds its capacity from the prompt call on
+    for (const row of rows) {
+      row.kv_bytes = kvBytes(m.config, r.kv_capacity);
+      row.kv_mb = round(row.kv_bytes / MB, 2);
+    }
+  }
   const mean = (v: number[]) => round(v.reduce((a, b) => a + b, 0) / Math.max(1, v.length), 3);
   return {model: m.label, mode, tokens: n, every, rows, ms_per_token_first_100: mean(r.step_ms.slice(0, 100)), ms_per_token_last_100: mean(r.step_ms.slice(-100))};
 }

@@ -10,6 +10,9 @@
  *   PldrQkvRope    split a fused Q|K|V projection, rotate Q and K (spec §3.4) and lay Q out per head
  *                  qkv [B·L, 3d] → q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]
  *   PldrHeadsGemv  q·G per head for one query row (a cached step with a G-cache): [B, H, 1, dk]
+ *   PldrCachedAttention  one new token's attention over an in-place KV-cache (spec §3.7, L = 1):
+ *                  writes k, v at `position` of Kt [B, H, dk, cap] and V [B, H, cap, dk], then
+ *                  S = qG·Kt/√dk, E = softmax(S), O = E·V per head → O [B, 1, d], S [B, H, 1, position+1]
  *   PldrLinear     x·W + b for a few rows x [M, K], W [K, N] ≤ GEMV_MAX_N wide: our own wasm loop
  *                  (wasm/gemv.wat) streaming W once per row, where it lies — no packed copy of W
  *
@@ -31,20 +34,26 @@ interface HeapBackend {
 export const GEMV_MAX_M = 16;
 export const GEMV_MAX_N = 3072;
 
-let gemv: ((x: number, w: number, y: number, K: number, N: number) => void) | null | undefined;
+interface Gemv {
+  /** y[0:N] += x[0:K] · W[K, N]; byte offsets into the heap. */
+  gemv(x: number, w: number, y: number, K: number, N: number): void;
+  /** The same over the first N columns of rows `stride` floats apart. */
+  gemvs(x: number, w: number, y: number, K: number, N: number, stride: number): void;
+}
+let gemvFns: Gemv | null | undefined;
 
 /** Our gemv, instantiated on the wasm backend's own memory; null when that memory cannot be reached. */
-function gemvOn(be: HeapBackend): typeof gemv {
-  if (gemv !== undefined) return gemv;
+function gemvOn(be: HeapBackend): Gemv | null {
+  if (gemvFns !== undefined) return gemvFns;
   const memory = be.wasm.asm?.memory;
   try {
     if (!(memory instanceof WebAssembly.Memory)) throw new Error('no memory');
     const mod = new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'));
-    gemv = new WebAssembly.Instance(mod, {env: {memory}}).exports.gemv as unknown as typeof gemv;
+    gemvFns = new WebAssembly.Instance(mod, {env: {memory}}).exports as unknown as Gemv;
   } catch {
-    gemv = null;
+    gemvFns = null;
   }
-  return gemv;
+  return gemvFns;
 }
 
 const LN_EPS = 1e-6;
@@ -115,7 +124,7 @@ export function registerFusedKernels(): void {
       const [M, K] = x.shape as [number, number];
       const N = w.shape[1]!;
       return withOffsets(backend, [x, w, b], [M, N], (be, [xo, wo, bo], yo) => {
-        const gemv = gemvOn(be)!;
+        const {gemv} = gemvOn(be)!;
         for (let m = 0; m < M; m++) {
           be.wasm.HEAPF32.copyWithin(yo / 4 + m * N, bo! / 4, bo! / 4 + N); // y = b, then y += x·W
           gemv(xo! + m * K * 4, wo!, yo + m * N * 4, K, N);
@@ -132,7 +141,7 @@ export function registerFusedKernels(): void {
       const [B, H, , dk] = q.shape as [number, number, number, number];
       const gB = G.shape[0] === 1 ? 0 : 1; // one G for every row, or one per row
       return withOffsets(backend, [q, G], [B, H, 1, dk], (be, [qo, go], yo) => {
-        const gemv = gemvOn(be)!;
+        const {gemv} = gemvOn(be)!;
         be.wasm.HEAPF32.fill(0, yo / 4, yo / 4 + B * H * dk);
         for (let b = 0; b < B; b++)
           for (let h = 0; h < H; h++) {
@@ -140,6 +149,54 @@ export function registerFusedKernels(): void {
             gemv(qo! + row, go! + (gB * b * H + h) * dk * dk * 4, yo + row, dk, dk);
           }
       });
+    },
+  });
+
+  tf.registerKernel({
+    kernelName: 'PldrCachedAttention',
+    backendName: 'wasm',
+    kernelFunc: ({inputs, backend, attrs}) => {
+      const {qG, k, v, Kt, V} = inputs as Record<string, tf.TensorInfo>;
+      const {position} = attrs as unknown as {position: number};
+      const [B, H, , dk] = qG.shape as [number, number, number, number];
+      const cap = V.shape[2]!;
+      const n = position + 1; // keys and values after this token's are written
+      const be = backend as HeapBackend;
+      // O, S, and E (the softmax, scratch for the second product: the caller drops it)
+      const outs = [[B, 1, H * dk], [B, H, 1, n], [B, H, 1, n]].map((s) => be.makeOutput(s, 'float32'));
+      const at = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset / 4; // float index
+      const [qo, ko, vo, Kto, Vo] = [qG, k, v, Kt, V].map(at) as [number, number, number, number, number];
+      const [Oo, So, Eo] = outs.map(at) as [number, number, number];
+      const heap = be.wasm.HEAPF32; // after allocating: growing the heap replaces the view
+      const {gemvs} = gemvOn(be)!;
+      const scale = Math.fround(Math.sqrt(dk));
+      heap.fill(0, Oo, Oo + B * H * dk);
+      heap.fill(0, So, So + B * H * n);
+      for (let bh = 0; bh < B * H; bh++) {
+        const kt = Kto + bh * dk * cap; // Kt[b, h]: [dk, cap]
+        const vv = Vo + bh * cap * dk; // V[b, h]: [cap, dk]
+        const src = bh * dk; // k[b, 0, h], v[b, 0, h], qG[b, h, 0] and O[b, 0, h·dk…] all start here
+        for (let j = 0; j < dk; j++) heap[kt + j * cap + position] = heap[ko + src + j]!;
+        heap.copyWithin(vv + position * dk, vo + src, vo + src + dk);
+        const s = So + bh * n;
+        const e = Eo + bh * n;
+        gemvs(4 * (qo + src), 4 * kt, 4 * s, dk, n, cap); // S = qG · Kt[:, 0:n]
+        let max = -Infinity;
+        for (let i = 0; i < n; i++) {
+          const x = Math.fround(heap[s + i]! / scale);
+          heap[s + i] = x;
+          if (x > max) max = x;
+        }
+        let sum = 0;
+        for (let i = 0; i < n; i++) {
+          const x = Math.fround(Math.exp(heap[s + i]! - max));
+          heap[e + i] = x;
+          sum += x;
+        }
+        for (let i = 0; i < n; i++) heap[e + i] = heap[e + i]! / sum;
+        gemvs(4 * e, 4 * vv, 4 * (Oo + src), n, dk, dk); // O = E · V[0:n]
+      }
+      return outs;
     },
   });
 
@@ -208,6 +265,17 @@ export function linearGemv(x: tf.Tensor2D, wT: tf.Tensor2D, b: tf.Tensor1D): tf.
 /** q [B, H, 1, dk] · G [B or 1, H, dk, dk] per head: one query row per head (a cached step). */
 export function headsGemv(q: tf.Tensor4D, G: tf.Tensor4D): tf.Tensor4D {
   return tf.engine().runKernel('PldrHeadsGemv', {q, G}) as tf.Tensor4D;
+}
+
+/**
+ * One new token's attention over an in-place KV-cache (check `fusedKernelsActive` first): writes
+ * k, v [B, 1, H, dk] at `position` of Kt [B, H, dk, cap] and V [B, H, cap, dk] — in place: the two
+ * tensors change — and returns O [B, 1, d] (heads merged) and the pre-mask scores S [B, H, 1, position+1].
+ */
+export function cachedAttention(qG: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, Kt: tf.Tensor4D, V: tf.Tensor4D, position: number): {O: tf.Tensor3D; S: tf.Tensor4D} {
+  const [O, S, E] = tf.engine().runKernel('PldrCachedAttention', {qG, k, v, Kt, V}, {position} as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+  E!.dispose();
+  return {O: O as tf.Tensor3D, S: S as tf.Tensor4D};
 }
 
 export function siluGateFused(a: tf.Tensor, b: tf.Tensor): tf.Tensor {

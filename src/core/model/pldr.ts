@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import type {HostTensor} from '../io/tensor.js';
-import {fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
+import {cachedAttention, fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
 import {Rope} from './rope.js';
 
 const LN_EPS = 1e-6;
@@ -241,6 +241,17 @@ export interface KVCache {
   V: tf.Tensor4D;
   A?: tf.Tensor4D;
 }
+/**
+ * A KV-cache written in place (inference with the fused kernels): room for `capacity` positions is
+ * allocated once and each cached call writes its token's K̃ and Vv at position `length`, then
+ * advances it — no copy of the whole cache per token, and no heap growth. Keys are held transposed
+ * so that a step's scores are one strided gemv per head.
+ */
+export interface KVBuffer {
+  length: number; // positions written
+  capacity: number;
+  layers: {Kt: tf.Tensor4D; V: tf.Tensor4D; A?: tf.Tensor4D}[]; // Kt [B, H, dk, capacity], V [B, H, capacity, dk]
+}
 /** G-cache of one layer, each [B, H, dk, dk]. A_P is held by the DAG variant. */
 export interface GCache {
   A_LM: tf.Tensor4D;
@@ -261,6 +272,8 @@ export interface ForwardOptions {
   /** [B, 1, L, L] with 1 = blocked, or null for none (cached calls pass none). */
   mask?: tf.Tensor | null;
   kv?: KVCache[];
+  /** Instead of `kv`: an in-place KV-cache, which this call (one new token) appends to. */
+  kvBuffer?: KVBuffer;
   g?: GCache[];
   /** Compute logits for the last position only ([B, 1, V]): what generation needs. */
   lastOnly?: boolean;
@@ -275,7 +288,7 @@ export interface ForwardResult {
   logits: tf.Tensor3D; // [B, L, V] (or [B, 1, V] with lastOnly, [B, L − from, V] with logitsFrom)
   decOutput: tf.Tensor3D; // [B, L, d]
   deductive: Deductive[] | null; // null for v510G
-  kv: KVCache[];
+  kv: KVCache[]; // empty for a call given a kvBuffer (the buffer holds the cache)
   hidden?: {embedLn: tf.Tensor3D; attnOut: tf.Tensor3D[]; out: tf.Tensor3D[]};
 }
 
@@ -441,9 +454,12 @@ export class PldrModel {
         if (!Number.isInteger(id) || id < 0 || id >= V)
           throw new PldrError(`token id ${id} is outside the vocabulary (0..${V - 1})`);
     }
-    const Lc = opts.kv ? opts.kv[0].K.shape[1] : 0;
-    if (opts.kv && L !== 1)
+    const Lc = cachedLength(opts);
+    if ((opts.kv || opts.kvBuffer) && L !== 1)
       throw new PldrError(`a call with a KV-cache takes exactly one new token, got ${L} (spec §3.4, T5)`);
+    if (opts.kvBuffer && Lc >= opts.kvBuffer.capacity)
+      throw new PldrError(`the in-place KV-cache is full (${opts.kvBuffer.capacity} positions)`);
+    if (opts.kvBuffer && !fusedKernelsActive()) throw new PldrError('an in-place KV-cache needs the fused kernels of the wasm backend');
     if (Lc + L > this.cfg.max_seq_len)
       throw new PldrError(
         `sequence of ${Lc + L} tokens exceeds max_seq_len ${this.cfg.max_seq_len}: positions must be < ${this.cfg.max_seq_len}`,
@@ -472,9 +488,11 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
   const dk = d / H;
   const isG = cfg.variant === 'v510G';
   const isDag = cfg.variant === 'v510_dag';
-  const Lc = opts.kv ? opts.kv[0].K.shape[1] : 0;
+  const Lc = cachedLength(opts);
   const mask = opts.mask ?? null;
   const fast = opts.fast === true && fusedKernelsActive();
+  const buf = opts.kvBuffer;
+  if (buf && !(fast && L === 1)) throw new PldrError('an in-place KV-cache takes one new token on the fused path');
 
   // §3.1 embedding: LN_emb( Emb[X] · float32(√d) )
   const idsT = tf.tensor2d(ids.flat(), [B, L], 'int32');
@@ -489,12 +507,11 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
   for (let l = 0; l < cfg.num_layers; l++) {
     const lw = w.layers[l];
     const kvIn = opts.kv?.[l];
+    const slot = buf?.layers[l];
     const gIn = opts.g?.[l];
 
     // §3.3–3.4 projections, head split [B, L, H, dk], RoPE on Q and K at positions L_c…L_c+L−1
     const {q, Knew, Vnew} = projectQKV(h, lw, rope, B, L, H, Lc, fast); // q [B, H, L, dk]
-    const K = kvIn ? (tf.concat([kvIn.K, Knew], 1) as tf.Tensor4D) : Knew; // [B, L_c+L, H, dk]
-    const V = kvIn ? (tf.concat([kvIn.V, Vnew], 1) as tf.Tensor4D) : Vnew;
 
     let G_LM: tf.Tensor4D; // [B or 1, H, dk, dk]
     let A: tf.Tensor4D | undefined;
@@ -502,7 +519,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
       G_LM = gIn?.G_LM ?? lw.G!; // an external G list overrides the constant one
     } else {
       // §3.5 metric learner — skipped when a KV-cache holds A (the prompt's A is never updated)
-      A = kvIn?.A ?? metricLearner(q, lw, fast);
+      A = kvIn?.A ?? slot?.A ?? metricLearner(q, lw, fast);
       let A_LM: tf.Tensor4D, A_P: tf.Tensor4D | undefined;
       if (gIn) {
         // §4.2: a G-cache skips PLGA; the returned list carries the cached tensors
@@ -526,16 +543,23 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
 
     // §3.7 scores, mask, softmax, output
     const qG = (lw.identityG && !gIn ? q : fast && L === 1 ? headsGemv(q, G_LM) : bmm(q, G_LM)) as tf.Tensor4D; // [B, H, L, dk]
-    const kT = K.transpose([0, 2, 3, 1]); // [B, H, dk, L_c+L]
-    const v = V.transpose([0, 2, 1, 3]); // [B, H, L_c+L, dk]
-    const S = tf.div(bmm(qG, kT), Math.fround(Math.sqrt(dk))) as tf.Tensor4D; // [B, H, L, L_c+L]
-    const E = tf.softmax(mask ? tf.add(S, tf.mul(mask, MASK_NEG)) : S);
-    const Oh = bmm(E, v); // [B, H, L, dk]
-    const O = (L === 1 ? Oh : Oh.transpose([0, 2, 1, 3])).reshape([B, L, d]); // merge heads [B, L, d]
+    let O: tf.Tensor; // [B, L, d], heads merged
+    let S: tf.Tensor4D; // [B, H, L, L_c+L]
+    if (slot) {
+      ({O, S} = cachedAttention(qG, Knew, Vnew, slot.Kt, slot.V, Lc)); // writes K̃, Vv at position L_c
+    } else {
+      const K = kvIn ? (tf.concat([kvIn.K, Knew], 1) as tf.Tensor4D) : Knew; // [B, L_c+L, H, dk]
+      const V = kvIn ? (tf.concat([kvIn.V, Vnew], 1) as tf.Tensor4D) : Vnew;
+      const kT = K.transpose([0, 2, 3, 1]); // [B, H, dk, L_c+L]
+      const v = V.transpose([0, 2, 1, 3]); // [B, H, L_c+L, dk]
+      S = tf.div(bmm(qG, kT), Math.fround(Math.sqrt(dk))) as tf.Tensor4D;
+      const E = tf.softmax(mask ? tf.add(S, tf.mul(mask, MASK_NEG)) : S);
+      const Oh = bmm(E, v); // [B, H, L, dk]
+      O = (L === 1 ? Oh : Oh.transpose([0, 2, 1, 3])).reshape([B, L, d]);
+      kvOut.push(isG ? {K, V} : {K, V, A});
+    }
     const a = linear(O, lw.dense, fast) as tf.Tensor3D;
     if (!isG) deductive[l].S = S;
-
-    kvOut.push(isG ? {K, V} : {K, V, A});
 
     // §3.2 post-norm residual block
     const u = layerNorm(a, lw.ln1, h, fast);
@@ -545,6 +569,8 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
       outs.push(h as tf.Tensor3D);
     }
   }
+
+  if (buf) buf.length = Lc + 1; // every layer has written position L_c
 
   const decOutput = h as tf.Tensor3D;
   const from = opts.lastOnly ? L - 1 : (opts.logitsFrom ?? 0);
@@ -557,6 +583,27 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     kv: kvOut,
     ...(opts.hidden ? {hidden: {embedLn: embedLn, attnOut: attnOuts, out: outs}} : {}),
   };
+}
+
+/** Positions a call's KV-cache already holds. */
+function cachedLength(opts: ForwardOptions): number {
+  return opts.kvBuffer ? opts.kvBuffer.length : opts.kv ? opts.kv[0].K.shape[1] : 0;
+}
+
+/**
+ * An in-place KV-cache with room for `capacity` positions, holding what `kv` holds (a prompt
+ * call's cache). The buffers are new tensors: writing into them leaves `kv` as it was.
+ */
+export function kvBufferOf(kv: KVCache[], capacity: number): KVBuffer {
+  const Lc = kv[0].K.shape[1];
+  if (capacity <= Lc) throw new PldrError(`an in-place KV-cache needs room beyond the ${Lc} positions it starts with`);
+  const layers = kv.map((c) =>
+    tf.tidy(() => ({
+      Kt: tf.pad(c.K.transpose([0, 2, 3, 1]), [[0, 0], [0, 0], [0, 0], [0, capacity - Lc]]) as tf.Tensor4D, // [B, H, dk, capacity]
+      V: tf.pad(c.V.transpose([0, 2, 1, 3]), [[0, 0], [0, 0], [0, capacity - Lc], [0, 0]]) as tf.Tensor4D, // [B, H, capacity, dk]
+    })),
+  );
+  return {length: Lc, capacity, layers: layers.map((x, l) => (kv[l].A ? {...x, A: kv[l].A} : x))};
 }
 
 /**

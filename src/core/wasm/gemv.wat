@@ -1,4 +1,6 @@
 ;; y[0:N] += x[0:K] · W[K, N] for row-major float32 W, on the memory of tfjs's wasm backend.
+;; `gemvs` reads the first N columns of rows `stride` floats apart (the keys of an in-place KV-cache,
+;; laid out [dk, capacity]); `gemv` is gemvs with stride N.
 ;;
 ;; A decode step multiplies one token's activations by each weight matrix once, so it is bound by
 ;; streaming W from memory. This loop reads W once, in memory order: for each row i,
@@ -13,12 +15,15 @@
   (import "env" "memory" (memory 0))
 
   (func (export "gemv") (param $x i32) (param $w i32) (param $y i32) (param $K i32) (param $N i32)
+    (call $gemvs (local.get $x) (local.get $w) (local.get $y) (local.get $K) (local.get $N) (local.get $N)))
+
+  (func $gemvs (export "gemvs") (param $x i32) (param $w i32) (param $y i32) (param $K i32) (param $N i32) (param $stride i32)
     (local $i i32) (local $j i32) (local $r i32) (local $p i32) (local $a f32) (local $s v128)
     (local $rowBytes i32) (local $end8 i32) (local $end4 i32) (local $end i32)
-    (local.set $rowBytes (i32.shl (local.get $N) (i32.const 2)))
+    (local.set $rowBytes (i32.shl (local.get $stride) (i32.const 2)))
     (local.set $end8 (i32.shl (i32.and (local.get $N) (i32.const -8)) (i32.const 2)))
     (local.set $end4 (i32.shl (i32.and (local.get $N) (i32.const -4)) (i32.const 2)))
-    (local.set $end (local.get $rowBytes))
+    (local.set $end (i32.shl (local.get $N) (i32.const 2)))
     (local.set $r (local.get $w))
     (block $rowsDone
       (loop $rows
