@@ -518,17 +518,16 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     if (isG) {
       G_LM = gIn?.G_LM ?? lw.G!; // an external G list overrides the constant one
     } else {
-      // §3.5 metric learner — skipped when a KV-cache holds A (the prompt's A is never updated)
-      A = kvIn?.A ?? slot?.A ?? metricLearner(q, lw, fast);
+      const deduce = () => {
+        // §3.5 metric learner — skipped when a KV-cache holds A (the prompt's A is never updated)
+        const A = kvIn?.A ?? slot?.A ?? metricLearner(q, lw, fast);
+        // §3.6 PLGA — or §4.2: a G-cache skips it; the returned list carries the cached tensors
+        return gIn ? {A, A_LM: gIn.A_LM, G_LM: gIn.G_LM, A_P: gIn.A_P} : {A, ...plga(A, lw.plga!)};
+      };
+      // Inference frees the intermediates at once (a prompt leaves ~9 MB of them per layer of a
+      // 104M model until the call ends); training keeps them for the gradients.
       let A_LM: tf.Tensor4D, A_P: tf.Tensor4D | undefined;
-      if (gIn) {
-        // §4.2: a G-cache skips PLGA; the returned list carries the cached tensors
-        A_LM = gIn.A_LM;
-        G_LM = gIn.G_LM;
-        A_P = gIn.A_P;
-      } else {
-        ({A_LM, A_P, G_LM} = plga(A, lw.plga!));
-      }
+      ({A, A_LM, A_P, G_LM} = fast ? tf.tidy(deduce) : deduce());
       const p = lw.plga!;
       deductive.push({
         A_LM,
