@@ -7,7 +7,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
 import {loadModel, readModelFiles, instantiate} from '../../src/core/io/model-files.js';
-import {bmmTuning, createMask, disposeAllBut, forwardWith, linearSources, type PldrModel} from '../../src/core/model/pldr.js';
+import {createMask, disposeAllBut, forwardWith, linearSources, type PldrModel} from '../../src/core/model/pldr.js';
 import {fusedKernelsActive} from '../../src/core/model/kernels.js';
 import {ropeTable} from '../../src/core/model/rope.js';
 import {expectClose, fixture, maxAbsDiff, TRAIN_BATCH_TOL} from '../helpers.js';
@@ -114,26 +114,6 @@ for (const name of ['tiny-G-identity', 'tiny-G-random'] as const) {
     });
   });
 }
-
-describe('per-matrix split of batched products (the wasm fast path for large heads)', () => {
-  it('gives the same forward as the batched kernel', () => {
-    const f = fixture('tiny-public');
-    const model = loadModel(f.checkpoint);
-    const ids = f.ids('input.forward_ids');
-    const mask = createMask(ids);
-    const saved = bmmTuning.splitMacs;
-    try {
-      bmmTuning.splitMacs = 0; // every product split into 2-D matMuls, broadcasting per head
-      const r = model.forward(ids, {mask});
-      expectClose(r.logits.dataSync(), f.t('forward.logits'), TOL.logits, 'logits (split path)');
-      r.deductive!.forEach((d, l) => expectClose(d.G_LM.dataSync(), f.t(`forward.layer.${l}.G_LM`), TOL.G_LM, `G_LM ${l} (split path)`));
-      tf.dispose([mask, r as unknown as tf.TensorContainer]);
-    } finally {
-      bmmTuning.splitMacs = saved;
-      model.dispose();
-    }
-  });
-});
 
 describe('fused inference kernels (kernels.ts) against the composite ops', () => {
   it('are active on wasm, and both paths match the reference: prompt call and a cached step', () => {

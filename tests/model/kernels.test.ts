@@ -10,8 +10,9 @@ import * as tf from '@tensorflow/tfjs';
 import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
-import {cachedAttention, fusedKernelsActive, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, siluGateFused} from '../../src/core/model/kernels.js';
+import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, siluGateFused} from '../../src/core/model/kernels.js';
 import {maxAbsDiff, ROOT} from '../helpers.js';
+import {bmm} from '../../src/core/model/pldr.js';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -154,5 +155,37 @@ describe('PldrCachedAttention: one token over an in-place KV-cache', () => {
     const vb = Vb.arraySync()[0]![1]!; // [cap][dk]
     vb.forEach((row, p) => expect(row).toEqual(p === 3 ? [0, 0, 0, 0] : [7, 7, 7, 7]));
     tf.dispose([Kt, Vb]);
+  });
+});
+
+describe('PldrBatchMatMul: batched products for training attention', () => {
+  it('equals tfjs\'s matMul for every row and column tail, one b per matrix or one for all', () => {
+    for (const [n, M, K, N, shared] of [[1, 1, 1, 1, false], [3, 4, 8, 8, false], [2, 7, 5, 13, false], [32, 256, 32, 256, false], [5, 9, 33, 21, true], [4, 6, 3, 40, true]] as const) {
+      const a = tf.randomNormal([n, M, K], 0, 1, 'float32', 31) as tf.Tensor3D;
+      const b = tf.randomNormal([shared ? 1 : n, K, N], 0, 1, 'float32', 32) as tf.Tensor3D;
+      const ours = batchMatMulFused(a, b);
+      const ref = tf.matMul(a, shared ? tf.broadcastTo(b, [n, K, N]) : b);
+      expect(ours.shape).toEqual([n, M, N]);
+      expect(maxAbsDiff(ours.dataSync(), ref.dataSync()), `${n}×${M}×${K}×${N}`).toBeLessThanOrEqual(1e-6 * Math.sqrt(K) * 8);
+      tf.dispose([a, b, ours, ref]);
+    }
+  });
+
+  it('bmm uses it on wasm, and its gradients equal tfjs\'s matMul gradients', async () => {
+    // 32 matrices (a training batch's B·H heads): bmm takes the batched route
+    const a = tf.randomNormal([4, 8, 12, 16], 0, 1, 'float32', 41);
+    const b = tf.randomNormal([4, 8, 16, 10], 0, 1, 'float32', 42);
+    const dy = tf.randomNormal([4, 8, 12, 10], 0, 1, 'float32', 43);
+    const loss = (f: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x, y), dy));
+    const before = tf.memory().numTensors;
+    const ours = tf.grads(loss(bmm))([a, b]);
+    const ref = tf.grads(loss((x, y) => tf.matMul(x, y)))([a, b]);
+    for (let i = 0; i < 2; i++) expect(maxAbsDiff(ours[i]!.dataSync(), ref[i]!.dataSync()), `gradient ${i}`).toBeLessThan(1e-5);
+    tf.dispose([...ours, ...ref]);
+    expect(tf.memory().numTensors).toBe(before);
+    const p = await tf.profile(() => tf.dispose(bmm(a, b)));
+    expect(p.kernels.map((k) => k.name)).toContain('PldrBatchMatMul');
+    expect(p.kernels.map((k) => k.name)).not.toContain('BatchMatMul');
+    tf.dispose([a, b, dy]);
   });
 });

@@ -13,6 +13,9 @@
  *   PldrCachedAttention  one new token's attention over an in-place KV-cache (spec §3.7, L = 1):
  *                  writes k, v at `position` of Kt [B, H, dk, cap] and V [B, H, cap, dk], then
  *                  S = qG·Kt/√dk, E = softmax(S), O = E·V per head → O [B, 1, d], S [B, H, 1, position+1]
+ *   PldrBatchMatMul  a [n, M, K] · b [n or 1, K, N] → [n, M, N] with our 4 × 8 register-blocked wasm
+ *                  loop (wasm/gemv.wat): tfjs's batched matMul on wasm runs ~1 GMAC/s, and training
+ *                  attention is all batched products (B·H of them per layer, forward and backward)
  *   PldrLinear     x·W + b for a few rows x [M, K], W [K, N] ≤ GEMV_MAX_N wide: our own wasm loop
  *                  (wasm/gemv.wat) streaming W once per row, where it lies — no packed copy of W
  *
@@ -39,6 +42,8 @@ interface Gemv {
   gemv(x: number, w: number, y: number, K: number, N: number): void;
   /** The same over the first N columns of rows `stride` floats apart. */
   gemvs(x: number, w: number, y: number, K: number, N: number, stride: number): void;
+  /** C[0:4, 0:N8] = A[0:4, 0:K] · B[K, 0:N8], rows of A `lda` floats apart, of B and C N apart. */
+  gemm4(a: number, b: number, c: number, K: number, N8: number, N: number, lda: number): void;
 }
 let gemvFns: Gemv | null | undefined;
 
@@ -128,6 +133,39 @@ export function registerFusedKernels(): void {
         for (let m = 0; m < M; m++) {
           be.wasm.HEAPF32.copyWithin(yo / 4 + m * N, bo! / 4, bo! / 4 + N); // y = b, then y += x·W
           gemv(xo! + m * K * 4, wo!, yo + m * N * 4, K, N);
+        }
+      });
+    },
+  });
+
+  tf.registerKernel({
+    kernelName: 'PldrBatchMatMul',
+    backendName: 'wasm',
+    kernelFunc: ({inputs, backend}) => {
+      const {a, b} = inputs as Record<string, tf.TensorInfo>;
+      const [n, M, K] = a.shape as [number, number, number];
+      const N = b.shape[2]!;
+      const bStep = b.shape[0] === 1 ? 0 : K * N; // one b for every matrix of a, or one each
+      return withOffsets(backend, [a, b], [n, M, N], (be, [ao, bo], co) => {
+        const {gemm4, gemv} = gemvOn(be)!;
+        const heap = be.wasm.HEAPF32;
+        const [M4, N8] = [M & ~3, N & ~7];
+        for (let i = 0; i < n; i++) {
+          const [A, B, C] = [ao! / 4 + i * M * K, bo! / 4 + i * bStep, co / 4 + i * M * N]; // float indices
+          for (let m = 0; m < M4; m += 4) {
+            if (N8 > 0) gemm4(4 * (A + m * K), 4 * B, 4 * (C + m * N), K, N8, N, K);
+            // the last N mod 8 columns, float32 sums in the same order
+            for (let r = m; r < m + 4; r++)
+              for (let j = N8; j < N; j++) {
+                let sum = 0;
+                for (let k = 0; k < K; k++) sum = Math.fround(sum + Math.fround(heap[A + r * K + k]! * heap[B + k * N + j]!));
+                heap[C + r * N + j] = sum;
+              }
+          }
+          for (let m = M4; m < M; m++) {
+            heap.fill(0, C + m * N, C + (m + 1) * N);
+            gemv(4 * (A + m * K), 4 * B, 4 * (C + m * N), K, N);
+          }
         }
       });
     },
@@ -260,6 +298,11 @@ export function layerNormFused(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, residua
 /** x [M, K]·wT [K, N] + b with our gemv (check `fusedKernelsActive` and the size limits first). */
 export function linearGemv(x: tf.Tensor2D, wT: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   return tf.engine().runKernel('PldrLinear', {x, w: wT, b}) as tf.Tensor2D;
+}
+
+/** a [n, M, K] · b [n or 1, K, N] → [n, M, N] (check `fusedKernelsActive` first; no gradient: see pldr.ts's bmm). */
+export function batchMatMulFused(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  return tf.engine().runKernel('PldrBatchMatMul', {a, b}) as tf.Tensor3D;
 }
 
 /** q [B, H, 1, dk] · G [B or 1, H, dk, dk] per head: one query row per head (a cached step). */

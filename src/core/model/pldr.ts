@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import type {HostTensor} from '../io/tensor.js';
-import {cachedAttention, fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
+import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
 import {Rope} from './rope.js';
 
 const LN_EPS = 1e-6;
@@ -653,17 +653,27 @@ export function plga(A: tf.Tensor4D, p: Plga): {A_LM: tf.Tensor4D; A_P: tf.Tenso
 }
 
 /**
- * Below `splitMacs` multiply-adds per matrix, one batched kernel beats a dispatch per matrix; so it
- * does for more than `maxSplit` matrices (a training batch's B·H heads), where splitting and
- * stacking back cost more than they save.
- * Tests set it to 0 to run the split path on the tiny fixture models too.
+ * a [n, M, K] @ b [n, K, N] with our wasm kernel, differentiable: the gradients are the same kernel
+ * on explicitly transposed operands (dA = dC·Bᵀ, dB = Aᵀ·dC), as matMul2d's are.
  */
-export const bmmTuning = {splitMacs: 32 * 1024, maxSplit: 16};
+const batchMatMul = tf.customGrad((a, b, save) => {
+  (save as tf.GradSaveFunc)([a as tf.Tensor, b as tf.Tensor]);
+  return {
+    value: batchMatMulFused(a as tf.Tensor3D, b as tf.Tensor3D),
+    gradFunc: (dy, saved) => {
+      const [A, B] = saved as tf.Tensor3D[];
+      const dC = dy as tf.Tensor3D;
+      return [batchMatMulFused(dC, B!.transpose([0, 2, 1])), batchMatMulFused(A!.transpose([0, 2, 1]), dC)];
+    },
+  };
+}) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
 
 /**
  * a @ b over leading batch dims, which may broadcast (size 1 against size n): a [..., m, k],
- * b [..., k, n] → [..., m, n]. The wasm backend's batched matMul runs 5–10× slower than its 2-D
- * one (design.md §2), so large products are split into one 2-D matMul per matrix.
+ * b [..., k, n] → [..., m, n]. One matrix is a 2-D matMul. Several go to our batched kernel on
+ * wasm, whose own batched matMul runs ~1 GMAC/s (design.md §2): ours runs ~10, and beat splitting
+ * into one 2-D matMul per matrix at every size measured (12 × 10×64×64: 0.06 vs 1.6 ms;
+ * 12 × 256×64×256: 2.8 vs 19 ms; 32 × 256×256×32, a training batch's heads: 4.6 ms vs 66 batched).
  */
 export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const r = a.rank;
@@ -674,33 +684,8 @@ export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const batch = batchA.map((x, i) => Math.max(x, batchB[i]));
   const count = batch.reduce((x, y) => x * y, 1);
   if (count === 1) return matMul2d(a.reshape([m, k]), b.reshape([k, n])).reshape([...batch, m, n]);
-  // One row per matrix (a cached step's attention): the batched kernel beats splitting, whose
-  // per-matrix slices and set-up cost more than the products themselves at long context.
-  if (m === 1 || m * k * n < bmmTuning.splitMacs || count > bmmTuning.maxSplit) {
-    const A = batchA.every((x, i) => x === batch[i]) ? a : tf.broadcastTo(a, [...batch, m, k]);
-    const B = batchB.every((x, i) => x === batch[i]) ? b : tf.broadcastTo(b, [...batch, k, n]);
-    return tf.matMul(A, B);
-  }
-  // tf.split rather than tf.unstack: the Unpack kernel is slower on wasm; the gradient is one concat
-  const matrices = (x: tf.Tensor, rows: number, cols: number) => {
-    const flat = x.reshape([-1, rows, cols]);
-    return tf.split(flat, flat.shape[0]!, 0).map((t) => t.reshape([rows, cols]));
-  };
-  const as = matrices(a, m, k);
-  const bs = matrices(b, k, n);
-  const pick = (list: tf.Tensor[], shape: number[], flat: number) => {
-    // index into a batch that broadcasts: size-1 dims always take index 0
-    let idx = 0;
-    let rest = flat;
-    for (let i = batch.length - 1, own = 1; i >= 0; i--) {
-      const coord = rest % batch[i];
-      rest = Math.floor(rest / batch[i]);
-      idx += (shape[i] === 1 ? 0 : coord) * own;
-      own *= shape[i];
-    }
-    return list[idx];
-  };
-  const out: tf.Tensor[] = [];
-  for (let i = 0; i < count; i++) out.push(matMul2d(pick(as, batchA, i), pick(bs, batchB, i)));
-  return tf.stack(out).reshape([...batch, m, n]);
+  const A = batchA.every((x, i) => x === batch[i]) ? a : tf.broadcastTo(a, [...batch, m, k]);
+  const B = batchB.every((x, i) => x === batch[i]) ? b : tf.broadcastTo(b, [...batch, k, n]);
+  if (!fusedKernelsActive()) return tf.matMul(A, B);
+  return batchMatMul(A.reshape([count, m, k]) as tf.Tensor3D, B.reshape([count, k, n]) as tf.Tensor3D).reshape([...batch, m, n]);
 }
