@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
-import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, siluGateFused} from '../../src/core/model/kernels.js';
+import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv} from '../../src/core/model/kernels.js';
 import {maxAbsDiff, ROOT} from '../helpers.js';
 import {bmm} from '../../src/core/model/pldr.js';
 
@@ -81,7 +81,7 @@ describe('PldrHeadsGemv: q·G per head for one query row', () => {
   });
 });
 
-describe('PldrLayerNorm and PldrSiluGate', () => {
+describe('PldrLayerNorm', () => {
   it('LayerNorm (with and without a residual) matches the composite float32 ops', () => {
     const x = tf.randomNormal([3, 5, 48], 0.3, 2, 'float32', 4);
     const r = tf.randomNormal([3, 5, 48], 0, 1, 'float32', 5);
@@ -93,15 +93,6 @@ describe('PldrLayerNorm and PldrSiluGate', () => {
     };
     expect(maxAbsDiff(layerNormFused(x, g, b).dataSync(), composite(x).dataSync())).toBeLessThanOrEqual(2e-6);
     expect(maxAbsDiff(layerNormFused(x, g, b, r).dataSync(), composite(tf.add(x, r)).dataSync())).toBeLessThanOrEqual(2e-6);
-  });
-
-  it('SiLU gate silu(a)·b matches a·sigmoid(a)·b, including large negative a', () => {
-    const a = tf.tensor1d([-1000, -30, -1, 0, 0.5, 3, 80]);
-    const b = tf.tensor1d([2, 2, 2, 2, 2, 2, 2]);
-    const ours = siluGateFused(a, b).dataSync();
-    const ref = tf.mul(tf.mul(a, tf.sigmoid(a)), b).dataSync();
-    expect(maxAbsDiff(ours, ref)).toBeLessThanOrEqual(1e-5);
-    expect(ours.every(Number.isFinite)).toBe(true);
   });
 });
 

@@ -6,7 +6,6 @@
  * training keeps the composite ops.
  *
  *   PldrLayerNorm  LN(x [+ r]) over the last axis, ε = 1e-6, biased variance      x, r [R, n]
- *   PldrSiluGate   silu(a) ∘ b, the GLU's gate                                   a, b [R, F]
  *   PldrQkvRope    split a fused Q|K|V projection, rotate Q and K (spec §3.4) and lay Q out per head
  *                  qkv [B·L, 3d] → q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]
  *   PldrHeadsGemv  q·G per head for one query row (a cached step with a G-cache): [B, H, 1, dk]
@@ -239,20 +238,6 @@ export function registerFusedKernels(): void {
   });
 
   tf.registerKernel({
-    kernelName: 'PldrSiluGate',
-    backendName: 'wasm',
-    kernelFunc: ({inputs, backend}) => {
-      const {a, b} = inputs as Record<string, tf.TensorInfo>;
-      return withHeap(backend, [a, b], [a.shape], ([av, bv], [out]) => {
-        for (let i = 0; i < av!.length; i++) {
-          const x = av![i]!;
-          out![i] = (x / (1 + Math.exp(-x))) * bv![i]!;
-        }
-      })[0]!;
-    },
-  });
-
-  tf.registerKernel({
     kernelName: 'PldrQkvRope',
     backendName: 'wasm',
     kernelFunc: ({inputs, backend, attrs}) => {
@@ -321,9 +306,6 @@ export function cachedAttention(qG: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D,
   return {O: O as tf.Tensor3D, S: S as tf.Tensor4D};
 }
 
-export function siluGateFused(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  return tf.engine().runKernel('PldrSiluGate', {a, b}) as tf.Tensor;
-}
 
 /** qkv [B·L, 3d] → [q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]], Q and K rotated at positions start…start+L−1. */
 export function qkvRopeFused(qkv: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, B: number, L: number, H: number, start: number): tf.Tensor4D[] {

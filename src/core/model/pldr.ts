@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import type {HostTensor} from '../io/tensor.js';
-import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, qkvRopeFused, siluGateFused} from './kernels.js';
+import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, qkvRopeFused} from './kernels.js';
 import {Rope} from './rope.js';
 
 const LN_EPS = 1e-6;
@@ -240,7 +240,7 @@ function layerNorm(x: tf.Tensor, n: Norm, r?: tf.Tensor, fast = false): tf.Tenso
 function glu(x: tf.Tensor, g: Glu, fast = false): tf.Tensor {
   const a = linear(x, g.w1, fast);
   const b = linear(x, g.w2, fast);
-  const gate = fast ? siluGateFused(a, b) : tf.mul(tf.mul(a, tf.sigmoid(a)), b);
+  const gate = tf.mul(tf.mul(a, tf.sigmoid(a)), b);
   return linear(gate, g.w3, fast);
 }
 
