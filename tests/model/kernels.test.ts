@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
-import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv} from '../../src/core/model/kernels.js';
+import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_N, layerNormFused, linearGemv} from '../../src/core/model/kernels.js';
 import {maxAbsDiff, ROOT} from '../helpers.js';
 import {bmm} from '../../src/core/model/pldr.js';
 
@@ -67,15 +67,17 @@ describe('PldrLinear: our gemv on the wasm heap', () => {
   });
 });
 
-describe('PldrHeadsGemv: q·G per head for one query row', () => {
-  it('equals the batched product, for one G shared by every row and for one G per row', () => {
+describe('q·G per head for one query row (a cached step): bmm through the batched kernel', () => {
+  it('equals the batched product, for one G shared by every row and for one G per row', async () => {
     for (const gRows of [1, 3]) {
       const q = tf.randomNormal([3, 5, 1, 12], 0, 1, 'float32', 11) as tf.Tensor4D;
       const G = tf.randomNormal([gRows, 5, 12, 12], 0, 1, 'float32', 12) as tf.Tensor4D;
-      const ours = headsGemv(q, G);
+      const ours = bmm(q, G);
       const ref = tf.matMul(q, gRows === 1 ? tf.broadcastTo(G, [3, 5, 12, 12]) : G);
       expect(ours.shape).toEqual([3, 5, 1, 12]);
       expect(maxAbsDiff(ours.dataSync(), ref.dataSync()), `G rows ${gRows}`).toBeLessThanOrEqual(1e-5);
+      const p = await tf.profile(() => tf.dispose(bmm(q, G)));
+      expect(p.kernels.map((k) => k.name)).toContain('PldrBatchMatMul');
       tf.dispose([q, G, ours, ref]);
     }
   });

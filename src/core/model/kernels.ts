@@ -2,13 +2,12 @@
  * Fused inference kernels for the wasm backend (issue 7): plain loops over the wasm heap that
  * replace chains of small tfjs ops. A cached decode step works on one token, so its elementwise
  * work is a few thousand floats per op and tfjs's per-op cost (~10 µs) dominated it: a layer took
- * ~100 ops. These kernels have no gradients; only inference (`PldrModel.forward`) uses them, and
- * training keeps the composite ops.
+ * ~100 ops. The kernels have no gradients: inference (`PldrModel.forward`) uses them, training keeps
+ * the composite ops — except PldrBatchMatMul, which pldr.ts's bmm wraps with its gradients.
  *
  *   PldrLayerNorm  LN(x [+ r]) over the last axis, ε = 1e-6, biased variance      x, r [R, n]
  *   PldrQkvRope    split a fused Q|K|V projection, rotate Q and K (spec §3.4) and lay Q out per head
  *                  qkv [B·L, 3d] → q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]
- *   PldrHeadsGemv  q·G per head for one query row (a cached step with a G-cache): [B, H, 1, dk]
  *   PldrCachedAttention  one new token's attention over an in-place KV-cache (spec §3.7, L = 1):
  *                  writes k, v at `position` of Kt [B, H, dk, cap] and V [B, H, cap, dk], then
  *                  S = qG·Kt/√dk, E = softmax(S), O = E·V per head → O [B, 1, d], S [B, H, 1, position+1]
@@ -171,25 +170,6 @@ export function registerFusedKernels(): void {
   });
 
   tf.registerKernel({
-    kernelName: 'PldrHeadsGemv',
-    backendName: 'wasm',
-    kernelFunc: ({inputs, backend}) => {
-      const {q, G} = inputs as Record<string, tf.TensorInfo>;
-      const [B, H, , dk] = q.shape as [number, number, number, number];
-      const gB = G.shape[0] === 1 ? 0 : 1; // one G for every row, or one per row
-      return withOffsets(backend, [q, G], [B, H, 1, dk], (be, [qo, go], yo) => {
-        const {gemv} = gemvOn(be)!;
-        be.wasm.HEAPF32.fill(0, yo / 4, yo / 4 + B * H * dk);
-        for (let b = 0; b < B; b++)
-          for (let h = 0; h < H; h++) {
-            const row = (b * H + h) * dk * 4;
-            gemv(qo! + row, go! + (gB * b * H + h) * dk * dk * 4, yo + row, dk, dk);
-          }
-      });
-    },
-  });
-
-  tf.registerKernel({
     kernelName: 'PldrCachedAttention',
     backendName: 'wasm',
     kernelFunc: ({inputs, backend, attrs}) => {
@@ -290,11 +270,6 @@ export function batchMatMulFused(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   return tf.engine().runKernel('PldrBatchMatMul', {a, b}) as tf.Tensor3D;
 }
 
-/** q [B, H, 1, dk] · G [B or 1, H, dk, dk] per head: one query row per head (a cached step). */
-export function headsGemv(q: tf.Tensor4D, G: tf.Tensor4D): tf.Tensor4D {
-  return tf.engine().runKernel('PldrHeadsGemv', {q, G}) as tf.Tensor4D;
-}
-
 /**
  * One new token's attention over an in-place KV-cache (check `fusedKernelsActive` first): writes
  * k, v [B, 1, H, dk] at `position` of Kt [B, H, dk, cap] and V [B, H, cap, dk] — in place: the two
@@ -305,7 +280,6 @@ export function cachedAttention(qG: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D,
   E!.dispose();
   return {O: O as tf.Tensor3D, S: S as tf.Tensor4D};
 }
-
 
 /** qkv [B·L, 3d] → [q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]], Q and K rotated at positions start…start+L−1. */
 export function qkvRopeFused(qkv: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, B: number, L: number, H: number, start: number): tf.Tensor4D[] {

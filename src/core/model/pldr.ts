@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import type {HostTensor} from '../io/tensor.js';
-import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, headsGemv, layerNormFused, linearGemv, qkvRopeFused} from './kernels.js';
+import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, layerNormFused, linearGemv, qkvRopeFused} from './kernels.js';
 import {Rope} from './rope.js';
 
 const LN_EPS = 1e-6;
@@ -210,7 +210,7 @@ export function linear(x: tf.Tensor, w: Linear, fast = false): tf.Tensor {
   const x2 = (x.rank === 2 ? x : x.reshape([-1, K])) as tf.Tensor2D; // [M, K]
   const M = x2.shape[0];
   let y: tf.Tensor; // [M, N]
-  if (!fast) y = addBias(matMul2d(x2, w.wT), w.b as tf.Tensor1D);
+  if (!fast) y = addBias(matMul2d(x2, w.wT), w.b);
   else if (M <= GEMV_MAX_M && N <= GEMV_MAX_N) y = linearGemv(x2, w.wT, w.b); // a decode step: stream W once per row, where it lies
   else y = (tf.engine().runKernel('_FusedMatMul', {a: x2.reshape([1, M, K]), b: w.wT.reshape([1, K, N]), bias: w.b}, FUSED_LINEAR) as tf.Tensor).reshape([M, N]);
   return x.rank === 2 ? y : y.reshape([...x.shape.slice(0, -1), N]);
@@ -476,7 +476,6 @@ export class PldrModel {
       throw new PldrError(`a call with a KV-cache takes exactly one new token, got ${L} (spec §3.4, T5)`);
     if (opts.kvBuffer && Lc >= opts.kvBuffer.capacity)
       throw new PldrError(`the in-place KV-cache is full (${opts.kvBuffer.capacity} positions)`);
-    if (opts.kvBuffer && !fusedKernelsActive()) throw new PldrError('an in-place KV-cache needs the fused kernels of the wasm backend');
     if (Lc + L > this.cfg.max_seq_len)
       throw new PldrError(
         `sequence of ${Lc + L} tokens exceeds max_seq_len ${this.cfg.max_seq_len}: positions must be < ${this.cfg.max_seq_len}`,
@@ -509,7 +508,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
   const mask = opts.mask ?? null;
   const fast = opts.fast === true && fusedKernelsActive();
   const buf = opts.kvBuffer;
-  if (buf && !(fast && L === 1)) throw new PldrError('an in-place KV-cache takes one new token on the fused path');
+  if (buf && !(fast && L === 1)) throw new PldrError('an in-place KV-cache takes one new token, on the fused kernels of the wasm backend');
 
   // §3.1 embedding: LN_emb( Emb[X] · float32(√d) )
   const idsT = tf.tensor2d(ids.flat(), [B, L], 'int32');
@@ -558,7 +557,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     }
 
     // §3.7 scores, mask, softmax, output
-    const qG = (lw.identityG && !gIn ? q : fast && L === 1 ? headsGemv(q, G_LM) : bmm(q, G_LM)) as tf.Tensor4D; // [B, H, L, dk]
+    const qG = (lw.identityG && !gIn ? q : bmm(q, G_LM)) as tf.Tensor4D; // [B, H, L, dk]; one gemv per head in a cached step
     let O: tf.Tensor; // [B, L, d], heads merged
     let S: tf.Tensor4D; // [B, H, L, L_c+L]
     if (slot) {
