@@ -40,8 +40,8 @@ interface Gemv {
   gemv(x: number, w: number, y: number, K: number, N: number): void;
   /** The same over the first N columns of rows `stride` floats apart. */
   gemvs(x: number, w: number, y: number, K: number, N: number, stride: number): void;
-  /** C[0:4, 0:N8] = A[0:4, 0:K] · B[K, 0:N8], rows of A `lda` floats apart, of B and C N apart. */
-  gemm4(a: number, b: number, c: number, K: number, N8: number, N: number, lda: number): void;
+  /** C[0:4, 0:N8] = A[0:4, 0:K] · B[K, 0:N8], rows of A K floats apart, of B and C N apart. */
+  gemm4(a: number, b: number, c: number, K: number, N8: number, N: number): void;
 }
 let gemvFns: Gemv | null | undefined;
 
@@ -151,7 +151,7 @@ export function registerFusedKernels(): void {
         for (let i = 0; i < n; i++) {
           const [A, B, C] = [ao! / 4 + i * M * K, bo! / 4 + i * bStep, co / 4 + i * M * N]; // float indices
           for (let m = 0; m < M4; m += 4) {
-            if (N8 > 0) gemm4(4 * (A + m * K), 4 * B, 4 * (C + m * N), K, N8, N, K);
+            if (N8 > 0) gemm4(4 * (A + m * K), 4 * B, 4 * (C + m * N), K, N8, N);
             // the last N mod 8 columns, float32 sums in the same order
             for (let r = m; r < m + 4; r++)
               for (let j = N8; j < N; j++) {

@@ -62,17 +62,17 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rows))))
 
-  ;; C[0:4, 0:N8] = A[0:4, 0:K] · B[K, 0:N8] for four rows of A (`lda` floats apart) and the first N8
+  ;; C[0:4, 0:N8] = A[0:4, 0:K] · B[K, 0:N8] for four rows of A (K floats apart) and the first N8
   ;; columns (N8 a multiple of 8) of B and C (rows N floats apart): the training attention's
   ;; batched products. Each step over k loads eight columns of B once for all four rows, and keeps
   ;; the 4 × 8 sums in registers until the end (a gemv per row would reload and store them every k).
   ;; Sums run over k in order, as a plain loop's do.
-  (func (export "gemm4") (param $a i32) (param $b i32) (param $c i32) (param $K i32) (param $N8 i32) (param $N i32) (param $lda i32)
+  (func (export "gemm4") (param $a i32) (param $b i32) (param $c i32) (param $K i32) (param $N8 i32) (param $N i32)
     (local $j i32) (local $k i32) (local $pa i32) (local $pb i32) (local $pc i32)
     (local $rowA i32) (local $rowB i32) (local $w0 v128) (local $w1 v128) (local $x v128)
     (local $s00 v128) (local $s01 v128) (local $s10 v128) (local $s11 v128)
     (local $s20 v128) (local $s21 v128) (local $s30 v128) (local $s31 v128)
-    (local.set $rowA (i32.shl (local.get $lda) (i32.const 2)))
+    (local.set $rowA (i32.shl (local.get $K) (i32.const 2)))
     (local.set $rowB (i32.shl (local.get $N) (i32.const 2)))
     (block $colsDone
       (loop $cols
