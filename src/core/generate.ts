@@ -121,9 +121,10 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
       // Hand the caches over: keep what the mode keeps, dispose the rest (never gInit's tensors).
       // An in-place cache is made once from the prompt call's and then appended to by each call.
       let nextKV = kv;
-      if (useKV && kv === undefined) nextKV = inPlace ? kvBufferOf(r.kv, capacity) : r.kv;
-      else if (useKV && Array.isArray(kv)) nextKV = r.kv;
-      if (inPlace && nextKV) result.kvCapacity = capacity;
+      if (useKV && kv === undefined && inPlace) {
+        nextKV = kvBufferOf(r.kv, capacity);
+        result.kvCapacity = capacity;
+      } else if (useKV && (kv === undefined || Array.isArray(kv))) nextKV = r.kv;
       const nextG = gInit ?? (useG ? gCacheOf(r.deductive!) : g);
       if (opts.trace) result.lastG = r.deductive?.map((d) => firstRow(d.G_LM));
       const z = (await r.logits.data()) as Float32Array; // [1, 1, V] → [V]

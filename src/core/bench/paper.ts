@@ -648,25 +648,24 @@ async function longRun(m: BenchModel, view: PldrModel, mode: BenchMode, n: numbe
     token++;
     if (token % every !== 0 && token !== 1) return;
     const heap = wasmHeapMb();
+    const bytes = tf.memory().numBytes;
     rows.push({
       token,
       tensors: tf.memory().numTensors,
-      tensor_bytes: tf.memory().numBytes,
-      kv_bytes: kvBytes(m.config, P + token - 1),
-      tensor_mb: round(tf.memory().numBytes / MB, 2),
-      kv_mb: round(kvBytes(m.config, P + token - 1) / MB, 2),
+      tensor_bytes: bytes,
+      kv_bytes: 0, // below: only the finished run tells whether the cache was allocated in place
+      tensor_mb: round(bytes / MB, 2),
+      kv_mb: 0,
       js_heap_mb: round(process.memoryUsage().heapUsed / MB, 1),
       rss_mb: round(process.memoryUsage.rss() / MB, 1),
       ...(heap !== undefined ? {wasm_heap_mb: heap} : {}),
     });
   };
   const r = await oneGeneration(m, view, mode, n, seed, undefined, probe);
-  if (r.kv_capacity !== undefined) {
-    // an in-place cache holds its capacity from the prompt call on
-    for (const row of rows) {
-      row.kv_bytes = kvBytes(m.config, r.kv_capacity);
-      row.kv_mb = round(row.kv_bytes / MB, 2);
-    }
+  for (const row of rows) {
+    // an in-place cache holds its capacity from the prompt call on; a concatenated one what was fed
+    row.kv_bytes = kvBytes(m.config, r.kv_capacity ?? P + row.token - 1);
+    row.kv_mb = round(row.kv_bytes / MB, 2);
   }
   const mean = (v: number[]) => round(v.reduce((a, b) => a + b, 0) / Math.max(1, v.length), 3);
   return {model: m.label, mode, tokens: n, every, rows, ms_per_token_first_100: mean(r.step_ms.slice(0, 100)), ms_per_token_last_100: mean(r.step_ms.slice(-100))};
