@@ -1,5 +1,6 @@
 /** File access for the readers and writers: user-facing errors, and writes that never leave half a file. */
 import * as fs from 'node:fs';
+import {basename as basenamePath, dirname as dirnamePath, isAbsolute as isAbsolutePath, join as joinPath, relative as relativePath, resolve as resolvePath} from 'node:path';
 
 import {PldrError} from '../errors.js';
 
@@ -76,4 +77,46 @@ export function fsMessage(e: unknown): string {
   if (err?.code === 'EACCES' || err?.code === 'EPERM') return 'permission denied';
   if (err?.code === 'EISDIR') return 'is a directory';
   return (err?.message ?? String(e)).replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Where a command may write a folder (issue 11: never destroy what we did not create).
+ *
+ * - `dir` must not be, contain, or lie inside any of `inputs` (a command never writes into its own input);
+ * - a missing or empty folder is fine; a non-empty one is refused unless `force` (the user asked to
+ *   replace it), and then it is replaced only once the new folder is complete (writeModelDir swaps);
+ * - a path that exists and is not a folder is refused.
+ *
+ * Call it before any long work, so a refusal costs the user nothing. `flag` names the option that
+ * allows replacing, for the message.
+ */
+export function checkOutputDir(dir: string, opts: {force?: boolean; inputs?: string[]; flag?: string} = {}): void {
+  const target = realish(dir);
+  for (const input of opts.inputs ?? []) {
+    const src = realish(input);
+    if (target === src || within(target, src) || within(src, target))
+      throw new PldrError(`${dir} would overlap the input ${input}: write to a folder outside it`);
+  }
+  if (!fs.existsSync(dir)) return;
+  if (!fs.statSync(dir).isDirectory()) throw new PldrError(`${dir} exists and is not a folder`);
+  if (fs.readdirSync(dir).length > 0 && !opts.force)
+    throw new PldrError(`${dir} is not empty: choose a new folder, or add ${opts.flag ?? '--force'} to replace it`);
+}
+
+/** `path` made absolute, with symbolic links resolved for the part of it that exists. */
+function realish(path: string): string {
+  let p = resolvePath(path);
+  const rest: string[] = [];
+  while (!fs.existsSync(p)) {
+    const parent = dirnamePath(p);
+    if (parent === p) break;
+    rest.unshift(basenamePath(p));
+    p = parent;
+  }
+  return joinPath(fs.realpathSync(p), ...rest);
+}
+
+function within(child: string, parent: string): boolean {
+  const rel = relativePath(parent, child);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolutePath(rel);
 }

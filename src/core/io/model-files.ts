@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {checkStateDict, type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {PldrModel} from '../model/pldr.js';
+import {checkOutputDir} from './fsutil.js';
 import {readGList} from './glist.js';
 import {makeConfigJson, readModelConfig} from './modelconfig.js';
 import {readPth, writePth} from './pth.js';
@@ -148,9 +149,15 @@ export function checkModelFiles(f: ModelFiles): void {
   });
 }
 
-/** Write a model directory atomically: into a temporary sibling, then rename over DST. */
-export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<string, string> = {}): void {
+/**
+ * Write a model directory atomically: into a temporary sibling, then renamed to DST. An existing
+ * non-empty DST is refused unless `replace` (the command's --force, checked up front with
+ * checkOutputDir); it is then moved aside and removed only once the new folder is in place.
+ */
+export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<string, string> = {}, opts: {replace?: boolean} = {}): void {
+  checkOutputDir(dir, {force: opts.replace});
   const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
+  const old = `${dir.replace(/\/+$/, '')}.old-${process.pid}`;
   rmSync(tmp, {recursive: true, force: true});
   mkdirSync(tmp, {recursive: true});
   try {
@@ -163,13 +170,12 @@ export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<strin
     if (f.accuracy !== undefined) meta[META_ACCURACY] = String(f.accuracy);
     writeSafetensors(join(tmp, 'model.safetensors'), tensors, meta);
     if (f.tokenizer) writeFileSync(join(tmp, 'tokenizer.model'), readFileSync(f.tokenizer));
-    if (existsSync(dir)) {
-      if (!statSync(dir).isDirectory()) throw new PldrError(`${dir} exists and is not a directory`);
-      rmSync(dir, {recursive: true, force: true});
-    }
+    if (existsSync(dir)) renameSync(dir, old);
     renameSync(tmp, dir);
+    rmSync(old, {recursive: true, force: true});
   } catch (e) {
     rmSync(tmp, {recursive: true, force: true});
+    if (existsSync(old) && !existsSync(dir)) renameSync(old, dir); // the replaced folder comes back
     throw e;
   }
 }
