@@ -1,0 +1,80 @@
+/**
+ * A closed output pipe does not stop the work (issue 11, item 6): real processes, real pipes whose
+ * reading end is closed early. Training still ends normally with its checkpoint; generation still
+ * finishes; no stack trace, exit 0.
+ */
+import {spawn} from 'node:child_process';
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+
+import {ROOT} from '../helpers.js';
+import {TOKENIZER} from './models.js';
+
+const CORPUS = join(ROOT, 'fixtures', 'tokenizer', 'corpus.txt');
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'pldr-pipes-'));
+});
+afterAll(() => rmSync(tmp, {recursive: true, force: true}));
+
+interface Closed {
+  code: number | null;
+  /** What arrived on the stream left open. */
+  other: string;
+}
+
+/** Runs pldr with piped stdout and stderr and closes our end of `close` once its first bytes arrive. */
+function runClosing(close: 'stdout' | 'stderr', args: string[]): Promise<Closed> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), ...args], {cwd: ROOT, env: {...process.env, NODE_NO_WARNINGS: '1'}});
+  const closing = close === 'stdout' ? child.stdout : child.stderr;
+  const open = close === 'stdout' ? child.stderr : child.stdout;
+  let other = '';
+  open.on('data', (d) => (other += d));
+  closing.once('data', () => closing.destroy());
+  return new Promise((resolve) => child.on('close', (code) => resolve({code, other})));
+}
+
+const train = (out: string, ...rest: string[]) => [
+  'train', '--corpus', CORPUS, '--tokenizer', TOKENIZER, '--out', out,
+  '--layers', '1', '--d-model', '16', '--heads', '2', '--context', '16', '--batch-size', '2', '--max-steps', '20', '--log-every', '1', ...rest,
+];
+const updates = (run: string) => JSON.parse(readFileSync(join(run, 'checkpoint', 'progress.json'), 'utf8')).updates;
+
+describe('a closed output pipe', () => {
+  it('pldr train --json with stdout closed after the first line trains to the end and checkpoints', async () => {
+    const run = join(tmp, 'stdout');
+    const r = await runClosing('stdout', train(run, '--json'));
+    expect(r.code, r.other).toBe(0);
+    expect(r.other).not.toMatch(/\n\s+at /);
+    expect(updates(run)).toBe(20);
+  });
+
+  it('pldr train with stderr closed (its progress display goes there) trains to the end and checkpoints', async () => {
+    for (const json of [[], ['--json']]) {
+      const run = join(tmp, `stderr${json.length}`);
+      const r = await runClosing('stderr', train(run, ...json));
+      expect(r.code, `${json}`).toBe(0);
+      expect(updates(run)).toBe(20);
+    }
+  });
+
+  it('pldr generate with stdout closed after a few bytes finishes without a stack trace', async () => {
+    const r = await runClosing('stdout', ['generate', '--ids', '5,17,42', '-n', '60', '--stream']);
+    expect(r.code, r.other).toBe(0);
+    expect(r.other).toMatch(/^\[60 tokens, stop: length/);
+  });
+
+  it('stdout and stderr into one pipe that closes (`2>&1 | head -c 50`)', async () => {
+    const run = join(tmp, 'both');
+    const cmd = [process.execPath, join(ROOT, 'bin', 'run.js'), ...train(run)].map((a) => `'${a}'`).join(' ');
+    const child = spawn('bash', ['-c', `${cmd} 2>&1 | head -c 50 >/dev/null; exit \${PIPESTATUS[0]}`], {cwd: ROOT});
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    expect(updates(run)).toBe(20);
+    const gen = spawn('bash', ['-c', `'${process.execPath}' bin/run.js generate --ids 5,17,42 -n 60 --stream 2>&1 | head -c 5 >/dev/null; exit \${PIPESTATUS[0]}`], {cwd: ROOT});
+    expect(await new Promise((resolve) => gen.on('close', resolve))).toBe(0);
+  });
+});
