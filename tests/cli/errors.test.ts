@@ -116,3 +116,32 @@ describe('bad input: one line, non-zero exit', () => {
     expect(oneLineError(gen(join(lonely, 'model.pth')))).toMatch(/--hparams/);
   });
 });
+
+describe('with --json, an error is one JSON object on stderr', () => {
+  const jsonError = (r: ReturnType<typeof pldr>) => {
+    expect(r.stdout).toBe('');
+    expect(r.stderr.endsWith('\n') && r.stderr.trim().split('\n')).toHaveLength(1);
+    return JSON.parse(r.stderr);
+  };
+
+  it('a PldrError: {"error", "exit": 1}, exit code 1', () => {
+    const r = gen(join(tmp, 'nope'), '--json');
+    expect(r.code).toBe(1);
+    const e = jsonError(r);
+    expect(e).toEqual({error: expect.stringMatching(/nope/), exit: 1});
+    // the same message as the plain line
+    expect(oneLineError(gen(join(tmp, 'nope')))).toBe(`error: ${e.error}`);
+  });
+
+  it('a usage error: {"error", "exit": 2}, exit code 2', () => {
+    for (const args of [['info', '--preset', 'tiny', '--bogus', '--json'], ['generate', '--cache', 'sideways', '--json']]) {
+      const r = pldr(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(jsonError(r)).toEqual({error: expect.stringMatching(/see --help/), exit: 2});
+    }
+  });
+
+  it('a --json after `--` is an argument, not the flag: the plain line', () => {
+    expect(oneLineError(pldr(['generate', '--model', join(tmp, 'nope'), '--', '--json']))).toMatch(/^error: /);
+  });
+});
