@@ -10,7 +10,9 @@ import {
   type BenchReport,
   type BenchResult,
   checkName,
+  checkResultsDir,
   collectEnvironment,
+  DEFAULT_RESULTS_DIR,
   compareReports,
   defaultName,
   makeReport,
@@ -37,9 +39,9 @@ const DEFAULT_PRESETS: Record<Suite, string[]> = {
 };
 
 export default class Bench extends PldrCommand {
-  static override summary = "Time generation: the paper's experiment (Appendix B), cost against position, and micro-benchmarks; reports in results/.";
+  static override summary = "Time generation: the paper's experiment (Appendix B), cost against position, and micro-benchmarks; reports in ./pldr-bench/ (or --results-dir).";
 
-  static override description = `Three suites, each writing <results-dir>/<name>.json (every sample, the flags, the environment:
+  static override description = `Four suites, each writing <results-dir>/<name>.json (every sample, the flags, the environment:
 backend, CPU, memory, Node and tfjs versions, git commit), <name>.md (a readable summary) and a chart
 (<name>.svg and <name>.png):
 
@@ -70,7 +72,11 @@ token ids, the paper prompt's length.
 -r and -n work like Python's timeit: -r timed samples per scenario, each the mean of -n generations.
 --quick runs a tiny model pair with few tokens, in seconds: a check that everything works, not a
 measurement. Compare ratios, not absolute times, across machines; --compare OLD.json prints the
-change per scenario.`;
+change per scenario.
+
+Reports go to ./${DEFAULT_RESULTS_DIR}/ (ignored by git), so a trial run never touches the repository's
+results/; give --results-dir results for a report meant to be committed. The folder is checked
+before the suite runs.`;
 
   static override examples = [
     '<%= config.bin %> bench paper --quick',
@@ -78,7 +84,9 @@ change per scenario.`;
     '<%= config.bin %> bench paper --preset PLDRv51-104M --preset SDPA-GPT-Neo-125M --modes none,kv+g,kv -r 10',
     '<%= config.bin %> bench paper --model models/demo --out demo-wasm',
     '<%= config.bin %> bench paper --preset PLDRv51-104M,SDPA-104M --modes kv+g,kv --long 1000   # targets incl. memory over 1000 tokens',
-    '<%= config.bin %> bench paper --quick --compare results/paper-quick-wasm-20250101-120000.json',
+    '<%= config.bin %> bench paper --quick --compare pldr-bench/paper-quick-wasm-20250101-120000.json',
+    '# a report meant to be committed goes to results/ explicitly',
+    '<%= config.bin %> bench paper --preset PLDRv51-104M --results-dir results --out paper-104m-wasm',
     '<%= config.bin %> bench scaling --preset PLDRv51-110M-1 --max-positions 512',
     '<%= config.bin %> bench micro --preset PLDRv51-104M --json > micro.json',
     '<%= config.bin %> bench train                                      # ref-small, tiny, small',
@@ -106,7 +114,7 @@ change per scenario.`;
     seed: Flags.integer({description: 'seed of the random weights and of sampling', default: 0}),
     quick: Flags.boolean({description: `a tiny model pair (${QUICK_PRESETS.join(', ')}) and few tokens: runs in seconds`, default: false}),
     out: Flags.string({char: 'o', description: 'report name: writes NAME.json, NAME.md, NAME.svg, NAME.png (default <suite>-<backend>-<date>)'}),
-    'results-dir': Flags.string({description: 'folder for the reports', default: 'results'}),
+    'results-dir': Flags.string({description: `folder for the reports (default ./${DEFAULT_RESULTS_DIR}/, ignored by git; give --results-dir results for a report meant to be committed)`, default: DEFAULT_RESULTS_DIR}),
     compare: Flags.string({description: 'an earlier report (.json) of the same suite: print the change per scenario'}),
     json: Flags.boolean({description: 'print the whole report as JSON on stdout', default: false}),
   };
@@ -146,7 +154,7 @@ change per scenario.`;
       this.log(summary);
       if (compareText) this.log(`\n${compareText}`);
     }
-    process.stderr.write(`wrote ${[files.json, files.md, files.svg, files.png].filter(Boolean).join(', ')}\n`);
+    process.stderr.write(`report written to ${files.json} (and ${[files.md, files.svg, files.png].filter(Boolean).join(', ')})\n`);
     if (files.pngError) process.stderr.write(`no PNG: ${files.pngError}\n`);
   }
 }
@@ -184,6 +192,7 @@ const shellQuote = (a: string): string => (/^[A-Za-z0-9_./:=+,@%-]+$/.test(a) ? 
 export async function runBench(s: BenchSettings, say: (m: string) => void = () => {}): Promise<{report: BenchReport; files: WrittenFiles; compareText?: string; summary: string}> {
   const name = s.out !== undefined ? checkName(s.out) : undefined;
   const old = s.compare !== undefined ? readReport(s.compare) : undefined; // fail before the long part
+  checkResultsDir(s.resultsDir);
   if (old && old.suite !== s.suite) throw new PldrError(`--compare ${s.compare} is a ${old.suite} report; this is a ${s.suite} run`);
   const specs: ModelSpec[] = [...s.models.map((dir) => ({dir})), ...s.presets.map((preset) => ({preset}))];
   if (s.suite !== 'train') {

@@ -4,6 +4,7 @@ import {extname} from 'node:path';
 
 import {PldrCommand} from '../cli/base.js';
 import {PldrError} from '../core/errors.js';
+import {checkOutputDir, checkOutputFile} from '../core/io/fsutil.js';
 import {readModelFiles, writeModelDir, writeReferenceCheckpoint} from '../core/io/model-files.js';
 import {VARIANTS, type Variant} from '../core/config.js';
 
@@ -30,20 +31,29 @@ Tensor data is copied bit for bit both ways.`;
   static override flags = {
     hparams: Flags.string({description: "the reference's hparams.json for a .pth source"}),
     variant: Flags.string({description: 'v510 or v510_dag for a .pth source (the hparams cannot tell them apart)', options: VARIANTS as string[]}),
+    force: Flags.boolean({description: 'replace a non-empty DST folder (once the new model is complete)', default: false}),
     json: Flags.boolean({description: 'print what was written as JSON', default: false}),
   };
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Convert);
     if (!existsSync(args.src)) throw new PldrError(`no such file or directory: ${args.src}`);
-    const files = readModelFiles(args.src, {hparams: flags.hparams, variant: flags.variant as Variant | undefined});
-    let written: string[];
-    if (statSync(args.src).isDirectory()) {
+    const fromDir = statSync(args.src).isDirectory();
+    // DST is checked before SRC is read: never the source itself, never a folder we did not create
+    const inputs = [args.src, ...(flags.hparams ? [flags.hparams] : [])];
+    if (fromDir) {
       if (extname(args.dst) !== '.pth') throw new PldrError(`converting a model directory writes a reference checkpoint: DST must end in .pth, got ${args.dst}`);
-      written = writeReferenceCheckpoint(args.dst, files);
+      checkOutputFile(args.dst, {inputs, flag: 'DST', createDir: true});
     } else {
       if (extname(args.dst) === '.pth') throw new PldrError(`converting a .pth writes a model directory: DST must be a directory path, got ${args.dst}`);
-      writeModelDir(args.dst, files);
+      checkOutputDir(args.dst, {force: flags.force, inputs, flag: '--force'});
+    }
+    const files = readModelFiles(args.src, {hparams: flags.hparams, variant: flags.variant as Variant | undefined});
+    let written: string[];
+    if (fromDir) {
+      written = writeReferenceCheckpoint(args.dst, files);
+    } else {
+      writeModelDir(args.dst, files, {}, {replace: flags.force});
       written = [args.dst];
     }
     if (flags.json) this.log(JSON.stringify({source: args.src, variant: files.config.variant, tensors: files.weights.size, written}));

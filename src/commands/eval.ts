@@ -1,5 +1,4 @@
 import {Flags} from '@oclif/core';
-import {writeFileSync, renameSync} from 'node:fs';
 import {cpus, totalmem} from 'node:os';
 
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +11,7 @@ import {loadTasks, parseLimit} from '../core/eval/load.js';
 import {agreement, type Agreement, evaluate, type Setting, type SettingResult} from '../core/eval/run.js';
 import {resolveTasks} from '../core/eval/tasks.js';
 import {gListOf, inferDeductive} from '../core/export-g.js';
+import {checkOutputFile, writeFileAtomic} from '../core/io/fsutil.js';
 import {readGList} from '../core/io/glist.js';
 import {instantiate, readModelFiles, toGi} from '../core/io/model-files.js';
 
@@ -71,6 +71,8 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
     const scoreTolerance = Number(flags['score-tolerance']);
     if (!(tolerance >= 0) || !(constructionTolerance >= 0) || !(scoreTolerance >= 0)) throw new PldrError('--tolerance, --score-tolerance and --construction-tolerance must be numbers ≥ 0');
     if (flags['log-samples'] && !flags.output) throw new PldrError('--log-samples adds the samples to --output: give --output FILE');
+    // a results file that cannot be written is found now, not after all the scoring
+    if (flags.output) checkOutputFile(flags.output, {inputs: [flags.model, flags['data-dir'], flags['g-init']].filter((p): p is string => p !== undefined), flag: '--output'});
     if (flags['check-invariance'] && flags['compare-modes']) throw new PldrError('give --check-invariance or --compare-modes, not both');
     const taskNames = resolveTasks(flags.tasks.split(','));
     if (!flags['data-dir'] && !flags.task) throw new PldrError('give the task files: --data-dir DIR (with <task>.jsonl|.json|.parquet) or --task name=FILE');
@@ -123,7 +125,7 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
           );
         }
         const report = {model: modelPath, settings: results.map(summaryOf), ...(checks.length ? {checks} : {}), largest_ll_difference_vs_full: results.slice(1).map((r) => ({setting: r.setting, ...agreement(full, r, 'empirical', tolerance)})).map((a) => ({setting: a.setting, max_abs_ll_diff: a.maxAbsLlDiff, score_changes: a.scoreChanges}))};
-        if (flags.output) writeAtomic(flags.output, JSON.stringify(report, null, 1) + '\n');
+        if (flags.output) writeJson(flags.output, report);
         if (flags.json) this.log(JSON.stringify(report));
         else this.log(renderComparison(results, checks));
         if (checks.some((c) => !c.ok)) {
@@ -136,7 +138,7 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
       const setting: Setting = {name: flags['g-init'] ? `${flags.mode}, G from ${flags['g-init']}` : flags.mode, mode: flags.mode as Setting['mode'], g: given};
       const r = await run(setting);
       const out = resultsJson(r, {model: modelPath, tasks: taskNames, mode: flags.mode, g_init: flags['g-init'] ?? null, limit: flags.limit ?? null, max_length: flags['max-length'] ?? Math.min(1024, files.config.max_seq_len + 1)}, flags['log-samples']);
-      if (flags.output) writeAtomic(flags.output, JSON.stringify(out, null, 1) + '\n');
+      if (flags.output) writeJson(flags.output, out);
       if (flags.json) this.log(JSON.stringify(out));
       else this.log(renderTable(r));
     } finally {
@@ -199,8 +201,6 @@ function renderComparison(results: SettingResult[], checks: Agreement[]): string
   return lines.join('\n');
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+function writeJson(path: string, value: unknown): void {
+  writeFileAtomic(path, [Buffer.from(JSON.stringify(value, null, 1) + '\n')]);
 }

@@ -10,6 +10,7 @@ import {compareG, deductiveReport, gVariation} from '../core/deductive.js';
 import {PldrError} from '../core/errors.js';
 import {exportTensors, gListOf, inferDeductive, type DeductiveSet} from '../core/export-g.js';
 import {generate, promptIds} from '../core/generate.js';
+import {checkOutputDir, checkOutputFile} from '../core/io/fsutil.js';
 import {readGList, writeGListPickle} from '../core/io/glist.js';
 import {instantiate, modelDigest, readModelFiles, toGi, writeModelDir} from '../core/io/model-files.js';
 import {writeSafetensors} from '../core/io/safetensors.js';
@@ -55,7 +56,8 @@ G_LM differs between two files, or moves across many prompts.`;
     'pkl-list': Flags.string({description: 'with --format pkl: pairs [A_LM, G_LM] (Gcachelst_init) or tensors (G_LM only, v510G Gcachelst)', options: ['pairs', 'tensors']}),
     'with-a': Flags.boolean({description: 'also save A (the metric learner output) per layer', default: false}),
     'with-ap': Flags.boolean({description: 'also save A_P = A_LM^P per layer', default: false}),
-    'to-gi': Flags.string({description: 'write a PLDRv51Gi model directory built from the model and this G'}),
+    'to-gi': Flags.string({description: 'write a PLDRv51Gi model directory built from the model and this G (a new or empty folder, or --force)'}),
+    force: Flags.boolean({description: 'let --to-gi replace a non-empty folder (once the new model is complete)', default: false}),
     report: Flags.boolean({description: 'print the deductive-output report (spec §7)', default: false}),
     'report-mode': Flags.string({description: 'kv+g: the prompt pass; none: the last call of a greedy run without caches', options: ['kv+g', 'none'], default: 'kv+g'}),
     'report-tokens': Flags.integer({description: 'greedy tokens before the report with --report-mode none', default: 100}),
@@ -72,6 +74,10 @@ G_LM differs between two files, or moves across many prompts.`;
     const sources = [flags.prompt !== undefined, flags['prompt-file'] !== undefined, flags.ids !== undefined].filter(Boolean).length;
     if (sources > 1) throw new PldrError('give the prompt once: --prompt, --prompt-file or --ids');
     if (flags['report-tokens'] < 1) throw new PldrError('--report-tokens must be at least 1');
+    // where the results go is checked before the model is read: a refusal costs nothing
+    const inputs = [args.model, ...(flags.hparams ? [flags.hparams] : [])];
+    if (flags.out) checkOutputFile(flags.out, {inputs, flag: '--out'});
+    if (flags['to-gi']) checkOutputDir(flags['to-gi'], {force: flags.force, inputs, flag: '--force'});
 
     await this.useBackend(flags.backend);
     const files = readModelFiles(args.model, {hparams: flags.hparams, variant: flags.variant as Variant | undefined});
@@ -109,7 +115,7 @@ G_LM differs between two files, or moves across many prompts.`;
       }
       if (flags['to-gi']) {
         const gi = toGi(files, gListOf(d).layers.map((l) => l.G_LM), `G_LM of ${basename(args.model)} on prompt ids ${JSON.stringify(fed)}`);
-        writeModelDir(flags['to-gi'], gi, {g_source_sha256: metadata.model_sha256, g_prompt_ids: metadata.prompt_ids});
+        writeModelDir(flags['to-gi'], gi, {g_source_sha256: metadata.model_sha256, g_prompt_ids: metadata.prompt_ids}, {replace: flags.force});
         out.to_gi = {path: flags['to-gi'], params: countParams(gi.weights), source_params: countParams(files.weights)};
       }
       if (flags.report) {

@@ -30,7 +30,7 @@ export function inferDeductive(model: PldrModel, fed: number[]): DeductiveSet {
   const H = model.cfg.num_heads;
   const dk = model.dk;
   if (fed.length === 0) throw new PldrError('inferring G needs at least one token (the empty prompt is fed as [END])');
-  if (model.isG) return {H, dk, layers: model.G!.map((g) => ({G_LM: g.dataSync() as Float32Array}))};
+  if (model.isG) return checkFinite({H, dk, layers: model.G!.map((g) => ({G_LM: g.dataSync() as Float32Array}))});
   const mask = createMask([fed]);
   const r = model.forward([fed], {mask, lastOnly: true});
   try {
@@ -40,11 +40,26 @@ export function inferDeductive(model: PldrModel, fed: number[]): DeductiveSet {
       if (A_P !== d.A_P) A_P.dispose();
       return out;
     });
-    return {H, dk, layers};
+    return checkFinite({H, dk, layers});
   } finally {
     mask.dispose();
     tf.dispose(r as unknown as tf.TensorContainer);
   }
+}
+
+/**
+ * A G (or A_LM) with a NaN or an infinity is no G: every later use of it would be silently wrong, so
+ * it is refused here, before anything is written.
+ */
+function checkFinite(d: DeductiveSet): DeductiveSet {
+  d.layers.forEach((layer, l) => {
+    for (const name of ['A_LM', 'G_LM'] as const) {
+      const v = layer[name];
+      if (v && !v.every(Number.isFinite))
+        throw new PldrError(`${name} of layer ${l} is not finite (NaN or infinity): the model's weights are probably not finite; check them, or retrain from a good checkpoint`);
+    }
+  });
+  return d;
 }
 
 /**

@@ -7,7 +7,7 @@
  * Pure apart from `collectEnvironment` (asks git and the OS) and `writeReport` (writes the files).
  */
 import {execFileSync} from 'node:child_process';
-import {existsSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, readFileSync} from 'node:fs';
 import {cpus, loadavg, release, totalmem} from 'node:os';
 import {dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -15,6 +15,7 @@ import {fileURLToPath} from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 
 import {PldrError} from '../errors.js';
+import {checkWritableFolder, writeFileAtomic} from '../io/fsutil.js';
 import {type BarChartSpec, type LineChartSpec, multiPanelSvg, type PanelSpec, svgToPng} from '../plot.js';
 import type {MicroResult} from './micro.js';
 import {BENCH_MODES, MODE_INFO, type PaperResult, round} from './paper.js';
@@ -128,10 +129,16 @@ export function checkName(name: string): string {
   return n;
 }
 
+/** Where reports go unless --results-dir says otherwise: ignored by git, so a trial run never litters the tracked results/. */
+export const DEFAULT_RESULTS_DIR = 'pldr-bench';
+
+/** Checked before a suite runs: a report that cannot be written is found before the long part. */
+export function checkResultsDir(dir: string): void {
+  checkWritableFolder(dir, `--results-dir ${dir}`, true);
+}
+
 function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  writeFileAtomic(path, [typeof data === 'string' ? Buffer.from(data) : data]);
 }
 
 export interface WrittenFiles {

@@ -103,6 +103,39 @@ export function checkOutputDir(dir: string, opts: {force?: boolean; inputs?: str
     throw new PldrError(`${dir} is not empty: choose a new folder, or add ${opts.flag ?? '--force'} to replace it`);
 }
 
+/**
+ * Where a command may write a file, checked before any long work: never onto or into one of
+ * `inputs`, never over a folder, and only into a folder that exists (or, with `createDir`, can be
+ * created) and may be written to. The file itself may exist: writeFileAtomic replaces it only once
+ * the new one is complete. `flag` names the option that gave the path, for the message.
+ */
+export function checkOutputFile(path: string, opts: {inputs?: string[]; flag?: string; createDir?: boolean} = {}): void {
+  const what = opts.flag ? `${opts.flag} ${path}` : path;
+  const target = realish(path);
+  for (const input of opts.inputs ?? []) {
+    const src = realish(input);
+    if (target === src || within(target, src)) throw new PldrError(`${what} would overwrite the input ${input}: write to a path outside it`);
+  }
+  if (fs.existsSync(path) && fs.statSync(path).isDirectory()) throw new PldrError(`${what} is a folder: give a file path`);
+  checkWritableFolder(dirnamePath(path), what, opts.createDir);
+}
+
+/**
+ * `dir` is a folder this process may write into; with `create`, a missing `dir` is fine when its
+ * nearest existing parent is one. `what` opens the message (the flag and the path it gave).
+ */
+export function checkWritableFolder(dir: string, what: string, create = false): void {
+  if (!fs.existsSync(dir) && !create) throw new PldrError(`${what}: the folder ${dir} does not exist: create it first`);
+  let existing = resolvePath(dir);
+  while (!fs.existsSync(existing)) existing = dirnamePath(existing);
+  if (!fs.statSync(existing).isDirectory()) throw new PldrError(`${what}: ${existing} is not a folder`);
+  try {
+    fs.accessSync(existing, fs.constants.W_OK);
+  } catch {
+    throw new PldrError(`${what}: the folder ${existing} is not writable: choose another path`);
+  }
+}
+
 /** `path` made absolute, with symbolic links resolved for the part of it that exists. */
 function realish(path: string): string {
   let p = resolvePath(path);

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {checkStateDict, type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {PldrModel} from '../model/pldr.js';
-import {checkOutputDir} from './fsutil.js';
+import {checkOutputDir, writeFileAtomic} from './fsutil.js';
 import {readGList} from './glist.js';
 import {makeConfigJson, readModelConfig} from './modelconfig.js';
 import {readPth, writePth} from './pth.js';
@@ -202,8 +202,7 @@ export function writeReferenceCheckpoint(dst: string, f: ModelFiles): string[] {
   }
   writePth(dst, {stateDict: f.weights, loss: f.loss, accuracy: f.accuracy, moduleVersions: f.moduleVersions, optimizerStateDictNone: true});
   const hpFile = join(dir, `${stem}_hparams.json`);
-  writeFileSync(`${hpFile}.tmp-${process.pid}`, JSON.stringify(hparams, null, 1) + '\n');
-  renameSync(`${hpFile}.tmp-${process.pid}`, hpFile);
+  writeFileAtomic(hpFile, [Buffer.from(JSON.stringify(hparams, null, 1) + '\n')]);
   written.push(hpFile);
   return written;
 }
