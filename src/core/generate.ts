@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {PldrError} from './errors.js';
-import type {GList} from './io/glist.js';
+import {checkGShape, type GList} from './io/glist.js';
 import type {HostTensor} from './io/tensor.js';
 import {fusedKernelsActive} from './model/kernels.js';
 import {createMask, disposeAllBut, gCacheOf, type GCache, type KVBuffer, type KVCache, kvBufferOf, type PldrModel, tensorsOf} from './model/pldr.js';
@@ -172,9 +172,7 @@ export function gCacheFromList(model: PldrModel, glist: GList): GCache[] {
   if (glist.layers.length !== N)
     throw new PldrError(`the G list has ${glist.layers.length} layers, the model has ${N}`);
   const toT = (t: HostTensor, what: string, l: number): tf.Tensor4D => {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    if (n !== H * dk * dk || t.shape[t.shape.length - 1] !== dk)
-      throw new PldrError(`G list layer ${l} ${what} has shape [${t.shape}], the model needs [1, ${H}, ${dk}, ${dk}]`);
+    checkGShape(t, H, dk, `G list layer ${l} ${what}`);
     return tf.tensor4d(Float32Array.from(t.data as Float32Array), [1, H, dk, dk]);
   };
   return glist.layers.map((layer, l) => {

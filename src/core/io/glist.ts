@@ -115,6 +115,18 @@ function gListFromSafetensors(tensors: StateDict, metadata: Record<string, strin
   return {kind, layers, metadata};
 }
 
+/**
+ * A layer's G_LM, A_LM or A_P for a model with H heads of size dk must have exactly the shape
+ * [1, H, dk, dk] (the reference's pickles and our files) or [H, dk, dk] (the same without the batch
+ * row). The right number of values is not enough: [1, dk, H, dk] or [H·dk, dk] would put other
+ * numbers in each head. `what` names the tensor for the message (file, layer and part).
+ */
+export function checkGShape(t: HostTensor, H: number, dk: number, what: string): void {
+  const s = t.shape;
+  const ok = (s.length === 4 && s[0] === 1 && s[1] === H && s[2] === dk && s[3] === dk) || (s.length === 3 && s[0] === H && s[1] === dk && s[2] === dk);
+  if (!ok) throw new PldrError(`${what} has shape [${s.join(', ')}], the model needs [1, ${H}, ${dk}, ${dk}] (or [${H}, ${dk}, ${dk}])`);
+}
+
 function checkFloat(t: HostTensor, name: string, source: string): HostTensor {
   if (t.dtype !== 'F32' && t.dtype !== 'F64') {
     throw new PldrError(`${source}: G list tensor ${name} is ${t.dtype}; expected a float tensor`);

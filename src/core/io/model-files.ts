@@ -16,11 +16,11 @@ import {checkStateDict, type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {PldrModel} from '../model/pldr.js';
 import {checkOutputDir, writeFileAtomic} from './fsutil.js';
-import {readGList} from './glist.js';
+import {checkGShape, readGList} from './glist.js';
 import {makeConfigJson, readModelConfig} from './modelconfig.js';
 import {readPth, writePth} from './pth.js';
 import {readSafetensors, writeSafetensors} from './safetensors.js';
-import {type HostTensor, numel, type StateDict} from './tensor.js';
+import {type HostTensor, type StateDict} from './tensor.js';
 
 export interface ModelFiles {
   config: ModelConfig;
@@ -143,10 +143,7 @@ export function checkModelFiles(f: ModelFiles): void {
   const {num_layers: N, num_heads: H, d_model: d} = f.config;
   const dk = d / H;
   if (!f.G || f.G.length !== N) throw new PldrError(`${f.source}: the G list has ${f.G?.length ?? 0} layers, the model has ${N}`);
-  f.G.forEach((g, l) => {
-    if (numel(g.shape) !== H * dk * dk || g.shape[g.shape.length - 1] !== dk)
-      throw new PldrError(`${f.source}: G_LM of layer ${l} has shape [${g.shape}], expected [1, ${H}, ${dk}, ${dk}]`);
-  });
+  f.G.forEach((g, l) => checkGShape(g, H, dk, `${f.source}: G_LM of layer ${l}`));
 }
 
 /**

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {type ModelConfig, stateDictSpec} from '../config.js';
 import {PldrError} from '../errors.js';
-import {readGList} from '../io/glist.js';
+import {checkGShape, readGList} from '../io/glist.js';
 import {instantiate, type ModelFiles} from '../io/model-files.js';
 import type {HostTensor, StateDict} from '../io/tensor.js';
 import {multiPanelSvg, svgToPng, terminalChart} from '../plot.js';
@@ -122,7 +122,7 @@ export function constantG(cfg: ModelConfig, gInit: string, seed: number): HostTe
   const g = readGList(gInit);
   if (g.layers.length !== cfg.num_layers) throw new PldrError(`${gInit} holds ${g.layers.length} layers of G, the model has ${cfg.num_layers}`);
   return g.layers.map((l, i) => {
-    if (l.G_LM.data.length !== H * dk * dk) throw new PldrError(`${gInit}: layer ${i} G_LM has shape [${l.G_LM.shape}], the model needs [1, ${H}, ${dk}, ${dk}]`);
+    checkGShape(l.G_LM, H, dk, `${gInit}: layer ${i} G_LM`);
     return {dtype: 'F32' as const, shape, data: Float32Array.from(l.G_LM.data as Float32Array)};
   });
 }
