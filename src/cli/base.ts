@@ -1,6 +1,6 @@
 import {Command, Flags} from '@oclif/core';
 
-import {BACKENDS, type BackendName, initBackend} from '../core/backend.js';
+import {BACKENDS, type BackendName} from '../core/backend-names.js';
 import {failureLine, failureOf, wantsJson} from './errors.js';
 
 /**
@@ -18,8 +18,12 @@ export abstract class PldrCommand extends Command {
     }),
   };
 
-  /** Initialise the tensor backend named by --backend / PLDR_BACKEND. */
+  /**
+   * Initialise the tensor backend named by --backend / PLDR_BACKEND. tfjs is loaded here, not when
+   * the command is: a command that computes nothing (--help, info) starts without it.
+   */
   protected async useBackend(name: string | undefined): Promise<void> {
+    const {initBackend} = await import('../core/backend.js');
     await initBackend((name ?? 'wasm') as BackendName);
   }
 

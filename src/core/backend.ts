@@ -7,21 +7,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import {type BackendName, parseBackendName} from './backend-names.js';
 import {PldrError} from './errors.js';
 import {registerFusedKernels} from './model/kernels.js';
 
-export const BACKENDS = ['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+export {BACKENDS, type BackendName, parseBackendName} from './backend-names.js';
 
 const OPT_IN: Record<string, string> = {
   tensorflow: '@tensorflow/tfjs-node',
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
 };
-
-export function parseBackendName(name: string): BackendName {
-  if ((BACKENDS as readonly string[]).includes(name)) return name as BackendName;
-  throw new PldrError(`unknown backend "${name}": use one of ${BACKENDS.join(', ')}`);
-}
 
 export async function initBackend(name: string = process.env.PLDR_BACKEND ?? 'wasm'): Promise<BackendName> {
   const backend = parseBackendName(name);
