@@ -12,7 +12,7 @@ import {basename, dirname, extname, isAbsolute, join, resolve} from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
 
-import {checkStateDict, type ModelConfig} from '../config.js';
+import {checkStateDict, type ModelConfig, stateDictSpec} from '../config.js';
 import {PldrError} from '../errors.js';
 import {PldrModel} from '../model/pldr.js';
 import {checkOutputDir, writeFileAtomic} from './fsutil.js';
@@ -20,7 +20,7 @@ import {checkGShape, readGList} from './glist.js';
 import {makeConfigJson, readModelConfig} from './modelconfig.js';
 import {readPth, writePth} from './pth.js';
 import {readSafetensors, writeSafetensors} from './safetensors.js';
-import {type HostTensor, type StateDict} from './tensor.js';
+import {type HostTensor, numel, type StateDict} from './tensor.js';
 
 export interface ModelFiles {
   config: ModelConfig;
@@ -60,7 +60,7 @@ export function readModelFiles(path: string, opts: ReadOptions = {}): ModelFiles
   const {config, source: configSource} = readModelConfig(path, opts.hparams, opts.variant);
   if (statSync(path).isDirectory()) return readModelDir(path, config);
 
-  const ckpt = readPth(path);
+  const ckpt = readPth(path, {maxEntryBytes: largestRecordBytes(config)});
   const files: ModelFiles = {config, weights: checkF32(ckpt.stateDict, path), source: path, moduleVersions: ckpt.moduleVersions, loss: ckpt.loss, accuracy: ckpt.accuracy};
   if (config.variant === 'v510G') files.G = readConstantG(gListPath(path, configSource));
   checkModelFiles(files);
@@ -102,6 +102,15 @@ function metaFields(metadata: Record<string, string>, file: string): Partial<Mod
   if (metadata[META_LOSS] !== undefined) out.loss = Number(metadata[META_LOSS]);
   if (metadata[META_ACCURACY] !== undefined) out.accuracy = Number(metadata[META_ACCURACY]);
   return out;
+}
+
+/**
+ * The most bytes one record of a checkpoint for `config` may hold: its largest tensor as float64 (the
+ * widest dtype a reader widens from), or 64 MiB for the pickle and small records, whichever is more.
+ * A record that claims more is refused before it is inflated.
+ */
+function largestRecordBytes(config: ModelConfig): number {
+  return Math.max(64 * 2 ** 20, ...stateDictSpec(config).map((s) => 8 * numel(s.shape)));
 }
 
 /** Where a v510G checkpoint's G list is: hparams.Gcachelst (relative to the hparams file), else G_LM.safetensors beside. */

@@ -15,7 +15,7 @@ import {PickleWriter} from './pickle.js';
 import {checkHostTensor} from './safetensors.js';
 import {HostTensor, StateDict, numel} from './tensor.js';
 import {STORAGE_TYPE_FOR, contiguousStride, isTorchTensor, loadTorchFile, moduleVersionsOf} from './torch-serialization.js';
-import {TorchZipWriter} from './zip.js';
+import {TorchZipWriter, type ZipReadOptions} from './zip.js';
 
 export interface Checkpoint {
   stateDict: StateDict;
@@ -40,8 +40,9 @@ export interface PthToWrite {
   moduleVersions?: Map<string, number>;
 }
 
-export function readPth(path: string): Checkpoint {
-  const {value} = loadTorchFile(readFileBytes(path), path);
+/** `zipOptions.maxEntryBytes`: what the caller knows one record may hold at most (the largest tensor). */
+export function readPth(path: string, zipOptions: ZipReadOptions = {}): Checkpoint {
+  const {value} = loadTorchFile(readFileBytes(path), path, zipOptions);
   return checkpointFromObject(value, path);
 }
 

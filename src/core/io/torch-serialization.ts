@@ -14,7 +14,7 @@ import {plainBytes} from './fsutil.js';
 import {attributesOf, codecsEncode, unpickle} from './pickle.js';
 import {ITEM_SIZE, typedView} from './safetensors.js';
 import {DType, HostTensor, numel} from './tensor.js';
-import {ZipArchive} from './zip.js';
+import {ZipArchive, type ZipReadOptions} from './zip.js';
 
 /** A torch storage class named in a persistent id (`torch.FloatStorage` ...). */
 export class StorageType {
@@ -85,9 +85,9 @@ export interface TorchLoad {
 }
 
 /** Loads a torch.save file (zip or legacy), or fails with a PldrError that says what it is not. */
-export function loadTorchFile(input: Uint8Array, source: string): TorchLoad {
+export function loadTorchFile(input: Uint8Array, source: string, zipOptions: ZipReadOptions = {}): TorchLoad {
   const buf = plainBytes(input);
-  if (ZipArchive.isZip(buf)) return loadTorchZip(buf, source);
+  if (ZipArchive.isZip(buf)) return loadTorchZip(buf, source, zipOptions);
   if (isLegacyTorchStream(buf)) {
     const ctx = new LoadContext(source);
     return {value: ctx.loadLegacy(buf, source), locations: ctx.locations};
@@ -104,9 +104,9 @@ export function isLegacyTorchStream(buf: Uint8Array): boolean {
   return buf.length >= LEGACY_PREFIX.length && LEGACY_PREFIX.every((b, i) => buf[i] === b);
 }
 
-export function loadTorchZip(input: Uint8Array, source: string): TorchLoad {
+export function loadTorchZip(input: Uint8Array, source: string, zipOptions: ZipReadOptions = {}): TorchLoad {
   const buf = plainBytes(input);
-  const zip = new ZipArchive(buf, source);
+  const zip = new ZipArchive(buf, source, zipOptions);
   // The folder name is whatever the writer chose (file basename, "archive", ...): find data.pkl.
   const pkls = zip.entries.filter((e) => /^[^/]*\/data\.pkl$/.test(e.name));
   if (pkls.length === 0) throw new PldrError(`${source}: zip archive has no <folder>/data.pkl: not a torch.save checkpoint`);

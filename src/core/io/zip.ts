@@ -61,16 +61,31 @@ const SIG_ZIP64_EOCD = 0x06064b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
 const SIG_DESCRIPTOR = 0x08074b50;
 
+export interface ZipReadOptions {
+  /**
+   * The most bytes one entry may hold once inflated. An entry that claims more is refused before it
+   * is inflated, and inflating never writes past what the entry claims, so a small file that would
+   * inflate to gigabytes (a "zip bomb", or a damaged size field) costs no memory. Default 1 GiB.
+   */
+  maxEntryBytes?: number;
+}
+
+/** Larger than any tensor of the models this tool runs (the 110M models' embedding is 115 MB). */
+export const DEFAULT_MAX_ENTRY_BYTES = 2 ** 30;
+
 export class ZipArchive {
   readonly entries: ZipEntry[];
   private readonly byName: Map<string, ZipEntry>;
   private readonly view: DataView;
   private readonly buf: Uint8Array;
+  private readonly maxEntryBytes: number;
 
   constructor(
     buf: Uint8Array,
     private readonly source: string,
+    opts: ZipReadOptions = {},
   ) {
+    this.maxEntryBytes = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
     this.buf = plainBytes(buf);
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.entries = this.readDirectory();
@@ -100,12 +115,15 @@ export class ZipArchive {
     const start = at + 30 + this.view.getUint16(at + 26, true) + this.view.getUint16(at + 28, true);
     if (start + e.compressedSize > this.buf.length) this.fail(`data of ${e.name} runs past the end of the file (truncated?)`);
     const raw = this.buf.subarray(start, start + e.compressedSize);
+    if (e.size > this.maxEntryBytes)
+      throw new PldrError(`${this.source}: zip entry ${e.name} claims ${e.size} bytes, more than the ${this.maxEntryBytes} any record of this file may hold: refusing to inflate it (damaged or not a checkpoint)`);
     let data: Uint8Array;
     if (e.method === 0) {
       if (e.compressedSize !== e.size) this.fail(`stored entry ${e.name} has inconsistent sizes`);
       data = raw;
     } else if (e.method === 8) {
       try {
+        // a buffer of the claimed size: inflating stops writing there, however much the data would give
         data = inflateSync(raw, {out: new Uint8Array(e.size)});
       } catch (err) {
         return this.fail(`cannot inflate ${e.name}: ${(err as Error).message}`);
