@@ -68,7 +68,7 @@ function expectEnvironment(r: BenchReport): void {
 
 describe('pldr bench paper --quick', () => {
   it('writes the JSON (scenarios, every sample, environment, ratios), the Markdown and the chart', () => {
-    run(['paper', '--quick', '--long', '20', '--out', 'p1']);
+    const printed = run(['paper', '--quick', '--long', '20', '--out', 'p1']).stdout;
     const r = readJson('p1');
     expectEnvironment(r);
     if (r.suite !== 'paper') throw new Error('not a paper report');
@@ -118,7 +118,15 @@ describe('pldr bench paper --quick', () => {
     const ids = r.targets!.map((t) => t.id);
     // no memory target: the first model also ran without caches (whole sequences: packed weights, a higher water mark)
     expect(ids).toEqual(['stream/tiny', 'cache/tiny', 'g-vs-sdpa/tiny', 'growth/tiny', 'growth/tiny-SDPA']);
-    for (const t of r.targets!) expect(typeof t.met, t.id).toBe('boolean');
+    // the paper's speed and memory goals are for ~100M-parameter models: n/a for the tiny pair, with why;
+    // the no-growth check holds for any model
+    for (const t of r.targets!.filter((x) => !x.id.startsWith('growth/'))) {
+      expect(t.met, t.id).toBeNull();
+      expect(t.not_applicable, t.id).toMatch(/^tiny has \d+\.\dM parameters: a model this small is timed by per-call overhead/);
+    }
+    const targetLines = printed.split('\n').filter((l) => /^\s+\[(n\/a|met|NOT met)\]/.test(l));
+    expect(targetLines.map((l) => l.trim().match(/^\[([^\]]+)\] (\S+)/)!.slice(1).join(' '))).toEqual(['n/a tiny:', 'n/a tiny:', 'n/a tiny', 'met tiny:', 'met tiny-SDPA:']);
+    for (const l of targetLines.filter((x) => x.includes('[n/a]'))) expect(l).toMatch(/; n\/a: tiny has .*paper's ~100M-parameter models\)$/);
     expect(r.long_runs!.map((x) => [x.model, x.mode, x.tokens, x.every])).toEqual([['tiny', 'kv+g', 20, 2], ['tiny-SDPA', 'kv', 20, 2]]);
     for (const run of r.long_runs!) {
       expect(run.rows.map((x) => x.token)).toEqual([1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);

@@ -97,6 +97,28 @@ describe('flatness and the targets', () => {
     expect(t2['cache/PLDRv51-104M']).toBeUndefined(); // no no-cache run
   });
 
+  it('targets that do not apply are n/a with why, never met or NOT met: a tiny model, or fewer tokens than the paper\'s 100', () => {
+    const flat = Array.from({length: 99}, () => 15);
+    const bw = {copy_gb_s: 20, gemv_gb_s: 22, buffer_mb: 128, repeats: 5, method: ''};
+    const cacheRatio = (model: string): Ratio => ({id: 'x', kind: 'cache', label: '', numerator: {model, mode: 'none'}, denominator: {model, mode: 'kv+g'}, value: 1.2, per_repeat: [1.2], per_token: 1.2});
+    const tiny = [info('tiny'), {...info('tiny-SDPA'), family: 'sdpa' as const}];
+    const tinyRuns = [scenario('tiny', 'kv+g', 15, flat), {...scenario('tiny-SDPA', 'kv', 1, flat), family: 'sdpa' as const}];
+    const t = paperTargets(tinyRuns, tiny, [cacheRatio('tiny')], streamRatios(tinyRuns, tiny, bw), 8);
+    expect(t.map((x) => x.id)).toEqual(['stream/tiny', 'cache/tiny', 'flat/tiny', 'g-vs-sdpa/tiny', 'memory/tiny']);
+    for (const x of t) {
+      expect(x.met, x.id).toBeNull();
+      expect(x.not_applicable, x.id).toMatch(/^tiny has \d+\.\dM parameters: .*~100M-parameter models$/);
+    }
+    // a paper-size model is judged, except the caches' speed-up over fewer tokens than the paper's
+    const big = [info('PLDRv51-104M'), info('SDPA-104M')];
+    const bigRuns = [scenario('PLDRv51-104M', 'kv+g', 15, flat), scenario('SDPA-104M', 'kv', 14.5, flat)];
+    const t2 = Object.fromEntries(paperTargets(bigRuns, big, [cacheRatio('PLDRv51-104M')], streamRatios(bigRuns, big, bw), 8).map((x) => [x.id, x]));
+    expect(t2['cache/PLDRv51-104M']!.met).toBeNull();
+    expect(t2['cache/PLDRv51-104M']!.not_applicable).toMatch(/paper's 100 new tokens, this run generated 8/);
+    expect(t2['stream/PLDRv51-104M']!.met).toBe(true);
+    expect(t2['g-vs-sdpa/PLDRv51-104M']!.met).toBe(true);
+  });
+
   it('measureBandwidth returns positive figures', async () => {
     await initBackend('wasm');
     const bw = measureBandwidth(8, 2);

@@ -418,11 +418,11 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
 
 /** The targets for the terminal: a line each, after an empty line (nothing without targets). */
 function targetLines(targets: Target[]): string[] {
-  return targets.length ? ['', 'targets:', ...targets.map((t) => `  [${t.met === null ? 'n/a' : t.met ? 'met' : 'NOT met'}] ${t.target}: ${t.measured} (goal ${t.goal})`)] : [];
+  return targets.length ? ['', 'targets:', ...targets.map((t) => `  [${t.met === null ? 'n/a' : t.met ? 'met' : 'NOT met'}] ${t.target}: ${t.measured} (goal ${t.goal}${t.not_applicable ? `; n/a: ${t.not_applicable}` : ''})`)] : [];
 }
 
 function targetsTable(targets: Target[]): string {
-  const rows = targets.map((t) => [t.target + (t.note ? ` (${t.note})` : ''), t.measured, t.goal, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**']);
+  const rows = targets.map((t) => [t.target + (t.note ? ` (${t.note})` : ''), t.measured, t.goal, t.met === null ? `n/a${t.not_applicable ? ` (${t.not_applicable})` : ''}` : t.met ? 'yes' : '**no**']);
   return table(['target', 'measured in this run', 'goal', 'met'], rows, ['l', 'l', 'l', 'l']);
 }
 
