@@ -72,7 +72,10 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
     if (!(tolerance >= 0) || !(constructionTolerance >= 0) || !(scoreTolerance >= 0)) throw new PldrError('--tolerance, --score-tolerance and --construction-tolerance must be numbers ≥ 0');
     if (flags['log-samples'] && !flags.output) throw new PldrError('--log-samples adds the samples to --output: give --output FILE');
     // a results file that cannot be written is found now, not after all the scoring
-    if (flags.output) checkOutputFile(flags.output, {inputs: [flags.model, flags['data-dir'], flags['g-init']].filter((p): p is string => p !== undefined), flag: '--output'});
+    if (flags.output) {
+      const taskFiles = (flags.task ?? []).map((t) => t.slice(t.indexOf('=') + 1));
+      checkOutputFile(flags.output, {inputs: [flags.model, flags['data-dir'], flags['g-init'], ...taskFiles].filter((p): p is string => p !== undefined), flag: '--output'});
+    }
     if (flags['check-invariance'] && flags['compare-modes']) throw new PldrError('give --check-invariance or --compare-modes, not both');
     const taskNames = resolveTasks(flags.tasks.split(','));
     if (!flags['data-dir'] && !flags.task) throw new PldrError('give the task files: --data-dir DIR (with <task>.jsonl|.json|.parquet) or --task name=FILE');

@@ -123,6 +123,11 @@ describe('eval --output is checked before scoring and written atomically', () =>
     expect(oneLineError(pldr([...args, '--output', join(tmp, 'no-such-dir', 'r.json')]))).toMatch(/^error: --output .*no-such-dir.* does not exist/);
     expect(oneLineError(pldr([...args, '--output', tmp]))).toMatch(/^error: --output .* is a folder/);
     expect(oneLineError(pldr([...args, '--model', model, '--output', join(model, 'config.json')]))).toMatch(/would overwrite the input/);
+    const task = join(tmp, 'arc_easy.jsonl');
+    copyFileSync(join(TASKS, 'arc_easy.jsonl'), task);
+    const before = readFileSync(task);
+    expect(oneLineError(pldr(['eval', '--tasks', 'arc_easy', '--task', `arc_easy=${task}`, '--output', task]))).toMatch(/would overwrite the input/);
+    expect(readFileSync(task).equals(before)).toBe(true);
   });
 
   it('a disk that fills up mid-write: one line, and no temporary file left behind', () => {
