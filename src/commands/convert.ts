@@ -15,7 +15,8 @@ export default class Convert extends PldrCommand {
 directory (config.json + model.safetensors under the reference's state-dict names).
 SRC a model directory → DST a .pth in the reference's own format, loadable with torch.load and a strict
 load_state_dict, with <stem>_hparams.json beside it (and <stem>_G_LM.safetensors for a PLDRv51G model).
-Tensor data is copied bit for bit both ways.`;
+Tensor data is copied bit for bit both ways. A DST folder must be new or empty (--force replaces it, once
+the new model is complete), and DST never lies inside or over SRC.`;
 
   static override examples = [
     '<%= config.bin %> convert fixtures/reference/tiny-public/checkpoint.pth tiny-public/',
