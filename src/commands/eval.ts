@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {PldrCommand} from '../cli/base.js';
 import {loadTokenizer} from '../cli/prompt.js';
+import {withSpinner} from '../cli/spinner.js';
 import {demoModel} from '../core/demo.js';
 import {PldrError} from '../core/errors.js';
 import {loadTasks, parseLimit} from '../core/eval/load.js';
@@ -83,9 +84,9 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
     const tasks = await loadTasks(taskNames, {dataDir: flags['data-dir'], files: flags.task, limit: parseLimit(flags.limit)});
     await this.useBackend(flags.backend);
     const modelPath = flags.model ?? demoModel();
-    const files = readModelFiles(modelPath, {hparams: flags.hparams});
+    const files = withSpinner('loading the model', () => readModelFiles(modelPath, {hparams: flags.hparams}));
     const tok = await loadTokenizer(flags.tokenizer, files.tokenizer, 'scoring text', files.config.input_vocab_size);
-    const model = instantiate(files);
+    const model = withSpinner('loading the model', () => instantiate(files));
     const given = flags['g-init'] ? readGList(flags['g-init']) : undefined;
     let started = performance.now();
     const progress = (p: {setting: string; done: number; total: number}) => {

@@ -5,6 +5,7 @@ import {basename, extname} from 'node:path';
 import {PldrCommand} from '../cli/base.js';
 import {loadTokenizer, parseIds, readPrompts, readTextFile} from '../cli/prompt.js';
 import {renderReport, renderCompare, renderVariation} from '../cli/report.js';
+import {withSpinner} from '../cli/spinner.js';
 import {VARIANTS, type Variant} from '../core/config.js';
 import {compareG, deductiveReport, gVariation} from '../core/deductive.js';
 import {PldrError} from '../core/errors.js';
@@ -80,10 +81,10 @@ G_LM differs between two files, or moves across many prompts.`;
     if (flags['to-gi']) checkOutputDir(flags['to-gi'], {force: flags.force, inputs, flag: '--force'});
 
     await this.useBackend(flags.backend);
-    const files = readModelFiles(args.model, {hparams: flags.hparams, variant: flags.variant as Variant | undefined});
+    const files = withSpinner('loading the model', () => readModelFiles(args.model, {hparams: flags.hparams, variant: flags.variant as Variant | undefined}));
     if (files.config.variant === 'v510G' && (flags['with-a'] || flags['with-ap'] || flags['to-gi']))
       throw new PldrError(`${args.model} is a PLDRv51G model: its G_LM is constant, so there is no A, A_P or Gi model to export`);
-    const model = instantiate(files);
+    const model = withSpinner('loading the model', () => instantiate(files));
     try {
       const text = flags.prompt ?? (flags['prompt-file'] ? readTextFile(flags['prompt-file'], 'prompt file') : undefined);
       let fed: number[];
@@ -91,7 +92,7 @@ G_LM differs between two files, or moves across many prompts.`;
       else if (text === undefined || text === '') fed = promptIds([]);
       else fed = (await loadTokenizer(flags.tokenizer, files.tokenizer, 'a text prompt', files.config.input_vocab_size)).promptIds(text);
 
-      const d = inferDeductive(model, fed);
+      const d = withSpinner(`running the prompt (${fed.length} tokens)`, () => inferDeductive(model, fed));
       const out: Record<string, unknown> = {model: args.model, variant: files.config.variant, prompt: text ?? '', prompt_ids: fed};
       const metadata = {
         model: basename(args.model),

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core';
 
 import {PldrCommand} from '../cli/base.js';
 import {loadTokenizer, parseIds, parseNumber, readPrompts, readStdin, readTextFile} from '../cli/prompt.js';
+import {spinner, withSpinner} from '../cli/spinner.js';
 import {PldrError} from '../core/errors.js';
 import {demoModel} from '../core/demo.js';
 import {CACHE_MODES, type CacheMode, generate, type GenerateResult, promptIds} from '../core/generate.js';
@@ -79,9 +80,9 @@ per-token log-probs, stop reason, timings).`;
     }
 
     await this.useBackend(flags.backend);
-    const files = readModelFiles(flags.model ?? demoModel(), {hparams: flags.hparams});
+    const files = withSpinner('loading the model', () => readModelFiles(flags.model ?? demoModel(), {hparams: flags.hparams}));
     const tokenizer = ids === undefined ? await loadTokenizer(flags.tokenizer, files.tokenizer, 'a text prompt', files.config.input_vocab_size) : undefined;
-    const model = instantiate(files);
+    const model = withSpinner('loading the model', () => instantiate(files));
     try {
       const gInit = flags['g-init'] ? readGList(flags['g-init']) : undefined;
       const settings = {
@@ -110,14 +111,34 @@ per-token log-probs, stop reason, timings).`;
     }
   }
 
-  /** Generate, streaming text (or ids) to stdout as tokens arrive when asked. */
+  /**
+   * Generate, streaming text (or ids) to stdout as tokens arrive when asked. A spinner shows on a
+   * terminal while the prompt pass runs; it stops before the first token is written.
+   */
   private async generateOne(model: PldrModel, fed: number[], settings: Parameters<typeof generate>[2], tokenizer: Tokenizer | undefined, idsOnly: boolean): Promise<GenerateResult> {
-    if (!tokenizer || idsOnly) return generate(model, fed, settings);
-    const decoder: StreamDecoder = tokenizer.streamDecoder(fed);
-    process.stdout.write(decoder.prefix());
-    const r = await generate(model, fed, {...settings, onToken: (id) => process.stdout.write(decoder.push(id))});
-    process.stdout.write(decoder.flush() + '\n');
-    return r;
+    const decoder: StreamDecoder | undefined = tokenizer && !idsOnly ? tokenizer.streamDecoder(fed) : undefined;
+    const promptPass = spinner(`running the prompt (${fed.length} tokens)`);
+    let started = false;
+    const start = () => {
+      if (started) return;
+      started = true;
+      promptPass.stop();
+      if (decoder) process.stdout.write(decoder.prefix());
+    };
+    try {
+      const r = await generate(model, fed, {
+        ...settings,
+        onToken: (id) => {
+          start();
+          if (decoder) process.stdout.write(decoder.push(id));
+        },
+      });
+      start();
+      if (decoder) process.stdout.write(decoder.flush() + '\n');
+      return r;
+    } finally {
+      promptPass.stop();
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core';
-import {mkdtempSync, rmSync} from 'node:fs';
+import {existsSync, mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
@@ -9,8 +9,12 @@ import {defaultAdff, defaultDff, getPreset, type ModelConfig, validateConfig, ty
 import {PldrError} from '../core/errors.js';
 import {Tokenizer} from '../core/tokenizer.js';
 import {readDocuments, resolveCorpus} from '../core/train/corpus.js';
-import {trainTokenizer} from '../core/train/spm.js';
-import {createRun, readRunSettings, type RunSettings, runTraining, type StopRules, type TrainEvent} from '../core/train/trainer.js';
+import {lockRun} from '../core/train/lock.js';
+import {trainTokenizer, VocabSizeTooLarge} from '../core/train/spm.js';
+import {checkRunOut, createRun, discardRunDir, makeRunDir, readRunSettings, type RunLimits, type RunSettings, runTraining, type TrainEvent} from '../core/train/trainer.js';
+
+/** --vocab-size when not given: fitted down to what the corpus supports. */
+const DEFAULT_VOCAB_SIZE = 4000;
 
 export default class Train extends PldrCommand {
   static override summary = 'Pretrain a PLDR-LLM on a text corpus with the reference recipe; resumable.';
@@ -23,7 +27,9 @@ decay to α·lr (the first update runs at lr 0, as the reference), gradients cli
 
 Without --tokenizer, a SentencePiece tokenizer is trained on the corpus with spm_train (--vocab-size).
 Checkpoints go to RUN_DIR/checkpoint (a model directory pldr generate reads) every --ckpt-every updates
-and at the end; Ctrl-C writes one and stops; --resume RUN_DIR continues exactly where it stopped.
+and at the end; Ctrl-C writes one and stops; --resume RUN_DIR continues exactly where it stopped, with the
+run's own --max-steps, --max-tokens, --time-limit and --total-steps unless given again. One training at a
+time per RUN_DIR (RUN_DIR/lock). --out refuses a folder that is not empty unless --force.
 RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png are drawn at the end.`;
 
   static override examples = [
@@ -40,11 +46,12 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
   static override flags = {
     corpus: Flags.string({char: 'c', description: 'text files, folders, globs, .jsonl or .parquet (repeatable)', multiple: true}),
     out: Flags.string({char: 'o', description: 'the run directory to create'}),
+    force: Flags.boolean({description: 'let --out replace a folder that is not empty (or a run with a checkpoint)', default: false}),
     resume: Flags.string({description: 'continue the run in this directory from its last checkpoint'}),
     'text-field': Flags.string({description: 'field holding the text in JSON lines and Parquet', default: 'text'}),
     split: Flags.string({description: 'how plain text files become documents', options: ['paragraphs', 'lines', 'file'], default: 'paragraphs'}),
     tokenizer: Flags.string({description: 'reuse this SentencePiece model instead of training one'}),
-    'vocab-size': Flags.integer({description: 'vocabulary of the tokenizer trained with spm_train', default: 4000}),
+    'vocab-size': Flags.integer({description: `vocabulary of the tokenizer trained with spm_train (default ${DEFAULT_VOCAB_SIZE}, or what a small corpus allows)`}),
     preset: Flags.string({char: 'p', description: 'a preset (pldr info --list-presets); the flags below override it'}),
     variant: Flags.string({description: 'model variant', options: VARIANTS as string[]}),
     layers: Flags.integer({description: 'decoder layers (num_layers)'}),
@@ -80,31 +87,57 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     const {flags} = await this.parse(Train);
     if (flags.resume && flags.out) throw new PldrError('give either --out (a new run) or --resume (an existing one), not both');
     if (!flags.resume && !flags.out) throw new PldrError('give --out RUN_DIR for a new run, or --resume RUN_DIR');
-    const stop: StopRules = {
-      maxSteps: flags['max-steps'],
-      maxTokens: flags['max-tokens'],
-      timeLimitS: flags['time-limit'] !== undefined ? parseDuration(flags['time-limit']) : undefined,
-    };
-    for (const [k, v] of Object.entries({'--max-steps': stop.maxSteps, '--max-tokens': stop.maxTokens}))
-      if (v !== undefined && v < 1) throw new PldrError(`${k} must be at least 1`);
-    await this.useBackend(flags.backend);
+    const limits = limitsFromFlags(flags);
 
-    let runDir: string;
     if (flags.resume) {
-      runDir = flags.resume;
+      const runDir = flags.resume;
       readRunSettings(runDir); // a clear error before anything else
-    } else {
-      runDir = flags.out!;
-      if (!flags.corpus || flags.corpus.length === 0) throw new PldrError('give the training text with --corpus PATH (files, folders, globs, .jsonl, .parquet)');
-      const settings = this.settingsFromFlags(flags, stop);
-      resolveCorpus(flags.corpus); // fail on a missing path before training a tokenizer
-      const tokenizer = flags.tokenizer ?? (await this.trainTokenizer(flags.corpus, settings, flags['vocab-size']));
-      const tok = await Tokenizer.load(tokenizer);
-      settings.config.input_vocab_size = tok.vocabSize;
-      validateConfig(settings.config, 'the model');
-      createRun(runDir, settings, tokenizer);
+      await this.useBackend(flags.backend);
+      const release = lockRun(runDir);
+      try {
+        await this.train(runDir, {resume: true, limits}, flags.json);
+      } finally {
+        release();
+      }
+      return;
     }
 
+    // A new run: every check before any long work (training a tokenizer can take minutes).
+    const runDir = flags.out!;
+    if (!flags.corpus || flags.corpus.length === 0) throw new PldrError('give the training text with --corpus PATH (files, folders, globs, .jsonl, .parquet)');
+    const settings = this.settingsFromFlags(flags, limits);
+    const sources = resolveCorpus(flags.corpus); // fail on a missing path before training a tokenizer
+    const inputs = [...flags.corpus, flags.tokenizer, settings.gInit].filter((p): p is string => p !== undefined && existsSync(p));
+    checkRunOut(runDir, {force: flags.force, inputs: [...inputs, ...sources.map((src) => src.path)]});
+    settings.config.input_vocab_size = flags.tokenizer ? (await Tokenizer.load(flags.tokenizer)).vocabSize : (flags['vocab-size'] ?? DEFAULT_VOCAB_SIZE);
+    validateConfig(settings.config, 'the model');
+    await this.useBackend(flags.backend);
+
+    const made = makeRunDir(runDir, {force: flags.force});
+    const onSigint = () => {
+      process.stderr.write('\ninterrupted before training began\n');
+      discardRunDir(runDir, made);
+      process.exit(130);
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const tokenizer = flags.tokenizer ?? (await this.trainTokenizer(flags.corpus, settings, flags['vocab-size']));
+      settings.config.input_vocab_size = (await Tokenizer.load(tokenizer)).vocabSize;
+      validateConfig(settings.config, 'the model');
+      createRun(runDir, settings, tokenizer);
+      process.off('SIGINT', onSigint);
+      await this.train(runDir, {resume: false, limits}, flags.json);
+    } catch (e) {
+      discardRunDir(runDir, made); // a run that saved nothing leaves nothing behind
+      throw e;
+    } finally {
+      process.off('SIGINT', onSigint);
+      made.release();
+    }
+  }
+
+  /** The training loop with its display; Ctrl-C stops it after a checkpoint (exit 130). */
+  private async train(runDir: string, opts: {resume: boolean; limits: RunLimits}, json: boolean): Promise<void> {
     let interrupted = false;
     const onSigint = () => {
       if (interrupted) process.exit(130); // a second Ctrl-C: give up at once
@@ -112,15 +145,16 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       process.stderr.write('\ninterrupted: finishing this update and writing a checkpoint (Ctrl-C again to abort)\n');
     };
     process.on('SIGINT', onSigint);
-    const display = new Display(flags.json);
+    const display = new Display(json);
     try {
-      const r = await runTraining(runDir, stop, {onEvent: (e) => display.event(e), interrupted: () => interrupted});
+      const r = await runTraining(runDir, opts, {onEvent: (e) => display.event(e), interrupted: () => interrupted});
       display.done();
-      if (!flags.json && r.curves) {
+      if (r.reason === 'finished') return;
+      if (!json && r.curves) {
         this.log(r.curves.terminal);
         this.log(`curves: ${r.curves.svg}, ${r.curves.png}`);
       }
-      if (!flags.json) this.log(`model: ${join(runDir, 'checkpoint')} (pldr generate --model ${join(runDir, 'checkpoint')} "...")`);
+      if (!json) this.log(`model: ${join(runDir, 'checkpoint')} (pldr generate --model ${join(runDir, 'checkpoint')} "...")`);
       if (r.reason === 'non-finite') process.exitCode = 1;
       if (r.reason === 'interrupted') {
         process.stderr.write(`resume with: pldr train --resume ${runDir}\n`);
@@ -131,7 +165,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     }
   }
 
-  private settingsFromFlags(flags: Record<string, unknown> & {corpus?: string[]}, stop: StopRules): RunSettings {
+  private settingsFromFlags(flags: Record<string, unknown> & {corpus?: string[]}, limits: RunLimits): RunSettings {
     const f = flags as Record<string, string | number | undefined>;
     const base: ModelConfig = flags.preset
       ? getPreset(String(flags.preset))
@@ -155,10 +189,20 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     if (variant !== 'v510G' && f['g-init'] !== undefined) throw new PldrError('--g-init sets the constant G of a PLDRv51G model: add --variant v510G');
     const dag = f.dag !== undefined ? parseDag(String(f.dag)) : base.DAG_reg_coeffs;
     if (dag) config.DAG_reg_coeffs = dag;
-    for (const [k, v] of Object.entries({'--context': f.context, '--batch-size': f['batch-size'], '--grad-accum': f['grad-accum'], '--log-every': f['log-every']}))
-      if ((v as number) < 1) throw new PldrError(`${k} must be at least 1`);
+    const atLeast = (min: number, names: string[]) => {
+      for (const k of names) if (f[k] !== undefined && (f[k] as number) < min) throw new PldrError(`--${k} must be at least ${min}, got ${f[k]}`);
+    };
+    atLeast(1, ['context', 'batch-size', 'grad-accum', 'log-every', 'val-batches', 'layers', 'd-model', 'heads', 'dff', 'a-dff']);
+    atLeast(0, ['warmup', 'val-every', 'ckpt-every', 'seed', 'reslayers', 'dense-a']);
+    atLeast(263, ['vocab-size']); // 6 special and 256 byte pieces come first
     const validation = parseNumber(String(f.validation), '--validation');
-    if (!(validation > 0)) throw new PldrError('--validation must be a count ≥ 1 or a fraction in (0, 1)');
+    if (!(validation > 0) || (validation >= 1 && !Number.isInteger(validation))) throw new PldrError(`--validation must be a whole count ≥ 1 or a fraction in (0, 1), got ${f.validation}`);
+    const lr = parseNumber(String(f.lr), '--lr');
+    const alpha = parseNumber(String(f['lr-alpha']), '--lr-alpha');
+    const weightDecay = parseNumber(String(f['weight-decay']), '--weight-decay');
+    if (!(lr > 0 && Number.isFinite(lr))) throw new PldrError(`--lr must be a number above 0, got ${f.lr}`);
+    if (!(alpha >= 0 && alpha <= 1)) throw new PldrError(`--lr-alpha must be between 0 and 1, got ${f['lr-alpha']}`);
+    if (!(weightDecay >= 0 && Number.isFinite(weightDecay))) throw new PldrError(`--weight-decay must be a number ≥ 0, got ${f['weight-decay']}`);
     return {
       format: 'pldr-run',
       version: 1,
@@ -167,11 +211,11 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       config,
       ...(variant === 'v510G' ? {gInit: String(f['g-init'] ?? 'identity')} : {}),
       recipe: {
-        lr: parseNumber(String(f.lr), '--lr'),
+        lr,
         warmup: f.warmup as number,
-        totalSteps: (f['total-steps'] as number | undefined) ?? stop.maxSteps ?? 0,
-        alpha: parseNumber(String(f['lr-alpha']), '--lr-alpha'),
-        weightDecay: parseNumber(String(f['weight-decay']), '--weight-decay'),
+        totalSteps: limits.totalSteps ?? limits.maxSteps ?? 0,
+        alpha,
+        weightDecay,
         clip: 1,
         gradAccum: f['grad-accum'] as number,
         ...(dag ? {dag} : {}),
@@ -184,20 +228,39 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       valBatches: f['val-batches'] as number,
       ckptEvery: f['ckpt-every'] as number,
       logEvery: f['log-every'] as number,
+      stop: {maxSteps: limits.maxSteps, maxTokens: limits.maxTokens, timeLimitS: limits.timeLimitS},
     };
   }
 
-  private async trainTokenizer(corpus: string[], settings: RunSettings, vocabSize: number): Promise<string> {
+  /** A tokenizer trained on the corpus; without --vocab-size, as large as the corpus allows up to the default. */
+  private async trainTokenizer(corpus: string[], settings: RunSettings, given: number | undefined): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), 'pldr-spm-'));
+    process.on('exit', () => rmSync(dir, {recursive: true, force: true}));
+    const vocabSize = given ?? DEFAULT_VOCAB_SIZE;
     process.stderr.write(`training a ${vocabSize}-piece SentencePiece tokenizer on the corpus (spm_train)...\n`);
     const docs = readDocuments(resolveCorpus(corpus), settings.corpusOptions);
-    const r = await trainTokenizer({input: (async function* () {
-      for await (const d of docs) yield d.text;
-    })(), vocabSize, outPrefix: join(dir, 'tokenizer')});
-    process.stderr.write(`tokenizer trained in ${r.seconds.toFixed(1)} s\n`);
-    process.on('exit', () => rmSync(dir, {recursive: true, force: true}));
-    return r.model;
+    try {
+      const r = await trainTokenizer({input: (async function* () {
+        for await (const d of docs) yield d.text;
+      })(), vocabSize, fitVocabSize: given === undefined, outPrefix: join(dir, 'tokenizer')});
+      if (r.vocabSize !== vocabSize) process.stderr.write(`the corpus allows at most ${r.vocabSize} pieces: trained ${r.vocabSize} instead of ${vocabSize} (--vocab-size sets it)\n`);
+      process.stderr.write(`tokenizer trained in ${r.seconds.toFixed(1)} s\n`);
+      return r.model;
+    } catch (e) {
+      if (e instanceof VocabSizeTooLarge) throw new PldrError(`--vocab-size ${vocabSize} is too large for this corpus: spm_train allows at most ${e.max} pieces (give --vocab-size ${e.max} or less, or more text)`);
+      if (e instanceof PldrError && /required_chars/.test(e.message)) throw new PldrError(`${e.message} (raise --vocab-size)`);
+      throw e;
+    }
   }
+}
+
+/** The run's limits from the command line: the stopping rules and --total-steps, each checked. */
+function limitsFromFlags(flags: {'max-steps'?: number; 'max-tokens'?: number; 'time-limit'?: string; 'total-steps'?: number}): RunLimits {
+  for (const k of ['max-steps', 'max-tokens', 'total-steps'] as const)
+    if (flags[k] !== undefined && flags[k] < 1) throw new PldrError(`--${k} must be at least 1, got ${flags[k]}`);
+  const timeLimitS = flags['time-limit'] !== undefined ? parseDuration(flags['time-limit']) : undefined;
+  if (timeLimitS !== undefined && !(timeLimitS > 0)) throw new PldrError(`--time-limit must be more than 0, got "${flags['time-limit']}"`);
+  return {maxSteps: flags['max-steps'], maxTokens: flags['max-tokens'], timeLimitS, totalSteps: flags['total-steps']};
 }
 
 /** "90", "90s", "30m", "2h", "1h30m" → seconds. */
@@ -255,7 +318,8 @@ class Display {
         if (!this.tty) this.line(`checkpoint at update ${e.update}: ${e.path}`);
         break;
       case 'stop':
-        this.line(`stopped (${e.reason}) after update ${e.update}${e.message ? `: ${e.message}` : ''}`);
+        if (e.reason === 'finished') this.line(e.message);
+        else this.line(`stopped (${e.reason}) after update ${e.update}${e.message ? `: ${e.message}` : ''}`);
         break;
     }
   }

@@ -4,10 +4,12 @@
  * exactly: optimizer.safetensors (AdamW's m and v per parameter) and progress.json (updates done,
  * tokens seen, the data position, the optimizer's step count).
  *
- * Written atomically: everything goes to a temporary sibling first, which then replaces the old
- * checkpoint by rename, so an interruption at any moment leaves the last good checkpoint whole.
+ * Written atomically: everything goes to a temporary sibling first (checkpoint.tmp-PID), which then
+ * replaces the old checkpoint by rename (the old one moves to checkpoint.old-PID first), so an
+ * interruption at any moment leaves a whole checkpoint: checkpoint/ itself, or, when a kill falls
+ * between the two renames, checkpoint.old-PID, which recoverCheckpoint puts back.
  */
-import {existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs';
+import {existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import {PldrError} from '../errors.js';
@@ -63,6 +65,55 @@ export function writeCheckpoint(runDir: string, c: Checkpoint): void {
   }
 }
 
+/** Why the checkpoint folder `dir` cannot be resumed from, or undefined when it is whole. */
+function incomplete(dir: string): string | undefined {
+  for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors', 'progress.json']) if (!existsSync(join(dir, f))) return `${f} is missing`;
+  try {
+    readProgress(dir);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return undefined;
+}
+
+function readProgress(dir: string): Progress {
+  let p: Progress;
+  try {
+    p = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8'));
+  } catch (e) {
+    throw new PldrError(`progress.json is unreadable: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const count = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  if (!count(p?.updates) || !count(p.tokens) || !(p.elapsedS >= 0) || p.data === undefined) throw new PldrError('progress.json lacks the updates, tokens, elapsed time or data position');
+  return p;
+}
+
+/**
+ * Make RUN_DIR's checkpoint whole after an interruption (hold the run's lock), and say whether the
+ * run has one. checkpoint/ whole: the leftovers of cut-short writes (checkpoint.tmp-*,
+ * checkpoint.old-*) are removed. checkpoint/ missing: the previous checkpoint, left as
+ * checkpoint.old-PID by a kill between writeCheckpoint's renames, is put back; an unfinished
+ * checkpoint.tmp-PID never counts. checkpoint/ present but not whole: refused, nothing changed.
+ */
+export function recoverCheckpoint(runDir: string): boolean {
+  const dir = checkpointPath(runDir);
+  const leftovers = readdirSync(runDir).filter((n) => n.startsWith(`${CHECKPOINT_DIR}.tmp-`) || n.startsWith(`${CHECKPOINT_DIR}.old-`));
+  if (existsSync(dir)) {
+    const why = incomplete(dir);
+    if (why) throw new PldrError(`cannot resume ${runDir}: its checkpoint is incomplete (${why}) and no earlier one is beside it; nothing was changed (start a new run with --out)`);
+  } else {
+    const previous = leftovers.find((n) => /^checkpoint\.old-\d+$/.test(n) && incomplete(join(runDir, n)) === undefined);
+    if (previous) renameSync(join(runDir, previous), dir);
+  }
+  for (const n of leftovers) rmSync(join(runDir, n), {recursive: true, force: true});
+  return existsSync(dir);
+}
+
+/** Whether RUN_DIR holds a checkpoint (or the previous one beside a cut-short write); reads nothing. */
+export function hasCheckpoint(runDir: string): boolean {
+  return existsSync(checkpointPath(runDir)) || (existsSync(runDir) && readdirSync(runDir).some((n) => /^checkpoint\.old-\d+$/.test(n)));
+}
+
 export function readCheckpoint(runDir: string): Checkpoint {
   const dir = checkpointPath(runDir);
   if (!existsSync(join(dir, 'progress.json'))) throw new PldrError(`${runDir} has no checkpoint to resume from (no ${CHECKPOINT_DIR}/progress.json)`);
@@ -74,11 +125,5 @@ export function readCheckpoint(runDir: string): Checkpoint {
     if (which === 'm.') optimizer.m.set(k.slice(2), t.data as Float32Array);
     else if (which === 'v.') optimizer.v.set(k.slice(2), t.data as Float32Array);
   }
-  let progress: Progress;
-  try {
-    progress = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8'));
-  } catch (e) {
-    throw new PldrError(`${dir}/progress.json is not valid JSON: ${(e as Error).message.split('\n')[0]}`);
-  }
-  return {files, optimizer, progress};
+  return {files, optimizer, progress: readProgress(dir)};
 }

@@ -10,7 +10,8 @@
  *
  * One deliberate difference: the paper model was trained with hard_vocab_limit=false (vocab_size a
  * soft limit). Here the limit is hard by default, because the model's embedding table is sized from
- * the requested vocabulary; a corpus too small for it fails with spm_train's own message. Pass
+ * the requested vocabulary; a corpus too small for it fails with VocabSizeTooLarge, which names the
+ * largest size the corpus allows, or, with fitVocabSize, is trained again at that size. Pass
  * hardVocabLimit: false for the reference's behaviour (the result may then be smaller; see
  * `vocabSize` in the result).
  *
@@ -45,6 +46,8 @@ export interface TrainTokenizerOptions {
   characterCoverage?: number;
   /** Default true (exact vocabulary size); the paper used false. */
   hardVocabLimit?: boolean;
+  /** When the corpus is too small for vocabSize, train the largest vocabulary it allows instead (default false: VocabSizeTooLarge). */
+  fitVocabSize?: boolean;
   /** Default: the cores available here. */
   numThreads?: number;
   /** spm_train's --random_seed (its sentence sampling); default spm_train's own. */
@@ -76,6 +79,16 @@ export interface TrainedTokenizer {
 export const SPM_INSTALL_HINT =
   'install SentencePiece\'s command-line tools: "apt-get install sentencepiece" (Debian/Ubuntu), "brew install sentencepiece" (macOS), ' +
   'or build them from https://github.com/google/sentencepiece ("pip install sentencepiece" installs no spm_train)';
+
+/** spm_train refused the vocabulary size: the corpus allows at most `max` pieces. */
+export class VocabSizeTooLarge extends PldrError {
+  constructor(
+    message: string,
+    readonly max: number,
+  ) {
+    super(message);
+  }
+}
 
 /** The spm_train executable: a path, or `name` found on env.PATH; undefined when there is none. */
 export function findSpmTrain(name = 'spm_train', env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -146,10 +159,10 @@ export async function trainTokenizer(opts: TrainTokenizerOptions): Promise<Train
       inputArg = 'train.txt';
     }
 
-    const args = [
+    const args = (size: number) => [
       `--input=${inputArg}`,
       '--model_prefix=spm',
-      `--vocab_size=${vocabSize}`,
+      `--vocab_size=${size}`,
       `--model_type=${opts.modelType ?? 'unigram'}`,
       '--byte_fallback=true',
       '--split_digits=true',
@@ -172,7 +185,14 @@ export async function trainTokenizer(opts: TrainTokenizerOptions): Promise<Train
       ...(opts.seed !== undefined ? [`--random_seed=${opts.seed}`] : []),
       ...(opts.extraArgs ?? []),
     ];
-    await runSpm(bin, args, work, env, opts.onLog);
+    let used = args(vocabSize);
+    try {
+      await runSpm(bin, used, work, env, opts.onLog);
+    } catch (e) {
+      if (!(e instanceof VocabSizeTooLarge && opts.fitVocabSize)) throw e;
+      used = args(e.max);
+      await runSpm(bin, used, work, env, opts.onLog);
+    }
 
     const model = `${outPrefix}.model`;
     const vocab = `${outPrefix}.vocab`;
@@ -183,7 +203,7 @@ export async function trainTokenizer(opts: TrainTokenizerOptions): Promise<Train
       throw new PldrError(`spm_train finished but its output could not be moved to ${outPrefix}.model: ${(e as NodeJS.ErrnoException).code ?? e}`);
     }
     const pieces = fs.readFileSync(vocab, 'utf8').split('\n').filter((l) => l.length > 0).length;
-    return {model, vocab, vocabSize: pieces, documents, args: [bin, ...args], seconds: (Date.now() - t0) / 1000};
+    return {model, vocab, vocabSize: pieces, documents, args: [bin, ...used], seconds: (Date.now() - t0) / 1000};
   } finally {
     fs.rmSync(work, {recursive: true, force: true});
   }
@@ -220,12 +240,14 @@ async function writeTrainingText(input: Exclude<SpmInput, string>, path: string,
 function runSpm(bin: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, onLog?: (line: string) => void): Promise<void> {
   return new Promise((resolveRun, reject) => {
     const tail: string[] = [];
+    const skipped: string[] = []; // "Skipped N too long sentences" comes before hundreds of other lines
     let partial = '';
     const take = (chunk: Buffer) => {
       const parts = (partial + chunk.toString('utf8')).split('\n');
       partial = parts.pop() ?? '';
       for (const line of parts) {
         onLog?.(line);
+        if (/Skipped \d+ too long sentences/.test(line)) skipped.push(line);
         tail.push(line);
         if (tail.length > 200) tail.shift();
       }
@@ -249,7 +271,11 @@ function runSpm(bin: string, args: string[], cwd: string, env: NodeJS.ProcessEnv
       }
       if (code === 0) resolveRun();
       else if (signal) reject(new PldrError(`spm_train was stopped by ${signal}`));
-      else reject(new PldrError(`spm_train failed: ${spmErrorLine(tail)}`));
+      else {
+        const message = `spm_train failed: ${spmErrorLine([...skipped, ...tail])}`;
+        const max = /Vocabulary size too high \(\d+\)\. Please set it to a value <= (\d+)/.exec(message);
+        reject(max ? new VocabSizeTooLarge(message, Number(max[1])) : new PldrError(message));
+      }
     });
   });
 }
@@ -260,6 +286,11 @@ function runSpm(bin: string, args: string[], cwd: string, env: NodeJS.ProcessEnv
  * keeps "Vocabulary size too high (5000). …".
  */
 export function spmErrorLine(lines: readonly string[]): string {
+  // No sentence left to learn from: spm_train's check fails without a message.
+  if (lines.some((l) => l.includes('[!sentences_.empty()]'))) {
+    const skipped = lines.map((l) => /Skipped (\d+) too long sentences/.exec(l)).find(Boolean);
+    return `too little text to train a tokenizer on: spm_train kept no sentence${skipped ? ` (it skipped ${skipped[1]} too long, one document being one sentence: split the text into shorter documents)` : ''}; give more text`;
+  }
   const useful = lines.map((l) => l.trim()).filter((l) => l !== '' && !/^Program terminated with an unrecoverable error/.test(l) && !/LOG\(INFO\)/.test(l));
   let line = useful[useful.length - 1] ?? lines.map((l) => l.trim()).filter(Boolean).pop() ?? 'no error message';
   for (let prev = ''; prev !== line; ) {

@@ -5,26 +5,29 @@
  *   tokenizer.model   the SentencePiece model the data was tokenized with
  *   data/             the token cache (shards.ts)
  *   checkpoint/       the latest checkpoint: a model directory + optimizer state + progress
+ *   lock              the process training in it (lock.ts): one training per folder
  *   metrics.jsonl     one line per logged step and per validation
  *   curves.svg/.png   loss and accuracy curves, written at the end
  *
  * The loop reports through events and never prints; stopping is asked through `interrupted()`.
  */
-import {appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
 
 import {type ModelConfig, stateDictSpec} from '../config.js';
 import {PldrError} from '../errors.js';
+import {checkOutputDir, fsMessage} from '../io/fsutil.js';
 import {checkGShape, readGList} from '../io/glist.js';
 import {instantiate, type ModelFiles} from '../io/model-files.js';
 import type {HostTensor, StateDict} from '../io/tensor.js';
 import {multiPanelSvg, svgToPng, terminalChart} from '../plot.js';
 import {Rng} from '../sampling.js';
-import {type Progress, readCheckpoint, writeCheckpoint} from './checkpoint.js';
+import {type Checkpoint, hasCheckpoint, type Progress, readCheckpoint, recoverCheckpoint, writeCheckpoint} from './checkpoint.js';
 import type {CorpusOptions} from './corpus.js';
 import {initWeights} from './init.js';
+import {lockRun} from './lock.js';
 import {AdamW} from './optim.js';
 import {type BatchPosition, buildTokenCache, dataDir, PackedDataset} from './shards.js';
 import {evalLoss, modelVariables, type Recipe, trainStep} from './step.js';
@@ -48,6 +51,8 @@ export interface RunSettings {
   valBatches: number;
   ckptEvery: number;
   logEvery: number;
+  /** The run's own stopping rules: they hold on every resume unless the resume overrides them. */
+  stop?: StopRules;
 }
 
 export interface StopRules {
@@ -56,7 +61,11 @@ export interface StopRules {
   timeLimitS?: number;
 }
 
-export type StopReason = 'max-steps' | 'max-tokens' | 'time-limit' | 'interrupted' | 'non-finite' | 'end';
+/** What a resume may change: the stopping rules and the schedule's length. */
+export type RunLimits = StopRules & {totalSteps?: number};
+
+/** 'finished': a resumed run had already met its stopping rule; nothing was done. */
+export type StopReason = 'max-steps' | 'max-tokens' | 'time-limit' | 'interrupted' | 'non-finite' | 'end' | 'finished';
 
 export type TrainEvent =
   | {type: 'data'; phase: string; documents: number; tokens: number; bytesRead: number; bytesTotal: number}
@@ -82,6 +91,49 @@ export interface RunResult {
 
 const RUN_FILE = 'run.json';
 
+/**
+ * Check `train --out DIR` before any work (issue 11, item 1). A folder holding a pldr run is ours:
+ * with a checkpoint it is refused (resume it instead) unless `force`; without one (a run that never
+ * reached its first checkpoint) it is set up anew. Any other folder follows checkOutputDir: never
+ * one of the inputs, never a non-empty folder unless `force`.
+ */
+export function checkRunOut(dir: string, opts: {force: boolean; inputs: string[]}): void {
+  const ours = existsSync(join(dir, RUN_FILE));
+  checkOutputDir(dir, {force: opts.force || ours, inputs: opts.inputs});
+  if (ours && !opts.force && hasCheckpoint(dir)) throw new PldrError(`${dir} already holds a run: resume it with --resume ${dir}, or choose another --out (--force replaces it)`);
+}
+
+/** What a new run made of its folder: the folder itself, everything in it, or neither (a run set up anew). */
+export interface NewRunDir {
+  made: 'folder' | 'contents' | 'none';
+  release: () => void;
+}
+
+/**
+ * Create (or take) the folder of a new run and lock it, after checkRunOut. With `force`, whatever
+ * the folder held is removed now, once every check has passed.
+ */
+export function makeRunDir(dir: string, opts: {force: boolean}): NewRunDir {
+  const existed = existsSync(dir);
+  try {
+    mkdirSync(dir, {recursive: true});
+  } catch (e) {
+    throw new PldrError(`cannot create the run folder ${dir}: ${fsMessage(e)}`);
+  }
+  const release = lockRun(dir);
+  const others = readdirSync(dir).filter((n) => n !== 'lock');
+  if (opts.force) for (const n of others) rmSync(join(dir, n), {recursive: true, force: true});
+  return {made: !existed ? 'folder' : opts.force || others.length === 0 ? 'contents' : 'none', release};
+}
+
+/** Remove what a new run made, when it failed before saving anything: never what it did not make. */
+export function discardRunDir(dir: string, r: NewRunDir): void {
+  if (hasCheckpoint(dir)) return;
+  r.release();
+  if (r.made === 'folder') rmSync(dir, {recursive: true, force: true});
+  else if (r.made === 'contents') for (const n of readdirSync(dir)) rmSync(join(dir, n), {recursive: true, force: true});
+}
+
 export function readRunSettings(runDir: string): RunSettings {
   const file = join(runDir, RUN_FILE);
   if (!existsSync(file)) throw new PldrError(`${runDir} is not a training run (no ${RUN_FILE})`);
@@ -95,15 +147,20 @@ export function readRunSettings(runDir: string): RunSettings {
 }
 
 /**
- * Create RUN_DIR with its settings and tokenizer. A directory holding a run that has a checkpoint is
- * refused; one whose run never reached a checkpoint is set up anew (its token cache is reused when
- * it still matches).
+ * Write RUN_DIR's settings and tokenizer (the folder made by makeRunDir). A run that never reached a
+ * checkpoint is set up anew (its token cache is reused when it still matches).
  */
 export function createRun(runDir: string, settings: RunSettings, tokenizer: string): void {
-  if (existsSync(join(runDir, 'checkpoint', 'progress.json'))) throw new PldrError(`${runDir} already holds a run: resume it with --resume ${runDir}, or choose another --out`);
-  mkdirSync(runDir, {recursive: true});
-  copyFileSync(tokenizer, join(runDir, 'tokenizer.model'));
-  writeFileSync(join(runDir, RUN_FILE), JSON.stringify(settings, null, 1) + '\n');
+  try {
+    copyFileSync(tokenizer, join(runDir, 'tokenizer.model'));
+    writeRunSettings(runDir, settings);
+  } catch (e) {
+    throw new PldrError(`cannot write the run folder ${runDir}: ${fsMessage(e)}`);
+  }
+}
+
+function writeRunSettings(runDir: string, s: RunSettings): void {
+  writeFileSync(join(runDir, RUN_FILE), JSON.stringify(s, null, 1) + '\n');
 }
 
 /** The constant G of a v510G model: identity, "random" (uniform [0, 1), as the reference's files: T11), or a G file. */
@@ -127,10 +184,33 @@ export function constantG(cfg: ModelConfig, gInit: string, seed: number): HostTe
   });
 }
 
-export async function runTraining(runDir: string, stop: StopRules, hooks: RunHooks = {}): Promise<RunResult> {
+/**
+ * Train RUN_DIR (hold its lock): a new run from update 1, or, with `resume`, from its checkpoint,
+ * which must be whole (recoverCheckpoint) or the resume is refused before anything changes. The
+ * run's stopping rules come from run.json; `limits` overrides them (and is then kept there). A
+ * resumed run that already met its rule returns at once with reason 'finished', changing nothing.
+ */
+export async function runTraining(runDir: string, opts: {resume: boolean; limits: RunLimits}, hooks: RunHooks = {}): Promise<RunResult> {
   const s = readRunSettings(runDir);
   const emit = hooks.onEvent ?? (() => {});
   const tokenizerPath = join(runDir, 'tokenizer.model');
+  const {totalSteps, ...overrides} = opts.limits;
+  const stop: StopRules = {...s.stop, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))};
+
+  let saved: Checkpoint | undefined;
+  if (opts.resume) {
+    if (!recoverCheckpoint(runDir)) throw new PldrError(`${runDir} has no checkpoint to resume from (the run stopped before its first one): start it again with --out ${runDir}`);
+    saved = readCheckpoint(runDir);
+    const done = stopReason(stop, saved.progress, saved.progress.elapsedS);
+    if (done) {
+      const message = `${runDir} has already finished: it ${done[1]}; nothing to do (raise that limit on the resume command line to train further)`;
+      emit({type: 'stop', reason: 'finished', update: saved.progress.updates, message});
+      return {reason: 'finished', updates: saved.progress.updates, tokens: saved.progress.tokens, valLoss: saved.progress.valLoss};
+    }
+  }
+  s.stop = stop;
+  if (totalSteps !== undefined) s.recipe.totalSteps = totalSteps;
+  writeRunSettings(runDir, s);
 
   // Data: tokenized once into the cache, then windows of context + 1 tokens.
   const cache = await buildTokenCache({
@@ -150,19 +230,17 @@ export async function runTraining(runDir: string, stop: StopRules, hooks: RunHoo
   // The schedule's length T, when not given: one epoch of updates, fixed in run.json for resumes.
   if (!(s.recipe.totalSteps > 0)) {
     s.recipe.totalSteps = Math.max(1, Math.floor(data.batchesPerEpoch(s.batchSize) / s.recipe.gradAccum));
-    writeFileSync(join(runDir, RUN_FILE), JSON.stringify(s, null, 1) + '\n');
+    writeRunSettings(runDir, s);
   }
 
   // Model and optimiser: fresh, or from the checkpoint.
-  const resumed = existsSync(join(runDir, 'checkpoint', 'progress.json'));
   let files: ModelFiles;
   let progress: Progress;
   let optState;
-  if (resumed) {
-    const c = readCheckpoint(runDir);
-    files = c.files;
-    progress = c.progress;
-    optState = c.optimizer;
+  if (saved) {
+    files = saved.files;
+    progress = saved.progress;
+    optState = saved.optimizer;
   } else {
     files = {
       config: s.config,
@@ -188,7 +266,8 @@ export async function runTraining(runDir: string, stop: StopRules, hooks: RunHoo
   const valSet = [...data.valBatches(s.batchSize, {dropLast: false})].slice(0, s.valBatches);
   const batches = data.batches(s.batchSize, progress.data as BatchPosition);
   const started = performance.now();
-  const elapsed = () => progress.elapsedS + (performance.now() - started) / 1000;
+  const elapsedBefore = progress.elapsedS; // the earlier sessions' time; progress.elapsedS moves on at each checkpoint
+  const elapsed = () => elapsedBefore + (performance.now() - started) / 1000;
   let reason: StopReason = 'end';
   let message = '';
   let sinceLog: {loss: number; accuracy: number; n: number} = {loss: 0, accuracy: 0, n: 0};
@@ -204,9 +283,11 @@ export async function runTraining(runDir: string, stop: StopRules, hooks: RunHoo
     return v.loss;
   };
   let lastCheckpoint = -1;
+  let lastSaved = saved?.progress.updates;
   const checkpoint = () => {
     if (lastCheckpoint === progress.updates) return;
     lastCheckpoint = progress.updates;
+    lastSaved = progress.updates;
     progress.elapsedS = elapsed();
     writeCheckpoint(runDir, {files: {...files, weights: hostWeights(s.config, vars)}, optimizer: opt.state(), progress: {...progress}});
     emit({type: 'checkpoint', update: progress.updates, path: join(runDir, 'checkpoint')});
@@ -227,14 +308,12 @@ export async function runTraining(runDir: string, stop: StopRules, hooks: RunHoo
         next = b.next;
       }
       const r = trainStep(model, vars, opt, micro, progress.updates + 1, s.recipe);
-      if (r.finite && !allFinite(vars)) {
+      const broke = !r.finite ? `gave a non-finite loss or gradient (loss ${r.loss})` : !allFinite(vars) ? `made a parameter non-finite (loss before it ${r.loss})` : undefined;
+      if (broke) {
+        const fix = r.finite ? 'lower --lr' : 'lower --lr or check the data';
+        if (!hasCheckpoint(runDir)) throw new PldrError(`update ${progress.updates + 1} ${broke} before the run's first checkpoint, so nothing was saved: ${fix}`);
         reason = 'non-finite';
-        message = `update ${progress.updates + 1} made a parameter non-finite (loss before it ${r.loss}): stopped; the last good checkpoint is kept (lower --lr)`;
-        break;
-      }
-      if (!r.finite) {
-        reason = 'non-finite';
-        message = `update ${progress.updates + 1} gave a non-finite loss or gradient (loss ${r.loss}): stopped; the last good checkpoint is kept (lower --lr or check the data)`;
+        message = `update ${progress.updates + 1} ${broke}: stopped; the last good checkpoint is kept, from update ${lastSaved} (${fix})`;
         break;
       }
       progress.updates++;
@@ -249,7 +328,7 @@ export async function runTraining(runDir: string, stop: StopRules, hooks: RunHoo
         const sessionS = (performance.now() - started) / 1000;
         const tps = (progress.tokens - sessionStart.tokens) / Math.max(sessionS, 1e-9);
         const frac = fractionDone(stop, progress, el);
-        const etaS = frac !== null && frac > 0 ? (sessionS * (1 - frac)) / Math.max(frac - fractionAt(stop, sessionStart, progress.elapsedS), 1e-9) : null;
+        const etaS = frac !== null && frac > 0 ? (sessionS * (1 - frac)) / Math.max(frac - fractionAt(stop, sessionStart, elapsedBefore), 1e-9) : null;
         const line = {type: 'train', update: progress.updates, loss: sinceLog.loss / sinceLog.n, accuracy: sinceLog.accuracy / sinceLog.n, lr: r.lr, tokens: progress.tokens, elapsed_s: el, ...(r.dag ? {dag: r.dag} : {})};
         appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
         emit({type: 'step', update: progress.updates, loss: line.loss, accuracy: line.accuracy, lr: r.lr, tokens: progress.tokens, tokensPerS: tps, elapsedS: el, etaS, progress: frac, ...(r.dag ? {dag: r.dag} : {})});
@@ -280,10 +359,10 @@ export async function runTraining(runDir: string, stop: StopRules, hooks: RunHoo
   return {reason, updates: progress.updates, tokens: progress.tokens, valLoss: progress.valLoss, curves};
 }
 
-function stopReason(stop: StopRules, p: Progress, elapsedS: number): [StopReason, string] | undefined {
-  if (stop.maxSteps !== undefined && p.updates >= stop.maxSteps) return ['max-steps', `reached ${stop.maxSteps} updates`];
-  if (stop.maxTokens !== undefined && p.tokens >= stop.maxTokens) return ['max-tokens', `reached ${stop.maxTokens} training tokens`];
-  if (stop.timeLimitS !== undefined && elapsedS >= stop.timeLimitS) return ['time-limit', `reached the time limit of ${stop.timeLimitS} s`];
+function stopReason(stop: StopRules, p: {updates: number; tokens: number}, elapsedS: number): [StopReason, string] | undefined {
+  if (stop.maxSteps !== undefined && p.updates >= stop.maxSteps) return ['max-steps', `reached ${stop.maxSteps} updates (--max-steps)`];
+  if (stop.maxTokens !== undefined && p.tokens >= stop.maxTokens) return ['max-tokens', `reached ${stop.maxTokens} training tokens (--max-tokens)`];
+  if (stop.timeLimitS !== undefined && elapsedS >= stop.timeLimitS) return ['time-limit', `reached the time limit of ${stop.timeLimitS} s (--time-limit)`];
   return undefined;
 }
 
