@@ -12,9 +12,12 @@ import {type Interfaces, Plugin} from '@oclif/core';
 
 export const MANIFEST = 'oclif.manifest.json';
 
-/** The package's plugin read from the built commands themselves, not from any manifest on disk. */
-export async function pluginFromCommands(root: string): Promise<Plugin> {
-  const plugin = new Plugin({root, isRoot: true, ignoreManifest: true, errorOnManifestCreate: true});
+/**
+ * The package's plugin read from the built commands themselves, not from any manifest on disk. With
+ * `strict`, a command that fails to load is an error; otherwise oclif warns and leaves it out.
+ */
+export async function pluginFromCommands(root: string, strict = true): Promise<Plugin> {
+  const plugin = new Plugin({root, isRoot: true, ignoreManifest: true, errorOnManifestCreate: strict});
   await plugin.load();
   return plugin;
 }
@@ -66,6 +69,6 @@ export function manifestIsCurrent(root: string): boolean {
 /** What bin/run.js gives oclif: the package root, or with a stale manifest, the plugin read from the commands. */
 export async function loadOptions(root: string): Promise<string | Interfaces.LoadOptions> {
   if (manifestIsCurrent(root)) return root;
-  const plugin = await pluginFromCommands(root);
+  const plugin = await pluginFromCommands(root, false);
   return {root, plugins: new Map([[plugin.name, plugin]])};
 }

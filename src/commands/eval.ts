@@ -133,8 +133,7 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
         if (flags.json) this.log(JSON.stringify(report));
         else this.log(renderComparison(results, checks));
         if (checks.some((c) => !c.ok)) {
-          process.stderr.write(`error: invariance broken: ${checks.filter((c) => !c.ok).map((c) => `${c.a} vs ${c.b} (${c.kind})`).join('; ')}\n`);
-          process.exitCode = 1;
+          this.fail(`invariance broken: ${checks.filter((c) => !c.ok).map((c) => `${c.a} vs ${c.b} (${c.kind})`).join('; ')}`);
         }
         return;
       }

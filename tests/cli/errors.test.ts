@@ -134,11 +134,17 @@ describe('with --json, an error is one JSON object on stderr', () => {
   });
 
   it('a usage error: {"error", "exit": 2}, exit code 2', () => {
-    for (const args of [['info', '--preset', 'tiny', '--bogus', '--json'], ['generate', '--cache', 'sideways', '--json']]) {
+    for (const args of [['info', '--preset', 'tiny', '--bogus', '--json'], ['generate', '--cache', 'sideways', '--json'], ['bogus', '--json']]) {
       const r = pldr(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(jsonError(r)).toEqual({error: expect.stringMatching(/see --help/), exit: 2});
     }
+  });
+
+  it('an unknown command is a usage error like any other: one line, exit 2', () => {
+    const r = pldr(['bogus']);
+    expect(r.code).toBe(2);
+    expect(oneLineError(r)).toBe('error: command bogus not found (see --help)');
   });
 
   it('a --json after `--` is an argument, not the flag: the plain line', () => {

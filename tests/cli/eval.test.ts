@@ -79,6 +79,10 @@ describe('pldr eval', () => {
     expect(fail.code).toBe(1);
     expect(fail.stdout).toMatch(/FAIL\s+full vs full, G from/);
     expect(fail.stderr).toMatch(/^error: invariance broken: full vs full, G from .*\(empirical\)\n$/);
+    // with --json, the failure is one JSON object on stderr
+    const failJson = pldr(['eval', '--data-dir', TASKS, '--check-invariance', ...DEMO_TOLERANCE, '--g-init', nab1, '--json']);
+    expect(failJson.code).toBe(1);
+    expect(JSON.parse(failJson.stderr)).toEqual({error: expect.stringMatching(/^invariance broken: full vs full, G from .*\(empirical\)$/), exit: 1});
     // the by-construction agreements still hold with that G
     expect(fail.stdout).toMatch(/ok\s+full, G from .* vs kv, G from/);
   }, 180_000);
