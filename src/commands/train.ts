@@ -5,6 +5,7 @@ import {join} from 'node:path';
 
 import {PldrCommand} from '../cli/base.js';
 import {parseNumber} from '../cli/prompt.js';
+import {checkModelFits} from '../core/backend.js';
 import {defaultAdff, defaultDff, getPreset, type ModelConfig, validateConfig, type Variant, VARIANTS} from '../core/config.js';
 import {PldrError} from '../core/errors.js';
 import {Tokenizer} from '../core/tokenizer.js';
@@ -112,6 +113,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     settings.config.input_vocab_size = flags.tokenizer ? (await Tokenizer.load(flags.tokenizer)).vocabSize : (flags['vocab-size'] ?? DEFAULT_VOCAB_SIZE);
     validateConfig(settings.config, 'the model');
     await this.useBackend(flags.backend);
+    checkModelFits(settings.config, 'training');
 
     const made = makeRunDir(runDir, {force: flags.force});
     const onSigint = () => {

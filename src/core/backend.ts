@@ -5,9 +5,12 @@
  * cpu backend on matMul. It lacks a few kernels the model's gradients need; we register them here.
  * The tensorflow backends are opt-in packages the user installs; we load them by dynamic import.
  */
+import {totalmem} from 'node:os';
+
 import * as tf from '@tensorflow/tfjs';
 
 import {type BackendName, parseBackendName} from './backend-names.js';
+import {backendBytes, type ModelConfig, type ModelUse, paramCounts} from './config.js';
 import {PldrError} from './errors.js';
 import {registerFusedKernels} from './model/kernels.js';
 
@@ -41,6 +44,33 @@ export async function initBackend(name: string = process.env.PLDR_BACKEND ?? 'wa
   }
   await tf.ready();
   return backend;
+}
+
+/** The wasm backend's heap: 32-bit addresses, and tfjs builds it to grow to 4 GiB less one 64 KiB page. */
+export const WASM_HEAP_BYTES = 4 * 2 ** 30 - 2 ** 16;
+
+/** What the active backend can hold: the wasm heap, else the machine's memory. */
+export function backendCapacity(): {name: string; bytes: number} {
+  const name = tf.getBackend();
+  return {name, bytes: name === 'wasm' ? WASM_HEAP_BYTES : totalmem()};
+}
+
+const GB = (bytes: number) => `${(bytes / 1e9).toFixed(1)} GB`;
+
+/**
+ * Refuse a model the active backend cannot hold, before anything is allocated for it (weights,
+ * gradients and optimizer moments when training, RoPE tables; activations come on top).
+ */
+export function checkModelFits(cfg: ModelConfig, use: ModelUse, where = 'the model'): void {
+  const need = backendBytes(cfg, use);
+  const {name, bytes} = backendCapacity();
+  if (need <= bytes) return;
+  const what = use === 'training' ? "weights, gradients and AdamW's two moments" : 'weights';
+  const limit = name === 'wasm' ? 'the 4 GiB heap of the wasm backend' : `the ${GB(bytes)} of this machine's memory`;
+  throw new PldrError(
+    `${where}: ${use} needs at least ${GB(need)} (${what} for ${paramCounts(cfg).total.toLocaleString('en-US')} parameters, and the RoPE tables for max_seq_len ${cfg.max_seq_len}), over ${limit}: use a smaller model` +
+      (name === 'wasm' ? ' or --backend tensorflow' : ''),
+  );
 }
 
 let registered = false;

@@ -77,8 +77,15 @@ function describe(v: unknown): string {
   }
 }
 
+/** A size: a whole number from 1 up to 2^53 − 1, beyond which JavaScript numbers skip integers (1e300 is "whole" too). */
 function isPosInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v > 0;
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+function sizeProblem(key: string, v: unknown): string {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0
+    ? `${key} ${describe(v)} is over ${Number.MAX_SAFE_INTEGER}, the largest whole number JavaScript counts exactly`
+    : `${key} must be a positive integer, got ${describe(v)}`;
 }
 
 function readPosInt(h: Record<string, unknown>, key: string, where: string, fallback?: number): number {
@@ -87,7 +94,7 @@ function readPosInt(h: Record<string, unknown>, key: string, where: string, fall
     if (fallback !== undefined) return fallback;
     throw new PldrError(`${where}: missing hyper-parameter ${key}`);
   }
-  if (!isPosInt(v)) throw new PldrError(`${where}: ${key} must be a positive integer, got ${describe(v)}`);
+  if (!isPosInt(v)) throw new PldrError(`${where}: ${sizeProblem(key, v)}`);
   return v;
 }
 
@@ -201,7 +208,7 @@ export function validateConfig(cfg: ModelConfig, where = 'config'): ModelConfig 
   if (cfg === null || typeof cfg !== 'object') throw new PldrError(`${where}: config must be an object`);
   checkVariant(cfg.variant, where);
   for (const key of ['num_layers', 'd_model', 'num_heads', 'dff', 'input_vocab_size', 'max_seq_len'] as const) {
-    if (!isPosInt(cfg[key])) throw new PldrError(`${where}: ${key} must be a positive integer, got ${describe(cfg[key])}`);
+    if (!isPosInt(cfg[key])) throw new PldrError(`${where}: ${sizeProblem(key, cfg[key])}`);
   }
   checkHeads(cfg.d_model, cfg.num_heads, where);
   for (const key of ['num_reslayerA', 'num_denseA', 'A_dff'] as const) {
@@ -210,11 +217,104 @@ export function validateConfig(cfg: ModelConfig, where = 'config'): ModelConfig 
         throw new PldrError(`${where}: ${key} must be 0 for a v510G model (it has no metric learner), got ${describe(cfg[key])}`);
       }
     } else if (!isPosInt(cfg[key])) {
-      throw new PldrError(`${where}: ${key} must be a positive integer, got ${describe(cfg[key])}`);
+      throw new PldrError(`${where}: ${sizeProblem(key, cfg[key])}`);
     }
   }
   if (cfg.DAG_reg_coeffs !== undefined) readDagCoeffs(cfg.DAG_reg_coeffs, where);
+  checkSizeLimits(cfg, where);
   return cfg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What any model pldr handles must fit in, whatever the backend (issue 11: refuse, don't crash)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The most parameters (+ a v510G model's G list) pldr holds: a model file (model.safetensors, a
+ * .pth) is read whole, Node reads at most 2 GiB at once, and 500,000,000 float32 values leave room
+ * for the header within that.
+ */
+export const MAX_STORED_VALUES = 500_000_000;
+
+/** The most tensors a state dict may have: a model file lists them all in a JSON header, which safetensors caps at 100 MB. */
+export const MAX_TENSORS = 500_000;
+
+/** The longest typed array V8 makes (Node 20): the RoPE table, a [max_seq_len, d_k] float32 array, must fit in one. */
+export const MAX_TYPED_ARRAY_LENGTH = 2 ** 32;
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** Number of state-dict keys, counted without listing them (a listing is what must not be made for an absurd config). */
+export function tensorCount(cfg: ModelConfig): number {
+  const full = cfg.variant !== 'v510G';
+  // wq, wk, wv, dense and the GLU's three linears (2 tensors each), layernorm1 and layernorm2
+  let perLayer = 4 * 2 + 3 * 2 + 2 * 2;
+  // Wlst ... balst; per residual unit D GLUs and a LayerNorm; mha1.layernorm1
+  if (full) perLayer += 5 + cfg.num_reslayerA * (cfg.num_denseA * 6 + 2) + 2;
+  return 1 + cfg.num_layers * perLayer + 2 + 2;
+}
+
+/** float32 values in a model file: the parameters and, for v510G, the G list (N × H × d_k²). */
+export function storedValues(cfg: ModelConfig): number {
+  const G = cfg.variant === 'v510G' ? cfg.num_layers * cfg.d_model * dk(cfg) : 0;
+  return paramCounts(cfg).total + G;
+}
+
+/** The largest part of the parameter count, named by the fields that make it, so an error can say which to lower. */
+function largestPart(cfg: ModelConfig): string {
+  const {num_layers: N, d_model: d, dff: F, input_vocab_size: V} = cfg;
+  const c = paramCounts(cfg);
+  const parts: [string, number][] = [
+    [`input_vocab_size ${V} × d_model ${d}`, c.embedding + c.final_layer],
+    [`num_layers ${N} × d_model ${d} squared`, N * c.per_layer.attention],
+    [`num_layers ${N} × d_model ${d} × dff ${F}`, N * c.per_layer.ffn],
+    [
+      `num_layers ${N} × num_reslayerA ${cfg.num_reslayerA} × num_denseA ${cfg.num_denseA} × A_dff ${cfg.A_dff} × d_k ${dk(cfg)}`,
+      N * c.per_layer.metric_learner,
+    ],
+    [`num_layers ${N} × d_model ${d} × d_k ${dk(cfg)}`, N * (c.per_layer.plga + (cfg.variant === 'v510G' ? d * dk(cfg) : 0))],
+  ];
+  return parts.reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+}
+
+/**
+ * Sizes that no backend can hold, checked with arithmetic alone (nothing is allocated or listed):
+ * the tensor count, the stored values, the RoPE table. What one backend can hold is backend.ts's.
+ */
+function checkSizeLimits(cfg: ModelConfig, where: string): void {
+  const tensors = tensorCount(cfg);
+  if (tensors > MAX_TENSORS) {
+    const units = cfg.variant === 'v510G' ? '' : `, num_reslayerA ${cfg.num_reslayerA}, num_denseA ${cfg.num_denseA}`;
+    throw new PldrError(
+      `${where}: num_layers ${cfg.num_layers}${units} make ${count(tensors)} tensors, over the ${count(MAX_TENSORS)} a model file can list (its safetensors header is capped at 100 MB): lower num_layers`,
+    );
+  }
+  const values = storedValues(cfg);
+  if (values > MAX_STORED_VALUES) {
+    throw new PldrError(
+      `${where}: ${count(values)} parameters, over the ${count(MAX_STORED_VALUES)} pldr can hold (a model file is read whole, at most 2 GiB): most come from ${largestPart(cfg)}, so lower those`,
+    );
+  }
+  const rope = cfg.max_seq_len * dk(cfg);
+  if (rope > MAX_TYPED_ARRAY_LENGTH) {
+    throw new PldrError(
+      `${where}: max_seq_len ${cfg.max_seq_len} × d_k ${dk(cfg)} = ${count(rope)} RoPE table entries, over the ${count(MAX_TYPED_ARRAY_LENGTH)} a JavaScript typed array holds: lower max_seq_len`,
+    );
+  }
+}
+
+/** What a model asks of a backend: held for inference, or trained. */
+export type ModelUse = 'inference' | 'training';
+
+/**
+ * Bytes a model takes on the backend before any activation: float32 weights (× 4 when training:
+ * the gradients and AdamW's two moments), a v510G model's G list, the RoPE tables (cos and sin,
+ * [max_seq_len, d_k] each).
+ */
+export function backendBytes(cfg: ModelConfig, use: ModelUse): number {
+  const params = paramCounts(cfg).total;
+  const G = storedValues(cfg) - params;
+  return 4 * (params * (use === 'training' ? 4 : 1) + G + 2 * cfg.max_seq_len * dk(cfg));
 }
 
 // ---------------------------------------------------------------------------------------------

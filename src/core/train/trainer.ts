@@ -16,7 +16,8 @@ import {join} from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
 
-import {type ModelConfig, stateDictSpec} from '../config.js';
+import {checkModelFits} from '../backend.js';
+import {type ModelConfig, stateDictSpec, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {checkOutputDir, fsMessage} from '../io/fsutil.js';
 import {checkGShape, readGList} from '../io/glist.js';
@@ -192,6 +193,8 @@ export function constantG(cfg: ModelConfig, gInit: string, seed: number): HostTe
  */
 export async function runTraining(runDir: string, opts: {resume: boolean; limits: RunLimits}, hooks: RunHooks = {}): Promise<RunResult> {
   const s = readRunSettings(runDir);
+  validateConfig(s.config, join(runDir, RUN_FILE)); // a run file's sizes are checked like a config.json's
+  checkModelFits(s.config, 'training');
   const emit = hooks.onEvent ?? (() => {});
   const tokenizerPath = join(runDir, 'tokenizer.model');
   const {totalSteps, ...overrides} = opts.limits;
