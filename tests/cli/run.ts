@@ -12,7 +12,7 @@ export interface CliResult {
   stdout: string;
   stderr: string;
   /** --json was given: errors come as one JSON object {"error", "exit"} instead of an `error:` line. */
-  json: boolean;
+  json?: boolean;
 }
 
 export function pldr(args: string[], env: Record<string, string> = {}): CliResult {
