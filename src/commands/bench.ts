@@ -114,7 +114,7 @@ before the suite runs.`;
     seed: Flags.integer({description: 'seed of the random weights and of sampling', default: 0}),
     quick: Flags.boolean({description: `a tiny model pair (${QUICK_PRESETS.join(', ')}) and few tokens: runs in seconds`, default: false}),
     out: Flags.string({char: 'o', description: 'report name: writes NAME.json, NAME.md, NAME.svg, NAME.png (default <suite>-<backend>-<date>)'}),
-    'results-dir': Flags.string({description: `folder for the reports (default ./${DEFAULT_RESULTS_DIR}/, ignored by git; give --results-dir results for a report meant to be committed)`, default: DEFAULT_RESULTS_DIR}),
+    'results-dir': Flags.string({description: 'folder for the reports (the default is ignored by git; give --results-dir results for a report meant to be committed)', default: DEFAULT_RESULTS_DIR}),
     compare: Flags.string({description: 'an earlier report (.json) of the same suite: print the change per scenario'}),
     json: Flags.boolean({description: 'print the whole report as JSON on stdout', default: false}),
   };
