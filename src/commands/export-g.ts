@@ -11,7 +11,7 @@ import {compareG, deductiveReport, gVariation} from '../core/deductive.js';
 import {PldrError} from '../core/errors.js';
 import {exportTensors, gListOf, inferDeductive, type DeductiveSet} from '../core/export-g.js';
 import {generate, promptIds} from '../core/generate.js';
-import {checkOutputDir, checkOutputFile} from '../core/io/fsutil.js';
+import {checkOutputDir, checkOutputFile, isInside} from '../core/io/fsutil.js';
 import {readGList, writeGListPickle} from '../core/io/glist.js';
 import {instantiate, modelDigest, readModelFiles, toGi, writeModelDir} from '../core/io/model-files.js';
 import {writeSafetensors} from '../core/io/safetensors.js';
@@ -79,6 +79,8 @@ G_LM differs between two files, or moves across many prompts.`;
     const inputs = [args.model, ...(flags.hparams ? [flags.hparams] : [])];
     if (flags.out) checkOutputFile(flags.out, {inputs, flag: '--out'});
     if (flags['to-gi']) checkOutputDir(flags['to-gi'], {force: flags.force, inputs, flag: '--force'});
+    if (flags.out && flags['to-gi'] && isInside(flags.out, flags['to-gi']))
+      throw new PldrError(`--out ${flags.out} lies inside --to-gi ${flags['to-gi']}, which is written as a whole: put the G file outside it`);
 
     await this.useBackend(flags.backend);
     const files = withSpinner('loading the model', () => readModelFiles(args.model, {hparams: flags.hparams, variant: flags.variant as Variant | undefined}));

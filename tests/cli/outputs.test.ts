@@ -91,6 +91,10 @@ describe('export-g --to-gi and convert never replace a folder they did not creat
     const before = snapshot(dir);
     expect(oneLineError(pldr(['export-g', join(dir, 'checkpoint.pth'), '--out', join(dir, 'checkpoint.pth')]))).toMatch(/--out .*would overwrite the input/);
     expect(oneLineError(pldr(['export-g', model, '--out', join(model, 'model.safetensors')]))).toMatch(/--out .*would overwrite the input/);
+    // nor lies in the --to-gi folder, which --force would replace whole
+    const gi = folderWithNotes('gi-with-g');
+    expect(oneLineError(pldr(['export-g', model, '--out', join(gi, 'g.safetensors'), '--to-gi', gi, '--force']))).toMatch(/--out .*lies inside --to-gi/);
+    expect(readdirSync(gi)).toEqual(['notes.txt']);
     expect(snapshot(dir)).toEqual(before);
   });
 

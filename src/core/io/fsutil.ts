@@ -91,12 +91,8 @@ export function fsMessage(e: unknown): string {
  * allows replacing, for the message.
  */
 export function checkOutputDir(dir: string, opts: {force?: boolean; inputs?: string[]; flag?: string} = {}): void {
-  const target = realish(dir);
-  for (const input of opts.inputs ?? []) {
-    const src = realish(input);
-    if (target === src || within(target, src) || within(src, target))
-      throw new PldrError(`${dir} would overlap the input ${input}: write to a folder outside it`);
-  }
+  for (const input of opts.inputs ?? [])
+    if (isInside(dir, input) || isInside(input, dir)) throw new PldrError(`${dir} would overlap the input ${input}: write to a folder outside it`);
   if (!fs.existsSync(dir)) return;
   if (!fs.statSync(dir).isDirectory()) throw new PldrError(`${dir} exists and is not a folder`);
   if (fs.readdirSync(dir).length > 0 && !opts.force)
@@ -111,11 +107,8 @@ export function checkOutputDir(dir: string, opts: {force?: boolean; inputs?: str
  */
 export function checkOutputFile(path: string, opts: {inputs?: string[]; flag?: string; createDir?: boolean} = {}): void {
   const what = opts.flag ? `${opts.flag} ${path}` : path;
-  const target = realish(path);
-  for (const input of opts.inputs ?? []) {
-    const src = realish(input);
-    if (target === src || within(target, src)) throw new PldrError(`${what} would overwrite the input ${input}: write to a path outside it`);
-  }
+  for (const input of opts.inputs ?? [])
+    if (isInside(path, input)) throw new PldrError(`${what} would overwrite the input ${input}: write to a path outside it`);
   if (fs.existsSync(path) && fs.statSync(path).isDirectory()) throw new PldrError(`${what} is a folder: give a file path`);
   checkWritableFolder(dirnamePath(path), what, opts.createDir);
 }
@@ -134,6 +127,13 @@ export function checkWritableFolder(dir: string, what: string, create = false): 
   } catch {
     throw new PldrError(`${what}: the folder ${existing} is not writable: choose another path`);
   }
+}
+
+/** Whether `path` is `folder` or lies inside it (symbolic links resolved). */
+export function isInside(path: string, folder: string): boolean {
+  const p = realish(path);
+  const f = realish(folder);
+  return p === f || within(p, f);
 }
 
 /** `path` made absolute, with symbolic links resolved for the part of it that exists. */
