@@ -16,6 +16,8 @@ import {checkRunOut, createRun, discardRunDir, makeRunDir, readRunSettings, type
 
 /** --vocab-size when not given: fitted down to what the corpus supports. */
 const DEFAULT_VOCAB_SIZE = 4000;
+/** The flags a resume takes; every other setting is fixed when the run is created. */
+const RESUME_FLAGS = new Set(['resume', 'max-steps', 'max-tokens', 'time-limit', 'total-steps', 'json', 'backend']);
 
 export default class Train extends PldrCommand {
   static override summary = 'Pretrain a PLDR-LLM on a text corpus with the reference recipe; resumable.';
@@ -85,13 +87,16 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
   };
 
   async run(): Promise<void> {
-    const {flags} = await this.parse(Train);
+    const {flags, raw} = await this.parse(Train);
     if (flags.resume && flags.out) throw new PldrError('give either --out (a new run) or --resume (an existing one), not both');
     if (!flags.resume && !flags.out) throw new PldrError('give --out RUN_DIR for a new run, or --resume RUN_DIR');
     const limits = limitsFromFlags(flags);
 
     if (flags.resume) {
       const runDir = flags.resume;
+      const fixed = raw.find((t) => t.type === 'flag' && !RESUME_FLAGS.has(t.flag));
+      if (fixed?.type === 'flag')
+        throw new PldrError(`--${fixed.flag} does not apply to a resume (a run's settings are fixed when it is created): a resume takes only --max-steps, --max-tokens, --time-limit, --total-steps and --json`);
       readRunSettings(runDir); // a clear error before anything else
       await this.useBackend(flags.backend);
       const release = lockRun(runDir);
@@ -195,7 +200,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       for (const k of names) if (f[k] !== undefined && (f[k] as number) < min) throw new PldrError(`--${k} must be at least ${min}, got ${f[k]}`);
     };
     atLeast(1, ['context', 'batch-size', 'grad-accum', 'log-every', 'val-batches', 'layers', 'd-model', 'heads', 'dff', 'a-dff']);
-    atLeast(0, ['warmup', 'val-every', 'ckpt-every', 'seed', 'reslayers', 'dense-a']);
+    atLeast(0, ['warmup', 'val-every', 'ckpt-every', 'reslayers', 'dense-a']);
     atLeast(263, ['vocab-size']); // 6 special and 256 byte pieces come first
     const validation = parseNumber(String(f.validation), '--validation');
     if (!(validation > 0) || (validation >= 1 && !Number.isInteger(validation))) throw new PldrError(`--validation must be a whole count ≥ 1 or a fraction in (0, 1), got ${f.validation}`);

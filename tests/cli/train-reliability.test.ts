@@ -144,6 +144,9 @@ describe('a resumed run keeps its own stopping rules', () => {
     expect(events(ok(['train', '--resume', run, '--max-steps', '8', '--json']).stdout).at(-1)).toMatchObject({reason: 'max-steps', update: 8});
     expect(JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).stop.maxSteps).toBe(8);
     expect(oneLineError(pldr(['train', '--resume', run, '--max-steps', '0']))).toMatch(/--max-steps must be at least 1/);
+    // the other settings are the run's: a resume does not silently ignore them
+    expect(oneLineError(pldr(['train', '--resume', run, '--lr', '1e-4', '--max-steps', '9']))).toMatch(/^error: --lr does not apply to a resume .*a resume takes only --max-steps, --max-tokens, --time-limit, --total-steps and --json$/);
+    expect(progressOf(run).updates).toBe(8);
   }, 120_000);
 });
 
@@ -203,11 +206,11 @@ describe('refusals that leave the user something to act on, and nothing behind',
 
   it('a run that fails before its first update removes the folder it made, and only what it made', () => {
     const out = join(tmp, 'too-big-batch');
-    expect(oneLineError(pldr(train('--out', out, '--batch-size', '100000', '--json')))).toMatch(/fewer than one update needs/);
+    expect(oneLineError(pldr(train('--out', out, '--batch-size', '2000', '--json')))).toMatch(/fewer than one update needs/);
     expect(existsSync(out)).toBe(false);
     const kept = join(tmp, 'empty-but-mine');
     mkdirSync(kept);
-    expect(oneLineError(pldr(train('--out', kept, '--batch-size', '100000', '--json')))).toMatch(/fewer than one update needs/);
+    expect(oneLineError(pldr(train('--out', kept, '--batch-size', '2000', '--json')))).toMatch(/fewer than one update needs/);
     expect(readdirSync(kept)).toEqual([]);
   });
 

@@ -200,9 +200,11 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
   const {totalSteps, ...overrides} = opts.limits;
   const stop: StopRules = {...s.stop, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))};
 
+  // Leftovers of a cut-short checkpoint write are cleared (or the previous checkpoint put back) either way.
+  const hasSaved = recoverCheckpoint(runDir);
   let saved: Checkpoint | undefined;
   if (opts.resume) {
-    if (!recoverCheckpoint(runDir)) throw new PldrError(`${runDir} has no checkpoint to resume from (the run stopped before its first one): start it again with --out ${runDir}`);
+    if (!hasSaved) throw new PldrError(`${runDir} has no checkpoint to resume from (the run stopped before its first one): start it again with --out ${runDir}`);
     saved = readCheckpoint(runDir);
     const done = stopReason(stop, saved.progress, saved.progress.elapsedS);
     if (done) {
