@@ -1,8 +1,10 @@
 /**
  * One training per run folder (issue 11): RUN_DIR/lock names the process training in it, as
  * {"pid": …, "host": …}. The lock is written beside and hard-linked into place, so it appears whole
- * or not at all and only one process can create it. It goes when the run ends (on any exit), and a
- * lock whose process is gone (kill -9, a crash) is taken over, so a dead run never leaves it stuck.
+ * or not at all and only one process can create it (a file system without hard links gets an
+ * exclusive create instead). It goes when the run ends (on any exit), and a lock whose process is
+ * gone (kill -9, a crash) is taken over, so a dead run never leaves it stuck. A lock from another
+ * host cannot be checked and is never taken over; the message says how to remove it.
  */
 import {linkSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {hostname} from 'node:os';
@@ -31,7 +33,7 @@ export function lockRun(runDir: string): () => void {
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        linkSync(mine, file);
+        createWhole(mine, file);
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new PldrError(`cannot lock ${runDir}: ${fsMessage(e)}`);
@@ -56,6 +58,16 @@ export function lockRun(runDir: string): () => void {
   };
   process.on('exit', release);
   return release;
+}
+
+/** `file` with the content of `written`, created only if it does not exist (EEXIST otherwise). */
+function createWhole(written: string, file: string): void {
+  try {
+    linkSync(written, file); // appears whole
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw e;
+    writeFileSync(file, readFileSync(written), {flag: 'wx'}); // a file system without hard links
+  }
 }
 
 function readHolder(file: string): Holder | undefined {
