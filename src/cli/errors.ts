@@ -9,7 +9,7 @@ import {PldrError} from '../core/errors.js';
 export const EXIT_CODES: Array<[number, string]> = [
   [0, 'success'],
   [1, 'error: bad input, a failed check (eval --check-invariance), a non-finite training loss, out of memory'],
-  [2, 'usage error: unknown flag, bad flag value, missing argument'],
+  [2, 'usage error: unknown command or flag, bad flag value, missing argument'],
   [130, 'interrupted (Ctrl-C); pldr train first writes a checkpoint to resume from'],
 ];
 
