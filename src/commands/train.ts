@@ -118,7 +118,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     settings.config.input_vocab_size = flags.tokenizer ? (await Tokenizer.load(flags.tokenizer)).vocabSize : (flags['vocab-size'] ?? DEFAULT_VOCAB_SIZE);
     validateConfig(settings.config, 'the model');
     await this.useBackend(flags.backend);
-    checkModelFits(settings.config, 'training');
+    checkModelFits(settings.config, {rows: settings.batchSize, context: settings.context});
 
     const made = makeRunDir(runDir, {force: flags.force});
     const onSigint = () => {

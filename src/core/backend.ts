@@ -10,7 +10,7 @@ import {totalmem} from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 
 import {type BackendName, parseBackendName} from './backend-names.js';
-import {backendBytes, type ModelConfig, type ModelUse, paramCounts} from './config.js';
+import {backendBytes, type Batch, type ModelConfig, paramCounts} from './config.js';
 import {PldrError} from './errors.js';
 import {registerFusedKernels} from './model/kernels.js';
 
@@ -55,21 +55,30 @@ export function backendCapacity(): {name: string; bytes: number} {
   return {name, bytes: name === 'wasm' ? WASM_HEAP_BYTES : totalmem()};
 }
 
-const GB = (bytes: number) => `${(bytes / 1e9).toFixed(1)} GB`;
+/** "38.2 GB", "1.0 MB", "1.3e+4 TB". */
+function size(bytes: number): string {
+  const [unit, scale] = ([['TB', 1e12], ['GB', 1e9]] as const).find(([, s]) => bytes >= s) ?? ['MB', 1e6];
+  const n = bytes / scale;
+  return `${n >= 1e4 ? n.toExponential(1) : n.toFixed(1)} ${unit}`;
+}
 
 /**
- * Refuse a model the active backend cannot hold, before anything is allocated for it (weights,
- * gradients and optimizer moments when training, RoPE tables; activations come on top).
+ * Refuse a model the active backend cannot hold, before anything is allocated for it: held for
+ * inference, or with `training`, trained on micro-batches of that size.
  */
-export function checkModelFits(cfg: ModelConfig, use: ModelUse, where = 'the model'): void {
-  const need = backendBytes(cfg, use);
+export function checkModelFits(cfg: ModelConfig, training?: Batch, where = 'the model'): void {
+  const need = backendBytes(cfg, training);
   const {name, bytes} = backendCapacity();
-  if (need <= bytes) return;
-  const what = use === 'training' ? "weights, gradients and AdamW's two moments" : 'weights';
-  const limit = name === 'wasm' ? 'the 4 GiB heap of the wasm backend' : `the ${GB(bytes)} of this machine's memory`;
+  if (need.total <= bytes) return;
+  const params = `${paramCounts(cfg).total.toLocaleString('en-US')} parameters`;
+  const parts = training
+    ? [`${size(need.weights)} for ${params}, their gradients and AdamW's moments`, `${size(need.activations)} for the activations of ${training.rows} × ${training.context} positions`]
+    : [`${size(need.weights)} for ${params}`];
+  parts.push(`${size(need.rope)} for the RoPE tables of max_seq_len ${cfg.max_seq_len}`);
+  const limit = name === 'wasm' ? 'the 4 GiB heap of the wasm backend' : `the ${size(bytes)} of this machine's memory`;
+  const fix = training ? 'use a smaller model, --batch-size or --context' : 'use a smaller model';
   throw new PldrError(
-    `${where}: ${use} needs at least ${GB(need)} (${what} for ${paramCounts(cfg).total.toLocaleString('en-US')} parameters, and the RoPE tables for max_seq_len ${cfg.max_seq_len}), over ${limit}: use a smaller model` +
-      (name === 'wasm' ? ' or --backend tensorflow' : ''),
+    `${where}: ${training ? 'training' : 'inference'} needs about ${size(need.total)} (${parts.join('; ')}), over ${limit}: ${fix}${name === 'wasm' ? ', or --backend tensorflow' : ''}`,
   );
 }
 

@@ -303,18 +303,41 @@ function checkSizeLimits(cfg: ModelConfig, where: string): void {
   }
 }
 
-/** What a model asks of a backend: held for inference, or trained. */
-export type ModelUse = 'inference' | 'training';
+/** A training micro-batch: `rows` windows of `context` positions. */
+export interface Batch {
+  rows: number;
+  context: number;
+}
 
-/**
- * Bytes a model takes on the backend before any activation: float32 weights (× 4 when training:
- * the gradients and AdamW's two moments), a v510G model's G list, the RoPE tables (cos and sin,
- * [max_seq_len, d_k] each).
- */
-export function backendBytes(cfg: ModelConfig, use: ModelUse): number {
+/** Bytes a model asks of the backend, by part. */
+export interface BackendBytes {
+  /** float32 parameters (× 4 to train: their gradients and AdamW's two moments) and a v510G model's G list */
+  weights: number;
+  /**
+   * Training only: what one micro-batch's forward and backward pass hold at their peak, per
+   * position ~12 copies of the logits' row (12·V) and per layer 64·d + 32·F values and ~10 copies
+   * of the attention rows (10·H·T). Fitted under what a step on the wasm backend measured (its
+   * heap peaked 1.1–1.3× higher at V 512–32000, T 128–2048), so what this refuses cannot fit.
+   */
+  activations: number;
+  /** The RoPE tables: cos and sin, [max_seq_len, d_k] each. */
+  rope: number;
+  total: number;
+}
+
+/** What a model takes on the backend: held (for inference), or trained on micro-batches of `training`. */
+export function backendBytes(cfg: ModelConfig, training?: Batch): BackendBytes {
   const params = paramCounts(cfg).total;
   const G = storedValues(cfg) - params;
-  return 4 * (params * (use === 'training' ? 4 : 1) + G + 2 * cfg.max_seq_len * dk(cfg));
+  const weights = 4 * (params * (training ? 4 : 1) + G);
+  let activations = 0;
+  if (training) {
+    const {rows: B, context: T} = training;
+    const perLayer = 64 * cfg.d_model + 32 * cfg.dff + 10 * cfg.num_heads * T;
+    activations = 4 * B * T * (12 * cfg.input_vocab_size + cfg.num_layers * perLayer);
+  }
+  const rope = 4 * 2 * cfg.max_seq_len * dk(cfg);
+  return {weights, activations, rope, total: weights + activations + rope};
 }
 
 // ---------------------------------------------------------------------------------------------

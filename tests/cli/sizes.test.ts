@@ -57,7 +57,7 @@ describe('a config.json with an absurd size', () => {
     const r = pldr(['generate', '--model', dir, '--ids', '1', '--max-new-tokens', '2']);
     expect(r.code).toBe(1);
     expect(oneLineError(r)).toBe(
-      'error: the model: inference needs at least 6.4 GB (weights for 27,400 parameters, and the RoPE tables for max_seq_len 100000000), over the 4 GiB heap of the wasm backend: use a smaller model or --backend tensorflow',
+      'error: the model: inference needs about 6.4 GB (0.1 MB for 27,400 parameters; 6.4 GB for the RoPE tables of max_seq_len 100000000), over the 4 GiB heap of the wasm backend: use a smaller model, or --backend tensorflow',
     );
   });
 });
@@ -82,13 +82,26 @@ describe('train with absurd sizes', () => {
   it.each([
     [['--layers', '100000000', '--d-model', '64', '--heads', '2'], /^error: the model: num_layers 100000000, num_reslayerA 2, num_denseA 2 make [\d,]+ tensors, over the 500,000 a model file can list .*: lower num_layers$/],
     [['--d-model', '1000000'], /^error: the model: [\d,]+ parameters, over the 500,000,000 pldr can hold .*: most come from num_layers 2 × .*d_k 500000, so lower those$/],
-    [['--layers', '24', '--d-model', '1024', '--heads', '16'], /^error: the model: training needs at least 5\.\d GB \(weights, gradients and AdamW's two moments for [\d,]+ parameters, .*\), over the 4 GiB heap of the wasm backend: use a smaller model or --backend tensorflow$/],
-    [['--context', '100000000'], /^error: the model: training needs at least 25\.6 GB .* RoPE tables for max_seq_len 100000001\), over the 4 GiB heap of the wasm backend/],
+    [
+      ['--layers', '24', '--d-model', '1024', '--heads', '16', '--batch-size', '1', '--context', '8'],
+      /^error: the model: training needs about 5\.\d GB \(5\.0 GB for 314,389,856 parameters, their gradients and AdamW's moments; [\d.]+ MB for the activations of 1 × 8 positions; .*\), over the 4 GiB heap of the wasm backend: use a smaller model, --batch-size or --context, or --backend tensorflow$/,
+    ],
+    [['--context', '100000000'], /^error: the model: training needs about .* TB \(.*; 25\.6 GB for the RoPE tables of max_seq_len 100000001\), over the 4 GiB heap of the wasm backend/],
   ])('%j ends with one error line and no run folder', {timeout: QUICK}, (flags, pattern) => {
     const out = join(tmp, `run-${flags.join('_')}`);
     const r = train(out, ...flags);
     expect(r.code).toBe(1);
     expect(oneLineError(r)).toMatch(pattern);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('a micro-batch over the wasm heap is refused before the corpus is read (it used to run out of wasm memory)', {timeout: QUICK}, () => {
+    const corpus = join(tmp, 'corpus3.txt');
+    writeFileSync(corpus, readFileSync(CORPUS, 'utf8').repeat(3)); // 3 windows of 16385 tokens
+    const out = join(tmp, 'run-batch');
+    const r = pldr(['train', '--corpus', corpus, '--tokenizer', TOKENIZER, '--out', out, '--max-steps', '1', '--context', '16384', '--batch-size', '1', '--validation', '1']);
+    expect(oneLineError(r)).toMatch(/^error: the model: training needs about 4\d\.\d GB \(.*; 4\d\.\d GB for the activations of 1 × 16384 positions; .*\), over the 4 GiB heap of the wasm backend: use a smaller model, --batch-size or --context, or --backend tensorflow$/);
+    expect(r.stderr).not.toMatch(/^data:/m);
     expect(existsSync(out)).toBe(false);
   });
 

@@ -105,21 +105,31 @@ describe('what no backend can hold', () => {
 });
 
 describe('what the backend can hold', () => {
-  it('backendBytes: float32 weights (× 4 to train), the G list and two RoPE tables', () => {
+  it('backendBytes: float32 weights (× 4 to train), a micro-batch\'s activations, two RoPE tables', () => {
     const cfg = small();
     const P = paramCounts(cfg).total;
-    const rope = 2 * cfg.max_seq_len * 32;
-    expect(backendBytes(cfg, 'inference')).toBe(4 * (P + rope));
-    expect(backendBytes(cfg, 'training')).toBe(4 * (4 * P + rope));
+    const rope = 4 * 2 * cfg.max_seq_len * 32;
+    expect(backendBytes(cfg)).toEqual({weights: 4 * P, activations: 0, rope, total: 4 * P + rope});
+    const perPosition = 12 * 512 + 2 * (64 * 64 + 32 * 170 + 10 * 2 * 128);
+    const t = backendBytes(cfg, {rows: 8, context: 128});
+    expect(t).toEqual({weights: 16 * P, activations: 4 * 8 * 128 * perPosition, rope, total: 16 * P + 4 * 8 * 128 * perPosition + rope});
   });
 
   it('on wasm, a model over the 4 GiB heap is refused for training but held for inference', async () => {
     await initBackend('wasm');
     // 379M parameters: 1.5 GB to hold, 6.1 GB to train
     const cfg = validateConfig(small({num_layers: 24, d_model: 1024, num_heads: 16, dff: 2730, A_dff: 170, input_vocab_size: 32000}));
-    expect(() => checkModelFits(cfg, 'inference')).not.toThrow();
-    expect(pldrMessage(() => checkModelFits(cfg, 'training'))).toMatch(
-      /^the model: training needs at least 6\.1 GB \(weights, gradients and AdamW's two moments for 378,908,768 parameters, and the RoPE tables for max_seq_len 256\), over the 4 GiB heap of the wasm backend: use a smaller model or --backend tensorflow$/,
+    expect(() => checkModelFits(cfg)).not.toThrow();
+    expect(pldrMessage(() => checkModelFits(cfg, {rows: 1, context: 8}))).toBe(
+      "the model: training needs about 6.2 GB (6.1 GB for 378,908,768 parameters, their gradients and AdamW's moments; 130.7 MB for the activations of 1 × 8 positions; 0.1 MB for the RoPE tables of max_seq_len 256), over the 4 GiB heap of the wasm backend: use a smaller model, --batch-size or --context, or --backend tensorflow",
     );
+  });
+
+  it('on wasm, a micro-batch too large is refused, and the usual ones pass', async () => {
+    await initBackend('wasm');
+    const cfg = small({input_vocab_size: 4000, max_seq_len: 257});
+    expect(() => checkModelFits(cfg, {rows: 8, context: 256})).not.toThrow();
+    expect(() => checkModelFits(validateConfig(getPreset('small')), {rows: 4, context: 128})).not.toThrow();
+    expect(pldrMessage(() => checkModelFits(cfg, {rows: 8, context: 4096}))).toMatch(/^the model: training needs about 30\.3 GB \(.*; 30\.3 GB for the activations of 8 × 4096 positions; .*\), over the 4 GiB heap of the wasm backend/);
   });
 });

@@ -373,7 +373,7 @@ export class PldrModel {
     /** v510G: the constant G_LM per layer, each [1, H, dk, dk]. */
     readonly G?: tf.Tensor4D[],
   ) {
-    checkModelFits(cfg, 'inference'); // before the RoPE tables and the first upload
+    checkModelFits(cfg); // before the RoPE tables and the first upload
     this.dk = cfg.d_model / cfg.num_heads;
     this.rope = new Rope(cfg.max_seq_len, this.dk);
     // Each parameter reaches the backend when preparing first asks for it, so at most a matrix or

@@ -194,7 +194,7 @@ export function constantG(cfg: ModelConfig, gInit: string, seed: number): HostTe
 export async function runTraining(runDir: string, opts: {resume: boolean; limits: RunLimits}, hooks: RunHooks = {}): Promise<RunResult> {
   const s = readRunSettings(runDir);
   validateConfig(s.config, join(runDir, RUN_FILE)); // a run file's sizes are checked like a config.json's
-  checkModelFits(s.config, 'training');
+  checkModelFits(s.config, {rows: s.batchSize, context: s.context});
   const emit = hooks.onEvent ?? (() => {});
   const tokenizerPath = join(runDir, 'tokenizer.model');
   const {totalSteps, ...overrides} = opts.limits;
