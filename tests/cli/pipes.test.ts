@@ -4,12 +4,14 @@
  * finishes; no stack trace, exit 0.
  */
 import {spawn} from 'node:child_process';
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {EventEmitter} from 'node:events';
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
+import {keepGoingWhenOutputCloses} from '../../src/cli/streams.js';
 import {ROOT} from '../helpers.js';
 import {TOKENIZER} from './models.js';
 
@@ -76,5 +78,41 @@ describe('a closed output pipe', () => {
     expect(updates(run)).toBe(20);
     const gen = spawn('bash', ['-c', `'${process.execPath}' bin/run.js generate --ids 5,17,42 -n 60 --stream 2>&1 | head -c 5 >/dev/null; exit \${PIPESTATUS[0]}`], {cwd: ROOT});
     expect(await new Promise((resolve) => gen.on('close', resolve))).toBe(0);
+  });
+});
+
+/** `script` (util-linux) runs a command on a terminal of its own; killing it makes that terminal go away. */
+const SCRIPT = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
+
+describe('a terminal that goes away', () => {
+  it.skipIf(!SCRIPT)('pldr train keeps going when its terminal is hung up, and checkpoints at the end', async () => {
+    const run = join(tmp, 'hangup');
+    const pidFile = join(tmp, 'hangup.pid');
+    const cmd = [process.execPath, join(ROOT, 'bin', 'run.js'), ...train(run)].map((a) => `'${a}'`).join(' ');
+    const term = spawn(SCRIPT!, ['-qfc', `echo $$ > '${pidFile}'; exec ${cmd}`, '/dev/null'], {cwd: ROOT, stdio: ['pipe', 'pipe', 'ignore']});
+    await new Promise((resolve) => term.stdout.once('data', resolve)); // training has started
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    term.kill('SIGKILL'); // the terminal's other end closes: SIGHUP, then EIO on every write
+    // pldr, now without a terminal, still runs to its end
+    const alive = () => {
+      try {
+        return process.kill(pid, 0) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie has ended
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 1200 && alive(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(alive()).toBe(false);
+    expect(updates(run)).toBe(20);
+  });
+});
+
+describe('keepGoingWhenOutputCloses', () => {
+  it('drops the errors of a closed pipe or a hung-up terminal and rethrows any other', () => {
+    const stream = new EventEmitter();
+    keepGoingWhenOutputCloses([stream as unknown as NodeJS.WritableStream]);
+    const fail = (code: string) => Object.assign(new Error(code), {code});
+    for (const code of ['EPIPE', 'EIO', 'ECONNRESET']) expect(() => stream.emit('error', fail(code)), code).not.toThrow();
+    expect(() => stream.emit('error', fail('ENOSPC'))).toThrow('ENOSPC');
   });
 });
