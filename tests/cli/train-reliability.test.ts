@@ -147,6 +147,9 @@ describe('a resumed run keeps its own stopping rules', () => {
     // the other settings are the run's: a resume does not silently ignore them
     expect(oneLineError(pldr(['train', '--resume', run, '--lr', '1e-4', '--max-steps', '9']))).toMatch(/^error: --lr does not apply to a resume .*a resume takes only --max-steps, --max-tokens, --time-limit, --total-steps and --json$/);
     expect(progressOf(run).updates).toBe(8);
+    // the schedule's length is the run's too, and a resume may change it
+    ok(['train', '--resume', run, '--max-steps', '9', '--total-steps', '20', '--json']);
+    expect(JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).recipe.totalSteps).toBe(20);
   }, 120_000);
 });
 
