@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core';
 import {existsSync, mkdtempSync, rmSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {constants, tmpdir} from 'node:os';
 import {join} from 'node:path';
 
 import {PldrCommand} from '../cli/base.js';
@@ -121,40 +121,41 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     checkModelFits(settings.config, {rows: settings.batchSize, context: settings.context});
 
     const made = makeRunDir(runDir, {force: flags.force});
-    const onSigint = () => {
-      process.stderr.write('\ninterrupted before training began\n');
+    const onSigint = (sig: NodeJS.Signals) => {
+      process.stderr.write(`\n${sig === 'SIGINT' ? 'interrupted' : `stopped by ${sig}`} before training began\n`);
       discardRunDir(runDir, made);
-      process.exit(130);
+      process.exit(signalExit(sig));
     };
-    process.on('SIGINT', onSigint);
+    for (const sig of STOP_SIGNALS) process.on(sig, onSigint);
     try {
       const tokenizer = flags.tokenizer ?? (await this.trainTokenizer(flags.corpus, settings, flags['vocab-size']));
       settings.config.input_vocab_size = (await Tokenizer.load(tokenizer)).vocabSize;
       validateConfig(settings.config, 'the model');
       createRun(runDir, settings, tokenizer);
-      process.off('SIGINT', onSigint);
+      for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
       await this.train(runDir, {resume: false, limits}, flags.json);
     } catch (e) {
       discardRunDir(runDir, made); // a run that saved nothing leaves nothing behind
       throw e;
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
       made.release();
     }
   }
 
-  /** The training loop with its display; Ctrl-C stops it after a checkpoint (exit 130). */
+  /** The training loop with its display; Ctrl-C (or SIGTERM) stops it after a checkpoint (exit 130, 143). */
   private async train(runDir: string, opts: {resume: boolean; limits: RunLimits}, json: boolean): Promise<void> {
-    let interrupted = false;
-    const onSigint = () => {
-      if (interrupted) process.exit(130); // a second Ctrl-C: give up at once
-      interrupted = true;
-      process.stderr.write('\ninterrupted: finishing this update and writing a checkpoint (Ctrl-C again to abort)\n');
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSigint = (sig: NodeJS.Signals) => {
+      if (stoppedBy) process.exit(signalExit(sig)); // a second one: give up at once
+      stoppedBy = sig;
+      const how = sig === 'SIGINT' ? ['interrupted', 'Ctrl-C'] : [`stopped by ${sig}`, sig];
+      process.stderr.write(`\n${how[0]}: finishing this update and writing a checkpoint (${how[1]} again to abort)\n`);
     };
-    process.on('SIGINT', onSigint);
+    for (const sig of STOP_SIGNALS) process.on(sig, onSigint);
     const display = new Display(json);
     try {
-      const r = await runTraining(runDir, opts, {onEvent: (e) => display.event(e), interrupted: () => interrupted});
+      const r = await runTraining(runDir, opts, {onEvent: (e) => display.event(e), interrupted: () => stoppedBy !== undefined});
       display.done();
       if (r.reason === 'finished') return;
       if (!json && r.curves) {
@@ -165,10 +166,10 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       if (r.reason === 'non-finite') process.exitCode = 1;
       if (r.reason === 'interrupted') {
         process.stderr.write(`resume with: pldr train --resume ${runDir}\n`);
-        process.exitCode = 130;
+        process.exitCode = signalExit(stoppedBy!);
       }
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
     }
   }
 
@@ -260,6 +261,11 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     }
   }
 }
+
+/** Signals that stop a training after a checkpoint: Ctrl-C, and SIGTERM (kill, a scheduler's preemption). */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+/** The shell's exit status for a process stopped by `sig`: 130 for SIGINT, 143 for SIGTERM. */
+const signalExit = (sig: NodeJS.Signals) => 128 + constants.signals[sig];
 
 /** The run's limits from the command line: the stopping rules and --total-steps, each checked. */
 function limitsFromFlags(flags: {'max-steps'?: number; 'max-tokens'?: number; 'time-limit'?: string; 'total-steps'?: number}): RunLimits {

@@ -153,6 +153,21 @@ describe('a resumed run keeps its own stopping rules', () => {
   }, 120_000);
 });
 
+describe('SIGTERM', () => {
+  it('stops a training like Ctrl-C: a checkpoint, exit 143, and the run resumes from it', async () => {
+    const run = join(tmp, 'sigterm');
+    const first = startRun(train('--out', run, '--max-steps', '100000', '--ckpt-every', '0'), 2);
+    await first.reached;
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(143);
+    const at = progressOf(run).updates;
+    expect(at).toBeGreaterThanOrEqual(2);
+    expect(existsSync(join(run, 'lock'))).toBe(false);
+    const ev = events(ok(['train', '--resume', run, '--max-steps', String(at + 1), '--json']).stdout);
+    expect(ev.find((e) => e.type === 'start').resumedAt).toBe(at);
+  }, 120_000);
+});
+
 describe('elapsed time', () => {
   it('is counted once: logged elapsed_s never decreases and never exceeds the wall time of the process', () => {
     const run = join(tmp, 'elapsed');
