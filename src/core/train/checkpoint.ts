@@ -100,7 +100,7 @@ export function recoverCheckpoint(runDir: string): boolean {
   const leftovers = readdirSync(runDir).filter((n) => n.startsWith(`${CHECKPOINT_DIR}.tmp-`) || n.startsWith(`${CHECKPOINT_DIR}.old-`));
   if (existsSync(dir)) {
     const why = incomplete(dir);
-    if (why) throw new PldrError(`cannot resume ${runDir}: its checkpoint is incomplete (${why}) and no earlier one is beside it; nothing was changed (start a new run with --out)`);
+    if (why) throw new PldrError(`cannot resume ${runDir}: its checkpoint is incomplete (${why}) and no earlier one is beside it; nothing was changed (train it anew with --out ${runDir} --force, or use another --out)`);
   } else {
     const previous = leftovers.find((n) => /^checkpoint\.old-\d+$/.test(n) && incomplete(join(runDir, n)) === undefined);
     if (previous) renameSync(join(runDir, previous), dir);
