@@ -72,11 +72,12 @@ export function checkModelFits(cfg: ModelConfig, training?: Batch, where = 'the 
   if (need.total <= bytes) return;
   const params = `${paramCounts(cfg).total.toLocaleString('en-US')} parameters`;
   const parts = training
-    ? [`${size(need.weights)} for ${params}, their gradients and AdamW's moments`, `${size(need.activations)} for the activations of ${training.rows} × ${training.context} positions`]
+    ? [`${size(need.weights)} for ${params}, their gradients, AdamW's moments and a step's temporaries`, `${size(need.activations)} for the activations of ${training.rows} × ${training.context} positions`]
     : [`${size(need.weights)} for ${params}`];
   parts.push(`${size(need.rope)} for the RoPE tables of max_seq_len ${cfg.max_seq_len}`);
   const limit = name === 'wasm' ? 'the 4 GiB heap of the wasm backend' : `the ${size(bytes)} of this machine's memory`;
-  const fix = training ? 'use a smaller model, --batch-size or --context' : 'use a smaller model';
+  const [rowsFlag, contextFlag] = training?.flags ?? ['--batch-size', '--context'];
+  const fix = training ? `use a smaller model, ${rowsFlag} or ${contextFlag}` : 'use a smaller model';
   throw new PldrError(
     `${where}: ${training ? 'training' : 'inference'} needs about ${size(need.total)} (${parts.join('; ')}), over ${limit}: ${fix}${name === 'wasm' ? ', or --backend tensorflow' : ''}`,
   );

@@ -307,11 +307,17 @@ function checkSizeLimits(cfg: ModelConfig, where: string): void {
 export interface Batch {
   rows: number;
   context: number;
+  /** The flags that set rows and context, for messages (default train's --batch-size and --context). */
+  flags?: [string, string];
 }
 
 /** Bytes a model asks of the backend, by part. */
 export interface BackendBytes {
-  /** float32 parameters (× 4 to train: their gradients and AdamW's two moments) and a v510G model's G list */
+  /**
+   * float32 parameters and a v510G model's G list. To train, 11 values per parameter: at a step's
+   * peak the wasm heap held 12–14 (the parameters in two layouts, their gradients, the clipped
+   * gradients, AdamW's two moments and its update's temporaries).
+   */
   weights: number;
   /**
    * Training only: what one micro-batch's forward and backward pass hold at their peak, per
@@ -325,11 +331,13 @@ export interface BackendBytes {
   total: number;
 }
 
+const TRAINING_VALUES_PER_PARAMETER = 11;
+
 /** What a model takes on the backend: held (for inference), or trained on micro-batches of `training`. */
 export function backendBytes(cfg: ModelConfig, training?: Batch): BackendBytes {
   const params = paramCounts(cfg).total;
   const G = storedValues(cfg) - params;
-  const weights = 4 * (params * (training ? 4 : 1) + G);
+  const weights = 4 * (params * (training ? TRAINING_VALUES_PER_PARAMETER : 1) + G);
   let activations = 0;
   if (training) {
     const {rows: B, context: T} = training;

@@ -84,7 +84,7 @@ describe('train with absurd sizes', () => {
     [['--d-model', '1000000'], /^error: the model: [\d,]+ parameters, over the 500,000,000 pldr can hold .*: most come from num_layers 2 × .*d_k 500000, so lower those$/],
     [
       ['--layers', '24', '--d-model', '1024', '--heads', '16', '--batch-size', '1', '--context', '8'],
-      /^error: the model: training needs about 5\.\d GB \(5\.0 GB for 314,389,856 parameters, their gradients and AdamW's moments; [\d.]+ MB for the activations of 1 × 8 positions; .*\), over the 4 GiB heap of the wasm backend: use a smaller model, --batch-size or --context, or --backend tensorflow$/,
+      /^error: the model: training needs about 14\.0 GB \(13\.8 GB for 314,389,856 parameters, their gradients, AdamW's moments and a step's temporaries; [\d.]+ MB for the activations of 1 × 8 positions; .*\), over the 4 GiB heap of the wasm backend: use a smaller model, --batch-size or --context, or --backend tensorflow$/,
     ],
     [['--context', '100000000'], /^error: the model: training needs about .* TB \(.*; 25\.6 GB for the RoPE tables of max_seq_len 100000001\), over the 4 GiB heap of the wasm backend/],
   ])('%j ends with one error line and no run folder', {timeout: QUICK}, (flags, pattern) => {
@@ -103,6 +103,11 @@ describe('train with absurd sizes', () => {
     expect(oneLineError(r)).toMatch(/^error: the model: training needs about 4\d\.\d GB \(.*; 4\d\.\d GB for the activations of 1 × 16384 positions; .*\), over the 4 GiB heap of the wasm backend: use a smaller model, --batch-size or --context, or --backend tensorflow$/);
     expect(r.stderr).not.toMatch(/^data:/m);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('bench train --batch 100000 is refused before the model is built (it used to run out of wasm memory after ~50 s)', {timeout: QUICK}, () => {
+    const r = pldr(['bench', 'train', '--preset', 'tiny', '--batch', '100000', '--quick', '--results-dir', join(tmp, 'bench')]);
+    expect(oneLineError(r)).toMatch(/^error: tiny: training needs about 5\.2 TB \(.*; 5\.2 TB for the activations of 100000 × 32 positions; .*\), over the 4 GiB heap of the wasm backend: use a smaller model, --batch or --context, or --backend tensorflow$/);
   });
 
   it('--resume of a run whose run.json was given an absurd size', {timeout: QUICK}, () => {

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import {checkModelFits} from '../backend.js';
 import {type ModelConfig, paramCounts, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {instantiate} from '../io/model-files.js';
@@ -111,6 +112,7 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
     const batch = opts.batch !== undefined ? positiveInt(opts.batch, '--batch') : c.batch;
     const context = opts.context !== undefined ? positiveInt(opts.context, '--context') : c.context;
     if (context > c.config.max_seq_len) throw new PldrError(`${c.name}: context ${context} exceeds max_seq_len ${c.config.max_seq_len}`);
+    checkModelFits(c.config, {rows: batch, context, flags: ['--batch', '--context']}, c.name);
     say(`${c.name}: building the model`);
     const model = instantiate({config: c.config, weights: initWeights(c.config, seed), source: `bench ${c.name}`});
     const vars = modelVariables(model);
