@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import {checkModelFits} from '../backend.js';
 import {type ModelConfig, stateDictSpec, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
-import {checkOutputDir, fsMessage} from '../io/fsutil.js';
+import {checkOutputDir, fsMessage, writeFileAtomic} from '../io/fsutil.js';
 import {checkGShape, readGList} from '../io/glist.js';
 import {instantiate, type ModelFiles} from '../io/model-files.js';
 import type {HostTensor, StateDict} from '../io/tensor.js';
@@ -156,12 +156,13 @@ export function createRun(runDir: string, settings: RunSettings, tokenizer: stri
     copyFileSync(tokenizer, join(runDir, 'tokenizer.model'));
     writeRunSettings(runDir, settings);
   } catch (e) {
+    if (e instanceof PldrError) throw e;
     throw new PldrError(`cannot write the run folder ${runDir}: ${fsMessage(e)}`);
   }
 }
 
 function writeRunSettings(runDir: string, s: RunSettings): void {
-  writeFileSync(join(runDir, RUN_FILE), JSON.stringify(s, null, 1) + '\n');
+  writeFileAtomic(join(runDir, RUN_FILE), [Buffer.from(JSON.stringify(s, null, 1) + '\n')]); // a kill mid-write must not lose the run
 }
 
 /** The constant G of a v510G model: identity, "random" (uniform [0, 1), as the reference's files: T11), or a G file. */
@@ -411,7 +412,7 @@ function truncateMetrics(runDir: string, updates: number): void {
         return false;
       }
     });
-  writeFileSync(file, kept.map((l) => l + '\n').join(''));
+  writeFileAtomic(file, [Buffer.from(kept.map((l) => l + '\n').join(''))]);
 }
 
 interface MetricLine {
