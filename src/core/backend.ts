@@ -10,7 +10,7 @@ import {totalmem} from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 
 import {type BackendName, parseBackendName} from './backend-names.js';
-import {backendBytes, type Batch, type ModelConfig, paramCounts} from './config.js';
+import {backendBytes, type Batch, type Generation, type ModelConfig, paramCounts} from './config.js';
 import {PldrError} from './errors.js';
 import {registerFusedKernels} from './model/kernels.js';
 
@@ -63,24 +63,31 @@ function size(bytes: number): string {
 }
 
 /**
- * Refuse a model the active backend cannot hold, before anything is allocated for it: held for
- * inference, or with `training`, trained on micro-batches of that size.
+ * Refuse a model the active backend cannot hold, before anything is allocated for it: held, trained
+ * on micro-batches (`Batch`), or generating (`Generation`).
  */
-export function checkModelFits(cfg: ModelConfig, training?: Batch, where = 'the model'): void {
-  const need = backendBytes(cfg, training);
+export function checkModelFits(cfg: ModelConfig, work?: Batch | Generation, where = 'the model'): void {
+  const need = backendBytes(cfg, work);
   const {name, bytes} = backendCapacity();
   if (need.total <= bytes) return;
   const params = `${paramCounts(cfg).total.toLocaleString('en-US')} parameters`;
-  const parts = training
-    ? [`${size(need.weights)} for ${params}, their gradients, AdamW's moments and a step's temporaries`, `${size(need.activations)} for the activations of ${training.rows} × ${training.context} positions`]
-    : [`${size(need.weights)} for ${params}`];
+  let parts: string[];
+  let fix = 'use a smaller model';
+  if (work !== undefined && 'rows' in work) {
+    parts = [`${size(need.weights)} for ${params}, their gradients, AdamW's moments and a step's temporaries`, `${size(need.activations)} for the activations of ${work.rows} × ${work.context} positions`];
+    const [rowsFlag, contextFlag] = work.flags ?? ['--batch-size', '--context'];
+    fix += `, ${rowsFlag} or ${contextFlag}`;
+  } else {
+    parts = [`${size(need.weights)} for ${params}`];
+    if (work !== undefined) {
+      parts.push(`${size(need.activations)} for a ${work.prompt}-token prompt pass and a KV cache of ${work.positions} positions`);
+      fix += ', a shorter prompt or fewer new tokens';
+    }
+  }
   parts.push(`${size(need.rope)} for the RoPE tables of max_seq_len ${cfg.max_seq_len}`);
   const limit = name === 'wasm' ? 'the 4 GiB heap of the wasm backend' : `the ${size(bytes)} of this machine's memory`;
-  const [rowsFlag, contextFlag] = training?.flags ?? ['--batch-size', '--context'];
-  const fix = training ? `use a smaller model, ${rowsFlag} or ${contextFlag}` : 'use a smaller model';
-  throw new PldrError(
-    `${where}: ${training ? 'training' : 'inference'} needs about ${size(need.total)} (${parts.join('; ')}), over ${limit}: ${fix}${name === 'wasm' ? ', or --backend tensorflow' : ''}`,
-  );
+  const what = work === undefined ? 'loading it' : 'rows' in work ? 'training' : 'generating';
+  throw new PldrError(`${where}: ${what} needs about ${size(need.total)} (${parts.join('; ')}), over ${limit}: ${fix}${name === 'wasm' ? ', or --backend tensorflow' : ''}`);
 }
 
 let registered = false;

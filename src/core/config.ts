@@ -311,6 +311,12 @@ export interface Batch {
   flags?: [string, string];
 }
 
+/** A generation: a prompt pass over `prompt` positions, then a KV cache of `positions` in all. */
+export interface Generation {
+  prompt: number;
+  positions: number;
+}
+
 /** Bytes a model asks of the backend, by part. */
 export interface BackendBytes {
   /**
@@ -324,6 +330,8 @@ export interface BackendBytes {
    * position ~12 copies of the logits' row (12·V) and per layer 64·d + 32·F values and ~10 copies
    * of the attention rows (10·H·T). Fitted under what a step on the wasm backend measured (its
    * heap peaked 1.1–1.3× higher at V 512–32000, T 128–2048), so what this refuses cannot fit.
+   * A generation: its KV cache (K and V, [positions, d] per layer) and the prompt pass's attention
+   * rows, 9·H·prompt² values (one layer at a time; the wasm heap grew by 10·H·prompt² at 2000–4000).
    */
   activations: number;
   /** The RoPE tables: cos and sin, [max_seq_len, d_k] each. */
@@ -333,16 +341,19 @@ export interface BackendBytes {
 
 const TRAINING_VALUES_PER_PARAMETER = 11;
 
-/** What a model takes on the backend: held (for inference), or trained on micro-batches of `training`. */
-export function backendBytes(cfg: ModelConfig, training?: Batch): BackendBytes {
+/** What a model takes on the backend: held, trained on micro-batches (`Batch`), or generating (`Generation`). */
+export function backendBytes(cfg: ModelConfig, work?: Batch | Generation): BackendBytes {
   const params = paramCounts(cfg).total;
   const G = storedValues(cfg) - params;
+  const training = work !== undefined && 'rows' in work;
   const weights = 4 * (params * (training ? TRAINING_VALUES_PER_PARAMETER : 1) + G);
   let activations = 0;
-  if (training) {
-    const {rows: B, context: T} = training;
+  if (work !== undefined && 'rows' in work) {
+    const {rows: B, context: T} = work;
     const perLayer = 64 * cfg.d_model + 32 * cfg.dff + 10 * cfg.num_heads * T;
     activations = 4 * B * T * (12 * cfg.input_vocab_size + cfg.num_layers * perLayer);
+  } else if (work !== undefined) {
+    activations = 4 * (2 * cfg.num_layers * cfg.d_model * work.positions + 9 * cfg.num_heads * work.prompt ** 2);
   }
   const rope = 4 * 2 * cfg.max_seq_len * dk(cfg);
   return {weights, activations, rope, total: weights + activations + rope};

@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import {checkModelFits} from './backend.js';
 import {PldrError} from './errors.js';
 import {checkGShape, type GList} from './io/glist.js';
 import type {HostTensor} from './io/tensor.js';
@@ -100,6 +101,7 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
   const gInit = opts.gInit ? gCacheFromList(model, opts.gInit) : undefined;
   // The last generated token is never fed, so the cache ends at P + n − 1 positions.
   const capacity = fed.length + n - 1;
+  checkModelFits(cfg, {prompt: fed.length, positions: capacity});
   const inPlace = useKV && (opts.inPlaceKV ?? true) && capacity > fed.length && fusedKernelsActive();
   let kv: KVCache[] | KVBuffer | undefined;
   let g: GCache[] | undefined = gInit;

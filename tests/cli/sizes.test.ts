@@ -57,8 +57,20 @@ describe('a config.json with an absurd size', () => {
     const r = pldr(['generate', '--model', dir, '--ids', '1', '--max-new-tokens', '2']);
     expect(r.code).toBe(1);
     expect(oneLineError(r)).toBe(
-      'error: the model: inference needs about 6.4 GB (0.1 MB for 27,400 parameters; 6.4 GB for the RoPE tables of max_seq_len 100000000), over the 4 GiB heap of the wasm backend: use a smaller model, or --backend tensorflow',
+      'error: the model: loading it needs about 6.4 GB (0.1 MB for 27,400 parameters; 6.4 GB for the RoPE tables of max_seq_len 100000000), over the 4 GiB heap of the wasm backend: use a smaller model, or --backend tensorflow',
     );
+  });
+});
+
+describe('generate with a prompt too long for the backend', () => {
+  it('a 20000-token prompt on a model with 65536 positions is refused before the prompt pass', {timeout: QUICK}, () => {
+    const dir = modelWith('P64k', {max_seq_len: 65536});
+    const r = pldr(['generate', '--model', dir, '--ids', Array(20000).fill('5').join(','), '--max-new-tokens', '2']);
+    expect(r.code).toBe(1);
+    expect(oneLineError(r)).toBe(
+      'error: the model: generating needs about 28.8 GB (0.1 MB for 27,400 parameters; 28.8 GB for a 20000-token prompt pass and a KV cache of 20001 positions; 4.2 MB for the RoPE tables of max_seq_len 65536), over the 4 GiB heap of the wasm backend: use a smaller model, a shorter prompt or fewer new tokens, or --backend tensorflow',
+    );
+    expect(ok(['generate', '--model', dir, '--ids', '5,6,7', '--max-new-tokens', '3']).stdout).toMatch(/^5,6,7,\d+,\d+,\d+$/m);
   });
 });
 
