@@ -326,7 +326,7 @@ export interface BackendBytes {
    */
   weights: number;
   /**
-   * Training only: what one micro-batch's forward and backward pass hold at their peak, per
+   * A training micro-batch: what its forward and backward pass hold at their peak, per
    * position ~12 copies of the logits' row (12·V) and per layer 64·d + 32·F values and ~10 copies
    * of the attention rows (10·H·T). Fitted under what a step on the wasm backend measured (its
    * heap peaked 1.1–1.3× higher at V 512–32000, T 128–2048), so what this refuses cannot fit.
@@ -345,15 +345,16 @@ const TRAINING_VALUES_PER_PARAMETER = 11;
 export function backendBytes(cfg: ModelConfig, work?: Batch | Generation): BackendBytes {
   const params = paramCounts(cfg).total;
   const G = storedValues(cfg) - params;
-  const training = work !== undefined && 'rows' in work;
+  const training = work !== undefined && 'rows' in work ? work : undefined;
+  const generation = work !== undefined && 'prompt' in work ? work : undefined;
   const weights = 4 * (params * (training ? TRAINING_VALUES_PER_PARAMETER : 1) + G);
   let activations = 0;
-  if (work !== undefined && 'rows' in work) {
-    const {rows: B, context: T} = work;
+  if (training) {
+    const {rows: B, context: T} = training;
     const perLayer = 64 * cfg.d_model + 32 * cfg.dff + 10 * cfg.num_heads * T;
     activations = 4 * B * T * (12 * cfg.input_vocab_size + cfg.num_layers * perLayer);
-  } else if (work !== undefined) {
-    activations = 4 * (2 * cfg.num_layers * cfg.d_model * work.positions + 9 * cfg.num_heads * work.prompt ** 2);
+  } else if (generation) {
+    activations = 4 * (2 * cfg.num_layers * cfg.d_model * generation.positions + 9 * cfg.num_heads * generation.prompt ** 2);
   }
   const rope = 4 * 2 * cfg.max_seq_len * dk(cfg);
   return {weights, activations, rope, total: weights + activations + rope};

@@ -113,6 +113,9 @@ describe('what the backend can hold', () => {
     const perPosition = 12 * 512 + 2 * (64 * 64 + 32 * 170 + 10 * 2 * 128);
     const t = backendBytes(cfg, {rows: 8, context: 128});
     expect(t).toEqual({weights: 44 * P, activations: 4 * 8 * 128 * perPosition, rope, total: 44 * P + 4 * 8 * 128 * perPosition + rope});
+    const g = backendBytes(cfg, {prompt: 100, positions: 150});
+    expect(g.activations).toBe(4 * (2 * 2 * 64 * 150 + 9 * 2 * 100 ** 2)); // K and V of 150 positions, a 100-token prompt pass
+    expect(g.weights).toBe(4 * P);
   });
 
   it('on wasm, a paper model is held for inference but refused for training (a step aborted even at 1 × 128)', async () => {
