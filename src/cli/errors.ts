@@ -11,6 +11,7 @@ export const EXIT_CODES: Array<[number, string]> = [
   [1, 'error: bad input, a failed check (eval --check-invariance), a non-finite training loss, out of memory'],
   [2, 'usage error: unknown command or flag, bad flag value, missing argument'],
   [130, 'interrupted (Ctrl-C); pldr train first writes a checkpoint to resume from'],
+  [143, 'stopped by SIGTERM; pldr train first writes a checkpoint to resume from'],
 ];
 
 export interface Failure {

@@ -60,7 +60,7 @@ describe('--help', () => {
       const help = ok(args).stdout;
       const section = help.slice(help.lastIndexOf('EXIT CODES'));
       expect(help.lastIndexOf('EXIT CODES'), args.join(' ')).toBeGreaterThan(0);
-      for (const code of ['0', '1', '2', '130']) expect(section, args.join(' ')).toMatch(new RegExp(`^ +${code} +\\S`, 'm'));
+      for (const code of ['0', '1', '2', '130', '143']) expect(section, args.join(' ')).toMatch(new RegExp(`^ +${code} +\\S`, 'm'));
       expect(section).toMatch(/check-invariance/);
     }
   });
