@@ -17,6 +17,9 @@ import {PldrError} from '../errors.js';
 import {PldrModel} from '../model/pldr.js';
 import {checkOutputDir, writeFileAtomic} from './fsutil.js';
 import {checkGShape, readGList} from './glist.js';
+import {findLegacyHub, type LegacyHub, legacyTokenizerPath} from './legacy-hub.js';
+import {HF_BASE_MODEL, HF_CAUSAL_LM, type HfArchitecture} from './hf/config.js';
+import {gListFromPastGValues, HF_BIN, HF_SAFETENSORS, HF_SAFETENSORS_INDEX, type HfSnapshot, type HfWriteOptions, isHfSnapshot, pastGValuesFromGList, readHfSnapshot, writeHfSnapshotFiles} from './hf/snapshot.js';
 import {makeConfigJson, readModelConfig} from './modelconfig.js';
 import {readPth, writePth} from './pth.js';
 import {readSafetensors, writeSafetensors} from './safetensors.js';
@@ -40,6 +43,8 @@ export interface ModelFiles {
   /** The reference checkpoint's loss and accuracy scalars, kept across conversions. */
   loss?: number;
   accuracy?: number;
+  /** A Hugging Face snapshot: its config, tokenizer and generation settings, extra tensors, ignored files. */
+  hf?: HfSnapshot;
 }
 
 /** Where a model directory keeps the fields above that have no tensor of their own. */
@@ -57,13 +62,26 @@ export interface ReadOptions {
 
 export function readModelFiles(path: string, opts: ReadOptions = {}): ModelFiles {
   if (!existsSync(path)) throw new PldrError(`no such model: ${path} (give a model directory or a reference .pth)`);
+  const legacy = opts.hparams === undefined ? findLegacyHub(path, opts.variant) : undefined;
+  if (legacy) return readLegacyHubFiles(legacy);
   const {config, source: configSource} = readModelConfig(path, opts.hparams, opts.variant);
-  if (statSync(path).isDirectory()) return readModelDir(path, config);
+  if (statSync(path).isDirectory()) return isHfSnapshot(path) ? readHfModelDir(path, opts.variant) : readModelDir(path, config);
+  return readCheckpoint(path, config, config.variant === 'v510G' ? gListPath(path, configSource) : undefined);
+}
 
+/** A reference .pth read against `config`; a v510G model's G from `gList`. */
+function readCheckpoint(path: string, config: ModelConfig, gList: string | undefined): ModelFiles {
   const ckpt = readPth(path, {maxEntryBytes: largestRecordBytes(config)});
   const files: ModelFiles = {config, weights: checkF32(ckpt.stateDict, path), source: path, moduleVersions: ckpt.moduleVersions, loss: ckpt.loss, accuracy: ckpt.accuracy};
-  if (config.variant === 'v510G') files.G = readConstantG(gListPath(path, configSource));
+  if (gList !== undefined) files.G = readConstantG(gList);
   checkModelFiles(files);
+  return files;
+}
+
+/** The older Hub layout (legacy-hub.ts): its checkpoint as a reference .pth, its tokenizer out of the tarball. */
+function readLegacyHubFiles(hub: LegacyHub): ModelFiles {
+  const files = readCheckpoint(hub.checkpoint, hub.config, hub.gList);
+  if (hub.tokenizerSource) files.tokenizer = legacyTokenizerPath(hub.tokenizerSource);
   return files;
 }
 
@@ -90,6 +108,35 @@ function readModelDir(dir: string, config: ModelConfig): ModelFiles {
   if (existsSync(tok)) files.tokenizer = tok;
   checkModelFiles(files);
   return files;
+}
+
+/**
+ * A Hugging Face snapshot folder (hf/snapshot.ts). A fixed-G snapshot's G_LM comes from its
+ * past_G_values buffer; other tensors that are not reference weights (a task head's score) are
+ * refused here unless a caller reads them from `hf.extras`.
+ */
+function readHfModelDir(dir: string, variantHint?: ModelConfig['variant']): ModelFiles {
+  const snap = readHfSnapshot(dir);
+  const {config, architecture} = snap.hf;
+  if (variantHint === 'v510_dag' && config.variant === 'v510') config.variant = 'v510_dag';
+  else if (variantHint !== undefined && variantHint !== config.variant) throw new PldrError(`${dir}: the model is ${config.variant}, not ${variantHint}`);
+  if (architecture !== HF_CAUSAL_LM) refuseArchitecture(dir, architecture);
+  const files: ModelFiles = {config, weights: snap.weights, source: dir, hf: snap};
+  if (snap.tokenizer) files.tokenizer = snap.tokenizer;
+  const extras = new Set(snap.extras.keys());
+  if (config.variant === 'v510G') {
+    files.G = gListFromPastGValues(snap.extras, config, dir);
+    for (const k of pastGValuesFromGList(files.G, config).keys()) extras.delete(k);
+  }
+  if (extras.size > 0) throw new PldrError(`${dir}: unexpected tensor(s) for a ${architecture}: ${[...extras].slice(0, 3).join(', ')}`);
+  checkModelFiles(files);
+  return files;
+}
+
+/** The extension point for snapshots that are not causal LMs (the task heads read `hf.extras`). */
+function refuseArchitecture(dir: string, architecture: HfArchitecture): never {
+  if (architecture === HF_BASE_MODEL) throw new PldrError(`${dir} is a bare PldrllmModel (no final_layer): it cannot predict tokens`);
+  throw new PldrError(`${dir} is a ${architecture} (a task head, not a language model): pldr generate/eval need a PldrllmForCausalLM`);
 }
 
 function metaFields(metadata: Record<string, string>, file: string): Partial<ModelFiles> {
@@ -161,12 +208,7 @@ export function checkModelFiles(f: ModelFiles): void {
  * checkOutputDir); it is then moved aside and removed only once the new folder is in place.
  */
 export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<string, string> = {}, opts: {replace?: boolean} = {}): void {
-  checkOutputDir(dir, {force: opts.replace});
-  const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
-  const old = `${dir.replace(/\/+$/, '')}.old-${process.pid}`;
-  rmSync(tmp, {recursive: true, force: true});
-  mkdirSync(tmp, {recursive: true});
-  try {
+  writeDirAtomically(dir, opts.replace, (tmp) => {
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(makeConfigJson(f.config), null, 2) + '\n');
     const tensors: StateDict = new Map(f.weights);
     f.G?.forEach((g, l) => tensors.set(`G_LM.layer.${l}`, {...g, shape: g.shape.length === 4 ? g.shape : [1, ...g.shape]}));
@@ -176,6 +218,40 @@ export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<strin
     if (f.accuracy !== undefined) meta[META_ACCURACY] = String(f.accuracy);
     writeSafetensors(join(tmp, 'model.safetensors'), tensors, meta);
     if (f.tokenizer) writeFileSync(join(tmp, 'tokenizer.model'), readFileSync(f.tokenizer));
+  });
+}
+
+/**
+ * Write a Hugging Face snapshot folder (PldrllmForCausalLM.from_pretrained loads it with no missing
+ * or unexpected keys), atomically as writeModelDir. A fixed-G model's G travels in past_G_values.
+ * Returns the file names written.
+ */
+export function writeHfModelDir(dir: string, f: ModelFiles, opts: {replace?: boolean} & HfWriteOptions = {}): string[] {
+  let written: string[] = [];
+  const {replace, ...hfOpts} = opts;
+  writeDirAtomically(dir, replace, (tmp) => {
+    const extras = f.G ? pastGValuesFromGList(f.G, f.config) : undefined;
+    written = writeHfSnapshotFiles(tmp, f.config, f.weights, {
+      tokens: f.hf?.hf.tokens,
+      generation: f.hf?.generation,
+      tokenizer: f.tokenizer,
+      tokenizerSettings: f.hf?.tokenizerSettings,
+      extras,
+      ...hfOpts,
+    });
+  });
+  return written;
+}
+
+/** Fill a temporary sibling of DIR, then rename it into place (an existing DIR only with `replace`). */
+function writeDirAtomically(dir: string, replace: boolean | undefined, fill: (tmp: string) => void): void {
+  checkOutputDir(dir, {force: replace});
+  const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
+  const old = `${dir.replace(/\/+$/, '')}.old-${process.pid}`;
+  rmSync(tmp, {recursive: true, force: true});
+  mkdirSync(tmp, {recursive: true});
+  try {
+    fill(tmp);
     if (existsSync(dir)) renameSync(dir, old);
     renameSync(tmp, dir);
     rmSync(old, {recursive: true, force: true});
@@ -244,6 +320,7 @@ export function loadModel(path: string, opts: ReadOptions = {}): PldrModel {
 
 /** sha256 of the file that holds a model's weights (model.safetensors of a directory, or the .pth). */
 export function modelDigest(path: string): string {
-  const file = statSync(path).isDirectory() ? join(path, 'model.safetensors') : path;
+  // a sharded snapshot is named by its index (which names every shard)
+  const file = statSync(path).isDirectory() ? ([HF_SAFETENSORS, HF_SAFETENSORS_INDEX, HF_BIN].map((f) => join(path, f)).find((p) => existsSync(p)) ?? join(path, HF_SAFETENSORS)) : path;
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }

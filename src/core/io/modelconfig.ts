@@ -13,6 +13,7 @@ import {basename, dirname, extname, join} from 'node:path';
 
 import {configFromHparams, hparamsFromConfig, type ModelConfig, SPECIAL_TOKENS, type Variant, VARIANTS} from '../config.js';
 import {PldrError} from '../errors.js';
+import {hfConfigToModel} from './hf/config.js';
 
 export const CONFIG_FORMAT = 'pldr-llm';
 export const CONFIG_FORMAT_VERSION = 1;
@@ -85,7 +86,8 @@ export function parseConfigJson(obj: unknown, source: string): ModelConfig {
   return cfg;
 }
 
-function readJson(path: string): unknown {
+/** A JSON file, or one PldrError line naming the file and the problem. */
+export function readJson(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -127,7 +129,9 @@ export function readModelConfig(
     if (!existsSync(file)) {
       throw new PldrError(`${path} has no config.json, so it is not a pldr model directory (for a reference checkpoint, give the .pth file)`);
     }
-    const config = parseConfigJson(readJson(file), file);
+    const obj = readJson(file);
+    // a Hugging Face snapshot's config.json names a model_type instead of our format
+    const config = isObject(obj) && obj.format === undefined && obj.model_type !== undefined ? hfConfigToModel(obj, file).config : parseConfigJson(obj, file);
     if (variantHint !== undefined && variantHint !== config.variant) {
       throw new PldrError(`${file}: the model is ${config.variant}, not ${variantHint}`);
     }

@@ -360,7 +360,7 @@ function gather(bytes: Uint8Array, itemSize: number, offset: number, shape: numb
 let halfTable: Float32Array | undefined;
 
 /** F16 / BF16 raw patterns → F32 values; other dtypes are wrapped as they are. */
-function widen(dtype: DType, raw: ArrayBuffer, n: number) {
+export function widen(dtype: DType, raw: ArrayBuffer, n: number) {
   if (dtype === 'BF16') {
     const src = new Uint16Array(raw, 0, n);
     const bits = new Uint32Array(n);
