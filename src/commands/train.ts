@@ -6,7 +6,7 @@ import {join} from 'node:path';
 import {PldrCommand} from '../cli/base.js';
 import {parseNumber} from '../cli/prompt.js';
 import {checkModelFits} from '../core/backend.js';
-import {defaultAdff, defaultDff, getPreset, type ModelConfig, validateConfig, type Variant, VARIANTS} from '../core/config.js';
+import {defaultAdff, defaultDff, getPreset, type ModelConfig, ROPE_STYLES, validateConfig, type Variant, VARIANTS} from '../core/config.js';
 import {PldrError} from '../core/errors.js';
 import {Tokenizer} from '../core/tokenizer.js';
 import {readDocuments, resolveCorpus} from '../core/train/corpus.js';
@@ -64,6 +64,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     reslayers: Flags.integer({description: 'residual units of the metric learner (num_reslayerA)'}),
     'dense-a': Flags.integer({description: 'GLUs per residual unit (num_denseA)'}),
     'a-dff': Flags.integer({description: 'metric learner GLU width (A_dff, default floor(8·d_k/3))'}),
+    rope: Flags.string({description: 'RoPE pairing: reference (PLDR-LLM v51, interleaved pairs) or neox (v52, rotate-half)', options: ROPE_STYLES as string[], default: 'reference'}),
     'g-init': Flags.string({description: 'PLDRv51G: the constant G — identity, random (uniform [0,1), as the reference), or a G file'}),
     dag: Flags.string({description: 'DAG coefficients c_A,c_AP,c_G for A_LM, A_P, G_LM (e.g. 0.05,0.05,0.05)'}),
     context: Flags.integer({description: 'model input positions per row (windows hold context + 1 tokens)', default: 256}),
@@ -194,6 +195,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       input_vocab_size: base.input_vocab_size,
       max_seq_len: (f.context as number) + 1,
     };
+    if (f.rope === 'neox') config.rope = 'neox';
     if (variant !== 'v510G' && f['g-init'] !== undefined) throw new PldrError('--g-init sets the constant G of a PLDRv51G model: add --variant v510G');
     const dag = f.dag !== undefined ? parseDag(String(f.dag)) : base.DAG_reg_coeffs;
     if (dag) config.DAG_reg_coeffs = dag;

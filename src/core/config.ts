@@ -19,6 +19,14 @@ import {numel, type StateDict} from './io/tensor.js';
 export type Variant = 'v510' | 'v510_dag' | 'v510G';
 export const VARIANTS: readonly Variant[] = ['v510', 'v510_dag', 'v510G'];
 
+/**
+ * How RoPE pairs a head's components (spec §3.4; rope.ts): 'reference' is the reference's
+ * interleaved (2i, 2i+1) pairing (PLDR-LLM v51, Transformers' `reference_rope: true`), 'neox' the
+ * GPT-NeoX rotate-half pairing (i, i + d_k/2) of PLDR-LLM v52 (`reference_rope: false`).
+ */
+export type RopeStyle = 'reference' | 'neox';
+export const ROPE_STYLES: readonly RopeStyle[] = ['reference', 'neox'];
+
 /** Field names are the reference's hpdict names (§0), so hparams.json maps 1:1. */
 export interface ModelConfig {
   variant: Variant;
@@ -31,6 +39,8 @@ export interface ModelConfig {
   A_dff: number; // F_A, hidden width of the metric learner's GLUs (0 for v510G)
   input_vocab_size: number; // V
   max_seq_len: number; // P_max, size of the RoPE table
+  /** RoPE pairing; absent means 'reference'. Read from the model's file, never guessed. */
+  rope?: RopeStyle;
   /** (c_A, c_AP, c_G) of the DAG regulariser (§6.7); kept whenever the hparams carry it. */
   DAG_reg_coeffs?: [number, number, number];
   /**
@@ -38,6 +48,16 @@ export interface ModelConfig {
    * "PLDRv51-104M (Gi)" ...). Not a reference hyper-parameter; informational only.
    */
   source?: string;
+}
+
+/** The model's RoPE style ('reference' unless its config says otherwise). */
+export function ropeStyle(cfg: ModelConfig): RopeStyle {
+  return cfg.rope ?? 'reference';
+}
+
+function checkRopeStyle(v: unknown, where: string): RopeStyle {
+  if (typeof v === 'string' && (ROPE_STYLES as readonly string[]).includes(v)) return v as RopeStyle;
+  throw new PldrError(`${where}: rope must be one of ${ROPE_STYLES.join(', ')}, got ${describe(v)}`);
 }
 
 /** Head width d_k = d_model / num_heads. */
@@ -163,6 +183,8 @@ export function configFromHparams(h: Record<string, unknown>, variantHint?: Vari
   };
   const dag = readDagCoeffs(h.DAG_reg_coeffs, where);
   if (dag !== undefined) cfg.DAG_reg_coeffs = dag;
+  // not a reference hpdict key: pldr writes it for rotate-half (v52) models only
+  if (h.rope !== undefined && h.rope !== null) cfg.rope = checkRopeStyle(h.rope, where);
   return validateConfig(cfg, where);
 }
 
@@ -187,6 +209,7 @@ export function hparamsFromConfig(cfg: ModelConfig, extra: Record<string, unknow
   h.input_vocab_size = cfg.input_vocab_size;
   h.max_seq_len = cfg.max_seq_len;
   if (cfg.DAG_reg_coeffs) h.DAG_reg_coeffs = [...cfg.DAG_reg_coeffs];
+  if (ropeStyle(cfg) !== 'reference') h.rope = ropeStyle(cfg);
   if (cfg.variant === 'v510G') h.Gcachelst = 'G_LM.safetensors';
   return {...h, ...extra};
 }
@@ -221,6 +244,7 @@ export function validateConfig(cfg: ModelConfig, where = 'config'): ModelConfig 
     }
   }
   if (cfg.DAG_reg_coeffs !== undefined) readDagCoeffs(cfg.DAG_reg_coeffs, where);
+  if (cfg.rope !== undefined) checkRopeStyle(cfg.rope, where);
   checkSizeLimits(cfg, where);
   return cfg;
 }

@@ -22,7 +22,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import type {RopeStyle} from '../config.js';
 import {WASM_BASE64} from '../wasm/gemv-bytes.js';
+import {ropePartner} from './rope.js';
 
 interface HeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -222,11 +224,12 @@ export function registerFusedKernels(): void {
     backendName: 'wasm',
     kernelFunc: ({inputs, backend, attrs}) => {
       const {qkv, cos, sin} = inputs as Record<string, tf.TensorInfo>;
-      const {B, L, H, start} = attrs as unknown as {B: number; L: number; H: number; start: number};
+      const {B, L, H, start, style} = attrs as unknown as {B: number; L: number; H: number; start: number; style: RopeStyle};
       const d = qkv.shape[1]! / 3;
       const dk = d / H;
+      const partner = Int32Array.from({length: dk}, (_, j) => ropePartner(style, dk, j)); // [dk]
       return withHeap(backend, [qkv, cos, sin], [[B, H, L, dk], [B, L, H, dk], [B, L, H, dk]], ([y, C, S], [q, k, v]) => {
-        // x'[2i] = x[2i]·c − x[2i+1]·s, x'[2i+1] = x[2i+1]·c + x[2i]·s, with S's pair signs folded in (rope.ts)
+        // x'[j] = x[j]·c + x[partner j]·s, with S's pair signs folded in (rope.ts)
         for (let bb = 0; bb < B; bb++)
           for (let t = 0; t < L; t++) {
             const row = (bb * L + t) * 3 * d;
@@ -238,7 +241,7 @@ export function registerFusedKernels(): void {
                 const c = C![p + j]!;
                 const s = S![p + j]!;
                 const src = row + h * dk + j;
-                const pair = src ^ 1; // dk is even and rows start at even offsets
+                const pair = row + h * dk + partner[j]!;
                 q![qo + j] = Math.fround(y![src]! * c) + Math.fround(y![pair]! * s);
                 k![ko + j] = Math.fround(y![src + d]! * c) + Math.fround(y![pair + d]! * s);
                 v![ko + j] = y![src + 2 * d]!;
@@ -281,7 +284,7 @@ export function cachedAttention(qG: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D,
   return {O: O as tf.Tensor3D, S: S as tf.Tensor4D};
 }
 
-/** qkv [B·L, 3d] → [q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]], Q and K rotated at positions start…start+L−1. */
-export function qkvRopeFused(qkv: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, B: number, L: number, H: number, start: number): tf.Tensor4D[] {
-  return tf.engine().runKernel('PldrQkvRope', {qkv, cos, sin}, {B, L, H, start} as unknown as tf.NamedAttrMap) as unknown as tf.Tensor4D[];
+/** qkv [B·L, 3d] → [q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]], Q and K rotated (in `style`) at positions start…start+L−1. */
+export function qkvRopeFused(qkv: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, B: number, L: number, H: number, start: number, style: RopeStyle): tf.Tensor4D[] {
+  return tf.engine().runKernel('PldrQkvRope', {qkv, cos, sin}, {B, L, H, start, style} as unknown as tf.NamedAttrMap) as unknown as tf.Tensor4D[];
 }

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {checkModelFits} from '../backend.js';
-import {type ModelConfig} from '../config.js';
+import {type ModelConfig, ropeStyle} from '../config.js';
 import {PldrError} from '../errors.js';
 import type {HostTensor} from '../io/tensor.js';
 import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_M, GEMV_MAX_N, layerNormFused, linearGemv, qkvRopeFused} from './kernels.js';
@@ -375,7 +375,7 @@ export class PldrModel {
   ) {
     checkModelFits(cfg); // before the RoPE tables and the first upload
     this.dk = cfg.d_model / cfg.num_heads;
-    this.rope = new Rope(cfg.max_seq_len, this.dk);
+    this.rope = new Rope(cfg.max_seq_len, this.dk, ropeStyle(cfg));
     // Each parameter reaches the backend when preparing first asks for it, so at most a matrix or
     // two are held in both layouts at any time while loading.
     const params = this.own;
@@ -635,7 +635,7 @@ function projectQKV(h: tf.Tensor, lw: LayerWeights, rope: Rope, B: number, L: nu
   if (lw.wqkv) {
     const y = linear(h2, lw.wqkv, fast); // [B·L, 3d]
     if (fast) {
-      const [q, Knew, Vnew] = qkvRopeFused(y as tf.Tensor2D, rope.cos, rope.sin, B, L, H, start);
+      const [q, Knew, Vnew] = qkvRopeFused(y as tf.Tensor2D, rope.cos, rope.sin, B, L, H, start, rope.style);
       return {q: q!, Knew: Knew!, Vnew: Vnew!};
     }
     [Qp, Kp, Vp] = tf.split(y, 3, 1) as [tf.Tensor, tf.Tensor, tf.Tensor];

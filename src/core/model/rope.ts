@@ -1,9 +1,15 @@
 /**
- * Rotary position embedding exactly as torchtune v0.5.0's RotaryPositionalEmbeddings, which the
- * reference uses (spec §3.4): interleaved adjacent pairs (2i, 2i+1), a float32 table, and the
- * angle rounded to float32 before cos/sin.
+ * Rotary position embedding, in the two styles PLDR-LLMs use (spec §3.4):
+ * - 'reference' (v51, Transformers' `reference_rope: true`): exactly torchtune v0.5.0's
+ *   RotaryPositionalEmbeddings, interleaved adjacent pairs (2i, 2i+1);
+ * - 'neox' (v52, `reference_rope: false`): GPT-NeoX / LLaMA "rotate-half", component i paired
+ *   with i + d_k/2.
+ * Both use the same frequencies θ_i = 10000^(−2i/d_k) and the same float32 table, with the angle
+ * rounded to float32 before cos/sin; only which two components form a pair differs.
  */
 import * as tf from '@tensorflow/tfjs';
+
+import type {RopeStyle} from '../config.js';
 
 const f = Math.fround;
 
@@ -36,22 +42,37 @@ export function ropeTable(maxSeqLen: number, dk: number): Float32Array {
 }
 
 /**
- * Everything a layer needs to rotate Q and K, precomputed once per model:
- *   x'[2i]   = x[2i]·c − x[2i+1]·s
- *   x'[2i+1] = x[2i+1]·c + x[2i]·s
- * is computed as x·C + swap(x)·S, with C[p] = (c0, c0, c1, c1, …), S[p] = (−s0, s0, −s1, s1, …)
- * and swap exchanging each pair. Negating s is exact, so this is bit-identical to the reference.
+ * The two components of pair i (frequency θ_i) and the partner of component j, per style:
+ * reference (2i, 2i+1), partner j ^ 1; neox (i, i + d_k/2), partner (j + d_k/2) mod d_k.
+ */
+export function ropePair(style: RopeStyle, dk: number, i: number): [number, number] {
+  return style === 'neox' ? [i, i + dk / 2] : [2 * i, 2 * i + 1];
+}
+
+export function ropePartner(style: RopeStyle, dk: number, j: number): number {
+  return style === 'neox' ? (j + dk / 2) % dk : j ^ 1;
+}
+
+/**
+ * Everything a layer needs to rotate Q and K, precomputed once per model. For each pair (u, v)
+ * of frequency i (see ropePair) with (c, s) = table[p, i]:
+ *   x'[u] = x[u]·c − x[v]·s
+ *   x'[v] = x[v]·c + x[u]·s
+ * computed as x·C + swap(x)·S, with C[p][u] = C[p][v] = c, S[p][u] = −s, S[p][v] = s and swap
+ * exchanging each pair. For neox this is x·cos + rotate_half(x)·sin, rotate_half(x) = (−x₂, x₁).
+ * Negating s is exact, so this is bit-identical to the reference.
  * The swap is a product with the pair-swap permutation matrix: exact for finite values (one product
  * by 1, the rest exact zeros) and ~7× faster on wasm than a gather along the last axis.
  */
 export class Rope {
   readonly cos: tf.Tensor2D; // [P_max, dk]
   readonly sin: tf.Tensor2D; // [P_max, dk] with the sign of each pair folded in
-  readonly swap: tf.Tensor2D; // [dk, dk] permutation matrix: column j holds a 1 in row j ^ 1
+  readonly swap: tf.Tensor2D; // [dk, dk] permutation matrix: column j holds a 1 in row ropePartner(j)
 
   constructor(
     readonly maxSeqLen: number,
     readonly dk: number,
+    readonly style: RopeStyle = 'reference',
   ) {
     const table = ropeTable(maxSeqLen, dk);
     const c = new Float32Array(maxSeqLen * dk);
@@ -60,16 +81,17 @@ export class Rope {
       for (let i = 0; i < dk / 2; i++) {
         const cv = table[p * dk + 2 * i]; // table is [P_max, dk/2, 2]: row p starts at p·dk
         const sv = table[p * dk + 2 * i + 1];
-        c[p * dk + 2 * i] = cv;
-        c[p * dk + 2 * i + 1] = cv;
-        s[p * dk + 2 * i] = -sv;
-        s[p * dk + 2 * i + 1] = sv;
+        const [u, v] = ropePair(style, dk, i);
+        c[p * dk + u] = cv;
+        c[p * dk + v] = cv;
+        s[p * dk + u] = -sv;
+        s[p * dk + v] = sv;
       }
     }
     this.cos = tf.keep(tf.tensor2d(c, [maxSeqLen, dk]));
     this.sin = tf.keep(tf.tensor2d(s, [maxSeqLen, dk]));
     const P = new Float32Array(dk * dk);
-    for (let j = 0; j < dk; j++) P[(j ^ 1) * dk + j] = 1;
+    for (let j = 0; j < dk; j++) P[ropePartner(style, dk, j) * dk + j] = 1;
     this.swap = tf.keep(tf.tensor2d(P, [dk, dk]));
   }
 
