@@ -1,4 +1,5 @@
 import {Args, Flags} from '@oclif/core';
+import {join} from 'node:path';
 
 import {PldrCommand} from '../cli/base.js';
 import {loadTokenizer, parseIds, parseNumber, readPrompts, readStdin, readTextFile} from '../cli/prompt.js';
@@ -7,9 +8,20 @@ import {PldrError} from '../core/errors.js';
 import {demoModel} from '../core/demo.js';
 import {CACHE_MODES, type CacheMode, generate, type GenerateResult, promptIds} from '../core/generate.js';
 import {readGList} from '../core/io/glist.js';
+import {applyGenerationConfig, describeGenerationDefaults, type GenerationField} from '../core/io/hf/generation.js';
+import {HF_GENERATION_CONFIG} from '../core/io/hf/snapshot.js';
 import {instantiate, readModelFiles} from '../core/io/model-files.js';
 import type {PldrModel} from '../core/model/pldr.js';
 import {type StreamDecoder, type Tokenizer} from '../core/tokenizer.js';
+
+/** The flags a generation_config.json may stand in for, with the field each sets. */
+const GIVEN_FLAGS = [
+  ['temperature', 'temperature'],
+  ['top-k', 'topK'],
+  ['top-p', 'topP'],
+  ['max-new-tokens', 'maxNewTokens'],
+  ['greedy', 'greedy'],
+] as const satisfies readonly (readonly [string, GenerationField])[];
 
 export default class Generate extends PldrCommand {
   static override summary = 'Generate text (or token ids) from a PLDR-LLM, with the cache mode of your choice.';
@@ -66,12 +78,14 @@ per-token log-probs, stop reason, timings).`;
   };
 
   async run(): Promise<void> {
-    const {args, flags} = await this.parse(Generate);
+    const {args, flags, metadata} = await this.parse(Generate);
     const given = [args.prompt !== undefined, flags['prompt-file'] !== undefined, flags.ids !== undefined, flags.prompts !== undefined];
     if (given.filter(Boolean).length > 1) throw new PldrError('give the prompt one way: an argument, --prompt-file, --ids or --prompts');
-    const temperature = parseNumber(flags.temperature, '--temperature');
-    const topP = parseNumber(flags['top-p'], '--top-p');
-    const topK = parseNumber(flags['top-k'], '--top-k');
+    let temperature = parseNumber(flags.temperature, '--temperature');
+    let topP = parseNumber(flags['top-p'], '--top-p');
+    let topK = parseNumber(flags['top-k'], '--top-k');
+    let maxNewTokens = flags['max-new-tokens'];
+    let greedy = flags.greedy;
     const ids = flags.ids !== undefined ? parseIds(flags.ids) : undefined;
     let text = args.prompt ?? (flags['prompt-file'] !== undefined ? readTextFile(flags['prompt-file'], 'prompt file') : undefined);
     if (text === undefined && ids === undefined && flags.prompts === undefined) {
@@ -82,25 +96,38 @@ per-token log-probs, stop reason, timings).`;
     await this.useBackend(flags.backend);
     const files = withSpinner('loading the model', () => readModelFiles(flags.model ?? demoModel(), {hparams: flags.hparams}));
     const tokenizer = ids === undefined ? await loadTokenizer(flags.tokenizer, files.tokenizer, 'a text prompt', files.config.input_vocab_size) : undefined;
+    if (files.hf?.generation) {
+      // a Hugging Face snapshot's generation_config.json fills in what no flag set
+      const given = new Set(GIVEN_FLAGS.filter(([flag]) => !metadata.flags[flag]?.setFromDefault && flags[flag] !== undefined).map(([, field]) => field));
+      const d = applyGenerationConfig(files.hf.generation, {temperature, topK, topP, maxNewTokens, greedy}, given);
+      ({temperature, topK, topP, maxNewTokens, greedy} = d.settings);
+      const line = describeGenerationDefaults(d, join(files.source, HF_GENERATION_CONFIG));
+      if (line) process.stderr.write(`${line}\n`);
+    }
+    // a snapshot's tokenizer_config.json says whether bos/eos pieces wrap a prompt (PldrllmTokenizer's defaults: bos yes, eos no;
+    // without the file: the reference's convention)
+    const hfTok = flags.tokenizer === undefined ? files.hf?.tokenizerSettings : undefined;
+    const textIds = (t: string) =>
+      hfTok ? tokenizer!.snapshotPromptIds(t, {addBos: hfTok.addBos ?? true, addEos: hfTok.addEos ?? false, bos: hfTok.tokens.bos, eos: hfTok.tokens.eos}) : tokenizer!.promptIds(t);
     const model = withSpinner('loading the model', () => instantiate(files));
     try {
       const gInit = flags['g-init'] ? readGList(flags['g-init']) : undefined;
       const settings = {
-        maxNewTokens: flags['max-new-tokens'],
+        maxNewTokens,
         sampling: {temperature, topK, topP},
-        greedy: flags.greedy,
+        greedy,
         seed: flags.seed,
         cache: flags.cache as CacheMode,
         gInit,
       };
       if (flags.prompts) {
         for (const p of readPrompts(flags.prompts)) {
-          const r = await generate(model, tokenizer!.promptIds(p.prompt), settings);
+          const r = await generate(model, textIds(p.prompt), settings);
           this.log(JSON.stringify({...(p.id !== undefined ? {id: p.id} : {}), prompt: p.prompt, ...summary(r, tokenizer)}));
         }
         return;
       }
-      const fed = ids !== undefined ? promptIds(ids) : tokenizer!.promptIds(text!);
+      const fed = ids !== undefined ? promptIds(ids) : textIds(text!);
       const stream = !flags.json && (flags.stream ?? Boolean(process.stdout.isTTY));
       const r = await this.generateOne(model, fed, settings, stream ? tokenizer : undefined, ids !== undefined);
       if (flags.json) this.log(JSON.stringify({...(text !== undefined ? {prompt: text} : {}), ...summary(r, tokenizer)}));

@@ -1,8 +1,9 @@
 import {Args, Flags} from '@oclif/core';
 
 import {PldrCommand} from '../cli/base.js';
-import {dk, findPreset, type ModelConfig, paramCounts, type ParamCounts, PRESETS, type Variant, VARIANTS} from '../core/config.js';
+import {dk, findPreset, type ModelConfig, paramCounts, type ParamCounts, PRESETS, ropeStyle, type Variant, VARIANTS} from '../core/config.js';
 import {PldrError} from '../core/errors.js';
+import {describeHfSnapshot, type HfSnapshotDescription, isHfSnapshot} from '../core/io/hf/snapshot.js';
 import {readModelConfig} from '../core/io/modelconfig.js';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
@@ -31,6 +32,7 @@ function hparamRows(cfg: ModelConfig): Array<[string, string]> {
     );
   }
   rows.push(['input_vocab_size', String(cfg.input_vocab_size)], ['max_seq_len', String(cfg.max_seq_len)]);
+  rows.push(['rope', ropeStyle(cfg) === 'neox' ? 'neox (rotate-half, v52)' : 'reference (interleaved pairs)']);
   if (cfg.DAG_reg_coeffs) rows.push(['DAG_reg_coeffs', cfg.DAG_reg_coeffs.join(', ')]);
   if (cfg.source) rows.push(['G_LM source', cfg.source]);
   return rows;
@@ -75,6 +77,26 @@ function paramLines(cfg: ModelConfig, p: ParamCounts): string[] {
     ...all.slice(top.length, top.length + layer.length).map((l) => `  ${l}`),
     ...all.slice(top.length + layer.length),
   ];
+}
+
+/** Where a Hugging Face snapshot came from and what of it pldr uses. */
+function snapshotRows(d: HfSnapshotDescription): Array<[string, string]> {
+  const rows: Array<[string, string]> = [['format', d.format]];
+  if (d.name_or_path) rows.push(['from', d.name_or_path]);
+  if (d.transformers_version) rows.push(['transformers_version', d.transformers_version]);
+  rows.push(['architecture', d.architecture], ['family', d.family], ['RoPE', d.rope === 'neox' ? 'neox (rotate-half, v52)' : 'reference (interleaved pairs, v51)']);
+  if (d.torch_dtype) rows.push(['torch_dtype', d.torch_dtype]);
+  rows.push(['weights', d.weights.join(', ')]);
+  if (d.tokenizer) {
+    const flags = [d.tokenizer.add_bos_token !== undefined ? `add_bos_token ${d.tokenizer.add_bos_token}` : '', d.tokenizer.add_eos_token !== undefined ? `add_eos_token ${d.tokenizer.add_eos_token}` : ''].filter(Boolean);
+    rows.push(['tokenizer', `${d.tokenizer.file}${flags.length ? ` (${flags.join(', ')})` : ''}`]);
+  } else rows.push(['tokenizer', 'none (give --tokenizer, or --ids)']);
+  if (d.generation) {
+    const keys = Object.keys(d.generation).filter((k) => !k.startsWith('_') && k !== 'transformers_version');
+    rows.push(['generation_config.json', keys.map((k) => `${k} ${JSON.stringify(d.generation![k])}`).join(', ') || '(empty)']);
+  }
+  rows.push(['ignored', d.ignored.length ? d.ignored.join(', ') : 'nothing']);
+  return rows;
 }
 
 export default class Info extends PldrCommand {
@@ -145,6 +167,7 @@ export default class Info extends PldrCommand {
     let config: ModelConfig;
     let description: string | undefined;
     let source: string | undefined;
+    let snapshot: HfSnapshotDescription | undefined;
     if (flags.preset !== undefined) {
       const preset = findPreset(flags.preset);
       ({name, description} = preset);
@@ -152,15 +175,21 @@ export default class Info extends PldrCommand {
     } else {
       name = args.model!;
       ({config, source} = readModelConfig(args.model!, flags.hparams, flags.variant as Variant | undefined));
+      if (isHfSnapshot(args.model!)) snapshot = describeHfSnapshot(args.model!);
     }
     const params = paramCounts(config);
 
     if (flags.json) {
-      this.log(JSON.stringify({name, ...(description ? {description} : {}), ...(source ? {source} : {}), config, params}));
+      this.log(JSON.stringify({name, ...(description ? {description} : {}), ...(source ? {source} : {}), ...(snapshot ? {snapshot} : {}), config, params}));
       return;
     }
     const lines = [`${name}${description ? `: ${description}` : ''}`];
     if (source) lines.push(`(read from ${source})`);
+    if (snapshot) {
+      const rows = snapshotRows(snapshot);
+      const wl = Math.max(...rows.map(([l]) => l.length));
+      lines.push('', 'snapshot', ...rows.map(([l, v]) => `  ${l.padEnd(wl)}  ${v}`));
+    }
     lines.push('', 'hyper-parameters', ...table(hparamRows(config)), '', 'parameters', ...paramLines(config, params));
     this.log(lines.join('\n'));
   }

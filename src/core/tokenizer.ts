@@ -159,6 +159,24 @@ export class Tokenizer {
     return ids;
   }
 
+  /**
+   * A Hugging Face tokenizer_config.json's convention instead of the reference's: encode(text) with
+   * the bos piece's id before it when `addBos` and the eos piece's id after it when `addEos` (pieces
+   * by name, e.g. "[START]"; default the model's own bos / end ids). Text that encodes to nothing and
+   * gets no special token is fed as [END], as the reference feeds the empty prompt.
+   */
+  snapshotPromptIds(text: string, opts: {addBos: boolean; addEos: boolean; bos?: string; eos?: string}): number[] {
+    const special = (piece: string | undefined, fallback: number, role: string): number => {
+      const id = piece === undefined ? fallback : this.pieceToId(piece);
+      if (id === undefined || id < 0) throw new PldrError(`${this.source} has no ${role} piece ${piece ?? ''} for tokenizer_config.json's add_${role}_token`.replace('  ', ' '));
+      return id;
+    };
+    const ids = this.encode(text);
+    if (opts.addBos) ids.unshift(special(opts.bos, this.bosId, 'bos'));
+    if (opts.addEos) ids.push(special(opts.eos, this.endId, 'eos'));
+    return ids.length > 0 ? ids : [this.endId];
+  }
+
   /** The pieces of encode(text). */
   pieces(text: string): string[] {
     return this.spm.encodePieces(wellFormed(text));

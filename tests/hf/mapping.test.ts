@@ -75,6 +75,13 @@ describe('config.json ⇄ ModelConfig', () => {
     expect(modelConfigToHf({...hf.config, source: 'PLDRv51-110M-1'}).custom_G_type).toBe('external');
   });
 
+  it('reads reference_rope false as GPT-NeoX RoPE (v52), and writes it back', () => {
+    const hf = hfConfigToModel({...HUB_110M, reference_rope: false}, 'x');
+    expect(hf.config).toEqual({...getPreset('PLDRv51-110M-1'), rope: 'neox'});
+    expect(hf.referenceRope).toBe(false);
+    expect(modelConfigToHf(hf.config).reference_rope).toBe(false);
+  });
+
   it('reads each size field', () => {
     const c = hfConfigToModel({...HUB_110M, hidden_size: 64, num_attention_heads: 2, head_dim: 32, intermediate_size: 7, A_dff: 5, num_reslayerA: 3, num_denseA: 1, vocab_size: 99, max_position_embeddings: 77, num_hidden_layers: 4}, 'x').config;
     expect(c).toEqual({variant: 'v510', num_layers: 4, d_model: 64, num_heads: 2, dff: 7, num_reslayerA: 3, num_denseA: 1, A_dff: 5, input_vocab_size: 99, max_seq_len: 77});

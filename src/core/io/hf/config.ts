@@ -19,7 +19,7 @@
  *
  * Nothing here reads files: see snapshot.ts.
  */
-import {defaultDff, type ModelConfig, validateConfig} from '../../config.js';
+import {defaultDff, type ModelConfig, ropeStyle, validateConfig} from '../../config.js';
 import {PldrError} from '../../errors.js';
 
 export const HF_MODEL_TYPE = 'pldrllm';
@@ -190,7 +190,7 @@ export function hfConfigToModel(obj: unknown, where: string): HfConfig {
   // not a PldrllmConfig field: pldr writes it so a DAG model's regulariser survives a round trip
   const dag = json.DAG_reg_coeffs;
   if (Array.isArray(dag) && dag.length === 3 && dag.every((c) => typeof c === 'number')) config.DAG_reg_coeffs = [dag[0], dag[1], dag[2]];
-  applyRopeStyle(config, referenceRope, where);
+  applyRopeStyle(config, referenceRope);
   validateConfig(config, where);
 
   const eosRaw = json.eos_token_id === undefined ? HF_DEFAULTS.eos_token_id : json.eos_token_id;
@@ -206,12 +206,9 @@ export function hfConfigToModel(obj: unknown, where: string): HfConfig {
   return {config, architecture, referenceRope, customGType, tokens, json};
 }
 
-/**
- * Where reference_rope lands in our config. Until the model has a RoPE-style field, only the
- * reference's RoPE (v51) is accepted; v52 (reference_rope false) is refused with one line.
- */
-function applyRopeStyle(_config: ModelConfig, referenceRope: boolean, where: string): void {
-  if (!referenceRope) refuse(where, 'reference_rope is false (GPT-NeoX rotate-half RoPE, PLDR-LLM v52)', 'this build reads v51 snapshots only');
+/** reference_rope false (v52) is GPT-NeoX rotate-half RoPE: ModelConfig.rope 'neox'; the reference's is the default. */
+function applyRopeStyle(config: ModelConfig, referenceRope: boolean): void {
+  if (!referenceRope) config.rope = 'neox';
 }
 
 /** Options for writing a config.json: what our ModelConfig does not carry. */
@@ -265,7 +262,7 @@ export function modelConfigToHf(cfg: ModelConfig, opts: HfConfigOptions = {}): R
     num_reslayerA: fixedG ? 0 : cfg.num_reslayerA,
     output_pldr_attentions: false,
     pad_token_id: tokens.pad,
-    reference_rope: true,
+    reference_rope: ropeStyle(cfg) === 'reference',
     rope_scaling: null,
     rope_theta: ROPE_THETA,
     tie_word_embeddings: false,

@@ -114,13 +114,85 @@ function readSafetensorsTensors(path: string): StateDict {
   return readSafetensors(path).tensors;
 }
 
-/** The snapshot's tensors, from whichever weights file(s) it has (safetensors first, as Transformers prefers). */
+/** Where a snapshot keeps its weights, in the order Transformers looks: safetensors (sharded or not), then pytorch_model.bin. */
+const WEIGHT_LAYOUTS = [
+  {file: HF_SAFETENSORS_INDEX, sharded: true, read: readSafetensorsTensors},
+  {file: HF_SAFETENSORS, sharded: false, read: readSafetensorsTensors},
+  {file: HF_BIN_INDEX, sharded: true, read: readBin},
+  {file: HF_BIN, sharded: false, read: readBin},
+];
+
+function weightLayout(dir: string): (typeof WEIGHT_LAYOUTS)[number] {
+  const layout = WEIGHT_LAYOUTS.find((l) => existsSync(join(dir, l.file)));
+  if (!layout) throw new PldrError(`${dir} has a Hugging Face config.json but no weights: expected ${HF_SAFETENSORS}, ${HF_SAFETENSORS_INDEX} or ${HF_BIN}`);
+  return layout;
+}
+
+/** The snapshot's tensors, from whichever weights file(s) it has. */
 function readSnapshotTensors(dir: string): {tensors: StateDict; files: string[]} {
-  if (existsSync(join(dir, HF_SAFETENSORS_INDEX))) return readSharded(dir, HF_SAFETENSORS_INDEX, readSafetensorsTensors);
-  if (existsSync(join(dir, HF_SAFETENSORS))) return {tensors: readSafetensorsTensors(join(dir, HF_SAFETENSORS)), files: [HF_SAFETENSORS]};
-  if (existsSync(join(dir, HF_BIN_INDEX))) return readSharded(dir, HF_BIN_INDEX, readBin);
-  if (existsSync(join(dir, HF_BIN))) return {tensors: readBin(join(dir, HF_BIN)), files: [HF_BIN]};
-  throw new PldrError(`${dir} has a Hugging Face config.json but no weights: expected ${HF_SAFETENSORS}, ${HF_SAFETENSORS_INDEX} or ${HF_BIN}`);
+  const layout = weightLayout(dir);
+  if (layout.sharded) return readSharded(dir, layout.file, layout.read);
+  return {tensors: layout.read(join(dir, layout.file)), files: [layout.file]};
+}
+
+/** The weight files a snapshot names, without reading a tensor: the index's shards, or the single file. */
+function weightFileNames(dir: string): string[] {
+  const layout = weightLayout(dir);
+  if (!layout.sharded) return [layout.file];
+  const map = (readJson(join(dir, layout.file)) as {weight_map?: Record<string, unknown>})?.weight_map ?? {};
+  return [layout.file, ...new Set(Object.values(map).map(String))];
+}
+
+/** Files in the folder that pldr does not read (custom code, tokenizer.json, README.md ...). */
+function ignoredFiles(dir: string, read: Iterable<string>): string[] {
+  const used = new Set(read);
+  return readdirSync(dir).filter((f) => !used.has(f) && statSync(join(dir, f)).isFile()).sort();
+}
+
+/** What `pldr info` says about a snapshot, read from its JSON files alone (no tensor is read). */
+export interface HfSnapshotDescription {
+  format: 'Hugging Face pldrllm snapshot';
+  architecture: string;
+  /** v51, v52, G (identity), G (random), G/Gi (external G) */
+  family: string;
+  rope: 'reference' | 'neox';
+  /** config.json's _name_or_path and transformers_version, when present. */
+  name_or_path?: string;
+  transformers_version?: string;
+  torch_dtype?: string;
+  weights: string[];
+  tokenizer?: {file: string; add_bos_token?: boolean; add_eos_token?: boolean; special_tokens: Record<string, string>};
+  generation?: Record<string, unknown>;
+  ignored: string[];
+}
+
+export function describeHfSnapshot(dir: string): HfSnapshotDescription {
+  const hf = readHfConfig(dir);
+  const family =
+    hf.customGType === null ? (hf.referenceRope ? 'v51' : 'v52') : hf.customGType === 'external' ? 'G/Gi (external G in past_G_values)' : `G (${hf.customGType} G)`;
+  const weights = weightFileNames(dir);
+  const settings = readTokenizerSettings(dir);
+  const d: HfSnapshotDescription = {
+    format: 'Hugging Face pldrllm snapshot',
+    architecture: hf.architecture,
+    family: hf.config.DAG_reg_coeffs && hf.customGType === null ? `${family} (DAG regulariser)` : family,
+    rope: hf.referenceRope ? 'reference' : 'neox',
+    weights,
+    ignored: [],
+  };
+  for (const key of ['_name_or_path', 'transformers_version', 'torch_dtype'] as const) {
+    const v = hf.json[key];
+    if (typeof v === 'string' && v !== '') d[key === '_name_or_path' ? 'name_or_path' : key] = v;
+  }
+  if (existsSync(join(dir, HF_TOKENIZER))) {
+    d.tokenizer = {file: HF_TOKENIZER, special_tokens: {...settings?.tokens}};
+    if (settings?.addBos !== undefined) d.tokenizer.add_bos_token = settings.addBos;
+    if (settings?.addEos !== undefined) d.tokenizer.add_eos_token = settings.addEos;
+  }
+  const gen = join(dir, HF_GENERATION_CONFIG);
+  if (existsSync(gen)) d.generation = readJson(gen) as Record<string, unknown>;
+  d.ignored = ignoredFiles(dir, [HF_CONFIG, HF_GENERATION_CONFIG, HF_TOKENIZER, ...weights, ...(settings?.files ?? [])]);
+  return d;
 }
 
 /** Half-precision snapshots are widened to float32 (exactly); float64 is refused rather than rounded. */
@@ -183,8 +255,7 @@ export function readHfSnapshot(dir: string): HfSnapshot {
   if (existsSync(join(dir, HF_TOKENIZER))) snap.tokenizer = join(dir, HF_TOKENIZER);
   const settings = readTokenizerSettings(dir);
   if (settings) snap.tokenizerSettings = settings;
-  const read = new Set([HF_CONFIG, HF_GENERATION_CONFIG, HF_TOKENIZER, ...files, ...(settings?.files ?? [])]);
-  snap.ignored = readdirSync(dir).filter((f) => !read.has(f) && statSync(join(dir, f)).isFile()).sort();
+  snap.ignored = ignoredFiles(dir, [HF_CONFIG, HF_GENERATION_CONFIG, HF_TOKENIZER, ...files, ...(settings?.files ?? [])]);
   return snap;
 }
 
