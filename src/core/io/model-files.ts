@@ -321,6 +321,6 @@ export function loadModel(path: string, opts: ReadOptions = {}): PldrModel {
 /** sha256 of the file that holds a model's weights (model.safetensors of a directory, or the .pth). */
 export function modelDigest(path: string): string {
   // a sharded snapshot is named by its index (which names every shard)
-  const file = statSync(path).isDirectory() ? ([HF_SAFETENSORS, HF_SAFETENSORS_INDEX, HF_BIN].map((f) => join(path, f)).find((p) => existsSync(p)) ?? join(path, HF_SAFETENSORS)) : path;
+  const file = statSync(path).isDirectory() ? ([HF_SAFETENSORS, HF_SAFETENSORS_INDEX, HF_BIN].map((f) => join(path, f)).find((p) => existsSync(p)) ?? findLegacyHub(path)?.checkpoint ?? join(path, HF_SAFETENSORS)) : path;
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }

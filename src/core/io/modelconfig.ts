@@ -14,6 +14,7 @@ import {basename, dirname, extname, join} from 'node:path';
 import {configFromHparams, hparamsFromConfig, type ModelConfig, SPECIAL_TOKENS, type Variant, VARIANTS} from '../config.js';
 import {PldrError} from '../errors.js';
 import {hfConfigToModel} from './hf/config.js';
+import {findLegacyHub, readHyperparametersPy} from './legacy-hub.js';
 
 export const CONFIG_FORMAT = 'pldr-llm';
 export const CONFIG_FORMAT_VERSION = 1;
@@ -122,6 +123,8 @@ export function readModelConfig(
   variantHint?: Variant,
 ): {config: ModelConfig; source: string} {
   if (!existsSync(path)) throw new PldrError(`no such file or directory: ${path}`);
+  const legacy = hparamsPath === undefined ? findLegacyHub(path, variantHint) : undefined;
+  if (legacy) return {config: legacy.config, source: legacy.hyperparameters};
   const isDir = statSync(path).isDirectory();
 
   if (isDir || basename(path) === 'config.json') {
@@ -148,7 +151,7 @@ export function readModelConfig(
   } else if (!existsSync(file)) {
     throw new PldrError(`hyper-parameter file not found: ${file}`);
   }
-  const h = readJson(file);
+  const h = file.endsWith('.py') ? readHyperparametersPy(file) : readJson(file);
   if (!isObject(h)) throw new PldrError(`${file}: hyper-parameters must be a JSON object`);
   return {config: configFromHparams(h, variantHint, file), source: file};
 }
