@@ -20,6 +20,7 @@ import {gListOf, inferDeductive} from '../../src/core/export-g.js';
 import {type CacheMode, generate, promptIds} from '../../src/core/generate.js';
 import {instantiate, type ModelFiles, readModelFiles, toGi} from '../../src/core/io/model-files.js';
 import {makeConfigJson, parseConfigJson} from '../../src/core/io/modelconfig.js';
+import {fusedKernelsActive, qkvRopeFused} from '../../src/core/model/kernels.js';
 import {createMask, forwardWith, type PldrModel, prepareWeights} from '../../src/core/model/pldr.js';
 import {Rope, ropeTable} from '../../src/core/model/rope.js';
 import {maskedLoss} from '../../src/core/train/loss.js';
@@ -70,6 +71,42 @@ describe('rotate-half RoPE (unit)', () => {
     rope.dispose();
     ref.dispose();
   });
+
+  it('the fused wasm QKV kernel rotates q and k exactly as the composite ops do', () => {
+    expect(fusedKernelsActive()).toBe(true);
+    const [B, L, H, dk, start] = [2, 3, 2, 8, 4];
+    const d = H * dk;
+    const rope = new Rope(16, dk, 'neox');
+    const y = tf.randomNormal([B * L, 3 * d], 0, 1, 'float32', 9) as tf.Tensor2D; // Q | K | V rows
+    const [q, k, v] = qkvRopeFused(y, rope.cos, rope.sin, B, L, H, start, rope.style); // q [B, H, L, dk], k, v [B, L, H, dk]
+    const [Qp, Kp, Vp] = tf.split(y, 3, 1).map((t) => t.reshape([B, L, H, dk]) as tf.Tensor4D);
+    expect(maxAbsDiff(q.dataSync(), rope.apply(Qp, start).transpose([0, 2, 1, 3]).dataSync())).toBe(0);
+    expect(maxAbsDiff(k.dataSync(), rope.apply(Kp, start).dataSync())).toBe(0);
+    expect(maxAbsDiff(v.dataSync(), Vp.dataSync())).toBe(0);
+    tf.dispose([y, q, k, v, Qp, Kp, Vp]);
+    rope.dispose();
+  });
+
+  it('its gradient is the inverse rotation: d/dx Σ w ∘ rope(x) = Rᵀw', () => {
+    const [P, dk, start, L] = [8, 8, 2, 2];
+    const rope = new Rope(P, dk, 'neox');
+    const x = tf.randomNormal([1, L, 1, dk], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const w = tf.randomNormal([1, L, 1, dk], 0, 1, 'float32', 4);
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(w, rope.apply(v as tf.Tensor4D, start))))(x).dataSync();
+    const ws = w.dataSync();
+    const table = ropeTable(P, dk);
+    const want = new Float32Array(ws.length);
+    for (let t = 0; t < L; t++)
+      for (let i = 0; i < dk / 2; i++) {
+        const [c, s] = [table[((start + t) * (dk / 2) + i) * 2], table[((start + t) * (dk / 2) + i) * 2 + 1]];
+        const [u, v] = [t * dk + i, t * dk + i + dk / 2];
+        want[u] = ws[u] * c + ws[v] * s;
+        want[v] = ws[v] * c - ws[u] * s;
+      }
+    expect(maxAbsDiff(g, want)).toBeLessThanOrEqual(1e-6);
+    tf.dispose([x, w]);
+    rope.dispose();
+  });
 });
 
 describe('PLDR-LLM v52 on the tiny-public weights (fixtures/v52)', () => {
@@ -84,11 +121,15 @@ describe('PLDR-LLM v52 on the tiny-public weights (fixtures/v52)', () => {
     const ids = v52.forward.ids;
     const want = Float64Array.from(v52.forward.logits_float64.flat(2));
     const mask = createMask(ids);
-    for (const fast of [false, true]) {
+    const logits = [false, true].map((fast) => {
       const r = forwardWith(model, model.w, ids, {mask, fast});
-      expectClose(r.logits.dataSync(), want, LOGIT_TOL, `logits (fast ${fast})`);
+      const z = r.logits.dataSync();
+      expectClose(z, want, LOGIT_TOL, `logits (fast ${fast})`);
       tf.dispose(r.logits);
-    }
+      return z;
+    });
+    // fused gemv/LayerNorm kernels round differently from the composite ops: the two paths agree to 2e-5
+    expect(maxAbsDiff(logits[0], logits[1])).toBeLessThanOrEqual(LOGIT_TOL);
     // the same weights with the reference's RoPE are a different function
     const ref = instantiate(readModelFiles(fixture('tiny-public').checkpoint));
     const r = forwardWith(ref, ref.w, ids, {mask});
