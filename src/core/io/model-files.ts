@@ -19,7 +19,7 @@ import {checkOutputDir, writeFileAtomic} from './fsutil.js';
 import {checkGShape, readGList} from './glist.js';
 import {findLegacyHub, type LegacyHub, legacyTokenizerPath} from './legacy-hub.js';
 import {HF_BASE_MODEL, HF_CAUSAL_LM, type HfArchitecture} from './hf/config.js';
-import {gListFromPastGValues, HF_BIN, HF_SAFETENSORS, HF_SAFETENSORS_INDEX, type HfSnapshot, type HfWriteOptions, isHfSnapshot, pastGValuesFromGList, readHfSnapshot, writeHfSnapshotFiles} from './hf/snapshot.js';
+import {customGTypeFor, gListFromPastGValues, HF_BIN, HF_SAFETENSORS, HF_SAFETENSORS_INDEX, type HfSnapshot, type HfWriteOptions, isHfSnapshot, pastGValuesFromGList, readHfSnapshot, writeHfSnapshotFiles} from './hf/snapshot.js';
 import {makeConfigJson, readModelConfig} from './modelconfig.js';
 import {readPth, writePth} from './pth.js';
 import {readSafetensors, writeSafetensors} from './safetensors.js';
@@ -232,6 +232,7 @@ export function writeHfModelDir(dir: string, f: ModelFiles, opts: {replace?: boo
   writeDirAtomically(dir, replace, (tmp) => {
     const extras = f.G ? pastGValuesFromGList(f.G, f.config) : undefined;
     written = writeHfSnapshotFiles(tmp, f.config, f.weights, {
+      customGType: f.G ? customGTypeFor(f.config, f.G) : undefined,
       tokens: f.hf?.hf.tokens,
       generation: f.hf?.generation,
       tokenizer: f.tokenizer,

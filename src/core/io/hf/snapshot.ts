@@ -19,7 +19,7 @@ import {type StateDict} from '../tensor.js';
 import {widen} from '../torch-serialization.js';
 import {dk, type ModelConfig} from '../../config.js';
 import {type HostTensor, numel} from '../tensor.js';
-import {type HfConfig, hfConfigToModel, type HfConfigOptions, hfKeyToRef, HF_G_STATUS, HF_G_VALUES, modelConfigToHf, refKeyToHf} from './config.js';
+import {customGTypeOf, type HfConfig, hfConfigToModel, type HfConfigOptions, type HfCustomGType, hfKeyToRef, HF_G_STATUS, HF_G_VALUES, modelConfigToHf, refKeyToHf} from './config.js';
 
 export const HF_CONFIG = 'config.json';
 export const HF_GENERATION_CONFIG = 'generation_config.json';
@@ -343,6 +343,23 @@ export function gListFromPastGValues(extras: StateDict, cfg: ModelConfig, where:
   const size = H * d_k * d_k;
   const data = t.data as Float32Array;
   return Array.from({length: N}, (_, l) => ({dtype: 'F32' as const, shape: [1, H, d_k, d_k], data: data.slice((l * 3 + 2) * size, (l * 3 + 3) * size)}));
+}
+
+/** True when every head of g ([1, H, d_k, d_k]) is exactly the identity matrix. */
+function isIdentityG(g: HostTensor, d_k: number): boolean {
+  const v = g.data as Float32Array;
+  for (let i = 0; i < v.length; i++) if (v[i] !== (Math.floor(i / d_k) % d_k === i % d_k ? 1 : 0)) return false;
+  return true;
+}
+
+/**
+ * The custom_G_type to write for a v510G model with this G: 'identity' when G is the identity in
+ * every layer (what Transformers builds for that type, the SDPA special case), else what the
+ * config's source says (customGTypeOf: 'random' or 'external'). The buffer carries G either way.
+ */
+export function customGTypeFor(cfg: ModelConfig, G: HostTensor[]): HfCustomGType {
+  const d_k = dk(cfg);
+  return G.every((g) => isIdentityG(g, d_k)) ? 'identity' : (customGTypeOf(cfg) ?? 'external');
 }
 
 /** The inverse: the two persistent buffers a fixed-G PldrllmModel saves (A and A_LM slots zero, every layer's status true). */
