@@ -4,6 +4,7 @@ import {PldrCommand} from '../cli/base.js';
 import {dk, findPreset, type ModelConfig, paramCounts, type ParamCounts, PRESETS, ropeStyle, type Variant, VARIANTS} from '../core/config.js';
 import {PldrError} from '../core/errors.js';
 import {describeHfSnapshot, type HfSnapshotDescription, isHfSnapshot} from '../core/io/hf/snapshot.js';
+import {describeLegacyHub, findLegacyHub, type LegacyHubDescription} from '../core/io/legacy-hub.js';
 import {readModelConfig} from '../core/io/modelconfig.js';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
@@ -13,6 +14,12 @@ function table(rows: Array<[string, string]>, indent = '  '): string[] {
   const wl = Math.max(...rows.map(([l]) => l.length));
   const wv = Math.max(...rows.map(([, v]) => v.length));
   return rows.map(([l, v]) => `${indent}${l.padEnd(wl)}  ${v.padStart(wv)}`);
+}
+
+/** Rows of [label, value] with the values left-aligned after the labels. */
+function list(rows: Array<[string, string]>): string[] {
+  const wl = Math.max(...rows.map(([l]) => l.length));
+  return rows.map(([l, v]) => `  ${l.padEnd(wl)}  ${v}`);
 }
 
 function hparamRows(cfg: ModelConfig): Array<[string, string]> {
@@ -80,6 +87,13 @@ function paramLines(cfg: ModelConfig, p: ParamCounts): string[] {
 }
 
 /** Where a Hugging Face snapshot came from and what of it pldr uses. */
+function legacyRows(d: LegacyHubDescription): Array<[string, string]> {
+  const rows: Array<[string, string]> = [['checkpoint', d.checkpoint], ['hyper-parameters', `${d.hyperparameters} (read as data, never run)`], ['tokenizer', d.tokenizer ?? 'none in the folder (pass --tokenizer)']];
+  if (d.g_list) rows.push(['G list', d.g_list]);
+  d.ignored.forEach((note, i) => rows.push([i === 0 ? 'ignored' : '', note]));
+  return rows;
+}
+
 function snapshotRows(d: HfSnapshotDescription): Array<[string, string]> {
   const rows: Array<[string, string]> = [['format', d.format]];
   if (d.name_or_path) rows.push(['from', d.name_or_path]);
@@ -168,6 +182,7 @@ export default class Info extends PldrCommand {
     let description: string | undefined;
     let source: string | undefined;
     let snapshot: HfSnapshotDescription | undefined;
+    let legacy: LegacyHubDescription | undefined;
     if (flags.preset !== undefined) {
       const preset = findPreset(flags.preset);
       ({name, description} = preset);
@@ -176,20 +191,19 @@ export default class Info extends PldrCommand {
       name = args.model!;
       ({config, source} = readModelConfig(args.model!, flags.hparams, flags.variant as Variant | undefined));
       if (isHfSnapshot(args.model!)) snapshot = describeHfSnapshot(args.model!);
+      const hub = flags.hparams === undefined ? findLegacyHub(args.model!, flags.variant as Variant | undefined) : undefined;
+      if (hub) legacy = describeLegacyHub(hub);
     }
     const params = paramCounts(config);
 
     if (flags.json) {
-      this.log(JSON.stringify({name, ...(description ? {description} : {}), ...(source ? {source} : {}), ...(snapshot ? {snapshot} : {}), config, params}));
+      this.log(JSON.stringify({name, ...(description ? {description} : {}), ...(source ? {source} : {}), ...(snapshot ? {snapshot} : {}), ...(legacy ? {legacy} : {}), config, params}));
       return;
     }
     const lines = [`${name}${description ? `: ${description}` : ''}`];
     if (source) lines.push(`(read from ${source})`);
-    if (snapshot) {
-      const rows = snapshotRows(snapshot);
-      const wl = Math.max(...rows.map(([l]) => l.length));
-      lines.push('', 'snapshot', ...rows.map(([l, v]) => `  ${l.padEnd(wl)}  ${v}`));
-    }
+    if (snapshot) lines.push('', 'snapshot', ...list(snapshotRows(snapshot)));
+    if (legacy) lines.push('', legacy.layout, ...list(legacyRows(legacy)));
     lines.push('', 'hyper-parameters', ...table(hparamRows(config)), '', 'parameters', ...paramLines(config, params));
     this.log(lines.join('\n'));
   }

@@ -110,10 +110,10 @@ hpdict={"num_layers": 2,
  * A folder in the older Hub layout built from fixtures/reference/tiny-public: its checkpoint
  * renamed, its hparams as a .py in the authors' style, our test tokenizer packed into a .tar.gz.
  */
-export function makeLegacyFolder(opts: {py?: string; tarball?: Uint8Array; name?: string} = {}): string {
+export function makeLegacyFolder(opts: {py?: string; tarball?: Uint8Array; name?: string; fixture?: string} = {}): string {
   const name = opts.name ?? 'PLDR-LLM-v51-tiny';
   const dir = tempDir('folder');
-  copyFileSync(join(REFERENCE, 'tiny-public', 'checkpoint.pth'), join(dir, `${name}-model-checkpoint.pth`));
+  copyFileSync(join(REFERENCE, opts.fixture ?? 'tiny-public', 'checkpoint.pth'), join(dir, `${name}-model-checkpoint.pth`));
   writeFileSync(join(dir, `${name}_hyperparameters.py`), opts.py ?? HYPERPARAMETERS_PY);
   const tar =
     opts.tarball ??

@@ -38,8 +38,13 @@ describe('pldr with a folder in the older Hub layout', () => {
     expect(readFileSync(join(out, 'checkpoint.pth')).equals(readFileSync(f.checkpoint))).toBe(true);
     const args = ['--ids', prompt, '--greedy', '--max-new-tokens', '8', '--json'];
     expect(json(['generate', '--model', join(out, 'm'), ...args]).ids).toEqual(json(['generate', '--model', dir, ...args]).ids);
-    const info = ok(['info', dir]);
-    expect(info.stdout).toContain('_hyperparameters.py');
+    const info = ok(['info', dir]).stdout;
+    expect(info).toContain('older Hub layout (.pth + _hyperparameters.py + tokenizer tarball)\n  checkpoint        PLDR-LLM-v51-tiny-model-checkpoint.pth\n');
+    expect(info).toContain('  tokenizer         PLDR-LLM-v51-tiny-tokenizer.tar.gz (tokenizer/pldr-tiny.model inside)\n');
+    expect(json(['info', dir, '--json']).legacy.ignored).toEqual([
+      'PLDR-LLM-v51-tiny_hyperparameters.py line 5: import torch.nn.functional as F (not run)',
+      'PLDR-LLM-v51-tiny_hyperparameters.py line 23: activation (F.silu; not needed)',
+    ]);
   });
 
   it('never runs a hostile hyperparameters.py: one error line, no marker file', () => {

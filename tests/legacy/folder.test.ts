@@ -9,7 +9,7 @@ import {readModelFiles} from '../../src/core/io/model-files.js';
 import {readModelConfig} from '../../src/core/io/modelconfig.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
 import {REFERENCE} from '../helpers.js';
-import {gzip, makeLegacyFolder, makeTar, refusal, removeTempDirs, TOKENIZER} from './build.js';
+import {gzip, HYPERPARAMETERS_PY, makeLegacyFolder, makeTar, refusal, removeTempDirs, TOKENIZER} from './build.js';
 
 afterAll(removeTempDirs);
 
@@ -30,6 +30,22 @@ describe('older Hub layout folder', () => {
     expect(tok.vocabSize).toBe(512);
     // readModelConfig (pldr info) sees the same config, read from the .py
     expect(readModelConfig(dir)).toEqual({config: ref.config, source: join(dir, 'PLDR-LLM-v51-tiny_hyperparameters.py')});
+  });
+
+  it('a PLDRv51G folder: the G list its Gcachelst names, found in the folder, as with the .pth', () => {
+    const py = HYPERPARAMETERS_PY.replace(/ *"(num_reslayerA|num_denseA|A_dff|DAG_reg_coeffs)".*\n/g, '').replace('"save_type": "torch",', '"save_type": "torch",\n        "Gcachelst": "/home/someone/ablation/G_LM.safetensors",');
+    const dir = makeLegacyFolder({fixture: 'tiny-G-random', py});
+    copyFileSync(join(REFERENCE, 'tiny-G-random', 'G_LM.safetensors'), join(dir, 'G_LM.safetensors'));
+    const legacy = readModelFiles(dir);
+    const ref = readModelFiles(join(REFERENCE, 'tiny-G-random', 'checkpoint.pth'));
+    expect(legacy.config).toEqual(ref.config);
+    expect(legacy.config.variant).toBe('v510G');
+    for (const [k, t] of ref.weights) expect(Buffer.from(legacy.weights.get(k)!.data.buffer).equals(Buffer.from(t.data.buffer)), k).toBe(true);
+    expect(legacy.G!.map((g) => Array.from(g.data))).toEqual(ref.G!.map((g) => Array.from(g.data)));
+    rmSync(join(dir, 'G_LM.safetensors'));
+    expect(refusal(() => readModelFiles(dir))).toBe(
+      `${join(dir, 'PLDR-LLM-v51-tiny_hyperparameters.py')}: the G list of this PLDRv51G model (Gcachelst "/home/someone/ablation/G_LM.safetensors") is not in ${dir}`,
+    );
   });
 
   it('lists what it did not use', () => {

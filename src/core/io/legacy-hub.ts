@@ -22,7 +22,7 @@ import {basename, dirname, join} from 'node:path';
 import {configFromHparams, type ModelConfig, type Variant} from '../config.js';
 import {PldrError} from '../errors.js';
 import {PyRef, PyUnsupported, type PyValue, parsePythonData} from './pyliteral.js';
-import {readTarball} from './tar.js';
+import {readTarball, type TarEntry} from './tar.js';
 
 /** The hpdict keys a model's shape is read from (configFromHparams); any other key may be code. */
 const MODEL_KEYS = ['num_layers', 'd_model', 'num_heads', 'dk', 'dff', 'num_reslayerA', 'num_denseA', 'A_dff', 'input_vocab_size', 'max_seq_len', 'DAG_reg_coeffs', 'Gcachelst'];
@@ -207,6 +207,20 @@ function privateTempDir(): string {
  */
 export function legacyTokenizerPath(source: string): string {
   if (!TARBALL.test(source)) return source;
+  const model = tarballModel(source);
+  // named <temp>/<archive name>[.n]/<model name>, so that messages show where the model came from
+  const taken = new Set(readdirSync(privateTempDir()));
+  let sub = basename(source);
+  for (let n = 2; taken.has(sub); n++) sub = `${basename(source)}.${n}`;
+  const dir = join(privateTempDir(), sub);
+  mkdirSync(dir);
+  const out = join(dir, basename(model.name).replace(/[^\w.-]/g, '_'));
+  writeFileSync(out, model.data!);
+  return out;
+}
+
+/** The one SentencePiece model inside a tokenizer tarball (a safe, complete, regular file). */
+function tarballModel(source: string): TarEntry {
   const entries = readTarball(source, {maxBytes: MAX_TARBALL_BYTES});
   const models = entries.filter((e) => e.type === 'file' && e.name.endsWith('.model') && !e.unsafe && !e.truncated && e.data);
   if (models.length === 0) {
@@ -214,9 +228,31 @@ export function legacyTokenizerPath(source: string): string {
     throw new PldrError(`${source} holds no SentencePiece .model${why}: pass --tokenizer FILE.model`);
   }
   if (models.length > 1) throw new PldrError(`${source} holds ${models.length} .model files (${models.map((m) => m.name).join(', ')}): pass --tokenizer FILE.model`);
-  const dir = join(privateTempDir(), String(readdirSync(privateTempDir()).length));
-  mkdirSync(dir);
-  const out = join(dir, basename(models[0].name).replace(/[^\w.-]/g, '_'));
-  writeFileSync(out, models[0].data!);
-  return out;
+  return models[0];
+}
+
+/** What `pldr info` shows for a folder in the older Hub layout. */
+export interface LegacyHubDescription {
+  layout: 'older Hub layout (.pth + _hyperparameters.py + tokenizer tarball)';
+  checkpoint: string;
+  hyperparameters: string;
+  tokenizer?: string;
+  g_list?: string;
+  ignored: string[];
+}
+
+export function describeLegacyHub(hub: LegacyHub): LegacyHubDescription {
+  let tokenizer: string | undefined;
+  if (hub.tokenizerSource) {
+    const name = basename(hub.tokenizerSource);
+    tokenizer = TARBALL.test(name) ? `${name} (${tarballModel(hub.tokenizerSource).name} inside)` : name;
+  }
+  return {
+    layout: 'older Hub layout (.pth + _hyperparameters.py + tokenizer tarball)',
+    checkpoint: basename(hub.checkpoint),
+    hyperparameters: basename(hub.hyperparameters),
+    ...(tokenizer ? {tokenizer} : {}),
+    ...(hub.gList ? {g_list: basename(hub.gList)} : {}),
+    ignored: hub.ignored,
+  };
 }
