@@ -10,6 +10,7 @@
  *   on host arrays: within 1e-5; scores (softmax / sigmoid) within 1e-5; labels exact;
  * - the CLI (`pldr classify --ids`) against the in-process result: scores within 1e-5, labels exact.
  */
+import {spawnSync} from 'node:child_process';
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -21,8 +22,10 @@ import {applyScore, classifySequence, classifyTokens, lastHiddenState, pooledPos
 import {readClassifierFiles} from '../../src/core/io/hf/heads.js';
 import {instantiate, readModelFiles, writeHfModelDir} from '../../src/core/io/model-files.js';
 import type {PldrModel} from '../../src/core/model/pldr.js';
+import {Tokenizer} from '../../src/core/tokenizer.js';
+import {makeModelDir, TOKENIZER} from '../cli/models.js';
 import {oneLineError, ok, pldr} from '../cli/run.js';
-import {fixture, pldrMessage} from '../helpers.js';
+import {fixture, pldrMessage, ROOT} from '../helpers.js';
 import {seededHead, writeClassifierSnapshot} from './snapshots.js';
 
 const f = fixture('tiny-public');
@@ -233,5 +236,59 @@ describe('what is not a classifier, and broken classifiers: one line each', () =
     expect(oneLineError(pldr(['classify', seqDir, '--ids', '']))).toMatch(/--ids is empty/);
     writeFileSync(join(tmp, 'text.txt'), 'hello');
     expect(oneLineError(pldr(['classify', seqDir, 'hi', '--prompt-file', join(tmp, 'text.txt')]))).toMatch(/one way/);
+  });
+});
+
+describe('text in: the snapshot tokenizer with its special tokens (pldr-tiny, a fresh 512-token model)', () => {
+  let tok: Tokenizer;
+  let seqText: string;
+  let tokText: string;
+  const TEXT = 'the old man said hello';
+  beforeAll(async () => {
+    makeModelDir(join(tmp, 'tiny'), 'v510', undefined, 5);
+    const base = readModelFiles(join(tmp, 'tiny'));
+    tok = await Tokenizer.load(TOKENIZER);
+    seqText = writeClassifierSnapshot(join(tmp, 'seq-text'), base, seededHead('sequence-classification', SEQ_LABELS, D, 31), {tokenizer: TOKENIZER, addBos: true});
+    tokText = writeClassifierSnapshot(join(tmp, 'tok-text'), base, seededHead('token-classification', TOK_LABELS, D, 37), {tokenizer: TOKENIZER, addBos: false});
+  });
+
+  it('a sequence classifier prepends [START] (add_bos_token) and reads text from an argument or standard input', () => {
+    const want = [2, ...tok.encode(TEXT)];
+    const r = JSON.parse(ok(['classify', seqText, TEXT, '--json']).stdout);
+    expect(r.ids).toEqual(want);
+    expect(r.position).toBe(want.length - 1);
+    const byIds = JSON.parse(ok(['classify', seqText, '--ids', want.join(','), '--json']).stdout);
+    expect(byIds.labels).toEqual(r.labels);
+    const piped = spawnSync(process.execPath, [join(ROOT, 'bin', 'run.js'), 'classify', seqText, '--json'], {input: TEXT, encoding: 'utf8', env: {...process.env, NODE_NO_WARNINGS: '1'}});
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(JSON.parse(piped.stdout).labels).toEqual(r.labels);
+  });
+
+  it('a token classifier gives one row per piece, with the piece and where it is in the text', () => {
+    const pieces = tok.pieces(TEXT);
+    const r = JSON.parse(ok(['classify', tokText, TEXT, '--all', '--json']).stdout);
+    expect(r.ids).toEqual(tok.encode(TEXT)); // add_bos_token false
+    expect(r.entities.map((e: {word: string}) => e.word)).toEqual(pieces);
+    for (const e of r.entities as {word: string; start: number; end: number}[]) expect(TEXT.slice(e.start, e.end).trim()).toBe(e.word.replace(/\u2581/g, ' ').trim());
+    const plain = ok(['classify', tokText, TEXT, '--all']).stdout.trim().split('\n');
+    expect(plain).toHaveLength(pieces.length);
+  });
+});
+
+describe('a classifier on a fixed-G base (tiny-G-random)', () => {
+  it('reads the G from past_G_values and scores as the v510G model does', () => {
+    const g = fixture('tiny-G-random');
+    const base = readModelFiles(g.checkpoint);
+    const dir = writeClassifierSnapshot(join(tmp, 'seq-g'), base, seededHead('sequence-classification', SEQ_LABELS, D, 41));
+    const c = readClassifierFiles(dir);
+    expect(c.config.variant).toBe('v510G');
+    c.G!.forEach((t, l) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(base.G![l]!.data as Float32Array)));
+    const model = instantiate(c);
+    const ids = g.ids('input.forward_ids')[0]!;
+    const r = classifySequence(model, c.head, {ids, special: ids.map(() => false)});
+    const ref = g.t('forward.dec_output').subarray(11 * D, 12 * D);
+    const W = c.head.weight.data as Float32Array;
+    expect(maxDiff(r.logits, byHand(W, undefined, ref, 3))).toBeLessThanOrEqual(REF_HIDDEN_TOL * rowSum(W, 3));
+    model.dispose();
   });
 });
