@@ -61,12 +61,18 @@ describe('v52 models at the command line', () => {
     expect(okJson(['generate', '--model', gi, ...greedy, '--cache', 'kv']).generated).toEqual(gen.modes.kv_g.new_ids);
   });
 
-  it('train --rope neox trains a rotate-half model; an unknown --rope is one error line', () => {
+  it('train --rope neox trains a rotate-half model that generate, eval and bench run; an unknown --rope is one error line', () => {
     const run = join(tmp, 'run');
-    const small = ['--corpus', join(ROOT, 'fixtures', 'tokenizer', 'corpus.txt'), '--tokenizer', TOKENIZER, '--layers', '1', '--d-model', '16', '--heads', '2', '--context', '16', '--batch-size', '2', '--validation', '2'];
+    const small = ['--corpus', join(ROOT, 'fixtures', 'tokenizer', 'corpus.txt'), '--tokenizer', TOKENIZER, '--layers', '1', '--d-model', '16', '--heads', '2', '--context', '64', '--batch-size', '2', '--validation', '2'];
     ok(['train', ...small, '--out', run, '--rope', 'neox', '--max-steps', '2', '--json']);
     expect(okJson(['info', join(run, 'checkpoint'), '--json']).config.rope).toBe('neox');
-    expect(okJson(['generate', '--model', join(run, 'checkpoint'), '--ids', '5,6,7', '--greedy', '-n', '3', '--json']).generated.length).toBeGreaterThan(0);
+    const ckpt = join(run, 'checkpoint');
+    expect(okJson(['generate', '--model', ckpt, '--ids', '5,6,7', '--greedy', '-n', '3', '--json']).generated.length).toBeGreaterThan(0);
+    // eval and bench run it too (the checkpoint carries its tokenizer)
+    const tasks = join(ROOT, 'fixtures', 'eval-tasks');
+    expect(okJson(['eval', '--model', ckpt, '--data-dir', tasks, '--tasks', 'arc_easy', '--limit', '2']).settings.mode).toBeDefined();
+    ok(['bench', 'paper', '--quick', '--model', ckpt, '--modes', 'none,kv+g', '-r', '1', '-n', '2', '--warmup', '0', '--results-dir', tmp, '--out', 'bench-v52']);
+    expect(JSON.parse(readFileSync(join(tmp, 'bench-v52.json'), 'utf8')).scenarios.map((x: {mode: string}) => x.mode)).toEqual(['none', 'kv+g']);
     expect(oneLineError(pldr(['train', ...small, '--out', join(tmp, 'bad'), '--rope', 'rotate-half']))).toMatch(/rope/);
   });
 });
