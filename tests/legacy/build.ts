@@ -139,3 +139,10 @@ export function refusal(f: () => unknown): string {
   }
   throw new Error('expected a refusal');
 }
+
+/** A JSON-like object written as a Python dict display, the authors' way (True/False/None). */
+export function pythonDict(name: string, obj: Record<string, unknown>): string {
+  const py = (v: unknown): string =>
+    v === null || v === undefined ? 'None' : v === true ? 'True' : v === false ? 'False' : Array.isArray(v) ? `[${v.map(py).join(', ')}]` : JSON.stringify(v);
+  return `import torch.nn.functional as F\n\n${name}={${Object.entries(obj).map(([k, v]) => `"${k}": ${py(v)}`).join(',\n        ')},\n        "activation": F.silu}\n`;
+}

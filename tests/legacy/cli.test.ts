@@ -1,12 +1,16 @@
 /** The older Hub layout from outside: `pldr generate/convert/info --model FOLDER`, and hostile folders. */
-import {existsSync, readFileSync, writeFileSync} from 'node:fs';
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import {afterAll, describe, expect, it} from 'vitest';
 
+import {hparamsFromConfig} from '../../src/core/config.js';
+import {writeModelDir, writeReferenceCheckpoint} from '../../src/core/io/model-files.js';
+import {initWeights} from '../../src/core/train/init.js';
+import {tinyConfig, TOKENIZER} from '../cli/models.js';
 import {fixture} from '../helpers.js';
 import {ok, oneLineError, pldr} from '../cli/run.js';
-import {HYPERPARAMETERS_PY, makeLegacyFolder, removeTempDirs, tempDir} from './build.js';
+import {HYPERPARAMETERS_PY, makeLegacyFolder, pythonDict, removeTempDirs, tempDir} from './build.js';
 
 const json = (args: string[]) => JSON.parse(ok(args).stdout);
 afterAll(removeTempDirs);
@@ -45,6 +49,23 @@ describe('pldr with a folder in the older Hub layout', () => {
       'PLDR-LLM-v51-tiny_hyperparameters.py line 5: import torch.nn.functional as F (not run)',
       'PLDR-LLM-v51-tiny_hyperparameters.py line 23: activation (F.silu; not needed)',
     ]);
+  });
+
+  it('encodes a text prompt with the tokenizer from inside the tarball, as the same model with its tokenizer.model does', () => {
+    // a 512-piece model (our test tokenizer's size) written in the older Hub layout
+    const config = tinyConfig('v510');
+    const files = {config, weights: initWeights(config, 3), tokenizer: TOKENIZER, source: 'test'};
+    const dir = tempDir('text');
+    writeModelDir(join(dir, 'as-dir'), files);
+    const legacy = makeLegacyFolder({py: pythonDict('hpdict', hparamsFromConfig(config))});
+    const pth = join(legacy, 'PLDR-LLM-v51-tiny-model-checkpoint.pth');
+    writeReferenceCheckpoint(pth, files);
+    rmSync(pth.replace(/\.pth$/, '_hparams.json'));
+    const args = ['the cat sat on the mat', '--greedy', '--max-new-tokens', '6', '--json'];
+    const a = json(['generate', '--model', legacy, ...args]);
+    expect(a.ids.length).toBeGreaterThan(6);
+    const b = json(['generate', '--model', join(dir, 'as-dir'), ...args]);
+    for (const k of ['ids', 'text', 'logprobs']) expect(a[k], k).toEqual(b[k]);
   });
 
   it('never runs a hostile hyperparameters.py: one error line, no marker file', () => {
