@@ -213,7 +213,7 @@ describe('what is not a classifier, and broken classifiers: one line each', () =
   });
 
   it('a classifier given to generate', () => {
-    expect(oneLineError(pldr(['generate', '--model', seqDir, '--ids', '5,6', '--greedy']))).toMatch(/PldrllmForSequenceClassification/);
+    expect(oneLineError(pldr(['generate', '--model', seqDir, '--ids', '5,6', '--greedy']))).toMatch(/is a PldrllmForSequenceClassification \(a classifier, not a language model\): run it with pldr classify/);
   });
 
   it('a missing score layer, a score of the wrong shape, labels that disagree, an unknown problem_type', () => {

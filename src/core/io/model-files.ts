@@ -136,7 +136,7 @@ function readHfModelDir(dir: string, variantHint?: ModelConfig['variant']): Mode
 /** The extension point for snapshots that are not causal LMs (the task heads read `hf.extras`). */
 function refuseArchitecture(dir: string, architecture: HfArchitecture): never {
   if (architecture === HF_BASE_MODEL) throw new PldrError(`${dir} is a bare PldrllmModel (no final_layer): it cannot predict tokens`);
-  throw new PldrError(`${dir} is a ${architecture} (a task head, not a language model): pldr generate/eval need a PldrllmForCausalLM`);
+  throw new PldrError(`${dir} is a ${architecture} (a classifier, not a language model): run it with pldr classify; this command needs a PldrllmForCausalLM`);
 }
 
 function metaFields(metadata: Record<string, string>, file: string): Partial<ModelFiles> {
