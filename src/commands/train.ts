@@ -1,13 +1,14 @@
 import {Flags} from '@oclif/core';
 import {existsSync, mkdtempSync, rmSync} from 'node:fs';
 import {constants, tmpdir} from 'node:os';
-import {join} from 'node:path';
+import {join, resolve} from 'node:path';
 
 import {PldrCommand} from '../cli/base.js';
 import {parseNumber} from '../cli/prompt.js';
 import {checkModelFits} from '../core/backend.js';
 import {defaultAdff, defaultDff, getPreset, type ModelConfig, ROPE_STYLES, validateConfig, type Variant, VARIANTS} from '../core/config.js';
 import {PldrError} from '../core/errors.js';
+import {readModelFiles} from '../core/io/model-files.js';
 import {Tokenizer} from '../core/tokenizer.js';
 import {readDocuments, resolveCorpus} from '../core/train/corpus.js';
 import {lockRun} from '../core/train/lock.js';
@@ -54,6 +55,9 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     'text-field': Flags.string({description: 'field holding the text in JSON lines and Parquet', default: 'text'}),
     split: Flags.string({description: 'how plain text files become documents', options: ['paragraphs', 'lines', 'file'], default: 'paragraphs'}),
     tokenizer: Flags.string({description: 'reuse this SentencePiece model instead of training one'}),
+    'init-from': Flags.string({
+      description: "start from this model's weights to continue training or fine-tune it: a model directory, a reference .pth or a Hugging Face snapshot (its architecture, RoPE, G and tokenizer come with it)",
+    }),
     'vocab-size': Flags.integer({description: `vocabulary of the tokenizer trained with spm_train (default ${DEFAULT_VOCAB_SIZE}, or what a small corpus allows)`}),
     preset: Flags.string({char: 'p', description: 'a preset (pldr info --list-presets); the flags below override it'}),
     variant: Flags.string({description: 'model variant', options: VARIANTS as string[]}),
@@ -112,11 +116,17 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     // A new run: every check before any long work (training a tokenizer can take minutes).
     const runDir = flags.out!;
     if (!flags.corpus || flags.corpus.length === 0) throw new PldrError('give the training text with --corpus PATH (files, folders, globs, .jsonl, .parquet)');
-    const settings = this.settingsFromFlags(flags, limits);
+    const init = flags['init-from'] !== undefined ? initModel(flags['init-from'], raw, flags.tokenizer) : undefined;
+    const settings = this.settingsFromFlags(flags, limits, init?.config);
+    if (init) settings.initFrom = resolve(flags['init-from']!);
+    const tokenizerFile = flags.tokenizer ?? init?.tokenizer;
     const sources = resolveCorpus(flags.corpus); // fail on a missing path before training a tokenizer
-    const inputs = [...flags.corpus, flags.tokenizer, settings.gInit].filter((p): p is string => p !== undefined && existsSync(p));
+    const inputs = [...flags.corpus, tokenizerFile, settings.gInit, flags['init-from']].filter((p): p is string => p !== undefined && existsSync(p));
     checkRunOut(runDir, {force: flags.force, inputs: [...inputs, ...sources.map((src) => src.path)]});
-    settings.config.input_vocab_size = flags.tokenizer ? (await Tokenizer.load(flags.tokenizer)).vocabSize : (flags['vocab-size'] ?? DEFAULT_VOCAB_SIZE);
+    const vocab = tokenizerFile ? (await Tokenizer.load(tokenizerFile)).vocabSize : (flags['vocab-size'] ?? DEFAULT_VOCAB_SIZE);
+    if (init && vocab !== init.config.input_vocab_size)
+      throw new PldrError(`the tokenizer ${tokenizerFile} has ${vocab} pieces but the model ${flags['init-from']} has a vocabulary of ${init.config.input_vocab_size}: give the tokenizer it was trained with`);
+    settings.config.input_vocab_size = vocab;
     validateConfig(settings.config, 'the model');
     await this.useBackend(flags.backend);
     checkModelFits(settings.config, {rows: settings.batchSize, context: settings.context});
@@ -129,7 +139,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     };
     for (const sig of STOP_SIGNALS) process.on(sig, onSigint);
     try {
-      const tokenizer = flags.tokenizer ?? (await this.trainTokenizer(flags.corpus, settings, flags['vocab-size']));
+      const tokenizer = tokenizerFile ?? (await this.trainTokenizer(flags.corpus, settings, flags['vocab-size']));
       settings.config.input_vocab_size = (await Tokenizer.load(tokenizer)).vocabSize;
       validateConfig(settings.config, 'the model');
       createRun(runDir, settings, tokenizer);
@@ -174,9 +184,9 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     }
   }
 
-  private settingsFromFlags(flags: Record<string, unknown> & {corpus?: string[]}, limits: RunLimits): RunSettings {
+  private settingsFromFlags(flags: Record<string, unknown> & {corpus?: string[]}, limits: RunLimits, init?: ModelConfig): RunSettings {
     const f = flags as Record<string, string | number | undefined>;
-    const base: ModelConfig = flags.preset
+    const base: ModelConfig = init ? {...init} : flags.preset
       ? getPreset(String(flags.preset))
       : {variant: 'v510', num_layers: 2, d_model: 64, num_heads: 2, dff: defaultDff(64), num_reslayerA: 2, num_denseA: 2, A_dff: defaultAdff(32), input_vocab_size: 4000, max_seq_len: 257};
     const variant = (f.variant as Variant | undefined) ?? base.variant;
@@ -196,6 +206,12 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       max_seq_len: (f.context as number) + 1,
     };
     if (f.rope === 'neox') config.rope = 'neox';
+    if (init) {
+      // the model's own architecture, RoPE table and G; the context must fit its positions
+      Object.assign(config, init); // --dag below may still set the regulariser
+      if ((f.context as number) + 1 > init.max_seq_len)
+        throw new PldrError(`--context ${f.context} needs ${(f.context as number) + 1} positions but the model was built for ${init.max_seq_len} (max_seq_len): lower --context to ${init.max_seq_len - 1} or less`);
+    }
     if (variant !== 'v510G' && f['g-init'] !== undefined) throw new PldrError('--g-init sets the constant G of a PLDRv51G model: add --variant v510G');
     const dag = f.dag !== undefined ? parseDag(String(f.dag)) : base.DAG_reg_coeffs;
     if (dag) config.DAG_reg_coeffs = dag;
@@ -219,7 +235,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       corpus: flags.corpus!,
       corpusOptions: {split: f.split as 'paragraphs', textField: String(f['text-field'])},
       config,
-      ...(variant === 'v510G' ? {gInit: String(f['g-init'] ?? 'identity')} : {}),
+      ...(variant === 'v510G' && !init ? {gInit: String(f['g-init'] ?? 'identity')} : {}),
       recipe: {
         lr,
         warmup: f.warmup as number,
@@ -364,3 +380,17 @@ function barOf(p: number | null): string {
   return `[${'#'.repeat(full)}${'.'.repeat(n - full)}]`;
 }
 
+/** Flags that shape the model: with --init-from the model brings its own. */
+const ARCHITECTURE_FLAGS = ['preset', 'variant', 'layers', 'd-model', 'heads', 'dff', 'reslayers', 'dense-a', 'a-dff', 'rope', 'g-init', 'vocab-size'];
+
+/**
+ * The model --init-from names: its config and tokenizer (the weights are read again when training
+ * starts). Flags that would reshape it are refused, and so is a model without a tokenizer when none is given.
+ */
+function initModel(path: string, raw: {type: string; flag?: string}[], tokenizer: string | undefined): {config: ModelConfig; tokenizer?: string} {
+  const clash = raw.find((t) => t.type === 'flag' && ARCHITECTURE_FLAGS.includes(t.flag!));
+  if (clash) throw new PldrError(`--${clash.flag} does not apply with --init-from: the model's architecture, RoPE, G and vocabulary come from ${path}`);
+  const files = readModelFiles(path);
+  if (!files.tokenizer && !tokenizer) throw new PldrError(`${path} has no tokenizer.model: give the tokenizer it was trained with, --tokenizer FILE`);
+  return {config: files.config, tokenizer: files.tokenizer};
+}

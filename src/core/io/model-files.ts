@@ -130,6 +130,8 @@ function readHfModelDir(dir: string, variantHint?: ModelConfig['variant']): Mode
   }
   if (extras.size > 0) throw new PldrError(`${dir}: unexpected tensor(s) for a ${architecture}: ${[...extras].slice(0, 3).join(', ')}`);
   checkModelFiles(files);
+  // a snapshot stores its tensors sorted by name: keep the reference's state-dict order, as a .pth has it
+  files.weights = new Map(stateDictSpec(config).map(({key}) => [key, snap.weights.get(key)!]));
   return files;
 }
 

@@ -17,11 +17,11 @@ import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import {checkModelFits} from '../backend.js';
-import {type ModelConfig, stateDictSpec, validateConfig} from '../config.js';
+import {type ModelConfig, ropeStyle, stateDictSpec, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {checkOutputDir, fsMessage, writeFileAtomic} from '../io/fsutil.js';
 import {checkGShape, readGList} from '../io/glist.js';
-import {instantiate, type ModelFiles} from '../io/model-files.js';
+import {checkModelFiles, instantiate, type ModelFiles, readModelFiles} from '../io/model-files.js';
 import type {HostTensor, StateDict} from '../io/tensor.js';
 import {multiPanelSvg, svgToPng, terminalChart} from '../plot.js';
 import {Rng} from '../sampling.js';
@@ -41,6 +41,11 @@ export interface RunSettings {
   config: ModelConfig;
   /** v510G only: where the constant G comes from (identity, random, or a G file). */
   gInit?: string;
+  /**
+   * Start from this model's weights (and a v510G model's G) instead of fresh ones: a model
+   * directory, a reference .pth or a Hugging Face snapshot, by absolute path (pldr train --init-from).
+   */
+  initFrom?: string;
   recipe: Recipe;
   batchSize: number;
   /** Model input positions per row; windows hold context + 1 tokens. */
@@ -187,6 +192,18 @@ export function constantG(cfg: ModelConfig, gInit: string, seed: number): HostTe
 }
 
 /**
+ * The weights a run starts from with --init-from: the model's own, checked against the run's config
+ * (its keys and shapes, its RoPE style), so a model changed since the run was created is refused.
+ */
+function initialFilesFrom(path: string, config: ModelConfig, runDir: string): ModelFiles {
+  const init = readModelFiles(path);
+  if (ropeStyle(init.config) !== ropeStyle(config)) throw new PldrError(`${path} now has ${ropeStyle(init.config)} RoPE, the run ${runDir} was made for ${ropeStyle(config)}`);
+  const files: ModelFiles = {config, weights: init.weights, G: init.G, source: runDir};
+  checkModelFiles(files);
+  return files;
+}
+
+/**
  * Train RUN_DIR (hold its lock): a new run from update 1, or, with `resume`, from its checkpoint,
  * which must be whole (recoverCheckpoint) or the resume is refused before anything changes. The
  * run's stopping rules come from run.json; `limits` overrides them (and is then kept there). A
@@ -248,7 +265,7 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
     progress = saved.progress;
     optState = saved.optimizer;
   } else {
-    files = {
+    files = s.initFrom ? initialFilesFrom(s.initFrom, s.config, runDir) : {
       config: s.config,
       weights: initWeights(s.config, s.seed),
       G: s.config.variant === 'v510G' ? constantG(s.config, s.gInit ?? 'identity', s.seed) : undefined,

@@ -1,0 +1,58 @@
+/**
+ * pldr train --init-from: a run that starts from a model's weights, here a Hugging Face snapshot
+ * written from a small trained run. The first update runs at lr 0, so after it the checkpoint must
+ * hold the snapshot's tensors bit for bit; a generate on the snapshot uses its tokenizer files.
+ */
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+
+import {readSafetensors} from '../../src/core/io/safetensors.js';
+import {TOKENIZER} from '../cli/models.js';
+import {ok, okJson, oneLineError, pldr} from '../cli/run.js';
+import {ROOT} from '../helpers.js';
+
+const CORPUS = join(ROOT, 'fixtures', 'tokenizer', 'corpus.txt');
+const RUN = ['--corpus', CORPUS, '--batch-size', '2', '--warmup', '2', '--log-every', '1', '--json'];
+let tmp: string;
+let snap: string;
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'pldr-hf-init-'));
+  const first = join(tmp, 'first');
+  ok(['train', ...RUN, '--context', '16', '--tokenizer', TOKENIZER, '--layers', '1', '--d-model', '16', '--heads', '2', '--reslayers', '1', '--dense-a', '1', '--out', first, '--max-steps', '2']);
+  snap = join(tmp, 'snap');
+  ok(['convert', join(first, 'checkpoint'), snap, '--to', 'hf']);
+});
+afterAll(() => rmSync(tmp, {recursive: true, force: true}));
+
+describe('pldr train --init-from', () => {
+  it("starts from a snapshot's weights and tokenizer", () => {
+    const tensors = (file: string) => readSafetensors(file).tensors;
+    const run = join(tmp, 'tuned');
+    ok(['train', ...RUN, '--context', '16', '--init-from', snap, '--out', run, '--max-steps', '1']);
+    const start = tensors(join(snap, 'model.safetensors'));
+    const after = tensors(join(run, 'checkpoint', 'model.safetensors'));
+    for (const [k, t] of start) {
+      const u = after.get(k)!;
+      expect(Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), k).toBe(true);
+    }
+    expect(readFileSync(join(run, 'tokenizer.model')).equals(readFileSync(join(snap, 'tokenizer.model')))).toBe(true);
+    // and it trains on from there
+    const ev = ok(['train', '--resume', run, '--max-steps', '3', '--json']).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(ev.filter((e) => e.type === 'step').map((e) => e.update)).toEqual([2, 3]);
+  });
+
+  it('the snapshot carries the tokenizer files and generates from text', () => {
+    expect(JSON.parse(readFileSync(join(snap, 'tokenizer_config.json'), 'utf8'))).toMatchObject({add_bos_token: false, add_eos_token: false, tokenizer_class: 'PldrllmTokenizer'});
+    const out = okJson(['generate', '--model', snap, 'The river', '--greedy', '-n', '3']);
+    expect(out.generated.length).toBeGreaterThan(0);
+  });
+
+  it('refuses flags that would reshape the model, and a context beyond its positions', () => {
+    expect(oneLineError(pldr(['train', ...RUN, '--context', '16', '--init-from', snap, '--layers', '3', '--out', join(tmp, 'x')]))).toMatch(/--layers does not apply with --init-from/);
+    expect(oneLineError(pldr(['train', ...RUN, '--init-from', snap, '--context', '64', '--out', join(tmp, 'y')]))).toMatch(/--context 64 needs 65 positions but the model was built for 17/);
+  });
+});
