@@ -210,8 +210,10 @@ function readString(src: string, start: number, prefix: string, unterminated: ()
         const n = e === 'x' ? 2 : e === 'u' ? 4 : 8;
         const hex = src.slice(i, i + n);
         const code = /^[0-9a-fA-F]+$/.test(hex) && hex.length === n ? parseInt(hex, 16) : NaN;
-        value += code <= 0x10ffff ? String.fromCodePoint(code) : `\\${e}${hex}`;
-        if (code <= 0x10ffff) i += n;
+        if (code <= 0x10ffff) {
+          value += String.fromCodePoint(code);
+          i += n;
+        } else value += '\\' + e; // malformed: kept as written (Python would refuse the file)
       } else if (/[0-7]/.test(e)) {
         let oct = e;
         while (oct.length < 3 && /[0-7]/.test(src[i] ?? '')) oct += src[i++];

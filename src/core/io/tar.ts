@@ -103,24 +103,29 @@ export function parseTar(buf: Uint8Array, file: string): TarEntry[] {
   let pos = 0;
   let longName: string | undefined;
   let paxPath: string | undefined;
+  let paxSize: number | undefined;
   while (pos + BLOCK <= buf.length) {
     const h = buf.subarray(pos, pos + BLOCK);
     if (h.every((b) => b === 0)) break; // end of archive
     if (!checksumOk(h)) throw new PldrError(`${file} is not a tar archive (bad header checksum at byte ${pos})`);
-    const size = numberField(h, 124, 12);
+    const size = paxSize ?? numberField(h, 124, 12);
     const flag = String.fromCharCode(h[156]);
     const dataStart = pos + BLOCK;
     const truncated = !Number.isFinite(size) || size < 0 || size > buf.length - dataStart;
     const data = truncated ? undefined : buf.subarray(dataStart, dataStart + size);
     if (!truncated && (flag === 'L' || flag === 'x')) {
       if (flag === 'L') longName = field(data!, 0, data!.length);
-      else paxPath = paxRecords(data!).path ?? paxPath;
+      else {
+        const pax = paxRecords(data!);
+        paxPath = pax.path ?? paxPath;
+        if (pax.size !== undefined) paxSize = /^\d+$/.test(pax.size) ? Number(pax.size) : NaN;
+      }
     } else if (flag !== 'g') {
       const prefix = field(h, 345, 155);
       const name = paxPath ?? longName ?? (prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100));
       const type = TYPES[flag] ?? 'other';
       entries.push({name, type, size, unsafe: isUnsafeName(name), truncated, data: type === 'file' ? data : undefined});
-      longName = paxPath = undefined;
+      longName = paxPath = paxSize = undefined;
     }
     if (truncated) {
       if (flag === 'L' || flag === 'x') entries.push({name: '(extended header)', type: 'other', size, unsafe: false, truncated});
