@@ -13,6 +13,7 @@ import {readSafetensors} from '../../src/core/io/safetensors.js';
 import {TOKENIZER} from '../cli/models.js';
 import {ok, okJson, oneLineError, pldr} from '../cli/run.js';
 import {ROOT} from '../helpers.js';
+import {expectSameBits} from './bits.js';
 
 const CORPUS = join(ROOT, 'fixtures', 'tokenizer', 'corpus.txt');
 const RUN = ['--corpus', CORPUS, '--batch-size', '2', '--warmup', '2', '--log-every', '1', '--json'];
@@ -33,12 +34,7 @@ describe('pldr train --init-from', () => {
     const tensors = (file: string) => readSafetensors(file).tensors;
     const run = join(tmp, 'tuned');
     ok(['train', ...RUN, '--context', '16', '--init-from', snap, '--out', run, '--max-steps', '1']);
-    const start = tensors(join(snap, 'model.safetensors'));
-    const after = tensors(join(run, 'checkpoint', 'model.safetensors'));
-    for (const [k, t] of start) {
-      const u = after.get(k)!;
-      expect(Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), k).toBe(true);
-    }
+    expectSameBits(tensors(join(snap, 'model.safetensors')), tensors(join(run, 'checkpoint', 'model.safetensors')));
     expect(readFileSync(join(run, 'tokenizer.model')).equals(readFileSync(join(snap, 'tokenizer.model')))).toBe(true);
     // and it trains on from there
     const ev = ok(['train', '--resume', run, '--max-steps', '3', '--json']).stdout.trim().split('\n').map((l) => JSON.parse(l));

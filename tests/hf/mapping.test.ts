@@ -13,8 +13,8 @@ import {PldrError} from '../../src/core/errors.js';
 import {hfConfigToModel, hfKeyToRef, modelConfigToHf} from '../../src/core/io/hf/config.js';
 import {readModelFiles, writeHfModelDir} from '../../src/core/io/model-files.js';
 import {readSafetensors} from '../../src/core/io/safetensors.js';
-import type {StateDict} from '../../src/core/io/tensor.js';
 import {fixture} from '../helpers.js';
+import {expectSameBits} from './bits.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pldr-hf-map-'));
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
@@ -27,15 +27,6 @@ const HUB_110M = {
   num_attention_heads: 14, num_denseA: 2, num_hidden_layers: 5, num_reslayerA: 8, output_pldr_attentions: false, pad_token_id: 0,
   reference_rope: true, rope_scaling: null, rope_theta: 10000.0, tie_word_embeddings: false, torch_dtype: 'float32', use_cache: true, vocab_size: 32000,
 };
-
-function bitsEqual(a: StateDict, b: StateDict): void {
-  expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
-  for (const [k, t] of a) {
-    const u = b.get(k)!;
-    expect(u.shape, k).toEqual(t.shape);
-    expect(Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), k).toBe(true);
-  }
-}
 
 function oneLine(fn: () => unknown, pattern: RegExp): void {
   let err: unknown;
@@ -130,10 +121,10 @@ describe('a snapshot written from the reference checkpoint', () => {
     expect(st.metadata).toEqual({format: 'pt'});
     const names = [...st.tensors.keys()];
     expect(names).toEqual([...names].sort());
-    bitsEqual(src.weights, st.tensors);
+    expectSameBits(src.weights, st.tensors);
     const back = readModelFiles(out);
     expect(back.config).toEqual(src.config);
-    bitsEqual(src.weights, back.weights);
+    expectSameBits(src.weights, back.weights);
     expect(back.hf?.hf.architecture).toBe('PldrllmForCausalLM');
   });
 

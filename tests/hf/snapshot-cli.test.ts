@@ -13,9 +13,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {readPth} from '../../src/core/io/pth.js';
 import {readSafetensors, writeSafetensors} from '../../src/core/io/safetensors.js';
-import type {StateDict} from '../../src/core/io/tensor.js';
 import {oneLineError, ok, okJson, pldr} from '../cli/run.js';
 import {fixture} from '../helpers.js';
+import {expectSameBits} from './bits.js';
 
 const LOGPROB_TOL = 1e-5;
 const f = fixture('tiny-public');
@@ -40,15 +40,6 @@ function withConfig(name: string, edit: (c: Record<string, unknown>) => Record<s
 
 function generateIds(model: string, c: string, cache: string, extra: string[] = []): {ids: number[]; logprobs: number[]} {
   return okJson(['generate', '--model', model, '--ids', f.json.generation[c].prompt_ids.join(','), '--max-new-tokens', '16', '--cache', cache, ...extra]);
-}
-
-function sameBits(a: StateDict, b: StateDict): void {
-  expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
-  for (const [k, t] of a) {
-    const u = b.get(k)!;
-    expect(u.shape, k).toEqual(t.shape);
-    expect(Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), k).toBe(true);
-  }
 }
 
 describe('a v51 snapshot generates what the .pth does', () => {
@@ -84,8 +75,8 @@ describe('round trips', () => {
     ok(['convert', snap, dir, '--to', 'pldr']);
     ok(['convert', dir, again, '--to', 'hf']);
     const ref = readPth(f.checkpoint).stateDict;
-    sameBits(ref, readSafetensors(join(snap, 'model.safetensors')).tensors);
-    sameBits(ref, readSafetensors(join(dir, 'model.safetensors')).tensors);
+    expectSameBits(ref, readSafetensors(join(snap, 'model.safetensors')).tensors);
+    expectSameBits(ref, readSafetensors(join(dir, 'model.safetensors')).tensors);
     expect(readFileSync(join(again, 'model.safetensors')).equals(readFileSync(join(snap, 'model.safetensors')))).toBe(true);
     expect(readFileSync(join(again, 'config.json'), 'utf8')).toBe(readFileSync(join(snap, 'config.json'), 'utf8'));
   });
@@ -96,7 +87,7 @@ describe('round trips', () => {
     const back = readPth(out).stateDict;
     const ref = readPth(f.checkpoint).stateDict;
     expect([...back.keys()]).toEqual([...ref.keys()]);
-    sameBits(ref, back);
+    expectSameBits(ref, back);
   });
 
   it('the snapshot holds exactly the keys PldrllmForCausalLM has (the reference module names)', () => {
@@ -129,7 +120,7 @@ describe('weights files', () => {
     const dir = sharded('sharded');
     const out = join(tmp, 'sharded-back');
     ok(['convert', dir, out, '--to', 'pldr']);
-    sameBits(readPth(f.checkpoint).stateDict, readSafetensors(join(out, 'model.safetensors')).tensors);
+    expectSameBits(readPth(f.checkpoint).stateDict, readSafetensors(join(out, 'model.safetensors')).tensors);
     expect(generateIds(dir, 'gen', 'kv+g', ['--greedy']).ids).toEqual(f.json.generation.gen.modes.kv_g.ids);
     const info = okJson(['info', dir]);
     expect(info.snapshot.weights).toEqual(['model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
