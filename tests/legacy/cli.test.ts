@@ -1,10 +1,12 @@
 /** The older Hub layout from outside: `pldr generate/convert/info --model FOLDER`, and hostile folders. */
+import {createHash} from 'node:crypto';
 import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import {afterAll, describe, expect, it} from 'vitest';
 
 import {hparamsFromConfig} from '../../src/core/config.js';
+import {readGList} from '../../src/core/io/glist.js';
 import {writeModelDir, writeReferenceCheckpoint} from '../../src/core/io/model-files.js';
 import {initWeights} from '../../src/core/train/init.js';
 import {tinyConfig, TOKENIZER} from '../cli/models.js';
@@ -66,6 +68,16 @@ describe('pldr with a folder in the older Hub layout', () => {
     expect(a.ids.length).toBeGreaterThan(6);
     const b = json(['generate', '--model', join(dir, 'as-dir'), ...args]);
     for (const k of ['ids', 'text', 'logprobs']) expect(a[k], k).toEqual(b[k]);
+  });
+
+  it('export-g from the folder gives the G of the .pth, and names the checkpoint by its sha256', () => {
+    const dir = folder();
+    const out = tempDir('g');
+    ok(['export-g', dir, '--ids', prompt, '-o', join(out, 'folder.safetensors')]);
+    ok(['export-g', f.checkpoint, '--ids', prompt, '-o', join(out, 'pth.safetensors')]);
+    const [a, b] = ['folder', 'pth'].map((n) => readGList(join(out, `${n}.safetensors`)));
+    expect(a.layers.map((l) => Array.from(l.G_LM.data))).toEqual(b.layers.map((l) => Array.from(l.G_LM.data)));
+    expect(a.metadata.model_sha256).toBe(createHash('sha256').update(readFileSync(f.checkpoint)).digest('hex'));
   });
 
   it('never runs a hostile hyperparameters.py: one error line, no marker file', () => {
