@@ -3,7 +3,7 @@
  * written from a small trained run. The first update runs at lr 0, so after it the checkpoint must
  * hold the snapshot's tensors bit for bit; a generate on the snapshot uses its tokenizer files.
  */
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
@@ -45,6 +45,14 @@ describe('pldr train --init-from', () => {
     expect(JSON.parse(readFileSync(join(snap, 'tokenizer_config.json'), 'utf8'))).toMatchObject({add_bos_token: false, add_eos_token: false, tokenizer_class: 'PldrllmTokenizer'});
     const out = okJson(['generate', '--model', snap, 'The river', '--greedy', '-n', '3']);
     expect(out.generated.length).toBeGreaterThan(0);
+    const prompt = out.ids.slice(0, out.ids.length - out.generated.length);
+    // add_bos_token true: the bos piece ([START], id 2) comes first, then the same text ids
+    const withBos = join(tmp, 'with-bos');
+    cpSync(snap, withBos, {recursive: true});
+    const file = join(withBos, 'tokenizer_config.json');
+    writeFileSync(file, JSON.stringify({...JSON.parse(readFileSync(file, 'utf8')), add_bos_token: true}));
+    const bos = okJson(['generate', '--model', withBos, 'The river', '--greedy', '-n', '3']);
+    expect(bos.ids.slice(0, prompt.length + 1)).toEqual([2, ...prompt]);
   });
 
   it('refuses flags that would reshape the model, and a context beyond its positions', () => {
