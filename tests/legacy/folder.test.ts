@@ -69,7 +69,7 @@ describe('older Hub layout folder', () => {
     expect(one.config.num_layers).toBe(2);
   });
 
-  it('uses only a safe regular .model from the tarball: not a symlink, not one outside the archive', () => {
+  it('uses only a safe regular .model from the tarball: not a symlink, not one outside the archive; a gzip bomb is refused', () => {
     const tokenizer = readFileSync(TOKENIZER);
     const hostile = gzip(
       makeTar([
@@ -88,7 +88,9 @@ describe('older Hub layout folder', () => {
 
     const onlyBad = makeLegacyFolder({tarball: gzip(makeTar([{name: '../x.model', data: new Uint8Array(4)}, {name: 'y.model', type: '2', linkName: '../x'}]))});
     const tgz = join(onlyBad, 'PLDR-LLM-v51-tiny-tokenizer.tar.gz');
-    expect(refusal(() => readModelFiles(onlyBad))).toBe(`${tgz} holds no SentencePiece .model that is a regular file inside the archive: pass --tokenizer FILE.model`);
+    const bomb = makeLegacyFolder({tarball: gzip(new Uint8Array(65 * 2 ** 20))}); // inflates past the 64 MiB cap
+    expect(refusal(() => readModelFiles(bomb))).toBe(`${join(bomb, 'PLDR-LLM-v51-tiny-tokenizer.tar.gz')} inflates to more than ${64 * 2 ** 20} bytes, more than a tokenizer archive can hold: refusing it`);
+    expect(refusal(() => readModelFiles(onlyBad))).toBe(`${tgz} holds no SentencePiece .model that is a regular file inside the archive: move the archive out of the folder and pass --tokenizer FILE.model`);
   });
 
   it('refuses a folder whose .py lacks a needed value, or that has no checkpoint, with one line', () => {

@@ -117,7 +117,7 @@ function pickTokenizer(dir: string, files: string[]): string | undefined {
   const tars = files.filter((f) => TARBALL.test(f));
   const tokTars = tars.filter((f) => /tokeni[sz]er/i.test(f));
   const pick = tokTars.length > 0 ? tokTars : tars;
-  if (pick.length > 1) throw new PldrError(`${dir} holds ${pick.length} tokenizer archives (${pick.join(', ')}): keep one, or pass --tokenizer FILE.model`);
+  if (pick.length > 1) throw new PldrError(`${dir} holds ${pick.length} tokenizer archives (${pick.join(', ')}): keep only the one the model was trained with`);
   if (pick.length === 1) return pick[0];
   const models = files.filter((f) => f.endsWith('.model'));
   return models.length === 1 ? models[0] : undefined;
@@ -219,15 +219,18 @@ export function legacyTokenizerPath(source: string): string {
   return out;
 }
 
+/** The advice when a folder's tarball cannot serve: --tokenizer alone does not help, the folder still holds it. */
+const MOVE_IT = 'move the archive out of the folder and pass --tokenizer FILE.model';
+
 /** The one SentencePiece model inside a tokenizer tarball (a safe, complete, regular file). */
 function tarballModel(source: string): TarEntry {
   const entries = readTarball(source, {maxBytes: MAX_TARBALL_BYTES});
   const models = entries.filter((e) => e.type === 'file' && e.name.endsWith('.model') && !e.unsafe && !e.truncated && e.data);
   if (models.length === 0) {
     const why = entries.some((e) => e.name.endsWith('.model')) ? ' that is a regular file inside the archive' : '';
-    throw new PldrError(`${source} holds no SentencePiece .model${why}: pass --tokenizer FILE.model`);
+    throw new PldrError(`${source} holds no SentencePiece .model${why}: ${MOVE_IT}`);
   }
-  if (models.length > 1) throw new PldrError(`${source} holds ${models.length} .model files (${models.map((m) => m.name).join(', ')}): pass --tokenizer FILE.model`);
+  if (models.length > 1) throw new PldrError(`${source} holds ${models.length} .model files (${models.map((m) => m.name).join(', ')}): ${MOVE_IT}`);
   return models[0];
 }
 
