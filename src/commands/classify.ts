@@ -5,7 +5,7 @@ import {loadTokenizer, parseIds, readStdin, readTextFile} from '../cli/prompt.js
 import {withSpinner} from '../cli/spinner.js';
 import {classifySequence, classifyTokens, type Encoding, encodeForHead, topLabels} from '../core/classify.js';
 import {PldrError} from '../core/errors.js';
-import {headSpecialTokens, readClassifierFiles} from '../core/io/hf/heads.js';
+import {headSpecialTokens, readClassifierFiles} from '../core/io/hf/classifier.js';
 import {instantiate} from '../core/io/model-files.js';
 
 export default class Classify extends PldrCommand {

@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core';
 import {PldrCommand} from '../cli/base.js';
 import {dk, findPreset, type ModelConfig, paramCounts, type ParamCounts, PRESETS, ropeStyle, type Variant, VARIANTS} from '../core/config.js';
 import {PldrError} from '../core/errors.js';
+import {describeTaskHead, type TaskHeadDescription} from '../core/io/hf/heads.js';
 import {describeHfSnapshot, type HfSnapshotDescription, isHfSnapshot} from '../core/io/hf/snapshot.js';
 import {describeLegacyHub, findLegacyHub, type LegacyHubDescription} from '../core/io/legacy-hub.js';
 import {readModelConfig} from '../core/io/modelconfig.js';
@@ -94,6 +95,15 @@ function legacyRows(d: LegacyHubDescription): Array<[string, string]> {
   return rows;
 }
 
+function taskRows(t: TaskHeadDescription): Array<[string, string]> {
+  return [
+    ['task', t.task.replace('-', ' ')],
+    ['reads', t.pooling],
+    ['labels', t.labels.map((l, i) => `${i} ${l}`).join(', ')],
+    ['problem_type', t.problem_type ?? 'null'],
+  ];
+}
+
 function snapshotRows(d: HfSnapshotDescription): Array<[string, string]> {
   const rows: Array<[string, string]> = [['format', d.format]];
   if (d.name_or_path) rows.push(['from', d.name_or_path]);
@@ -182,6 +192,7 @@ export default class Info extends PldrCommand {
     let description: string | undefined;
     let source: string | undefined;
     let snapshot: HfSnapshotDescription | undefined;
+    let task: TaskHeadDescription | undefined;
     let legacy: LegacyHubDescription | undefined;
     if (flags.preset !== undefined) {
       const preset = findPreset(flags.preset);
@@ -191,18 +202,20 @@ export default class Info extends PldrCommand {
       name = args.model!;
       ({config, source} = readModelConfig(args.model!, flags.hparams, flags.variant as Variant | undefined));
       if (isHfSnapshot(args.model!)) snapshot = describeHfSnapshot(args.model!);
+      if (snapshot) task = describeTaskHead(args.model!);
       const hub = flags.hparams === undefined ? findLegacyHub(args.model!, flags.variant as Variant | undefined) : undefined;
       if (hub) legacy = describeLegacyHub(hub);
     }
     const params = paramCounts(config);
 
     if (flags.json) {
-      this.log(JSON.stringify({name, ...(description ? {description} : {}), ...(source ? {source} : {}), ...(snapshot ? {snapshot} : {}), ...(legacy ? {legacy} : {}), config, params}));
+      this.log(JSON.stringify({name, ...(description ? {description} : {}), ...(source ? {source} : {}), ...(snapshot ? {snapshot} : {}), ...(task ? {task} : {}), ...(legacy ? {legacy} : {}), config, params}));
       return;
     }
     const lines = [`${name}${description ? `: ${description}` : ''}`];
     if (source) lines.push(`(read from ${source})`);
     if (snapshot) lines.push('', 'snapshot', ...list(snapshotRows(snapshot)));
+    if (task) lines.push('', 'task head (pldr classify)', ...list(taskRows(task)));
     if (legacy) lines.push('', legacy.layout, ...list(legacyRows(legacy)));
     lines.push('', 'hyper-parameters', ...table(hparamRows(config)), '', 'parameters', ...paramLines(config, params));
     this.log(lines.join('\n'));

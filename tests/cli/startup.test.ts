@@ -14,7 +14,7 @@ import {manifestIsCurrent} from '../../src/cli/manifest.js';
 import {ROOT} from '../helpers.js';
 import {ok} from './run.js';
 
-const COMMANDS = ['bench', 'convert', 'eval', 'export-g', 'generate', 'info', 'train'];
+const COMMANDS = ['bench', 'classify', 'convert', 'eval', 'export-g', 'generate', 'info', 'train'];
 let tmp: string;
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'pldr-startup-'));

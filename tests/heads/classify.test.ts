@@ -19,7 +19,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
 import {applyScore, classifySequence, classifyTokens, lastHiddenState, pooledPosition, scoreFunction, softmax, topLabels} from '../../src/core/classify.js';
-import {readClassifierFiles} from '../../src/core/io/hf/heads.js';
+import {readClassifierFiles} from '../../src/core/io/hf/classifier.js';
 import {instantiate, readModelFiles, writeHfModelDir} from '../../src/core/io/model-files.js';
 import type {PldrModel} from '../../src/core/model/pldr.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
@@ -83,6 +83,14 @@ describe('reading a classifier snapshot', () => {
     expect(c.head.bias).toBeUndefined();
     expect(c.head.padTokenId).toBe(0);
     expect(scoreFunction(c.head)).toBe('softmax');
+  });
+
+  it('pldr info names the task, what it reads, the labels and the problem type', () => {
+    const seq = JSON.parse(ok(['info', seqDir, '--json']).stdout).task;
+    expect(seq).toEqual({task: 'sequence-classification', pooling: 'the last token that is not pad_token_id 0', labels: SEQ_LABELS, problem_type: null});
+    expect(JSON.parse(ok(['info', tokDir, '--json']).stdout).task.pooling).toBe('every token');
+    expect(ok(['info', seqDir]).stdout).toMatch(/labels\s+0 NEGATIVE, 1 NEUTRAL, 2 POSITIVE/);
+    expect(JSON.parse(ok(['info', lmDir, '--json']).stdout).task).toBeUndefined();
   });
 
   it('reads a token classifier, with its bias', () => {
