@@ -14,15 +14,18 @@ import {join} from 'node:path';
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
+import {initBackend} from '../../src/core/backend.js';
+import {type CacheMode, generate} from '../../src/core/generate.js';
 import {HF_G_STATUS, HF_G_VALUES} from '../../src/core/io/hf/config.js';
 import {readGList} from '../../src/core/io/glist.js';
-import {readModelFiles, writeHfModelDir} from '../../src/core/io/model-files.js';
+import {instantiate, readModelFiles, writeHfModelDir} from '../../src/core/io/model-files.js';
 import {readSafetensors, writeSafetensors} from '../../src/core/io/safetensors.js';
 import {oneLineError, ok, pldr} from '../cli/run.js';
 import {fixture, type FixtureName} from '../helpers.js';
 
 let tmp: string;
-beforeAll(() => {
+beforeAll(async () => {
+  await initBackend('wasm');
   tmp = mkdtempSync(join(tmpdir(), 'pldr-fixed-g-'));
 });
 afterAll(() => rmSync(tmp, {recursive: true, force: true}));
@@ -34,8 +37,19 @@ interface Run {
   logprobs: number[];
 }
 
-function gen(model: string, prompt: number[], cache: string, extra: string[] = []): Run {
+/** generate --ids PROMPT --greedy --max-new-tokens 16 on the command line (for what must go through the CLI). */
+function genCli(model: string, prompt: number[], cache: string, extra: string[] = []): Run {
   return JSON.parse(ok(['generate', '--model', model, '--ids', prompt.join(','), '--greedy', '--max-new-tokens', '16', '--cache', cache, '--json', ...extra]).stdout);
+}
+
+/** The same, in this process: the model read as the commands read it (faster than a CLI run). */
+async function gen(model: string, prompt: number[], cache: CacheMode, gInit?: string): Promise<Run> {
+  const m = instantiate(readModelFiles(model));
+  try {
+    return await generate(m, prompt, {maxNewTokens: 16, greedy: true, cache, gInit: gInit ? readGList(gInit) : undefined});
+  } finally {
+    m.dispose();
+  }
 }
 
 function expectSameRun(a: Run, b: Run, what: string): void {
@@ -84,23 +98,24 @@ for (const name of ['tiny-G-random', 'tiny-G-identity'] as FixtureName[]) {
       for (const [k, t] of orig.weights) expect(Array.from(back.weights.get(k)!.data as Float32Array), k).toEqual(Array.from(t.data as Float32Array));
     });
 
-    it('generates what the checkpoint generates, and the reference ids, in both cache modes', () => {
+    it('generates what the checkpoint generates, and the reference ids, in both cache modes', async () => {
       const prompt = f.json.generation.gen.prompt_ids as number[];
-      for (const [mode, cache] of [['nocache', 'none'], ['kv', 'kv']]) {
-        const fromSnap = gen(snap, prompt, cache);
+      for (const [mode, cache] of [['nocache', 'none'], ['kv', 'kv']] as const) {
+        const fromSnap = await gen(snap, prompt, cache);
         expect(fromSnap.ids, mode).toEqual(f.json.generation.gen.modes[mode].ids);
-        expectSameRun(fromSnap, gen(f.checkpoint, prompt, cache), `${name} ${mode}`);
+        expectSameRun(fromSnap, await gen(f.checkpoint, prompt, cache), `${name} ${mode}`);
       }
+      expectSameRun(genCli(snap, prompt, 'kv'), await gen(f.checkpoint, prompt, 'kv'), `${name} kv, pldr generate`);
     });
 
-    it('export-g of the snapshot gives its G; --g-init with it changes nothing', () => {
+    it('export-g of the snapshot gives its G; --g-init with it changes nothing', async () => {
       const file = join(tmp, `${name}-g.safetensors`);
       ok(['export-g', snap, '--out', file]);
       const exported = readGList(file).layers.map((l) => Array.from(l.G_LM.data as Float32Array));
       const G = readModelFiles(snap).G!.map((g) => Array.from(g.data as Float32Array));
       expect(exported).toEqual(G);
       const prompt = f.json.generation.gen.prompt_ids as number[];
-      expectSameRun(gen(snap, prompt, 'kv', ['--g-init', file]), gen(snap, prompt, 'kv'), `${name} --g-init`);
+      expectSameRun(await gen(snap, prompt, 'kv', file), await gen(snap, prompt, 'kv'), `${name} --g-init`);
     });
   });
 }
@@ -111,7 +126,7 @@ describe('custom_G_type', () => {
     expect(configOf(join(tmp, 'tiny-G-random')).custom_G_type).toBe('external');
   });
 
-  it("a 'random' snapshot with junk in the unused A / A_LM slots ≡ the same G (only slot 2 is read)", () => {
+  it("a 'random' snapshot with junk in the unused A / A_LM slots ≡ the same G (only slot 2 is read)", async () => {
     const f = fixture('tiny-G-random');
     const src = join(tmp, 'tiny-G-random');
     const dir = join(tmp, 'random-junk');
@@ -124,12 +139,12 @@ describe('custom_G_type', () => {
     for (let l = 0; l < 2; l++) for (let i = 0; i < 2 * per; i++) v[l * 3 * per + i] = Math.sin(i + l);
     writeSafetensors(join(dir, 'model.safetensors'), tensors, metadata);
     const prompt = f.json.generation.gen.prompt_ids as number[];
-    expectSameRun(gen(dir, prompt, 'kv'), gen(f.checkpoint, prompt, 'kv'), 'random with junk slots');
+    expectSameRun(await gen(dir, prompt, 'kv'), await gen(f.checkpoint, prompt, 'kv'), 'random with junk slots');
   });
 });
 
 describe('Gi through the Hugging Face format', () => {
-  it('export-g --to-gi from a v51 snapshot, converted to hf: an external-G snapshot that generates as the Gi model and as --g-init', () => {
+  it('export-g --to-gi from a v51 snapshot, converted to hf: an external-G snapshot that generates as the Gi model and as --g-init', async () => {
     const f = fixture('tiny-public');
     const v51 = join(tmp, 'v51');
     writeHfModelDir(v51, readModelFiles(f.checkpoint));
@@ -140,10 +155,10 @@ describe('Gi through the Hugging Face format', () => {
     ok(['convert', gi, giHf, '--to', 'hf']);
     expect(configOf(giHf).custom_G_type).toBe('external');
     const prompt = f.json.generation.gen.prompt_ids as number[];
-    const fromGi = gen(gi, prompt, 'kv');
-    expectSameRun(gen(giHf, prompt, 'kv'), fromGi, 'Gi snapshot vs Gi folder');
-    expectSameRun(gen(giHf, prompt, 'none'), gen(gi, prompt, 'none'), 'Gi snapshot vs Gi folder, no cache');
-    expectSameRun(gen(v51, prompt, 'kv', ['--g-init', gFile]), fromGi, 'v51 snapshot with --g-init vs Gi');
+    const fromGi = await gen(gi, prompt, 'kv');
+    expectSameRun(await gen(giHf, prompt, 'kv'), fromGi, 'Gi snapshot vs Gi folder');
+    expectSameRun(await gen(giHf, prompt, 'none'), await gen(gi, prompt, 'none'), 'Gi snapshot vs Gi folder, no cache');
+    expectSameRun(genCli(v51, prompt, 'kv', ['--g-init', gFile]), fromGi, 'v51 snapshot with pldr generate --g-init vs Gi');
   });
 });
 
