@@ -7,6 +7,7 @@ import {gzipSync} from 'node:zlib';
 import {expect} from 'vitest';
 
 import {PldrError} from '../../src/core/errors.js';
+import {removeExtractedTokenizers} from '../../src/core/io/legacy-hub.js';
 import {REFERENCE, ROOT} from '../helpers.js';
 
 export const TOKENIZER = join(ROOT, 'fixtures', 'tokenizer', 'pldr-tiny.model');
@@ -68,6 +69,7 @@ export function tempDir(tag: string): string {
 
 export function removeTempDirs(): void {
   for (const d of made.splice(0)) rmSync(d, {recursive: true, force: true});
+  removeExtractedTokenizers(); // a test worker may be stopped without an exit event
 }
 
 /** tiny-public's hpdict written the way the authors write theirs (README of the reference). */

@@ -194,10 +194,15 @@ let tempDir: string | undefined;
 function privateTempDir(): string {
   if (tempDir === undefined) {
     tempDir = mkdtempSync(join(tmpdir(), 'pldr-tokenizer-'));
-    const dir = tempDir;
-    process.once('exit', () => rmSync(dir, {recursive: true, force: true}));
+    process.once('exit', removeExtractedTokenizers);
   }
   return tempDir;
+}
+
+/** Remove the tokenizers taken out of tarballs so far (at exit; a long-lived host such as a test runner may call it). */
+export function removeExtractedTokenizers(): void {
+  if (tempDir !== undefined) rmSync(tempDir, {recursive: true, force: true});
+  tempDir = undefined;
 }
 
 /**
