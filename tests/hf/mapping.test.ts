@@ -11,6 +11,7 @@ import {afterAll, describe, expect, it} from 'vitest';
 import {getPreset} from '../../src/core/config.js';
 import {PldrError} from '../../src/core/errors.js';
 import {hfConfigToModel, hfKeyToRef, modelConfigToHf} from '../../src/core/io/hf/config.js';
+import {applyGenerationConfig, describeGenerationDefaults} from '../../src/core/io/hf/generation.js';
 import {readModelFiles, writeHfModelDir} from '../../src/core/io/model-files.js';
 import {readSafetensors} from '../../src/core/io/safetensors.js';
 import {fixture} from '../helpers.js';
@@ -134,5 +135,25 @@ describe('a snapshot written from the reference checkpoint', () => {
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify({...cfg, model_type: 'llama'}));
     oneLine(() => readModelFiles(dir), /model_type is "llama", not "pldrllm"/);
+  });
+});
+
+describe('generation_config.json as generate defaults', () => {
+  const base = {temperature: 1, topK: 0, topP: 1, maxNewTokens: 50, greedy: false};
+
+  it('fills in what no flag set, and says what it took and ignored', () => {
+    const d = applyGenerationConfig({do_sample: true, temperature: 0.7, top_k: 40, top_p: 0.9, max_new_tokens: 64, repetition_penalty: 1.2}, base, new Set());
+    expect(d.settings).toEqual({temperature: 0.7, topK: 40, topP: 0.9, maxNewTokens: 64, greedy: false});
+    expect(describeGenerationDefaults(d, 'g.json')).toBe('g.json: using temperature 0.7, top_k 40, top_p 0.9, max_new_tokens 64 (flags override); ignored repetition_penalty 1.2 (pldr has no such setting)');
+  });
+
+  it('a flag wins; do_sample false is greedy unless a sampling flag was given; values the sampler refuses are ignored', () => {
+    expect(applyGenerationConfig({temperature: 0.5}, base, new Set(['temperature'])).settings.temperature).toBe(1);
+    expect(applyGenerationConfig({do_sample: false}, base, new Set()).settings.greedy).toBe(true);
+    expect(applyGenerationConfig({do_sample: false}, base, new Set(['topP'])).settings.greedy).toBe(false);
+    const d = applyGenerationConfig({temperature: 1.5, top_k: -1, max_new_tokens: 0}, base, new Set());
+    expect(d.settings).toEqual(base);
+    expect(d.ignored).toEqual(['temperature 1.5 (not in (0, 1])', 'top_k -1 (not a whole number >= 0)', 'max_new_tokens 0 (not a whole number >= 1)']);
+    expect(describeGenerationDefaults(applyGenerationConfig({bos_token_id: 2, eos_token_id: 3}, base, new Set()), 'g.json')).toBeUndefined();
   });
 });
