@@ -5,6 +5,7 @@ import {extname, join} from 'node:path';
 import {PldrCommand} from '../cli/base.js';
 import {PldrError} from '../core/errors.js';
 import {checkOutputDir, checkOutputFile} from '../core/io/fsutil.js';
+import {isClassifierSnapshot, readClassifierFiles, writeClassifierDir} from '../core/io/hf/classifier.js';
 import {readModelFiles, writeHfModelDir, writeModelDir, writeReferenceCheckpoint} from '../core/io/model-files.js';
 import {VARIANTS, type Variant} from '../core/config.js';
 
@@ -58,6 +59,14 @@ the new model is complete), and DST never lies inside or over SRC.`;
     } else {
       if (extname(args.dst) === '.pth') throw new PldrError(`--to ${to} writes a folder: DST must be a directory path, got ${args.dst} (for a checkpoint, use --to pth)`);
       checkOutputDir(args.dst, {force: flags.force, inputs, flag: '--force'});
+    }
+    if (isClassifierSnapshot(args.src)) {
+      if (to !== 'hf') throw new PldrError(`${args.src} is a classifier: its task head has no place in a ${to === 'pth' ? 'reference .pth' : 'pldr model directory'}; convert it --to hf`);
+      const c = readClassifierFiles(args.src);
+      const written = writeClassifierDir(args.dst, c, {replace: flags.force}).map((f) => join(args.dst, f));
+      if (flags.json) this.log(JSON.stringify({source: args.src, to, variant: c.config.variant, task: c.head.task, written}));
+      else this.log(`wrote ${written.join(', ')} (${c.config.variant} ${c.head.task})`);
+      return;
     }
     const files = readModelFiles(args.src, {hparams: flags.hparams, variant: flags.variant as Variant | undefined});
     let written: string[];

@@ -11,7 +11,7 @@
  * - the CLI (`pldr classify --ids`) against the in-process result: scores within 1e-5, labels exact.
  */
 import {spawnSync} from 'node:child_process';
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
@@ -21,6 +21,7 @@ import {initBackend} from '../../src/core/backend.js';
 import {applyScore, classifySequence, classifyTokens, lastHiddenState, pooledPosition, scoreFunction, softmax, topLabels} from '../../src/core/classify.js';
 import {readClassifierFiles} from '../../src/core/io/hf/classifier.js';
 import {instantiate, readModelFiles, writeHfModelDir} from '../../src/core/io/model-files.js';
+import {readSafetensors} from '../../src/core/io/safetensors.js';
 import type {PldrModel} from '../../src/core/model/pldr.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
 import {makeModelDir, TOKENIZER} from '../cli/models.js';
@@ -208,6 +209,30 @@ describe('token classification on tiny-public', () => {
       expect(e.entity).toBe(TOK_LABELS[argmax(expected)]);
       expect(Math.abs(e.score - Math.max(...softmax(expected)))).toBeLessThanOrEqual(1e-5);
     });
+  });
+});
+
+describe('convert --to hf of a classifier', () => {
+  function tensorsOf(dir: string): Map<string, string> {
+    const {tensors} = readSafetensors(join(dir, 'model.safetensors'));
+    return new Map([...tensors].map(([k, t]) => [k, `${t.dtype} [${t.shape}] ${Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).toString('base64')}`]));
+  }
+  const headFields = (dir: string) => {
+    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    return {architectures: c.architectures, id2label: c.id2label, label2id: c.label2id, problem_type: c.problem_type, custom_G_type: c.custom_G_type};
+  };
+
+  it('keeps the base, the head and the labels bit for bit (a fixed-G base too); --to pth is refused', () => {
+    const g = fixture('tiny-G-random');
+    const seqG = writeClassifierSnapshot(join(tmp, 'seq-g-src'), readModelFiles(g.checkpoint), seededHead('sequence-classification', SEQ_LABELS, D, 43));
+    for (const src of [seqDir, tokDir, seqG]) {
+      const dst = `${src}-converted`;
+      ok(['convert', src, dst, '--to', 'hf']);
+      expect(tensorsOf(dst)).toEqual(tensorsOf(src));
+      expect(headFields(dst)).toEqual(headFields(src));
+    }
+    expect(headFields(`${seqG}-converted`).custom_G_type).toBe('external');
+    expect(oneLineError(pldr(['convert', seqDir, join(tmp, 'seq.pth'), '--to', 'pth']))).toMatch(/is a classifier: its task head has no place in a reference \.pth; convert it --to hf/);
   });
 });
 

@@ -6,11 +6,11 @@ import {existsSync, statSync} from 'node:fs';
 
 import type {ModelConfig} from '../../config.js';
 import {PldrError} from '../../errors.js';
-import {checkModelFiles, type ModelFiles} from '../model-files.js';
+import {checkModelFiles, type ModelFiles, writeHfModelDir} from '../model-files.js';
 import type {StateDict} from '../tensor.js';
-import {HF_SEQUENCE_CLASSIFICATION, HF_TOKEN_CLASSIFICATION} from './config.js';
-import {readTaskHead, type TaskHead, taskHeadTensors, taskOf} from './heads.js';
-import {gListFromPastGValues, isHfSnapshot, pastGValuesFromGList, readHfSnapshot} from './snapshot.js';
+import {type HfArchitecture, HF_SEQUENCE_CLASSIFICATION, HF_TOKEN_CLASSIFICATION} from './config.js';
+import {readTaskHead, type TaskHead, taskHeadConfig, taskHeadTensors, taskOf} from './heads.js';
+import {gListFromPastGValues, isHfSnapshot, pastGValuesFromGList, readHfConfig, readHfSnapshot} from './snapshot.js';
 
 /** A classifier snapshot read: the base model's files (ModelFiles) and its head. */
 export interface ClassifierFiles extends ModelFiles {
@@ -71,4 +71,21 @@ export function headSpecialTokens(files: ClassifierFiles, pieceToId: (piece: str
     return (piece !== undefined ? pieceToId(piece) : undefined) ?? fallback;
   };
   return {addBos: s?.addBos ?? true, addEos: s?.addEos ?? false, bosId: id('bos', tokens.bos), eosId: id('eos', tokens.eos[0] ?? null)};
+}
+
+/**
+ * Write a classifier snapshot folder (the base model without the stand-in LM head, the head's
+ * `score` tensors and its config fields), atomically as writeHfModelDir. Returns the file names written.
+ */
+export function writeClassifierDir(dir: string, files: ClassifierFiles, opts: {replace?: boolean} = {}): string[] {
+  const {head} = files;
+  const weights: StateDict = new Map([...files.weights].filter(([k]) => !k.startsWith('final_layer.')));
+  const extras: StateDict = new Map([...(files.G ? pastGValuesFromGList(files.G, files.config) : []), ...taskHeadTensors(head)]);
+  const {architectures, ...fields} = taskHeadConfig(head);
+  return writeHfModelDir(dir, {...files, weights}, {replace: opts.replace, architecture: (architectures as HfArchitecture[])[0], extras, extra: fields});
+}
+
+/** True for a Hugging Face snapshot folder whose architecture is a classifier. */
+export function isClassifierSnapshot(path: string): boolean {
+  return existsSync(path) && statSync(path).isDirectory() && isHfSnapshot(path) && taskOf(readHfConfig(path).architecture) !== undefined;
 }
