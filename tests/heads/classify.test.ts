@@ -325,3 +325,32 @@ describe('a classifier on a fixed-G base (tiny-G-random)', () => {
     model.dispose();
   });
 });
+
+describe('a v52 classifier (reference_rope false)', () => {
+  it("runs its base with rotate-half RoPE: the hidden states give fixtures/v52's float64 logits through tiny-public's LM head", () => {
+    const v52 = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'v52', 'expected.json'), 'utf8')) as {forward: {ids: number[][]; logits_float64: number[][][]}};
+    const base = readModelFiles(f.checkpoint);
+    const dir = writeClassifierSnapshot(join(tmp, 'seq-v52'), base, seededHead('sequence-classification', SEQ_LABELS, D, 47), {config: {reference_rope: false}});
+    const c = readClassifierFiles(dir);
+    expect(c.config.rope).toBe('neox');
+    const model = instantiate(c);
+    const Wf = base.weights.get('final_layer.weight')!.data as Float32Array;
+    const bf = base.weights.get('final_layer.bias')!.data as Float32Array;
+    const V = 97;
+    let worst = 0;
+    v52.forward.ids.forEach((ids, b) => {
+      const h = lastHiddenState(model, ids);
+      h.forEach((ht, t) => {
+        for (let v = 0; v < V; v++) {
+          let s = bf[v]!;
+          for (let j = 0; j < D; j++) s += Wf[v * D + j]! * ht[j]!;
+          worst = Math.max(worst, Math.abs(s - v52.forward.logits_float64[b]![t]![v]!));
+        }
+      });
+      const r = classifySequence(model, c.head, {ids, special: ids.map(() => false)});
+      expect(maxDiff(r.logits, byHand(c.head.weight.data as Float32Array, undefined, h[r.position]!, 3))).toBeLessThanOrEqual(1e-5);
+    });
+    expect(worst).toBeLessThanOrEqual(2e-5); // tests/model/v52.test.ts's tolerance for these logits
+    model.dispose();
+  });
+});
