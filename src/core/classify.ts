@@ -189,7 +189,8 @@ export function classifyTokens(model: PldrModel, head: TaskHead, enc: Encoding, 
 /**
  * Character offsets of each token in the text, found by walking the pieces' surface text ("▁" is
  * a space; the first piece's dummy-prefix space is not in the text) along it. A token whose text
- * cannot be found where expected (normalisation, byte pieces) gets none, and so does every later one.
+ * cannot be found where expected (normalisation, byte pieces, [UNK]) gets none, and so does every
+ * later one: then start and end are null, as the pipeline gives them without a fast tokenizer.
  */
 function pieceOffsets(tok: Tokenizer, text: string, enc: Encoding): ([number, number] | undefined)[] {
   const out: ([number, number] | undefined)[] = [];
@@ -202,8 +203,7 @@ function pieceOffsets(tok: Tokenizer, text: string, enc: Encoding): ([number, nu
     if (first && tok.info.addDummyPrefix && surface.startsWith(' ') && !text.startsWith(' ')) surface = surface.slice(1);
     first = false;
     if (text.startsWith(surface, at)) {
-      const start = surface.startsWith(' ') && surface.length > 1 ? at + 1 : at; // offsets exclude the leading space
-      out.push([start, at + surface.length]);
+      out.push([at, at + surface.length]); // a piece's "▁" is the space before it in the text, as a fast tokenizer's offsets count it
       at += surface.length;
     } else {
       lost = true;

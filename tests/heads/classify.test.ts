@@ -302,7 +302,14 @@ describe('text in: the snapshot tokenizer with its special tokens (pldr-tiny, a 
     const r = JSON.parse(ok(['classify', tokText, TEXT, '--all', '--json']).stdout);
     expect(r.ids).toEqual(tok.encode(TEXT)); // add_bos_token false
     expect(r.entities.map((e: {word: string}) => e.word)).toEqual(pieces);
-    for (const e of r.entities as {word: string; start: number; end: number}[]) expect(TEXT.slice(e.start, e.end).trim()).toBe(e.word.replace(/\u2581/g, ' ').trim());
+    // offsets tile the text: each piece's "▁" is the space before it, except the first piece's dummy prefix
+    const spans = (r.entities as {word: string; start: number; end: number}[]).map((e) => [e.start, e.end]);
+    expect(spans[0]![0]).toBe(0);
+    expect(spans.at(-1)![1]).toBe(TEXT.length);
+    spans.slice(1).forEach(([start], i) => expect(start).toBe(spans[i]![1]));
+    (r.entities as {word: string; start: number; end: number}[]).forEach((e, i) =>
+      expect(TEXT.slice(e.start, e.end)).toBe(i === 0 ? e.word.replace(/^\u2581/, '') : e.word.replace(/\u2581/g, ' ')),
+    );
     const plain = ok(['classify', tokText, TEXT, '--all']).stdout.trim().split('\n');
     expect(plain).toHaveLength(pieces.length);
   });
