@@ -68,7 +68,7 @@ export function encodeForHead(tok: Tokenizer, text: string, sp: SpecialTokens): 
   return {ids, special};
 }
 
-/** The position sequence classification pools: the rightmost id that is not `pad` (the last when pad is null or every id is pad: Transformers' argmax gives 0 then). */
+/** The position sequence classification pools: the rightmost id that is not `pad`; the last when pad is null; 0 when every id is pad (Transformers' argmax of all zeros). */
 export function pooledPosition(ids: readonly number[], pad: number | null): number {
   if (pad === null) return ids.length - 1;
   for (let i = ids.length - 1; i >= 0; i--) if (ids[i] !== pad) return i;

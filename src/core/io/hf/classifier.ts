@@ -4,6 +4,7 @@
  */
 import {existsSync, statSync} from 'node:fs';
 
+import type {SpecialTokens} from '../../classify.js';
 import type {ModelConfig} from '../../config.js';
 import {PldrError} from '../../errors.js';
 import {checkModelFiles, type ModelFiles, writeHfModelDir} from '../model-files.js';
@@ -63,7 +64,7 @@ function withStandInLmHead(weights: StateDict, cfg: ModelConfig): StateDict {
  * PldrllmTokenizer's defaults: bos added, eos not), with their ids from the SentencePiece model or
  * else config.json.
  */
-export function headSpecialTokens(files: ClassifierFiles, pieceToId: (piece: string) => number | undefined): {addBos: boolean; addEos: boolean; bosId: number | null; eosId: number | null} {
+export function headSpecialTokens(files: ClassifierFiles, pieceToId: (piece: string) => number | undefined): SpecialTokens {
   const s = files.hf?.tokenizerSettings;
   const tokens = files.hf!.hf.tokens;
   const id = (role: 'bos' | 'eos', fallback: number | null) => {
