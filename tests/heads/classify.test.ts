@@ -297,6 +297,15 @@ describe('text in: the snapshot tokenizer with its special tokens (pldr-tiny, a 
     expect(JSON.parse(piped.stdout).labels).toEqual(r.labels);
   });
 
+  it('--prompts classifies every text of a file, one JSON line each, as one text at a time', () => {
+    const texts = [TEXT, 'a cat sat on the mat'];
+    const file = join(tmp, 'texts.jsonl');
+    writeFileSync(file, texts.map((t, i) => JSON.stringify({id: i, prompt: t})).join('\n') + '\n');
+    const lines = ok(['classify', seqText, '--prompts', file, '--all']).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.id, l.text])).toEqual(texts.map((t, i) => [i, t]));
+    lines.forEach((l, i) => expect(l.labels).toEqual(JSON.parse(ok(['classify', seqText, texts[i]!, '--all', '--json']).stdout).labels));
+  });
+
   it('a token classifier gives one row per piece, with the piece and where it is in the text', () => {
     const pieces = tok.pieces(TEXT);
     const r = JSON.parse(ok(['classify', tokText, TEXT, '--all', '--json']).stdout);
