@@ -143,6 +143,26 @@ describe('custom_G_type', () => {
   });
 });
 
+describe('fixed-G round trips', () => {
+  it('snapshot -> convert --to hf keeps custom_G_type and every tensor bit for bit (identity, random, external)', () => {
+    const src = join(tmp, 'tiny-G-random');
+    const random = join(tmp, 'random-type');
+    mkdirSync(random);
+    writeFileSync(join(random, 'config.json'), JSON.stringify({...configOf(src), custom_G_type: 'random'}, null, 2));
+    writeFileSync(join(random, 'model.safetensors'), readFileSync(join(src, 'model.safetensors')));
+    for (const dir of [join(tmp, 'tiny-G-identity'), src, random]) {
+      const out = `${dir}-again`;
+      ok(['convert', dir, out, '--to', 'hf']);
+      expect(configOf(out).custom_G_type).toBe(configOf(dir).custom_G_type);
+      const a = readSafetensors(join(dir, 'model.safetensors')).tensors;
+      const b = readSafetensors(join(out, 'model.safetensors')).tensors;
+      expect([...b.keys()]).toEqual([...a.keys()]);
+      const bytes = (t: {data: ArrayBufferView}) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      for (const [k, t] of a) expect(bytes(b.get(k)!).equals(bytes(t)), k).toBe(true);
+    }
+  });
+});
+
 describe('Gi through the Hugging Face format', () => {
   it('export-g --to-gi from a v51 snapshot, converted to hf: an external-G snapshot that generates as the Gi model and as --g-init', async () => {
     const f = fixture('tiny-public');
