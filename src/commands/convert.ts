@@ -6,7 +6,7 @@ import {PldrCommand} from '../cli/base.js';
 import {PldrError} from '../core/errors.js';
 import {checkOutputDir, checkOutputFile} from '../core/io/fsutil.js';
 import {isClassifierSnapshot, readClassifierFiles, writeClassifierDir} from '../core/io/hf/classifier.js';
-import {readModelFiles, writeHfModelDir, writeModelDir, writeReferenceCheckpoint} from '../core/io/model-files.js';
+import {readModelFiles, referenceCheckpointWarning, writeHfModelDir, writeModelDir, writeReferenceCheckpoint} from '../core/io/model-files.js';
 import {VARIANTS, type Variant} from '../core/config.js';
 
 const TARGETS = ['pldr', 'pth', 'hf'] as const;
@@ -19,6 +19,8 @@ export default class Convert extends PldrCommand {
 directory (config.json + model.safetensors under the reference's state-dict names).
 SRC a model directory → DST a .pth in the reference's own format, loadable with torch.load and a strict
 load_state_dict, with <stem>_hparams.json beside it (and <stem>_G_LM.safetensors for a PLDRv51G model).
+A v52 model's RoPE style goes into that hparams.json as "rope", which pldr reads but the reference's code
+ignores (it would use its interleaved RoPE): convert warns on stderr; --to hf keeps the style (reference_rope).
 --to hf writes DST as a Hugging Face snapshot that Transformers' PldrllmForCausalLM.from_pretrained loads
 (config.json, generation_config.json, model.safetensors, and the tokenizer files when SRC has a
 tokenizer.model); a snapshot folder is accepted as SRC by every conversion. --to pldr / --to pth name
@@ -72,6 +74,8 @@ the new model is complete), and DST never lies inside or over SRC.`;
     let written: string[];
     if (to === 'pth') {
       written = writeReferenceCheckpoint(args.dst, files);
+      const warning = referenceCheckpointWarning(files.config);
+      if (warning) process.stderr.write(`warning: ${warning}\n`);
     } else if (to === 'hf') {
       written = writeHfModelDir(args.dst, files, {replace: flags.force}).map((f) => join(args.dst, f));
     } else {

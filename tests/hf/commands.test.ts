@@ -3,9 +3,9 @@
  * covers. A tiny model directory with our tokenizer is written `pldr convert --to hf`; eval and
  * export-g must give the model directory's numbers exactly on its snapshot, and bench paper runs it.
  * (generate, info, convert: snapshot-cli.test.ts; train --init-from: init-from.test.ts; classify:
- * tests/heads/.)
+ * tests/heads/.) And convert --to pth of a v52 snapshot warns that the reference's code would lose its RoPE style.
  */
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
@@ -69,5 +69,23 @@ describe('commands on a snapshot folder', () => {
     const fromDir = g(model, 'g-dir');
     expect(fromDir.size).toBeGreaterThan(0);
     expectSameBits(fromDir, g(snap, 'g-hf'));
+  });
+});
+
+describe('convert --to pth of a v52 model', () => {
+  it("warns in one line that the reference's code would run it with interleaved RoPE; a v51 model converts silently", () => {
+    // the same snapshot with reference_rope false: PLDR-LLM v52
+    const v52 = join(tmp, 'snap-v52');
+    cpSync(snap, v52, {recursive: true});
+    const file = join(v52, 'config.json');
+    writeFileSync(file, JSON.stringify({...JSON.parse(readFileSync(file, 'utf8')), reference_rope: false}));
+    const pth = join(tmp, 'pth-v52', 'model.pth');
+    const r = ok(['convert', v52, pth, '--to', 'pth']);
+    expect(r.stderr).toMatch(/^warning: this is a v52 model \(rope neox, rotate-half\): the reference's code ignores "rope" .* interleaved RoPE.* --to hf keeps it \(reference_rope false\)\n$/);
+    // pldr itself reads the style back from the hparams file, and --to hf writes it where Transformers reads it
+    const hf = join(tmp, 'hf-v52');
+    expect(ok(['convert', pth, hf, '--to', 'hf']).stderr).toBe('');
+    expect(JSON.parse(readFileSync(join(hf, 'config.json'), 'utf8')).reference_rope).toBe(false);
+    expect(ok(['convert', snap, join(tmp, 'pth-v51', 'model.pth'), '--to', 'pth']).stderr).toBe('');
   });
 });

@@ -12,7 +12,7 @@ import {basename, dirname, extname, isAbsolute, join, resolve} from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
 
-import {checkStateDict, type ModelConfig, stateDictSpec} from '../config.js';
+import {checkStateDict, type ModelConfig, ropeStyle, stateDictSpec} from '../config.js';
 import {PldrError} from '../errors.js';
 import {PldrModel} from '../model/pldr.js';
 import {checkOutputDir, writeFileAtomic} from './fsutil.js';
@@ -263,6 +263,16 @@ function writeDirAtomically(dir: string, replace: boolean | undefined, fill: (tm
     if (existsSync(old) && !existsSync(dir)) renameSync(old, dir); // the replaced folder comes back
     throw e;
   }
+}
+
+/**
+ * What a reference .pth cannot carry: the authors' code has no RoPE switch and ignores our "rope" key
+ * in the hparams file, so it would run a v52 (rotate-half) checkpoint with its interleaved RoPE and
+ * silently give other outputs. One line for the user; undefined when nothing is lost.
+ */
+export function referenceCheckpointWarning(config: ModelConfig): string | undefined {
+  if (ropeStyle(config) === 'reference') return undefined;
+  return `this is a v52 model (rope ${ropeStyle(config)}, rotate-half): the reference's code ignores "rope" in the hparams file and would run it with its interleaved RoPE, giving wrong outputs; pldr reads it back correctly, and --to hf keeps it (reference_rope false)`;
 }
 
 /**
