@@ -1,6 +1,7 @@
 /** An older-Hub-layout folder read into ModelFiles: same weights as the reference .pth, tokenizer out of the tarball. */
 import {copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
-import {join} from 'node:path';
+import {tmpdir} from 'node:os';
+import {basename, dirname, join, relative} from 'node:path';
 
 import {afterAll, describe, expect, it} from 'vitest';
 
@@ -79,12 +80,15 @@ describe('older Hub layout folder', () => {
       ]),
     );
     const dir = makeLegacyFolder({tarball: hostile});
-    const before = readdirSync(join(dir, '..'));
     const files = readModelFiles(dir);
     expect(readFileSync(files.tokenizer!).equals(tokenizer)).toBe(true);
-    expect(readdirSync(join(dir, '..')).filter((f) => f === 'escaped.model')).toEqual([]);
-    expect(existsSync(join(dir, 'escaped.model'))).toBe(false);
-    expect(readdirSync(join(dir, '..')).length).toBe(before.length);
+    // Only the chosen .model is written, alone in its own folder under the temporary directory; the
+    // escaping entry lands nowhere (not beside the folder, not in the temporary directory itself).
+    // (Other test files create and remove folders in tmpdir() at the same time: no counting there.)
+    expect(readdirSync(dirname(files.tokenizer!))).toEqual([basename(files.tokenizer!)]);
+    expect(relative(tmpdir(), files.tokenizer!).startsWith('..')).toBe(false);
+    for (const where of [join(dir, '..'), dir, tmpdir(), dirname(files.tokenizer!), join(dirname(files.tokenizer!), '..')])
+      expect(existsSync(join(where, 'escaped.model')), where).toBe(false);
 
     const onlyBad = makeLegacyFolder({tarball: gzip(makeTar([{name: '../x.model', data: new Uint8Array(4)}, {name: 'y.model', type: '2', linkName: '../x'}]))});
     const tgz = join(onlyBad, 'PLDR-LLM-v51-tiny-tokenizer.tar.gz');
