@@ -26,6 +26,7 @@ import {
 } from '../core/bench/report.js';
 import {parseScalingModes, runScaling, SCALING_MODES} from '../core/bench/scaling.js';
 import {runTrainBench, TRAIN_DEFAULT_CONFIGS} from '../core/bench/train.js';
+import {EVAL_DEFAULTS, runEvalBench} from '../core/bench/eval.js';
 import {PldrError} from '../core/errors.js';
 
 export const MICRO_DEFAULTS = {context: 110, minTimeMs: 1000};
@@ -36,12 +37,15 @@ const DEFAULT_PRESETS: Record<Suite, string[]> = {
   scaling: ['PLDRv51-104M', 'PLDRv51-110M-1'],
   micro: ['PLDRv51-104M', 'PLDRv51-110M-1'],
   train: TRAIN_DEFAULT_CONFIGS,
+  eval: ['PLDRv51-104M'],
 };
+/** What --quick changes for bench eval: two short lengths, few requests, one repeat. */
+export const EVAL_QUICK = {lengths: [8, 12], requests: 3, batch: 3, repeats: 1, warmup: 0};
 
 export default class Bench extends PldrCommand {
   static override summary = "Time generation: the paper's experiment (Appendix B), cost against position, and micro-benchmarks; reports in ./pldr-bench/ (or --results-dir).";
 
-  static override description = `Four suites, each writing <results-dir>/<name>.json (every sample, the flags, the environment:
+  static override description = `Five suites, each writing <results-dir>/<name>.json (every sample, the flags, the environment:
 backend, CPU, memory, Node and tfjs versions, git commit), <name>.md (a readable summary) and a chart
 (<name>.svg and <name>.png):
 
@@ -58,6 +62,10 @@ backend, CPU, memory, Node and tfjs versions, git commit), <name>.md (a readable
   train    training throughput: tokens/s of whole optimisation steps (forward, backward, clipping,
            AdamW) on random windows, for ref-small (the configuration the authors' code was timed
            on: 4 layers, d 128, vocabulary 8000, batch 8 x 256), tiny and small (~10M parameters).
+  eval     requests per second of \`pldr eval --mode full\` scoring (forward, log-softmax, is-greedy)
+           on seeded synthetic requests of --lengths tokens, one at a time and batched by equal
+           length (--batch, no padding), and for a PLDRv51 model also with the empty prompt's G
+           given (the Gi setting of --g-init).
 
 A paper run also measures the memory bandwidth after its timings and judges each cached step
 against streaming the weights it reads once, a cached G against SDPA of the same size, the caches'
@@ -91,6 +99,7 @@ before the suite runs.`;
     '<%= config.bin %> bench micro --preset PLDRv51-104M --json > micro.json',
     '<%= config.bin %> bench train                                      # ref-small, tiny, small',
     '<%= config.bin %> bench train --preset ref-small -r 10',
+    '<%= config.bin %> bench eval --preset PLDRv51-104M --lengths 16,32,64 --requests 8 --batch 8',
   ];
 
   static override args = {
@@ -110,7 +119,9 @@ before the suite runs.`;
     'max-positions': Flags.integer({description: 'scaling: last position to reach (default max_seq_len)'}),
     context: Flags.integer({description: `micro: cached positions for attention and decode steps (default ${MICRO_DEFAULTS.context}); train: tokens per window (default 256)`}),
     'min-time': Flags.integer({description: `micro: minimum measuring time per benchmark in ms (default ${MICRO_DEFAULTS.minTimeMs})`}),
-    batch: Flags.integer({description: 'train: windows per step (default 8)'}),
+    batch: Flags.integer({description: `train: windows per step (default 8); eval: requests per forward in the batched setting (default ${EVAL_DEFAULTS.batch})`}),
+    lengths: Flags.string({description: `eval: comma-separated request lengths in tokens, context + continuation (default ${EVAL_DEFAULTS.lengths.join(',')})`}),
+    requests: Flags.integer({description: `eval: synthetic requests per length (default ${EVAL_DEFAULTS.requests})`}),
     seed: Flags.integer({description: 'seed of the random weights and of sampling', default: 0}),
     quick: Flags.boolean({description: `a tiny model pair (${QUICK_PRESETS.join(', ')}) and few tokens: runs in seconds`, default: false}),
     out: Flags.string({char: 'o', description: 'report name: writes NAME.json, NAME.md, NAME.svg, NAME.png (default <suite>-<backend>-<date>)'}),
@@ -138,6 +149,8 @@ before the suite runs.`;
       maxPositions: flags['max-positions'],
       context: flags.context,
       batch: flags.batch,
+      lengths: flags.lengths,
+      requests: flags.requests,
       minTimeMs: flags['min-time'],
       seed: flags.seed,
       quick: flags.quick,
@@ -176,6 +189,8 @@ export interface BenchSettings {
   maxPositions?: number;
   context?: number;
   batch?: number;
+  lengths?: string;
+  requests?: number;
   minTimeMs?: number;
   seed: number;
   quick: boolean;
@@ -212,6 +227,10 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
     if (s.models.length) throw new PldrError('bench train times configurations, not model directories: use --preset (ref-small or a model preset)');
     const configs = s.presets.length ? s.presets : s.quick ? ['tiny'] : DEFAULT_PRESETS.train;
     result = await runTrainBench({configs, steps: s.repeats ?? (s.quick ? 2 : undefined), warmup: s.warmup ?? (s.quick ? 1 : undefined), batch: s.batch ?? (s.quick ? 2 : undefined), context: s.context ?? (s.quick ? 32 : undefined), seed: s.seed, onProgress: say});
+  } else if (s.suite === 'eval') {
+    const e = s.quick ? EVAL_QUICK : undefined;
+    const lengths = s.lengths !== undefined ? parseLengths(s.lengths) : e?.lengths;
+    result = await runEvalBench({models: specs, lengths, requests: s.requests ?? e?.requests, batch: s.batch ?? e?.batch, repeats: s.repeats ?? e?.repeats, warmup: s.warmup ?? e?.warmup, seed: s.seed, onProgress: say});
   } else {
     result = await runMicro({models: specs, context: s.context ?? q?.context ?? MICRO_DEFAULTS.context, minTimeMs: s.minTimeMs ?? (s.quick ? undefined : MICRO_DEFAULTS.minTimeMs), quick: s.quick, seed: s.seed, onProgress: say});
   }
@@ -232,6 +251,12 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
   }
   const files = writeReport(report, s.resultsDir);
   return {report, files, compareText, summary: renderSummary(report)};
+}
+
+function parseLengths(s: string): number[] {
+  const parts = s.split(',').map((x) => x.trim());
+  if (parts.some((x) => !/^\d+$/.test(x))) throw new PldrError(`--lengths takes comma-separated token counts, e.g. 16,32,64; got "${s}"`);
+  return parts.map(Number);
 }
 
 /** One overwritten status line on a terminal's stderr; silent otherwise. */

@@ -90,7 +90,7 @@ describe.skipIf(!present)('log-likelihoods as the authors\' harness computes the
   }
 });
 
-describe('why requests are not batched', () => {
+describe('why requests are never padded (equal lengths are batched without padding: tests/eval/batch.test.ts)', () => {
   it('right-padding a request, as a batch would, moves its logits: A sums over every position, padding included', async () => {
     await initBackend('wasm');
     const {fixture, maxAbsDiff} = await import('../helpers.js');

@@ -22,10 +22,11 @@ import {BENCH_MODES, MODE_INFO, type PaperResult, round} from './paper.js';
 import type {ScalingResult} from './scaling.js';
 import type {Target} from './targets.js';
 import type {TrainBenchResult} from './train.js';
+import type {EvalBenchResult} from './eval.js';
 
-export type BenchResult = PaperResult | ScalingResult | MicroResult | TrainBenchResult;
+export type BenchResult = PaperResult | ScalingResult | MicroResult | TrainBenchResult | EvalBenchResult;
 export type Suite = BenchResult['suite'];
-export const SUITES: readonly Suite[] = ['paper', 'scaling', 'micro', 'train'];
+export const SUITES: readonly Suite[] = ['paper', 'scaling', 'micro', 'train', 'eval'];
 
 export interface Environment {
   backend: string;
@@ -254,6 +255,7 @@ export function renderSummary(r: BenchReport): string {
       ...targetLines(r.targets),
     ].join('\n');
   }
+  if (r.suite === 'eval') return evalSummary(r);
   if (r.suite === 'scaling') {
     const rows = r.series.map((s) => [s.id, num(s.prompt_ms[0]), num(s.bins[0]?.median_ms), num(s.bins[s.bins.length - 1]?.median_ms), num(s.slope_us_per_position), times(s.last_over_first), String(s.positions[s.positions.length - 1] ?? '')]);
     return textTable(['series', 'prompt ms', 'first bin ms/token', 'last bin ms/token', 'slope µs/position', 'last ÷ first', 'to position'], rows);
@@ -300,6 +302,16 @@ export function chartSvg(r: BenchReport): string {
     };
     return multiPanelSvg([panel], {columns: 1, title});
   }
+  if (r.suite === 'eval') {
+    const panel: BarChartSpec & {type: 'bar'} = {
+      type: 'bar',
+      id: 'eval',
+      title: 'Scoring throughput (full-mode requests)',
+      valueLabel: 'requests per second (higher is faster)',
+      bars: r.scenarios.map((x) => ({label: x.id, value: x.requests_per_s})),
+    };
+    return multiPanelSvg([panel], {columns: 1, title});
+  }
   if (r.suite === 'scaling') {
     const panels: PanelSpec[] = r.models.map((m, i): LineChartSpec => ({
       id: `m${i}`,
@@ -327,7 +339,7 @@ export function chartSvg(r: BenchReport): string {
 
 export function renderMarkdown(r: BenchReport, charts: {svg: string; png?: string}): string {
   const parts: string[] = [];
-  const body = r.suite === 'paper' ? paperMarkdown(r) : r.suite === 'scaling' ? scalingMarkdown(r) : r.suite === 'train' ? trainMarkdown(r) : microMarkdown(r);
+  const body = r.suite === 'paper' ? paperMarkdown(r) : r.suite === 'scaling' ? scalingMarkdown(r) : r.suite === 'train' ? trainMarkdown(r) : r.suite === 'eval' ? evalMarkdown(r) : microMarkdown(r);
   parts.push(body.head);
   parts.push(`![${r.suite} chart](${charts.svg})` + (charts.png ? `\n\n(also as [PNG](${charts.png}))` : ''));
   parts.push(...body.sections);
@@ -472,6 +484,33 @@ function trainMarkdown(r: BenchReport & TrainBenchResult): MdBody {
   return {head, sections};
 }
 
+function evalRows(r: EvalBenchResult): string[][] {
+  return r.scenarios.map((x) => [x.id, String(x.requests), num(x.stats.median, 3), num(x.stats.min, 3), num(x.stats.max, 3), num(x.requests_per_s), num(x.tokens_per_s, 0), x.max_abs_ll_diff_vs_batch1 === 0 ? '0 (bit for bit)' : x.max_abs_ll_diff_vs_batch1.toExponential(2)]);
+}
+const EVAL_HEADER = ['scenario', 'requests', 'median s', 'min s', 'max s', 'requests/s', 'tokens/s', 'max |Δll| vs batch 1'];
+
+function evalSummary(r: EvalBenchResult): string {
+  return [textTable(EVAL_HEADER, evalRows(r)), '', textTable(['ratio (requests/s)', 'value'], r.ratios.map((x) => [x.label, times(x.value)]))].join('\n');
+}
+
+function evalMarkdown(r: BenchReport & EvalBenchResult): MdBody {
+  const p = r.protocol;
+  const head = [
+    `# Eval scoring throughput, run \`${r.name}\``,
+    '',
+    `Requests per second of \`pldr eval --mode full\` scoring on ${p.requests_per_length} seeded synthetic requests of each length ${p.lengths.join(', ')} (context + continuation tokens), one at a time and batched by equal length (batch ${p.batch}); median of ${p.repeats} repeat${p.repeats > 1 ? 's' : ''} after ${p.warmup} warm-up.`,
+    '',
+    `Machine: ${envLine(r.environment)}.`,
+  ].join('\n');
+  const sections = [
+    `## Scenarios\n\n${table(EVAL_HEADER, evalRows(r), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'])}`,
+    ...(r.ratios.length ? [`## Ratios\n\n${table(['ratio of requests per second', 'value'], r.ratios.map((x) => [x.label, times(x.value)]))}`] : []),
+    `## Models\n\n${table(['model', 'what it is', 'parameters'], r.models.map((m) => [m.label, m.description, `${(m.params / 1e6).toFixed(2)}M`]), ['l', 'l', 'r'])}`,
+    `## Protocol\n\n` + [`- Continuation: ${p.continuation}.`, `- Seed ${p.seed}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'),
+  ];
+  return {head, sections};
+}
+
 function scalingMarkdown(r: BenchReport & ScalingResult): MdBody {
   const head = [
     `# Cost of a generated token against its position, run \`${r.name}\``,
@@ -543,6 +582,7 @@ function keyed(r: BenchReport): {id: string; metric: string; value: number}[] {
       ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value})),
     ];
   if (r.suite === 'train') return r.runs.flatMap((x) => [{id: `${x.model} ${x.batch}x${x.context}`, metric: 'median ms/step', value: x.stats.median}]);
+  if (r.suite === 'eval') return [...r.scenarios.map((x) => ({id: x.id, metric: 'median s', value: x.stats.median})), ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value}))];
   if (r.suite === 'scaling')
     return r.series.flatMap((s) => [
       {id: s.id, metric: 'mean ms/token', value: round(s.median_ms.reduce((a, b) => a + b, 0) / Math.max(1, s.median_ms.length))},

@@ -1,7 +1,9 @@
 /**
  * Evaluating a model on loaded tasks in one setting, comparing settings, and the invariance check
- * (issue: pldr eval). Requests are scored one at a time: the full forward is not causal (A sums over
- * every input position), so padding a batch would change A and every log-likelihood; we do not batch.
+ * (issue: pldr eval). The full forward is not causal (A sums over every input position), so padding
+ * a request would change A and every log-likelihood: requests are never padded. In full mode, those
+ * of equal input length share one forward of batch B (each row is the one-request forward, bit for
+ * bit: tests/eval/batch.test.ts); the cached modes score one request at a time.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -11,7 +13,7 @@ import type {PldrModel} from '../model/pldr.js';
 import type {Tokenizer} from '../tokenizer.js';
 import type {LoadedTask} from './load.js';
 import {type DocScore, type LoglikelihoodResult, scoreTask, summarize, type Summary, type TaskScore} from './metrics.js';
-import {CachedScorer, type EncodedRequest, encodeRequest, scoreFull} from './score.js';
+import {CachedScorer, DEFAULT_BATCH_SIZE, encodeRequest, lengthBatches, type RequestScore, scoreFullBatch} from './score.js';
 import type {TaskName} from './tasks.js';
 
 export interface Setting {
@@ -57,7 +59,7 @@ export async function evaluate(
   tok: Tokenizer,
   tasks: readonly LoadedTask[],
   setting: Setting,
-  opts: {maxLength?: number; onProgress?: (p: Progress) => void} = {},
+  opts: {maxLength?: number; batchSize?: number; onProgress?: (p: Progress) => void} = {},
 ): Promise<SettingResult> {
   const m = setting.model ?? model;
   const maxLength = opts.maxLength ?? Math.min(1024, m.cfg.max_seq_len + 1);
@@ -67,22 +69,37 @@ export async function evaluate(
   const out: SettingResult = {setting: setting.name, tasks: [], docs: {}, summary: summarize([]), lls: {}, samples: []};
   let done = 0;
   try {
+    const progress = async (n: number) => {
+      done += n;
+      opts.onProgress?.({setting: setting.name, done, total});
+      await new Promise<void>((resolve) => setImmediate(resolve)); // let progress reach the terminal
+    };
     for (const t of tasks) {
-      const results: LoglikelihoodResult[][] = [];
-      for (const doc of t.docs) {
-        const rs: LoglikelihoodResult[] = [];
-        for (const req of doc.requests) {
-          const enc: EncodedRequest = encodeRequest(tok, req, maxLength);
-          const s = cached ? cached.score(enc) : scoreFull(m, enc, gCache);
-          rs.push(s);
-          out.samples.push({task: t.task, doc: doc.index, choice: req.choiceIndex, context: req.context, continuation: req.continuation, context_ids: enc.ctxIds, continuation_ids: enc.contIds, ll: s.ll, is_greedy: s.isGreedy});
-          done++;
+      const encs = t.docs.map((doc) => doc.requests.map((req) => encodeRequest(tok, req, maxLength)));
+      const scores: RequestScore[][] = encs.map(() => []);
+      if (cached) {
+        for (const [d, doc] of encs.entries()) {
+          for (const enc of doc) scores[d].push(cached.score(enc));
+          cached.release();
+          await progress(doc.length);
         }
-        cached?.release();
-        results.push(rs);
-        opts.onProgress?.({setting: setting.name, done, total});
-        await new Promise<void>((resolve) => setImmediate(resolve)); // let progress reach the terminal
+      } else {
+        // full mode: the task's requests batched by equal length, the scores put back in place
+        const where = encs.flatMap((doc, d) => doc.map((_, c) => [d, c] as const));
+        const flat = encs.flat();
+        for (const batch of lengthBatches(flat, opts.batchSize ?? DEFAULT_BATCH_SIZE)) {
+          const s = scoreFullBatch(m, batch.map((i) => flat[i]), gCache);
+          batch.forEach((i, k) => (scores[where[i][0]][where[i][1]] = s[k]));
+          await progress(batch.length);
+        }
       }
+      const results: LoglikelihoodResult[][] = scores;
+      t.docs.forEach((doc, d) =>
+        doc.requests.forEach((req, c) => {
+          const [enc, s] = [encs[d][c], scores[d][c]];
+          out.samples.push({task: t.task, doc: doc.index, choice: req.choiceIndex, context: req.context, continuation: req.continuation, context_ids: enc.ctxIds, continuation_ids: enc.contIds, ll: s.ll, is_greedy: s.isGreedy});
+        }),
+      );
       const scored = scoreTask(t.docs, results);
       out.tasks.push(scored.task);
       out.docs[t.task] = scored.docs;

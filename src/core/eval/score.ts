@@ -3,7 +3,9 @@
  * (`../shared/fixtures/eval/README.md`, "Encoding" and "Log-likelihood"), and the cached variant.
  *
  *   full   one uncached forward of (context + continuation)[-maxLength:][:-1] per request; the
- *          forward is not causal (A sums over every input position), so nothing is shared
+ *          forward is not causal (A sums over every input position), so nothing is shared and
+ *          nothing may be padded; requests of equal length share a forward of batch B, whose
+ *          rows are each the one-request forward (scoreFullBatch)
  *   kv+g   the context once with KV- and G-cache on, then each continuation token teacher-forced
  *          one at a time (the reference's generate_text path); the context pass is shared by all
  *          choices of an item with the same context ids
@@ -19,6 +21,9 @@ import type {Request} from './tasks.js';
 import {isPyWhitespace} from './tasks.js';
 
 export const HARNESS_MAX_LENGTH = 1024;
+/** Requests a full-mode batch takes by default, and the tokens (B × L) it may hold: bounds the [B, H, L, L] scores. */
+export const DEFAULT_BATCH_SIZE = 8;
+export const MAX_BATCH_TOKENS = 4096;
 export type ScoreMode = 'full' | 'kv+g' | 'kv';
 
 export interface EncodedRequest {
@@ -95,6 +100,61 @@ export function scoreFull(model: PldrModel, enc: EncodedRequest, g?: GCache[]): 
     mask.dispose();
     disposeAllBut(r, tensorsOf(g)); // the outputs pass a given G through
   }
+}
+
+/**
+ * Full-mode scores of requests whose model inputs have one length, in one forward of batch B.
+ * Nothing is padded, so each row's forward is that request's own forward: A sums over the row's
+ * own positions only. The logits start at the earliest scored position of the batch; each row
+ * reads its own from there. Results come in the order given.
+ */
+export function scoreFullBatch(model: PldrModel, encs: EncodedRequest[], g?: GCache[]): RequestScore[] {
+  if (encs.length === 1) return [scoreFull(model, encs[0], g)];
+  const L = encs[0].inp.length - 1;
+  if (encs.some((e) => e.inp.length - 1 !== L)) throw new Error('scoreFullBatch takes requests of one length'); // a bug, not user input
+  const inputs = encs.map((e) => e.inp.slice(0, -1)); // [B, L]
+  const froms = encs.map((e) => Math.max(e.ctxlen - 1, 0));
+  const from = Math.min(...froms);
+  const V = model.cfg.input_vocab_size;
+  const mask = createMask(inputs); // [B, 1, L, L]
+  const r = model.forward(inputs, {mask, g, logitsFrom: from});
+  try {
+    const logits = r.logits.dataSync() as Float32Array; // [B, L − from, V]
+    const rowsPer = L - from;
+    return encs.map((e, b) => {
+      const start = (b * rowsPer + froms[b] - from) * V;
+      return scoreRows(logits.subarray(start, (b + 1) * rowsPer * V), V, e.inp.slice(froms[b] + 1));
+    });
+  } finally {
+    mask.dispose();
+    disposeAllBut(r, tensorsOf(g));
+  }
+}
+
+/** Requests grouped for batching: indices of equal input length, at most `batchSize` and `maxTokens` tokens a group. */
+export function lengthBatches(encs: readonly EncodedRequest[], batchSize: number, maxTokens = MAX_BATCH_TOKENS): number[][] {
+  const byLength = new Map<number, number[]>();
+  encs.forEach((e, i) => {
+    const bucket = byLength.get(e.inp.length);
+    if (bucket) bucket.push(i);
+    else byLength.set(e.inp.length, [i]);
+  });
+  const batches: number[][] = [];
+  for (const [length, idx] of byLength) {
+    const size = Math.max(1, Math.min(batchSize, Math.floor(maxTokens / length)));
+    for (let i = 0; i < idx.length; i += size) batches.push(idx.slice(i, i + size));
+  }
+  return batches;
+}
+
+/** Full-mode scores of any requests, batched by equal length; results in the order given. */
+export function scoreFullAll(model: PldrModel, encs: readonly EncodedRequest[], batchSize: number, g?: GCache[]): RequestScore[] {
+  const out = new Array<RequestScore>(encs.length);
+  for (const batch of lengthBatches(encs, batchSize)) {
+    const scores = scoreFullBatch(model, batch.map((i) => encs[i]), g);
+    batch.forEach((i, k) => (out[i] = scores[k]));
+  }
+  return out;
 }
 
 interface ContextPass {

@@ -1,0 +1,163 @@
+/**
+ * Eval throughput: requests per second of the harness's scoring (`pldr eval --mode full`: one
+ * uncached forward of context + continuation, log-softmax of the continuation's rows, is-greedy)
+ * on seeded synthetic requests of given lengths, one at a time and batched by equal length (no
+ * padding: each row is the one-request forward). For a PLDRv51 model also in the Gi setting (the
+ * empty prompt's G given to every call, PLGA skipped), the way `pldr eval --g-init` scores.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {gCacheFromList} from '../generate.js';
+import {PldrError} from '../errors.js';
+import {type EncodedRequest, MAX_BATCH_TOKENS, type RequestScore, scoreFullAll} from '../eval/score.js';
+import type {GCache} from '../model/pldr.js';
+import {collectGarbage, emptyPromptGList, loadBenchModel, type ModelSpec, positiveInt, round, roundSummary, type Summary, summarize} from './paper.js';
+
+export const EVAL_DEFAULTS = {lengths: [16, 32, 64], requests: 16, batch: 8, repeats: 3, warmup: 1};
+/** Continuation tokens of a synthetic request (a multiple-choice answer's typical size), fewer when the request is short. */
+const CONTINUATION = 5;
+
+export interface EvalBenchOptions {
+  models: ModelSpec[];
+  /** Tokens of context + continuation per request (the forward takes one fewer). */
+  lengths?: number[];
+  /** Requests per length. */
+  requests?: number;
+  /** Requests per forward in the batched setting. */
+  batch?: number;
+  repeats?: number;
+  warmup?: number;
+  seed?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface EvalScenario {
+  id: string;
+  model: string;
+  /** full: the harness's forward; gi: the same with the empty prompt's G given (PLGA skipped). */
+  setting: 'full' | 'gi';
+  batch: number;
+  requests: number;
+  /** Seconds to score every request, per repeat. */
+  seconds: number[];
+  stats: Summary;
+  requests_per_s: number;
+  tokens_per_s: number;
+  /** Largest |Δll| against the same setting at batch 1 (0: bit for bit); is-greedy must agree. */
+  max_abs_ll_diff_vs_batch1: number;
+}
+
+export interface EvalBenchResult {
+  suite: 'eval';
+  protocol: {lengths: number[]; requests_per_length: number; continuation: string; batch: number; repeats: number; warmup: number; seed: number};
+  models: {label: string; description: string; params: number}[];
+  scenarios: EvalScenario[];
+  ratios: {label: string; value: number}[];
+  notes: string[];
+}
+
+/** Seeded requests: `count` of each length, ids 4…V−1, the last min(5, length − 1) tokens the continuation. */
+export function syntheticRequests(lengths: number[], count: number, vocab: number, seed: number): EncodedRequest[] {
+  let s = (seed >>> 0) * 2654435761 + 1;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s);
+  return lengths.flatMap((length) =>
+    Array.from({length: count}, () => {
+      const inp = Array.from({length}, () => 4 + (next() % (vocab - 4)));
+      const ctxlen = length - Math.min(CONTINUATION, length - 1);
+      return {inp, ctxlen, ctxIds: inp.slice(0, ctxlen), contIds: inp.slice(ctxlen)};
+    }),
+  );
+}
+
+export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchResult> {
+  const lengths = (opts.lengths ?? EVAL_DEFAULTS.lengths).map((n) => {
+    if (!Number.isInteger(n) || n < 2) throw new PldrError(`--lengths takes integers of at least 2 (context + continuation tokens), got ${n}`);
+    return n;
+  });
+  const count = positiveInt(opts.requests ?? EVAL_DEFAULTS.requests, '--requests');
+  const batch = positiveInt(opts.batch ?? EVAL_DEFAULTS.batch, '--batch');
+  const repeats = positiveInt(opts.repeats ?? EVAL_DEFAULTS.repeats, 'timed repeats (-r)');
+  const warmup = opts.warmup ?? EVAL_DEFAULTS.warmup;
+  if (!Number.isInteger(warmup) || warmup < 0) throw new PldrError(`warm-up repeats must be a non-negative integer, got ${warmup}`);
+  const seed = opts.seed ?? 0;
+  const say = opts.onProgress ?? (() => {});
+  const batches = [...new Set([1, batch])];
+  const models: EvalBenchResult['models'] = [];
+  const scenarios: EvalScenario[] = [];
+  for (const spec of opts.models) {
+    say(`loading ${'preset' in spec ? spec.preset : spec.dir}`);
+    const m = await loadBenchModel(spec, seed);
+    const over = lengths.find((n) => n - 1 > m.config.max_seq_len);
+    if (over !== undefined) {
+      m.model.dispose();
+      throw new PldrError(`${m.label}: a request of ${over} tokens feeds ${over - 1}, beyond max_seq_len ${m.config.max_seq_len}: use shorter --lengths`);
+    }
+    models.push({label: m.label, description: m.description, params: m.params});
+    const encs = syntheticRequests(lengths, count, m.config.input_vocab_size, seed);
+    const fedTokens = encs.reduce((a, e) => a + e.inp.length - 1, 0);
+    const gList = emptyPromptGList(m);
+    const gCache: GCache[] | undefined = gList ? gCacheFromList(m.model, gList) : undefined;
+    try {
+      for (const setting of gCache ? (['full', 'gi'] as const) : (['full'] as const)) {
+        const g = setting === 'gi' ? gCache : undefined;
+        let one: RequestScore[] | undefined;
+        for (const b of batches) {
+          const id = `${m.label} ${setting} batch ${b}`;
+          const seconds: number[] = [];
+          let scores: RequestScore[] = [];
+          for (let i = 0; i < warmup + repeats; i++) {
+            say(`${id}: ${i < warmup ? 'warm-up' : `repeat ${i - warmup + 1}/${repeats}`}`);
+            collectGarbage();
+            const t0 = performance.now();
+            scores = scoreFullAll(m.model, encs, b, g);
+            if (i >= warmup) seconds.push(round((performance.now() - t0) / 1000, 4));
+          }
+          one ??= scores;
+          let diff = 0;
+          scores.forEach((x, i) => {
+            if (x.isGreedy !== one![i].isGreedy) throw new PldrError(`${id}: request ${i}'s is-greedy differs from batch 1's`);
+            diff = Math.max(diff, Math.abs(x.ll - one![i].ll));
+          });
+          const stats = summarize(seconds);
+          scenarios.push({id, model: m.label, setting, batch: b, requests: encs.length, seconds, stats: roundSummary(stats), requests_per_s: round(encs.length / stats.median, 2), tokens_per_s: round(fedTokens / stats.median, 1), max_abs_ll_diff_vs_batch1: diff});
+        }
+      }
+    } finally {
+      if (gCache) tf.dispose(gCache.flatMap((c) => [c.A_LM, c.G_LM, c.A_P]).filter(Boolean) as tf.Tensor[]);
+      m.model.dispose();
+    }
+  }
+  return {
+    suite: 'eval',
+    protocol: {lengths, requests_per_length: count, continuation: `the last min(${CONTINUATION}, length − 1) tokens of each request`, batch, repeats, warmup, seed},
+    models,
+    scenarios,
+    ratios: evalRatios(scenarios),
+    notes: [
+      'A request is scored as `pldr eval --mode full` scores it: one uncached forward of its tokens but the last, the log-softmax of the continuation rows (float64 sum), is-greedy.',
+      `Requests of equal length share a forward of at most --batch rows and ${MAX_BATCH_TOKENS} tokens; nothing is padded, so each row is the one-request forward.`,
+      'Gi: the empty prompt\'s G given to every call, so PLGA is skipped (the metric learner still runs: its A goes into the KV-cache output).',
+      'Seconds are the median over repeats of scoring every request once; requests/s and tokens/s (tokens fed) follow from it.',
+    ],
+  };
+}
+
+/** Batched ÷ one at a time, and Gi ÷ full, per model (requests per second). */
+function evalRatios(s: EvalScenario[]): EvalBenchResult['ratios'] {
+  const rate = (model: string, setting: string, batch: number) => s.find((x) => x.model === model && x.setting === setting && x.batch === batch)?.requests_per_s;
+  const out: EvalBenchResult['ratios'] = [];
+  for (const model of new Set(s.map((x) => x.model))) {
+    const batched = Math.max(...s.filter((x) => x.model === model).map((x) => x.batch));
+    for (const setting of ['full', 'gi']) {
+      const a = rate(model, setting, 1);
+      const b = rate(model, setting, batched);
+      if (a && b && batched > 1) out.push({label: `${model} ${setting}: batch ${batched} ÷ batch 1`, value: round(b / a, 3)});
+    }
+    for (const batch of [1, batched]) {
+      const f = rate(model, 'full', batch);
+      const g = rate(model, 'gi', batch);
+      if (f && g) out.push({label: `${model} batch ${batch}: Gi ÷ full`, value: round(g / f, 3)});
+    }
+  }
+  return out;
+}
