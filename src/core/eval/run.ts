@@ -2,8 +2,8 @@
  * Evaluating a model on loaded tasks in one setting, comparing settings, and the invariance check
  * (issue: pldr eval). The full forward is not causal (A sums over every input position), so padding
  * a request would change A and every log-likelihood: requests are never padded. In full mode, those
- * of equal input length share one forward of batch B (each row is the one-request forward, bit for
- * bit: tests/eval/batch.test.ts); the cached modes score one request at a time.
+ * of equal input length may share one forward of batch B (`batchSize`; each row is the one-request
+ * forward, bit for bit: tests/eval/batch.test.ts); the cached modes score one request at a time.
  */
 import * as tf from '@tensorflow/tfjs';
 

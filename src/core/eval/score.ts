@@ -21,8 +21,13 @@ import type {Request} from './tasks.js';
 import {isPyWhitespace} from './tasks.js';
 
 export const HARNESS_MAX_LENGTH = 1024;
-/** Requests a full-mode batch takes by default, and the tokens (B × L) it may hold: bounds the [B, H, L, L] scores. */
-export const DEFAULT_BATCH_SIZE = 8;
+/**
+ * Requests a full-mode batch takes by default, and the tokens (B × L) it may hold (bounds the
+ * [B, H, L, L] scores). One by default: on one thread a PLDRv51-104M scored 0.6–0.85× as many
+ * requests a second at batch 8 (PLGA's [1, H, dk, dk] parameters are broadcast to [B, …]: Tile and
+ * a broadcasting Pow, slow on wasm), and 1.06–1.18× with a given G (PLGA skipped).
+ */
+export const DEFAULT_BATCH_SIZE = 1;
 export const MAX_BATCH_TOKENS = 4096;
 export type ScoreMode = 'full' | 'kv+g' | 'kv';
 
