@@ -1,6 +1,7 @@
 import {Command, Flags} from '@oclif/core';
 
 import {BACKENDS, type BackendName} from '../core/backend-names.js';
+import {parseThreads} from '../core/threads.js';
 import {failureLine, failureOf, wantsJson} from './errors.js';
 
 /**
@@ -16,15 +17,21 @@ export abstract class PldrCommand extends Command {
       default: 'wasm',
       helpGroup: 'GLOBAL',
     }),
+    threads: Flags.string({
+      description: 'threads for the wasm backend\'s matrix products (default: the cores Node reports; 1 keeps the single-threaded build)',
+      env: 'PLDR_THREADS',
+      helpGroup: 'GLOBAL',
+    }),
   };
 
   /**
-   * Initialise the tensor backend named by --backend / PLDR_BACKEND. tfjs is loaded here, not when
+   * Initialise the tensor backend named by --backend / PLDR_BACKEND with --threads / PLDR_THREADS. tfjs is loaded here, not when
    * the command is: a command that computes nothing (--help, info) starts without it.
    */
-  protected async useBackend(name: string | undefined): Promise<void> {
+  protected async useBackend(name: string | undefined, threadsFlag?: string): Promise<void> {
+    const threads = parseThreads(threadsFlag, '--threads'); // oclif fills the flag from PLDR_THREADS
     const {initBackend} = await import('../core/backend.js');
-    await initBackend((name ?? 'wasm') as BackendName);
+    await initBackend((name ?? 'wasm') as BackendName, threads);
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {

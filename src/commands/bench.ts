@@ -134,7 +134,7 @@ before the suite runs.`;
     const {args, flags} = await this.parse(Bench);
     if (flags.repeats !== undefined && flags.repeats < 1) throw new PldrError(`-r must be at least 1, got ${flags.repeats}`);
     if (flags.loops !== undefined && flags.loops < 1) throw new PldrError(`-n must be at least 1, got ${flags.loops}`);
-    await this.useBackend(flags.backend);
+    await this.useBackend(flags.backend, flags.threads);
     const settings: BenchSettings = {
       suite: args.suite as Suite,
       models: flags.model ?? [],

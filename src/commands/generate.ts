@@ -93,7 +93,7 @@ per-token log-probs, stop reason, timings).`;
       text = await readStdin();
     }
 
-    await this.useBackend(flags.backend);
+    await this.useBackend(flags.backend, flags.threads);
     const files = withSpinner('loading the model', () => readModelFiles(flags.model ?? demoModel(), {hparams: flags.hparams}));
     const tokenizer = ids === undefined ? await loadTokenizer(flags.tokenizer, files.tokenizer, 'a text prompt', files.config.input_vocab_size) : undefined;
     if (files.hf?.generation) {

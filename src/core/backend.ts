@@ -5,7 +5,10 @@
  * cpu backend on matMul. It lacks a few kernels the model's gradients need; we register them here.
  * The tensorflow backends are opt-in packages the user installs; we load them by dynamic import.
  */
-import {totalmem} from 'node:os';
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import os, {tmpdir, totalmem} from 'node:os';
+import {join} from 'node:path';
+import type {Worker} from 'node:worker_threads';
 
 import * as tf from '@tensorflow/tfjs';
 
@@ -21,10 +24,19 @@ const OPT_IN: Record<string, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
 };
 
-export async function initBackend(name: string = process.env.PLDR_BACKEND ?? 'wasm'): Promise<BackendName> {
+let wasmStarted = false;
+
+/**
+ * Initialise the backend. `threads` > 1 on wasm loads tfjs's multi-threaded build (XNNPACK's
+ * products split over a pool of worker threads); 1 keeps the single-threaded build. The wasm
+ * module is made once per process: the first call's thread count stays.
+ */
+export async function initBackend(name: string = process.env.PLDR_BACKEND ?? 'wasm', threads = 1): Promise<BackendName> {
   const backend = parseBackendName(name);
   if (backend === 'wasm') {
-    await import('@tensorflow/tfjs-backend-wasm');
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (!wasmStarted && threads > 1) await startThreadedWasm(wasm.setThreadsCount, threads);
+    wasmStarted = true;
     registerWasmKernels();
     registerFusedKernels();
   } else if (backend !== 'cpu') {
@@ -44,6 +56,62 @@ export async function initBackend(name: string = process.env.PLDR_BACKEND ?? 'wa
   }
   await tf.ready();
   return backend;
+}
+
+/** The threads the wasm backend's products use (1 for the other backends and before initialising). */
+export function backendThreads(): number {
+  if (tf.getBackend() !== 'wasm') return 1;
+  return (tf.backend() as unknown as {wasm: {tfjs: {getThreadsCount(): number}}}).wasm.tfjs.getThreadsCount();
+}
+
+/**
+ * Start tfjs's multi-threaded wasm build under Node (it is made for browsers). Three things stand
+ * in its way, each worked around only while the backend starts:
+ * - tfjs hands its pthread workers `blob:` URLs, which Node's worker_threads refuse: the worker
+ *   script and the module's factory are written to files in a temporary folder instead (the
+ *   factory with the names of the node bundle it refers to: require$$0…, commonjsGlobal);
+ * - the C++ side caps its thread pool at half of `os.cpus().length` (it assumes two hyperthreads a
+ *   core), so one thread on a 2-core machine whatever setThreadsCount says: it is shown 2 × threads;
+ * - the build is only chosen when the WASM_HAS_MULTITHREAD_SUPPORT flag is true.
+ */
+async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pldr-wasm-threads-'));
+  process.once('exit', () => rmSync(dir, {recursive: true, force: true}));
+  const factory = join(dir, 'factory.js');
+  const NodeBlob = globalThis.Blob;
+  const createObjectURL = URL.createObjectURL;
+  const cpus = os.cpus;
+  globalThis.Blob = class extends NodeBlob {
+    readonly source: string;
+    constructor(parts: string[], options?: BlobPropertyBag) {
+      super(parts, options);
+      this.source = parts.join('');
+      if (this.source.startsWith('var WasmBackendModuleThreadedSimd'))
+        writeFileSync(factory, "var require$$0 = require('fs'), require$$1 = require('path'), require$$3 = require('perf_hooks'), require$$4 = require('os'), commonjsGlobal = globalThis;\n" + this.source);
+    }
+  } as typeof Blob;
+  let scripts = 0;
+  URL.createObjectURL = (blob: Blob) => {
+    const source = (blob as Blob & {source?: string}).source;
+    if (source === undefined) return createObjectURL(blob);
+    const file = join(dir, `worker-${scripts++}.js`); // the pthread worker, loading the factory from its file
+    writeFileSync(file, source.replace('importScripts(objectUrl)', `importScripts(${JSON.stringify(factory)})`));
+    return file;
+  };
+  const shown = cpus().slice(0, 1);
+  os.cpus = () => Array.from({length: 2 * threads}, () => shown[0]!);
+  try {
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+    setThreadsCount(threads);
+    if (!(await tf.setBackend('wasm'))) throw new PldrError(`the wasm backend failed to start with ${threads} threads: try --threads 1`);
+    // The pool's threads wait for work forever; they must not keep the process alive once it is done.
+    const pool = (tf.backend() as unknown as {wasm: {PThread?: {runningWorkers: Worker[]; unusedWorkers: Worker[]}}}).wasm.PThread;
+    for (const worker of [...(pool?.runningWorkers ?? []), ...(pool?.unusedWorkers ?? [])]) worker.unref();
+  } finally {
+    globalThis.Blob = NodeBlob;
+    URL.createObjectURL = createObjectURL;
+    os.cpus = cpus;
+  }
 }
 
 /** The wasm backend's heap: 32-bit addresses, and tfjs builds it to grow to 4 GiB less one 64 KiB page. */

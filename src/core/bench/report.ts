@@ -14,6 +14,7 @@ import {fileURLToPath} from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 
+import {backendThreads} from '../backend.js';
 import {PldrError} from '../errors.js';
 import {checkWritableFolder, writeFileAtomic} from '../io/fsutil.js';
 import {type BarChartSpec, type LineChartSpec, multiPanelSvg, type PanelSpec, svgToPng} from '../plot.js';
@@ -32,6 +33,8 @@ export interface Environment {
   backend: string;
   wasm_simd?: boolean;
   wasm_threads?: boolean;
+  /** Threads the backend's products use (--threads / PLDR_THREADS; 1 for the single-threaded builds). */
+  threads?: number;
   cpu: string;
   cores: number;
   memory_gb: number;
@@ -98,6 +101,7 @@ export function collectEnvironment(): Environment {
   return {
     backend,
     ...Object.fromEntries(Object.entries(wasm).filter(([, v]) => v !== undefined)),
+    threads: backendThreads(),
     cpu: cpus()[0]?.model?.trim() ?? 'unknown',
     cores: cpus().length,
     memory_gb: round(totalmem() / 2 ** 30, 1),
@@ -214,15 +218,18 @@ export function textTable(head: string[], rows: string[][]): string {
 
 const onOff = (b: boolean | undefined): string => (b === undefined ? 'unknown' : b ? 'on' : 'off');
 
+/** ", 2 threads" (older reports, without the field, show nothing). */
+const threadsNote = (e: Environment): string => (e.threads === undefined ? '' : `, ${e.threads} thread${e.threads === 1 ? '' : 's'}`);
+
 function envLine(e: Environment): string {
   const wasm = e.backend === 'wasm' ? ` (SIMD ${onOff(e.wasm_simd)}, threads ${onOff(e.wasm_threads)})` : '';
   const commit = e.git_commit ? `commit ${e.git_commit.slice(0, 12)}${e.git_dirty ? ' with uncommitted changes' : ''}` : 'no git commit';
-  return `${e.cpu}, ${e.cores} cores, ${e.memory_gb} GB; backend ${e.backend}${wasm}; Node ${e.node}, tfjs ${e.tfjs}, pldr ${e.pldr}, ${commit}; ${e.date}`;
+  return `${e.cpu}, ${e.cores} cores, ${e.memory_gb} GB; backend ${e.backend}${wasm}${threadsNote(e)}; Node ${e.node}, tfjs ${e.tfjs}, pldr ${e.pldr}, ${commit}; ${e.date}`;
 }
 
 function envTable(e: Environment): string {
   const rows: [string, string][] = [
-    ['backend', e.backend + (e.backend === 'wasm' ? ` (SIMD ${onOff(e.wasm_simd)}, threads ${onOff(e.wasm_threads)})` : '')],
+    ['backend', e.backend + (e.backend === 'wasm' ? ` (SIMD ${onOff(e.wasm_simd)}, threads ${onOff(e.wasm_threads)})` : '') + threadsNote(e)],
     ['CPU', `${e.cpu} × ${e.cores} logical cores`],
     ['memory', `${e.memory_gb} GB`],
     ['OS', `${e.platform} ${e.os_release} (${e.arch})`],
@@ -609,6 +616,7 @@ export function compareReports(old: BenchReport, cur: BenchReport): {rows: Compa
   const eo = old.environment;
   const en = cur.environment;
   if (eo.backend !== en.backend) warnings.push(`backend differs: ${eo.backend} then, ${en.backend} now`);
+  if (eo.threads !== undefined && en.threads !== undefined && eo.threads !== en.threads) warnings.push(`threads differ: ${eo.threads} then, ${en.threads} now`);
   if (eo.cpu !== en.cpu || eo.cores !== en.cores) warnings.push(`machine differs: ${eo.cpu} × ${eo.cores} then, ${en.cpu} × ${en.cores} now; compare ratios, not times`);
   if (old.suite === 'paper' && cur.suite === 'paper' && old.protocol.new_tokens !== cur.protocol.new_tokens) warnings.push(`new tokens differ: ${old.protocol.new_tokens} then, ${cur.protocol.new_tokens} now`);
   return {rows, warnings};

@@ -23,14 +23,15 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type {RopeStyle} from '../config.js';
-import {WASM_BASE64} from '../wasm/gemv-bytes.js';
+import {WASM_BASE64, WASM_SHARED_BASE64} from '../wasm/gemv-bytes.js';
 import {ropePartner} from './rope.js';
 
 interface HeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
   dataIdMap: {get(id: unknown): {memoryOffset: number}};
-  wasm: {asm?: {memory?: WebAssembly.Memory}; HEAPF32: Float32Array};
+  /** The single-threaded build exports its memory (asm.memory); the multi-threaded one imports a shared one (wasmMemory). */
+  wasm: {asm?: {memory?: WebAssembly.Memory}; wasmMemory?: WebAssembly.Memory; HEAPF32: Float32Array};
 }
 
 /** PldrLinear serves products with at most this many rows and columns; wider or taller ones go to XNNPACK. */
@@ -50,10 +51,11 @@ let gemvFns: Gemv | null | undefined;
 /** Our gemv, instantiated on the wasm backend's own memory; null when that memory cannot be reached. */
 function gemvOn(be: HeapBackend): Gemv | null {
   if (gemvFns !== undefined) return gemvFns;
-  const memory = be.wasm.asm?.memory;
+  const memory = be.wasm.asm?.memory ?? be.wasm.wasmMemory;
   try {
     if (!(memory instanceof WebAssembly.Memory)) throw new Error('no memory');
-    const mod = new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'));
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const mod = new WebAssembly.Module(Buffer.from(shared ? WASM_SHARED_BASE64 : WASM_BASE64, 'base64'));
     gemvFns = new WebAssembly.Instance(mod, {env: {memory}}).exports as unknown as Gemv;
   } catch {
     gemvFns = null;
