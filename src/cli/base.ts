@@ -18,7 +18,7 @@ export abstract class PldrCommand extends Command {
       helpGroup: 'GLOBAL',
     }),
     threads: Flags.string({
-      description: 'threads for the wasm backend\'s matrix products (default: the cores Node reports; 1 keeps the single-threaded build)',
+      description: 'threads for the wasm backend\'s matrix products (default 1, the single-threaded build; more speeds up training\'s products, not cached decoding)',
       env: 'PLDR_THREADS',
       helpGroup: 'GLOBAL',
     }),

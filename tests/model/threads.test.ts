@@ -15,10 +15,10 @@ import {oneLineError, pldr} from '../cli/run.js';
 import {ROOT} from '../helpers.js';
 
 describe('parseThreads', () => {
-  it('defaults to the cores Node reports and accepts 1 to 4 per core', () => {
-    expect(defaultThreads()).toBe(availableParallelism());
-    expect(parseThreads(undefined)).toBe(availableParallelism());
-    expect(parseThreads('')).toBe(availableParallelism());
+  it('defaults to one thread and accepts 1 to 4 per core', () => {
+    expect(defaultThreads()).toBe(1);
+    expect(parseThreads(undefined)).toBe(1);
+    expect(parseThreads('')).toBe(1);
     expect(parseThreads('1')).toBe(1);
     expect(parseThreads(` ${4 * availableParallelism()} `)).toBe(4 * availableParallelism());
   });
