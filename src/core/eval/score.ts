@@ -98,7 +98,7 @@ export function scoreFull(model: PldrModel, enc: EncodedRequest, g?: GCache[]): 
   const from = Math.max(enc.ctxlen - 1, 0);
   const targets = enc.inp.slice(from + 1);
   const mask = createMask([input]);
-  const r = model.forward([input], {mask, g, logitsFrom: from});
+  const r = model.forward([input], {mask, g, logitsFrom: from, noCache: true});
   try {
     return scoreRows(r.logits.dataSync() as Float32Array, model.cfg.input_vocab_size, targets);
   } finally {
@@ -122,7 +122,7 @@ export function scoreFullBatch(model: PldrModel, encs: EncodedRequest[], g?: GCa
   const from = Math.min(...froms);
   const V = model.cfg.input_vocab_size;
   const mask = createMask(inputs); // [B, 1, L, L]
-  const r = model.forward(inputs, {mask, g, logitsFrom: from});
+  const r = model.forward(inputs, {mask, g, logitsFrom: from, noCache: true});
   try {
     const logits = r.logits.dataSync() as Float32Array; // [B, L − from, V]
     const rowsPer = L - from;

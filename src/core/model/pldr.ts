@@ -301,6 +301,12 @@ export interface ForwardOptions {
   hidden?: boolean;
   /** Use the fused inference kernels where the backend has them (no gradients: never in training). */
   fast?: boolean;
+  /**
+   * The caller discards the returned KV-cache (one uncached forward, as eval's full mode). With a
+   * G given, the metric learner is then skipped: its A feeds only PLGA, which the G replaces, and the
+   * KV-cache, which nobody keeps. The returned cache then holds no A.
+   */
+  noCache?: boolean;
 }
 export interface ForwardResult {
   logits: tf.Tensor3D; // [B, L, V] (or [B, 1, V] with lastOnly, [B, L − from, V] with logitsFrom)
@@ -537,10 +543,15 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
       G_LM = gIn?.G_LM ?? lw.G!; // an external G list overrides the constant one
     } else {
       const deduce = () => {
+        // §3.6 PLGA — or §4.2: a G-cache skips it; the returned list carries the cached tensors
+        if (gIn) {
+          // §3.5 metric learner: with a G given, its A only goes into the KV-cache (skipped when the caller keeps none)
+          const A = kvIn?.A ?? slot?.A ?? (opts.noCache ? undefined : metricLearner(q, lw, fast));
+          return {A, A_LM: gIn.A_LM, G_LM: gIn.G_LM, A_P: gIn.A_P};
+        }
         // §3.5 metric learner — skipped when a KV-cache holds A (the prompt's A is never updated)
         const A = kvIn?.A ?? slot?.A ?? metricLearner(q, lw, fast);
-        // §3.6 PLGA — or §4.2: a G-cache skips it; the returned list carries the cached tensors
-        return gIn ? {A, A_LM: gIn.A_LM, G_LM: gIn.G_LM, A_P: gIn.A_P} : {A, ...plga(A, lw.plga!)};
+        return {A, ...plga(A, lw.plga!)};
       };
       // Inference frees the intermediates at once (a prompt leaves ~9 MB of them per layer of a
       // 104M model until the call ends); training keeps them for the gradients.
@@ -573,7 +584,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
       const E = tf.softmax(mask ? tf.add(S, tf.mul(mask, MASK_NEG)) : S);
       const Oh = bmm(E, v); // [B, H, L, dk]
       O = (L === 1 ? Oh : Oh.transpose([0, 2, 1, 3])).reshape([B, L, d]);
-      kvOut.push(isG ? {K, V} : {K, V, A});
+      kvOut.push(isG || !A ? {K, V} : {K, V, A});
     }
     const a = linear(O, lw.dense, fast) as tf.Tensor3D;
     if (!isG) deductive[l].S = S;
