@@ -24,7 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import type {RopeStyle} from '../config.js';
 import {WASM_BASE64, WASM_SHARED_BASE64} from '../wasm/gemv-bytes.js';
-import {ropePartner} from './rope.js';
+import {ropePartners} from './rope.js';
 
 interface HeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -229,7 +229,7 @@ export function registerFusedKernels(): void {
       const {B, L, H, start, style} = attrs as unknown as {B: number; L: number; H: number; start: number; style: RopeStyle};
       const d = qkv.shape[1]! / 3;
       const dk = d / H;
-      const partner = Int32Array.from({length: dk}, (_, j) => ropePartner(style, dk, j)); // [dk]
+      const partner = ropePartners(style, dk); // [dk]
       return withHeap(backend, [qkv, cos, sin], [[B, H, L, dk], [B, L, H, dk], [B, L, H, dk]], ([y, C, S], [q, k, v]) => {
         // x'[j] = x[j]·c + x[partner j]·s, with S's pair signs folded in (rope.ts)
         for (let bb = 0; bb < B; bb++)

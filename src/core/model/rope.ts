@@ -53,6 +53,16 @@ export function ropePartner(style: RopeStyle, dk: number, j: number): number {
   return style === 'neox' ? (j + dk / 2) % dk : j ^ 1;
 }
 
+const partnerTables = new Map<string, Int32Array>();
+
+/** ropePartner for every component j < dk, made once per (style, dk): the fused kernel reads it at every step. */
+export function ropePartners(style: RopeStyle, dk: number): Int32Array {
+  const key = `${style}/${dk}`;
+  let t = partnerTables.get(key);
+  if (!t) partnerTables.set(key, (t = Int32Array.from({length: dk}, (_, j) => ropePartner(style, dk, j)))); // [dk]
+  return t;
+}
+
 /**
  * Everything a layer needs to rotate Q and K, precomputed once per model. For each pair (u, v)
  * of frequency i (see ropePair) with (c, s) = table[p, i]:
