@@ -54,6 +54,15 @@ function startRun(args: string[], update: number): {child: ChildProcess; reached
   return {child, reached, exited};
 }
 
+/** Start a new run in `run` with `args`, send it `signal` once it logged update 2: its exit status and the updates its checkpoint holds. */
+async function stopRun(run: string, signal: NodeJS.Signals, ...args: string[]): Promise<{code: number | null; at: number}> {
+  const first = startRun(train('--out', run, ...args), 2);
+  await first.reached;
+  first.child.kill(signal);
+  const code = await first.exited;
+  return {code, at: progressOf(run).updates};
+}
+
 describe('train --out: never destroy what we did not create, never write into the input', () => {
   it('refuses a non-empty folder that is not a run, unless --force', () => {
     const dir = join(tmp, 'mine');
@@ -124,11 +133,8 @@ describe('train --resume: a whole checkpoint or a refusal that changes nothing',
 describe('a resumed run keeps its own stopping rules', () => {
   it('Ctrl-C, then --resume alone stops at the run\'s --max-steps; resuming a finished run says so and changes nothing', async () => {
     const run = join(tmp, 'rules');
-    const first = startRun(train('--out', run, '--max-steps', '6', '--ckpt-every', '0'), 2);
-    await first.reached;
-    first.child.kill('SIGINT');
-    expect(await first.exited).toBe(130);
-    const at = progressOf(run).updates;
+    const {code, at} = await stopRun(run, 'SIGINT', '--max-steps', '6', '--ckpt-every', '0');
+    expect(code).toBe(130);
     expect(at).toBeLessThan(6);
     const ev = events(ok(['train', '--resume', run, '--json']).stdout);
     expect(ev.find((e) => e.type === 'start').resumedAt).toBe(at);
@@ -156,11 +162,8 @@ describe('a resumed run keeps its own stopping rules', () => {
 describe('SIGTERM', () => {
   it('stops a training like Ctrl-C: a checkpoint, exit 143, and the run resumes from it', async () => {
     const run = join(tmp, 'sigterm');
-    const first = startRun(train('--out', run, '--max-steps', '100000', '--ckpt-every', '0'), 2);
-    await first.reached;
-    first.child.kill('SIGTERM');
-    expect(await first.exited).toBe(143);
-    const at = progressOf(run).updates;
+    const {code, at} = await stopRun(run, 'SIGTERM', '--max-steps', '100000', '--ckpt-every', '0');
+    expect(code).toBe(143);
     expect(at).toBeGreaterThanOrEqual(2);
     expect(existsSync(join(run, 'lock'))).toBe(false);
     const ev = events(ok(['train', '--resume', run, '--max-steps', String(at + 1), '--json']).stdout);
