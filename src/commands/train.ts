@@ -17,8 +17,8 @@ import {checkRunOut, createRun, discardRunDir, makeRunDir, readRunSettings, type
 
 /** --vocab-size when not given: fitted down to what the corpus supports. */
 const DEFAULT_VOCAB_SIZE = 4000;
-/** The flags a resume takes; every other setting is fixed when the run is created. */
-const RESUME_FLAGS = new Set(['resume', 'max-steps', 'max-tokens', 'time-limit', 'total-steps', 'json', 'backend']);
+/** The flags a resume takes (the run's limits, and where it computes); every other setting is fixed when the run is created. */
+const RESUME_FLAGS = new Set(['resume', 'max-steps', 'max-tokens', 'time-limit', 'total-steps', 'json', 'backend', 'threads']);
 
 export default class Train extends PldrCommand {
   static override summary = 'Pretrain a PLDR-LLM on a text corpus with the reference recipe; resumable.';

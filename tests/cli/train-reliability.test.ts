@@ -145,6 +145,8 @@ describe('a resumed run keeps its own stopping rules', () => {
     expect(done.stderr.trim().split('\n')).toEqual([expect.stringMatching(/rules has already finished: it reached 6 updates \(--max-steps\); nothing to do/)]);
     expect(done.stdout).toBe('');
     expect(bytes(run)).toEqual(before);
+    // where it computes is not a setting of the run: --backend and --threads apply to a resume
+    expect(ok(['train', '--resume', run, '--backend', 'wasm', '--threads', '1']).stderr).toMatch(/rules has already finished/);
 
     // a limit given on the resume command line overrides the run's, and is kept for the next resume
     expect(events(ok(['train', '--resume', run, '--max-steps', '8', '--json']).stdout).at(-1)).toMatchObject({reason: 'max-steps', update: 8});
