@@ -19,7 +19,7 @@ import {checkOutputDir, writeFileAtomic} from './fsutil.js';
 import {checkGShape, readGList} from './glist.js';
 import {findLegacyHub, type LegacyHub, legacyTokenizerPath} from './legacy-hub.js';
 import {HF_BASE_MODEL, HF_CAUSAL_LM, type HfArchitecture} from './hf/config.js';
-import {customGTypeFor, gListFromPastGValues, HF_BIN, HF_SAFETENSORS, HF_SAFETENSORS_INDEX, type HfSnapshot, type HfWriteOptions, isHfSnapshot, pastGValuesFromGList, readHfSnapshot, writeHfSnapshotFiles} from './hf/snapshot.js';
+import {customGTypeFor, HF_BIN, HF_SAFETENSORS, HF_SAFETENSORS_INDEX, type HfSnapshot, type HfWriteOptions, isHfSnapshot, pastGValuesFromGList, readHfSnapshot, snapshotGList, writeHfSnapshotFiles} from './hf/snapshot.js';
 import {makeConfigJson, readModelConfig} from './modelconfig.js';
 import {readPth, writePth} from './pth.js';
 import {readSafetensors, writeSafetensors} from './safetensors.js';
@@ -123,12 +123,8 @@ function readHfModelDir(dir: string, variantHint?: ModelConfig['variant']): Mode
   if (architecture !== HF_CAUSAL_LM) refuseArchitecture(dir, architecture);
   const files: ModelFiles = {config, weights: snap.weights, source: dir, hf: snap};
   if (snap.tokenizer) files.tokenizer = snap.tokenizer;
-  const extras = new Set(snap.extras.keys());
-  if (config.variant === 'v510G') {
-    files.G = gListFromPastGValues(snap.extras, config, dir);
-    for (const k of pastGValuesFromGList(files.G, config).keys()) extras.delete(k);
-  }
-  if (extras.size > 0) throw new PldrError(`${dir}: unexpected tensor(s) for a ${architecture}: ${[...extras].slice(0, 3).join(', ')}`);
+  const G = snapshotGList(snap, dir);
+  if (G) files.G = G;
   checkModelFiles(files);
   // a snapshot stores its tensors sorted by name: keep the reference's state-dict order, as a .pth has it
   files.weights = new Map(stateDictSpec(config).map(({key}) => [key, snap.weights.get(key)!]));

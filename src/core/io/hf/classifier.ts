@@ -11,7 +11,7 @@ import {checkModelFiles, type ModelFiles, writeHfModelDir} from '../model-files.
 import type {StateDict} from '../tensor.js';
 import {type HfArchitecture, HF_SEQUENCE_CLASSIFICATION, HF_TOKEN_CLASSIFICATION} from './config.js';
 import {readTaskHead, type TaskHead, taskHeadConfig, taskHeadTensors, taskOf} from './heads.js';
-import {gListFromPastGValues, isHfSnapshot, pastGValuesFromGList, readHfConfig, readHfSnapshot} from './snapshot.js';
+import {isHfSnapshot, pastGValuesFromGList, readHfConfig, readHfSnapshot, snapshotGList} from './snapshot.js';
 
 /** A classifier snapshot read: the base model's files (ModelFiles) and its head. */
 export interface ClassifierFiles extends ModelFiles {
@@ -35,15 +35,10 @@ export function readClassifierFiles(path: string): ClassifierFiles {
   const task = taskOf(architecture);
   if (!task) throw new PldrError(`${path} is a ${architecture}, not a classifier: pldr classify needs a ${HF_SEQUENCE_CLASSIFICATION} or ${HF_TOKEN_CLASSIFICATION} (for text generation use pldr generate)`);
   const head = readTaskHead(architecture, json, snap.extras, config.d_model, tokens.pad, path)!;
-  const extras = new Set(snap.extras.keys());
-  for (const k of taskHeadTensors(head).keys()) extras.delete(k);
   const files: ClassifierFiles = {config, weights: withStandInLmHead(snap.weights, config), source: path, hf: snap, head};
   if (snap.tokenizer) files.tokenizer = snap.tokenizer;
-  if (config.variant === 'v510G') {
-    files.G = gListFromPastGValues(snap.extras, config, path);
-    for (const k of pastGValuesFromGList(files.G, config).keys()) extras.delete(k);
-  }
-  if (extras.size > 0) throw new PldrError(`${path}: unexpected tensor(s) for a ${architecture}: ${[...extras].slice(0, 3).join(', ')}`);
+  const G = snapshotGList(snap, path, taskHeadTensors(head).keys());
+  if (G) files.G = G;
   if (snap.weights.has('final_layer.weight')) throw new PldrError(`${path} holds final_layer.weight, an LM head, but config.json's architectures say ${architecture}`);
   checkModelFiles(files);
   return files;

@@ -345,6 +345,25 @@ export function gListFromPastGValues(extras: StateDict, cfg: ModelConfig, where:
   return Array.from({length: N}, (_, l) => ({dtype: 'F32' as const, shape: [1, H, d_k, d_k], data: data.slice((l * 3 + 2) * size, (l * 3 + 3) * size)}));
 }
 
+/**
+ * The tensors a snapshot holds beyond the reference weights, checked: a fixed-G (v510G) model's
+ * past_G_values become its G list (returned; undefined for other variants), `known` names those a
+ * caller reads itself (a task head's score.*), and anything else is refused with one line.
+ */
+export function snapshotGList(snap: HfSnapshot, where: string, known: Iterable<string> = []): HostTensor[] | undefined {
+  const {config, architecture} = snap.hf;
+  const extras = new Set(snap.extras.keys());
+  for (const k of known) extras.delete(k);
+  let G: HostTensor[] | undefined;
+  if (config.variant === 'v510G') {
+    G = gListFromPastGValues(snap.extras, config, where);
+    extras.delete(HF_G_VALUES);
+    extras.delete(HF_G_STATUS);
+  }
+  if (extras.size > 0) throw new PldrError(`${where}: unexpected tensor(s) for a ${architecture}: ${[...extras].slice(0, 3).join(', ')}`);
+  return G;
+}
+
 /** True when every head of g ([1, H, d_k, d_k]) is exactly the identity matrix. */
 function isIdentityG(g: HostTensor, d_k: number): boolean {
   const v = g.data as Float32Array;
