@@ -38,6 +38,8 @@ export interface Checkpoint {
 }
 
 export const CHECKPOINT_DIR = 'checkpoint';
+/** The previous checkpoint as writeCheckpoint leaves it between its two renames: checkpoint.old-PID. */
+const PREVIOUS = new RegExp(`^${CHECKPOINT_DIR}\\.old-\\d+$`);
 
 export function checkpointPath(runDir: string): string {
   return join(runDir, CHECKPOINT_DIR);
@@ -102,7 +104,7 @@ export function recoverCheckpoint(runDir: string): boolean {
     const why = incomplete(dir);
     if (why) throw new PldrError(`cannot resume ${runDir}: its checkpoint is incomplete (${why}) and no earlier one is beside it; nothing was changed (train it anew with --out ${runDir} --force, or use another --out)`);
   } else {
-    const previous = leftovers.find((n) => /^checkpoint\.old-\d+$/.test(n) && incomplete(join(runDir, n)) === undefined);
+    const previous = leftovers.find((n) => PREVIOUS.test(n) && incomplete(join(runDir, n)) === undefined);
     if (previous) renameSync(join(runDir, previous), dir);
   }
   for (const n of leftovers) rmSync(join(runDir, n), {recursive: true, force: true});
@@ -111,7 +113,7 @@ export function recoverCheckpoint(runDir: string): boolean {
 
 /** Whether RUN_DIR holds a checkpoint (or the previous one beside a cut-short write); reads nothing. */
 export function hasCheckpoint(runDir: string): boolean {
-  return existsSync(checkpointPath(runDir)) || (existsSync(runDir) && readdirSync(runDir).some((n) => /^checkpoint\.old-\d+$/.test(n)));
+  return existsSync(checkpointPath(runDir)) || (existsSync(runDir) && readdirSync(runDir).some((n) => PREVIOUS.test(n)));
 }
 
 export function readCheckpoint(runDir: string): Checkpoint {
