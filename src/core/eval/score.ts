@@ -92,19 +92,9 @@ function scoreRows(logits: Float32Array, V: number, targets: number[]): RequestS
   return {ll, isGreedy: greedy};
 }
 
-/** One uncached forward per request (the harness's way). */
+/** One uncached forward per request (the harness's way): the batch of one. */
 export function scoreFull(model: PldrModel, enc: EncodedRequest, g?: GCache[]): RequestScore {
-  const input = enc.inp.slice(0, -1);
-  const from = Math.max(enc.ctxlen - 1, 0);
-  const targets = enc.inp.slice(from + 1);
-  const mask = createMask([input]);
-  const r = model.forward([input], {mask, g, logitsFrom: from, noCache: true});
-  try {
-    return scoreRows(r.logits.dataSync() as Float32Array, model.cfg.input_vocab_size, targets);
-  } finally {
-    mask.dispose();
-    disposeAllBut(r, tensorsOf(g)); // the outputs pass a given G through
-  }
+  return scoreFullBatch(model, [enc], g)[0];
 }
 
 /**
@@ -114,7 +104,6 @@ export function scoreFull(model: PldrModel, enc: EncodedRequest, g?: GCache[]): 
  * reads its own from there. Results come in the order given.
  */
 export function scoreFullBatch(model: PldrModel, encs: EncodedRequest[], g?: GCache[]): RequestScore[] {
-  if (encs.length === 1) return [scoreFull(model, encs[0], g)];
   const L = encs[0].inp.length - 1;
   if (encs.some((e) => e.inp.length - 1 !== L)) throw new Error('scoreFullBatch takes requests of one length'); // a bug, not user input
   const inputs = encs.map((e) => e.inp.slice(0, -1)); // [B, L]
