@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import {backendThreads} from '../backend.js';
 import {PldrError} from '../errors.js';
 import {checkWritableFolder, writeFileAtomic} from '../io/fsutil.js';
-import {type BarChartSpec, type LineChartSpec, multiPanelSvg, type PanelSpec, svgToPng} from '../plot.js';
+import {type BarChartSpec, type BarDatum, type LineChartSpec, multiPanelSvg, type PanelSpec, svgToPng} from '../plot.js';
 import type {MicroResult} from './micro.js';
 import {BENCH_MODES, MODE_INFO, type PaperResult, round} from './paper.js';
 import type {ScalingResult} from './scaling.js';
@@ -276,6 +276,9 @@ export function renderSummary(r: BenchReport): string {
 
 export function chartSvg(r: BenchReport): string {
   const title = `pldr bench ${r.suite}: ${r.name} (${r.environment.backend}, ${r.environment.cpu})`;
+  /** One bar panel (the train and eval suites). */
+  const barChart = (id: string, panelTitle: string, valueLabel: string, bars: readonly BarDatum[]): string =>
+    multiPanelSvg([{type: 'bar', id, title: panelTitle, valueLabel, bars}], {columns: 1, title});
   if (r.suite === 'paper') {
     const models = r.models.filter((m) => m.modes.length > 0).map((m) => m.label);
     const modes = BENCH_MODES.filter((mode) => r.scenarios.some((s) => s.mode === mode));
@@ -300,24 +303,12 @@ export function chartSvg(r: BenchReport): string {
     );
   }
   if (r.suite === 'train') {
-    const panel: BarChartSpec & {type: 'bar'} = {
-      type: 'bar',
-      id: 'train',
-      title: 'Training throughput (whole optimisation steps)',
-      valueLabel: 'tokens per second (higher is faster)',
-      bars: r.runs.map((x) => ({label: `${x.model} (${x.batch}×${x.context})`, value: x.tokens_per_s})),
-    };
-    return multiPanelSvg([panel], {columns: 1, title});
+    const bars = r.runs.map((x) => ({label: `${x.model} (${x.batch}×${x.context})`, value: x.tokens_per_s}));
+    return barChart('train', 'Training throughput (whole optimisation steps)', 'tokens per second (higher is faster)', bars);
   }
   if (r.suite === 'eval') {
-    const panel: BarChartSpec & {type: 'bar'} = {
-      type: 'bar',
-      id: 'eval',
-      title: 'Scoring throughput (full-mode requests)',
-      valueLabel: 'requests per second (higher is faster)',
-      bars: r.scenarios.map((x) => ({label: x.id, value: x.requests_per_s})),
-    };
-    return multiPanelSvg([panel], {columns: 1, title});
+    const bars = r.scenarios.map((x) => ({label: x.id, value: x.requests_per_s}));
+    return barChart('eval', 'Scoring throughput (full-mode requests)', 'requests per second (higher is faster)', bars);
   }
   if (r.suite === 'scaling') {
     const panels: PanelSpec[] = r.models.map((m, i): LineChartSpec => ({
