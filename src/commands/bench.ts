@@ -40,7 +40,7 @@ const DEFAULT_PRESETS: Record<Suite, string[]> = {
   eval: ['PLDRv51-104M'],
 };
 /** What --quick changes for bench eval: two short lengths, few requests, one repeat. */
-export const EVAL_QUICK = {lengths: [8, 12], requests: 3, batch: 3, repeats: 1, warmup: 0};
+const EVAL_QUICK = {lengths: [8, 12], requests: 3, batch: 3, repeats: 1, warmup: 0};
 
 export default class Bench extends PldrCommand {
   static override summary = "Time generation: the paper's experiment (Appendix B), cost against position, and micro-benchmarks; reports in ./pldr-bench/ (or --results-dir).";

@@ -5,12 +5,10 @@
  * padding: each row is the one-request forward). For a PLDRv51 model also in the Gi setting (the
  * empty prompt's G given to every call, PLGA skipped), the way `pldr eval --g-init` scores.
  */
-import * as tf from '@tensorflow/tfjs';
-
 import {gCacheFromList} from '../generate.js';
 import {PldrError} from '../errors.js';
 import {type EncodedRequest, MAX_BATCH_TOKENS, type RequestScore, scoreFullAll} from '../eval/score.js';
-import type {GCache} from '../model/pldr.js';
+import {disposeAllBut, type GCache} from '../model/pldr.js';
 import {collectGarbage, emptyPromptGList, loadBenchModel, type ModelSpec, positiveInt, round, roundSummary, type Summary, summarize} from './paper.js';
 
 export const EVAL_DEFAULTS = {lengths: [16, 32, 64], requests: 16, batch: 8, repeats: 3, warmup: 1};
@@ -123,7 +121,7 @@ export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchRes
         }
       }
     } finally {
-      if (gCache) tf.dispose(gCache.flatMap((c) => [c.A_LM, c.G_LM, c.A_P]).filter(Boolean) as tf.Tensor[]);
+      disposeAllBut(gCache);
       m.model.dispose();
     }
   }
