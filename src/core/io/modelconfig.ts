@@ -45,7 +45,7 @@ export function makeConfigJson(cfg: ModelConfig, extraHparams: Record<string, un
   return out;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 

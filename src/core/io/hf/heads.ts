@@ -20,6 +20,7 @@ import {join} from 'node:path';
 import {PldrError} from '../../errors.js';
 import type {HostTensor, StateDict} from '../tensor.js';
 import {type HfArchitecture, HF_SEQUENCE_CLASSIFICATION, HF_TOKEN_CLASSIFICATION} from './config.js';
+import {isObject} from '../modelconfig.js';
 import {readHfConfig} from './snapshot.js';
 
 export type TaskKind = 'sequence-classification' | 'token-classification';
@@ -46,10 +47,6 @@ export function taskOf(architecture: HfArchitecture): TaskKind | undefined {
   if (architecture === HF_SEQUENCE_CLASSIFICATION) return 'sequence-classification';
   if (architecture === HF_TOKEN_CLASSIFICATION) return 'token-classification';
   return undefined;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** id2label (or num_labels) of a config.json → label names by index. */
