@@ -133,7 +133,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
 
     const made = makeRunDir(runDir, {force: flags.force});
     const onSigint = (sig: NodeJS.Signals) => {
-      process.stderr.write(`\n${sig === 'SIGINT' ? 'interrupted' : `stopped by ${sig}`} before training began\n`);
+      process.stderr.write(`\n${stoppedWord(sig)} before training began\n`);
       discardRunDir(runDir, made);
       process.exit(signalExit(sig));
     };
@@ -160,8 +160,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     const onSigint = (sig: NodeJS.Signals) => {
       if (stoppedBy) process.exit(signalExit(sig)); // a second one: give up at once
       stoppedBy = sig;
-      const how = sig === 'SIGINT' ? ['interrupted', 'Ctrl-C'] : [`stopped by ${sig}`, sig];
-      process.stderr.write(`\n${how[0]}: finishing this update and writing a checkpoint (${how[1]} again to abort)\n`);
+      process.stderr.write(`\n${stoppedWord(sig)}: finishing this update and writing a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to abort)\n`);
     };
     for (const sig of STOP_SIGNALS) process.on(sig, onSigint);
     const display = new Display(json);
@@ -284,6 +283,8 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 /** The shell's exit status for a process stopped by `sig`: 130 for SIGINT, 143 for SIGTERM. */
 const signalExit = (sig: NodeJS.Signals) => 128 + constants.signals[sig];
+/** How the user is told a signal stopped the training: "interrupted" for Ctrl-C, "stopped by SIGTERM". */
+const stoppedWord = (sig: NodeJS.Signals) => (sig === 'SIGINT' ? 'interrupted' : `stopped by ${sig}`);
 
 /** The run's limits from the command line: the stopping rules and --total-steps, each checked. */
 function limitsFromFlags(flags: {'max-steps'?: number; 'max-tokens'?: number; 'time-limit'?: string; 'total-steps'?: number}): RunLimits {
