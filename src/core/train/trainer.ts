@@ -28,7 +28,7 @@ import {Rng} from '../sampling.js';
 import {type Checkpoint, hasCheckpoint, type Progress, readCheckpoint, recoverCheckpoint, writeCheckpoint} from './checkpoint.js';
 import type {CorpusOptions} from './corpus.js';
 import {initWeights} from './init.js';
-import {lockRun} from './lock.js';
+import {LOCK_FILE, lockRun} from './lock.js';
 import {AdamW} from './optim.js';
 import {type BatchPosition, buildTokenCache, dataDir, PackedDataset} from './shards.js';
 import {evalLoss, modelVariables, type Recipe, trainStep} from './step.js';
@@ -127,7 +127,7 @@ export function makeRunDir(dir: string, opts: {force: boolean}): NewRunDir {
     throw new PldrError(`cannot create the run folder ${dir}: ${fsMessage(e)}`);
   }
   const release = lockRun(dir);
-  const others = readdirSync(dir).filter((n) => n !== 'lock');
+  const others = readdirSync(dir).filter((n) => n !== LOCK_FILE);
   if (opts.force) for (const n of others) rmSync(join(dir, n), {recursive: true, force: true});
   return {made: !existed ? 'folder' : opts.force || others.length === 0 ? 'contents' : 'none', release};
 }
