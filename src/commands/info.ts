@@ -10,18 +10,15 @@ import {readModelConfig} from '../core/io/modelconfig.js';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
-/** Rows of [label, value] with the values right-aligned in one column. */
-function table(rows: Array<[string, string]>, indent = '  '): string[] {
+/** Rows of [label, value] with the values right-aligned in one column (numbers), or left-aligned after the labels (text). */
+function table(rows: Array<[string, string]>, indent = '  ', align: 'right' | 'left' = 'right'): string[] {
   const wl = Math.max(...rows.map(([l]) => l.length));
-  const wv = Math.max(...rows.map(([, v]) => v.length));
+  const wv = align === 'right' ? Math.max(...rows.map(([, v]) => v.length)) : 0;
   return rows.map(([l, v]) => `${indent}${l.padEnd(wl)}  ${v.padStart(wv)}`);
 }
 
-/** Rows of [label, value] with the values left-aligned after the labels. */
-function list(rows: Array<[string, string]>): string[] {
-  const wl = Math.max(...rows.map(([l]) => l.length));
-  return rows.map(([l, v]) => `  ${l.padEnd(wl)}  ${v}`);
-}
+/** table() for text values. */
+const list = (rows: Array<[string, string]>): string[] => table(rows, '  ', 'left');
 
 function hparamRows(cfg: ModelConfig): Array<[string, string]> {
   const rows: Array<[string, string]> = [
@@ -87,7 +84,7 @@ function paramLines(cfg: ModelConfig, p: ParamCounts): string[] {
   ];
 }
 
-/** Where a Hugging Face snapshot came from and what of it pldr uses. */
+/** The files of a folder in the older Hub layout, and what of it pldr ignores. */
 function legacyRows(d: LegacyHubDescription): Array<[string, string]> {
   const rows: Array<[string, string]> = [['checkpoint', d.checkpoint], ['hyper-parameters', `${d.hyperparameters} (read as data, never run)`], ['tokenizer', d.tokenizer ?? 'none in the folder (pass --tokenizer)']];
   if (d.g_list) rows.push(['G list', d.g_list]);
@@ -104,6 +101,7 @@ function taskRows(t: TaskHeadDescription): Array<[string, string]> {
   ];
 }
 
+/** Where a Hugging Face snapshot came from and what of it pldr uses. */
 function snapshotRows(d: HfSnapshotDescription): Array<[string, string]> {
   const rows: Array<[string, string]> = [['format', d.format]];
   if (d.name_or_path) rows.push(['from', d.name_or_path]);
