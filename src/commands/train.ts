@@ -101,7 +101,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       const runDir = flags.resume;
       const fixed = raw.find((t) => t.type === 'flag' && !RESUME_FLAGS.has(t.flag));
       if (fixed?.type === 'flag')
-        throw new PldrError(`--${fixed.flag} does not apply to a resume (a run's settings are fixed when it is created): a resume takes only --max-steps, --max-tokens, --time-limit, --total-steps and --json`);
+        throw new PldrError(`--${fixed.flag} does not apply to a resume (a run's settings are fixed when it is created): a resume takes only ${[...RESUME_FLAGS].filter((f) => f !== 'resume').map((f) => `--${f}`).join(', ')}`);
       readRunSettings(runDir); // a clear error before anything else
       await this.useBackend(flags.backend, flags.threads);
       const release = lockRun(runDir);

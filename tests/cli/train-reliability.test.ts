@@ -153,7 +153,7 @@ describe('a resumed run keeps its own stopping rules', () => {
     expect(JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).stop.maxSteps).toBe(8);
     expect(oneLineError(pldr(['train', '--resume', run, '--max-steps', '0']))).toMatch(/--max-steps must be at least 1/);
     // the other settings are the run's: a resume does not silently ignore them
-    expect(oneLineError(pldr(['train', '--resume', run, '--lr', '1e-4', '--max-steps', '9']))).toMatch(/^error: --lr does not apply to a resume .*a resume takes only --max-steps, --max-tokens, --time-limit, --total-steps and --json$/);
+    expect(oneLineError(pldr(['train', '--resume', run, '--lr', '1e-4', '--max-steps', '9']))).toMatch(/^error: --lr does not apply to a resume .*a resume takes only --max-steps, --max-tokens, --time-limit, --total-steps, --json, --backend, --threads$/);
     expect(progressOf(run).updates).toBe(8);
     // the schedule's length is the run's too, and a resume may change it
     ok(['train', '--resume', run, '--max-steps', '9', '--total-steps', '20', '--json']);
