@@ -93,7 +93,7 @@ describe('older Hub layout folder', () => {
     const onlyBad = makeLegacyFolder({tarball: gzip(makeTar([{name: '../x.model', data: new Uint8Array(4)}, {name: 'y.model', type: '2', linkName: '../x'}]))});
     const tgz = join(onlyBad, 'PLDR-LLM-v51-tiny-tokenizer.tar.gz');
     const bomb = makeLegacyFolder({tarball: gzip(new Uint8Array(65 * 2 ** 20))}); // inflates past the 64 MiB cap
-    expect(refusal(() => readModelFiles(bomb))).toBe(`${join(bomb, 'PLDR-LLM-v51-tiny-tokenizer.tar.gz')} inflates to more than ${64 * 2 ** 20} bytes, more than a tokenizer archive can hold: refusing it`);
+    expect(refusal(() => readModelFiles(bomb))).toBe(`${join(bomb, 'PLDR-LLM-v51-tiny-tokenizer.tar.gz')} inflates to more than ${64 * 2 ** 20} bytes, more than a tokenizer archive can hold: refusing it: move the archive out of the folder and pass --tokenizer FILE.model`);
     expect(refusal(() => readModelFiles(onlyBad))).toBe(`${tgz} holds no SentencePiece .model that is a regular file inside the archive: move the archive out of the folder and pass --tokenizer FILE.model`);
   });
 

@@ -229,7 +229,13 @@ const MOVE_IT = 'move the archive out of the folder and pass --tokenizer FILE.mo
 
 /** The one SentencePiece model inside a tokenizer tarball (a safe, complete, regular file). */
 function tarballModel(source: string): TarEntry {
-  const entries = readTarball(source, {maxBytes: MAX_TARBALL_BYTES});
+  let entries: TarEntry[];
+  try {
+    entries = readTarball(source, {maxBytes: MAX_TARBALL_BYTES});
+  } catch (e) {
+    if (e instanceof PldrError) throw new PldrError(`${e.message}: ${MOVE_IT}`); // too large, not gzip, not tar
+    throw e;
+  }
   const models = entries.filter((e) => e.type === 'file' && e.name.endsWith('.model') && !e.unsafe && !e.truncated && e.data);
   if (models.length === 0) {
     const why = entries.some((e) => e.name.endsWith('.model')) ? ' that is a regular file inside the archive' : '';
