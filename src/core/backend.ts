@@ -75,9 +75,25 @@ export function backendThreads(): number {
  * - the build is only chosen when the WASM_HAS_MULTITHREAD_SUPPORT flag is true.
  */
 async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'pldr-wasm-threads-'));
+  const refuse = (why: string) =>
+    new PldrError(`the wasm backend could not start ${threads} threads (${why}): free or fix the temporary folder (TMPDIR), or use --threads 1`);
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'pldr-wasm-threads-'));
+  } catch (err) {
+    throw refuse(`cannot make a folder in ${tmpdir()} for its worker scripts: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   process.once('exit', () => rmSync(dir, {recursive: true, force: true}));
+  let failed: unknown; // a worker script that could not be written (tfjs reports it only as a failed start)
   const factory = join(dir, 'factory.js');
+  const write = (file: string, text: string) => {
+    try {
+      writeFileSync(file, text);
+    } catch (err) {
+      failed ??= err;
+      throw err;
+    }
+  };
   const NodeBlob = globalThis.Blob;
   const createObjectURL = URL.createObjectURL;
   const cpus = os.cpus;
@@ -87,7 +103,7 @@ async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: 
       super(parts, options);
       this.source = parts.join('');
       if (this.source.startsWith('var WasmBackendModuleThreadedSimd'))
-        writeFileSync(factory, "var require$$0 = require('fs'), require$$1 = require('path'), require$$3 = require('perf_hooks'), require$$4 = require('os'), commonjsGlobal = globalThis;\n" + this.source);
+        write(factory, "var require$$0 = require('fs'), require$$1 = require('path'), require$$3 = require('perf_hooks'), require$$4 = require('os'), commonjsGlobal = globalThis;\n" + this.source);
     }
   } as typeof Blob;
   let scripts = 0;
@@ -95,19 +111,31 @@ async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: 
     const source = (blob as Blob & {source?: string}).source;
     if (source === undefined) return createObjectURL(blob);
     const file = join(dir, `worker-${scripts++}.js`); // the pthread worker, loading the factory from its file
-    writeFileSync(file, source.replace('importScripts(objectUrl)', `importScripts(${JSON.stringify(factory)})`));
+    write(file, source.replace('importScripts(objectUrl)', `importScripts(${JSON.stringify(factory)})`));
     return file;
   };
   const shown = cpus().slice(0, 1);
   os.cpus = () => Array.from({length: 2 * threads}, () => shown[0]!);
+  const warn = console.warn; // tfjs prints a failed start's stack trace there; the refusal below says it in one line
+  let started = false;
   try {
+    console.warn = () => {};
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     setThreadsCount(threads);
-    if (!(await tf.setBackend('wasm'))) throw new PldrError(`the wasm backend failed to start with ${threads} threads: try --threads 1`);
+    try {
+      started = await tf.setBackend('wasm');
+    } catch (err) {
+      failed ??= err;
+    }
+    if (!started) {
+      const code = (failed as NodeJS.ErrnoException | undefined)?.code;
+      throw refuse(failed === undefined ? 'tfjs gave no reason' : `writing its worker scripts to ${dir}: ${code ?? (failed as Error).message}`);
+    }
     // The pool's threads wait for work forever; they must not keep the process alive once it is done.
     const pool = (tf.backend() as unknown as {wasm: {PThread?: {runningWorkers: Worker[]; unusedWorkers: Worker[]}}}).wasm.PThread;
     for (const worker of [...(pool?.runningWorkers ?? []), ...(pool?.unusedWorkers ?? [])]) worker.unref();
   } finally {
+    console.warn = warn;
     globalThis.Blob = NodeBlob;
     URL.createObjectURL = createObjectURL;
     os.cpus = cpus;

@@ -4,7 +4,8 @@
  * a child process on the built code (dist/, as the CLI tests).
  */
 import {spawnSync} from 'node:child_process';
-import {availableParallelism} from 'node:os';
+import {mkdtempSync, writeFileSync} from 'node:fs';
+import {availableParallelism, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {pathToFileURL} from 'node:url';
 
@@ -79,5 +80,23 @@ describe('threads', () => {
       return rest;
     };
     expect(run('2')).toEqual(run('1'));
+  });
+
+  it('a threaded start that cannot write its worker scripts is refused in one line, naming the way out', () => {
+    // The temporary folder is not a folder.
+    const notDir = join(mkdtempSync(join(tmpdir(), 'pldr-threads-')), 'file');
+    writeFileSync(notDir, '');
+    expect(oneLineError(pldr(['generate', '-n', '2', 'x'], {PLDR_THREADS: '2', TMPDIR: notDir}))).toMatch(
+      /^error: the wasm backend could not start 2 threads \(cannot make a folder in .* for its worker scripts: ENOTDIR\): .*or use --threads 1$/,
+    );
+    // The scripts cannot be written whole (a file-size limit of 512 bytes stands in for a full disk).
+    const r = spawnSync('sh', ['-c', `ulimit -f 1 && exec "${process.execPath}" bin/run.js generate -n 2 x`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: {...process.env, NODE_NO_WARNINGS: '1', PLDR_THREADS: '2'},
+    });
+    expect(oneLineError({code: r.status, stdout: r.stdout, stderr: r.stderr, json: false})).toMatch(
+      /^error: the wasm backend could not start 2 threads \(writing its worker scripts to .*: EFBIG\): .*or use --threads 1$/,
+    );
   });
 });
