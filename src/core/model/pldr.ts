@@ -551,7 +551,7 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
         }
         // §3.5 metric learner — skipped when a KV-cache holds A (the prompt's A is never updated)
         const A = kvIn?.A ?? slot?.A ?? metricLearner(q, lw, fast);
-        return {A, ...plga(A, lw.plga!)};
+        return {A, ...plga(A, lw.plga!, fast)};
       };
       // Inference frees the intermediates at once (a prompt leaves ~9 MB of them per layer of a
       // 104M model until the call ends); training keeps them for the gradients.
@@ -570,7 +570,9 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
     }
 
     // §3.7 scores, mask, softmax, output
-    const qG = (lw.identityG && !gIn ? q : bmm(q, G_LM)) as tf.Tensor4D; // [B, H, L, dk]; one gemv per head in a cached step
+    // a given G [1, H, dk, dk] serves every row of a batch: copied, not broadcast (see plga)
+    const G = fast && G_LM.shape[0] < B ? repeatBatch(G_LM, B) : G_LM;
+    const qG = (lw.identityG && !gIn ? q : bmm(q, G)) as tf.Tensor4D; // [B, H, L, dk]; one gemv per head in a cached step
     let O: tf.Tensor; // [B, L, d], heads merged
     let S: tf.Tensor4D; // [B, H, L, L_c+L]
     if (slot) {
@@ -673,12 +675,23 @@ export function metricLearner(q: tf.Tensor4D, lw: LayerWeights, fast = false): t
   return A as tf.Tensor4D;
 }
 
-/** §3.6: A_LM = iSwiGLU(W·A + b) + 1e-9; A_P = A_LM^∘P; G_LM = a·A_P + b_a (per-head left products). */
-export function plga(A: tf.Tensor4D, p: Plga): {A_LM: tf.Tensor4D; A_P: tf.Tensor4D; G_LM: tf.Tensor4D} {
-  const A_LM = tf.add(iSwiGLU(tf.add(bmm(p.W, A), p.b)), A_LM_FLOOR) as tf.Tensor4D;
-  const A_P = tf.pow(A_LM, p.P) as tf.Tensor4D;
-  const G_LM = tf.add(bmm(p.a, A_P), p.ba) as tf.Tensor4D;
+/**
+ * §3.6: A_LM = iSwiGLU(W·A + b) + 1e-9; A_P = A_LM^∘P; G_LM = a·A_P + b_a (per-head left products).
+ * A [B, H, dk, dk]; the parameters are [1, H, dk, dk]. `fast` (inference): a batch's parameters are
+ * copied B times first, so the products and the power run as for B = 1 (bit for bit each row) rather
+ * than through Tile and broadcasting Pow and Add, which wasm runs element by element with index arithmetic.
+ */
+export function plga(A: tf.Tensor4D, p: Plga, fast = false): {A_LM: tf.Tensor4D; A_P: tf.Tensor4D; G_LM: tf.Tensor4D} {
+  const per = (x: tf.Tensor4D) => (fast ? repeatBatch(x, A.shape[0]) : x);
+  const A_LM = tf.add(iSwiGLU(tf.add(bmm(per(p.W), A), per(p.b))), A_LM_FLOOR) as tf.Tensor4D;
+  const A_P = tf.pow(A_LM, per(p.P)) as tf.Tensor4D;
+  const G_LM = tf.add(bmm(per(p.a), A_P), per(p.ba)) as tf.Tensor4D;
   return {A_LM, A_P, G_LM};
+}
+
+/** x [1, …] → [n, …]: n copies one after another (a plain copy, where tf.broadcastTo runs Tile). */
+function repeatBatch<T extends tf.Tensor>(x: T, n: number): T {
+  return (n === 1 ? x : tf.concat(new Array<T>(n).fill(x), 0)) as T;
 }
 
 /**
