@@ -27,6 +27,7 @@ import {
 import {parseScalingModes, runScaling, SCALING_MODES} from '../core/bench/scaling.js';
 import {runTrainBench, TRAIN_DEFAULT_CONFIGS} from '../core/bench/train.js';
 import {EVAL_DEFAULTS, runEvalBench} from '../core/bench/eval.js';
+import {checkReference, DEFAULT_PYTHON, DEFAULT_REFERENCE_THREADS, type ReferenceOptions} from '../core/bench/reference.js';
 import {PldrError} from '../core/errors.js';
 
 export const MICRO_DEFAULTS = {context: 110, minTimeMs: 1000};
@@ -82,6 +83,15 @@ token ids, the paper prompt's length.
 measurement. Compare ratios, not absolute times, across machines; --compare OLD.json prints the
 change per scenario.
 
+--reference (train, paper, eval) also times the reference after pldr, on the same configuration:
+scripts/torch-reference.py, a PyTorch implementation checked against the reference fixture, on
+--reference-threads torch threads (default ${DEFAULT_REFERENCE_THREADS}), with ${DEFAULT_PYTHON} or --python PATH
+(apt install python3-torch; run from a checkout). It inherits the environment: on few cores
+OMP_WAIT_POLICY=PASSIVE makes it much faster (torch's idle OpenMP threads stop spinning beside
+OpenBLAS's). Its numbers, torch version, threads, BLAS and those variables go into the report,
+and the targets are judged against them; without it, against the reference's figures quoted for
+this machine type, and the targets say so.
+
 Reports go to ./${DEFAULT_RESULTS_DIR}/ (ignored by git), so a trial run never touches the repository's
 results/; give --results-dir results for a report meant to be committed. The folder is checked
 before the suite runs.`;
@@ -100,6 +110,8 @@ before the suite runs.`;
     '<%= config.bin %> bench train                                      # ref-small, tiny, small',
     '<%= config.bin %> bench train --preset ref-small -r 10',
     '<%= config.bin %> bench eval --preset PLDRv51-104M --lengths 16,32,64 --requests 8 --batch 8',
+    '# the reference (PyTorch on 2 threads, from a checkout) timed in the same run, and the targets judged against it',
+    '<%= config.bin %> bench train --preset ref-small --reference',
   ];
 
   static override args = {
@@ -128,12 +140,17 @@ before the suite runs.`;
     'results-dir': Flags.string({description: 'folder for the reports (the default is ignored by git; give --results-dir results for a report meant to be committed)', default: DEFAULT_RESULTS_DIR}),
     compare: Flags.string({description: 'an earlier report (.json) of the same suite: print the change per scenario'}),
     json: Flags.boolean({description: 'print the whole report as JSON on stdout', default: false}),
+    reference: Flags.boolean({description: "train, paper, eval: also time the reference (scripts/torch-reference.py: PyTorch, from a checkout) on the same configuration after pldr's timings, and judge the targets against it", default: false}),
+    python: Flags.string({description: `--reference: the python that has torch (default ${DEFAULT_PYTHON})`}),
+    'reference-threads': Flags.integer({description: `--reference: torch threads (default ${DEFAULT_REFERENCE_THREADS})`}),
+    'reference-blas-threads': Flags.integer({description: "--reference: OpenBLAS's own threads (default: --reference-threads, as OMP_NUM_THREADS sets both)"}),
   };
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Bench);
     if (flags.repeats !== undefined && flags.repeats < 1) throw new PldrError(`-r must be at least 1, got ${flags.repeats}`);
     if (flags.loops !== undefined && flags.loops < 1) throw new PldrError(`-n must be at least 1, got ${flags.loops}`);
+    const reference = referenceSettings(args.suite, flags);
     await this.useBackend(flags.backend, flags.threads);
     const settings: BenchSettings = {
       suite: args.suite as Suite,
@@ -157,6 +174,7 @@ before the suite runs.`;
       out: flags.out,
       resultsDir: flags['results-dir'],
       compare: flags.compare,
+      reference,
       argv: this.argv,
       flags: {suite: args.suite, ...flags},
     };
@@ -197,6 +215,8 @@ export interface BenchSettings {
   out?: string;
   resultsDir: string;
   compare?: string;
+  /** Time the reference too (train, paper, eval). */
+  reference?: ReferenceOptions;
   argv: string[];
   flags: Record<string, unknown>;
 }
@@ -209,6 +229,7 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
   const old = s.compare !== undefined ? readReport(s.compare) : undefined; // fail before the long part
   checkResultsDir(s.resultsDir);
   if (old && old.suite !== s.suite) throw new PldrError(`--compare ${s.compare} is a ${old.suite} report; this is a ${s.suite} run`);
+  if (s.reference) checkReference(s.reference);
   const specs: ModelSpec[] = [...s.models.map((dir) => ({dir})), ...s.presets.map((preset) => ({preset}))];
   if (s.suite !== 'train') {
     if (specs.length === 0) specs.push(...(s.quick ? QUICK_PRESETS : DEFAULT_PRESETS[s.suite]).map((preset) => ({preset})));
@@ -219,18 +240,18 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
   const t0 = performance.now();
   let result: BenchResult;
   if (s.suite === 'paper') {
-    result = await runPaper({models: specs, modes: parseModes(s.modes), newTokens: s.tokens ?? q?.tokens, repeats: s.repeats ?? q?.repeats, loops: s.loops ?? q?.loops, warmup: s.warmup ?? q?.warmup, seed: s.seed, long: s.long, bandwidth: s.bandwidth, ...(q ? {bandwidthMb: QUICK_SETTINGS.bandwidthMb} : {}), onProgress: say});
+    result = await runPaper({models: specs, modes: parseModes(s.modes), newTokens: s.tokens ?? q?.tokens, repeats: s.repeats ?? q?.repeats, loops: s.loops ?? q?.loops, warmup: s.warmup ?? q?.warmup, seed: s.seed, long: s.long, bandwidth: s.bandwidth, ...(q ? {bandwidthMb: QUICK_SETTINGS.bandwidthMb} : {}), reference: s.reference, onProgress: say});
   } else if (s.suite === 'scaling') {
     const modes = parseScalingModes(parseModes(s.modes, SCALING_MODES));
     result = await runScaling({models: specs, modes, maxPositions: s.maxPositions ?? q?.maxPositions, repeats: s.repeats ?? 1, warmup: s.warmup ?? q?.warmup, seed: s.seed, onProgress: say});
   } else if (s.suite === 'train') {
     if (s.models.length) throw new PldrError('bench train times configurations, not model directories: use --preset (ref-small or a model preset)');
     const configs = s.presets.length ? s.presets : s.quick ? ['tiny'] : DEFAULT_PRESETS.train;
-    result = await runTrainBench({configs, steps: s.repeats ?? (s.quick ? 2 : undefined), warmup: s.warmup ?? (s.quick ? 1 : undefined), batch: s.batch ?? (s.quick ? 2 : undefined), context: s.context ?? (s.quick ? 32 : undefined), seed: s.seed, onProgress: say});
+    result = await runTrainBench({configs, steps: s.repeats ?? (s.quick ? 2 : undefined), warmup: s.warmup ?? (s.quick ? 1 : undefined), batch: s.batch ?? (s.quick ? 2 : undefined), context: s.context ?? (s.quick ? 32 : undefined), seed: s.seed, reference: s.reference, onProgress: say});
   } else if (s.suite === 'eval') {
     const e = s.quick ? EVAL_QUICK : undefined;
     const lengths = s.lengths !== undefined ? parseLengths(s.lengths) : e?.lengths;
-    result = await runEvalBench({models: specs, lengths, requests: s.requests ?? e?.requests, batch: s.batch ?? e?.batch, repeats: s.repeats ?? e?.repeats, warmup: s.warmup ?? e?.warmup, seed: s.seed, onProgress: say});
+    result = await runEvalBench({models: specs, lengths, requests: s.requests ?? e?.requests, batch: s.batch ?? e?.batch, repeats: s.repeats ?? e?.repeats, warmup: s.warmup ?? e?.warmup, seed: s.seed, reference: s.reference, onProgress: say});
   } else {
     result = await runMicro({models: specs, context: s.context ?? q?.context ?? MICRO_DEFAULTS.context, minTimeMs: s.minTimeMs ?? (s.quick ? undefined : MICRO_DEFAULTS.minTimeMs), quick: s.quick, seed: s.seed, onProgress: say});
   }
@@ -251,6 +272,19 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
   }
   const files = writeReport(report, s.resultsDir);
   return {report, files, compareText, summary: renderSummary(report)};
+}
+
+/** --reference and its settings; the settings alone, or on a suite without a reference, are refused. */
+function referenceSettings(suite: string, flags: {reference: boolean; python?: string; 'reference-threads'?: number; 'reference-blas-threads'?: number}): ReferenceOptions | undefined {
+  const given = (['python', 'reference-threads', 'reference-blas-threads'] as const).find((k) => flags[k] !== undefined);
+  if (!flags.reference) {
+    if (given) throw new PldrError(`--${given} applies to --reference: add --reference`);
+    return undefined;
+  }
+  if (!['train', 'paper', 'eval'].includes(suite)) throw new PldrError(`--reference applies to bench train, paper and eval, not ${suite}`);
+  for (const k of ['reference-threads', 'reference-blas-threads'] as const)
+    if (flags[k] !== undefined && flags[k]! < 1) throw new PldrError(`--${k} must be at least 1, got ${flags[k]}`);
+  return {python: flags.python, threads: flags['reference-threads'], blasThreads: flags['reference-blas-threads']};
 }
 
 function parseLengths(s: string): number[] {

@@ -4,12 +4,16 @@
  * on seeded synthetic requests of given lengths, one at a time and batched by equal length (no
  * padding: each row is the one-request forward). For a PLDRv51 model also in the Gi setting (the
  * empty prompt's G given to every call, PLGA skipped), the way `pldr eval --g-init` scores.
+ * With `reference`, the reference (scripts/torch-reference.py, PyTorch) scores the same requests
+ * one at a time right after pldr, and the target is judged against it.
  */
 import {gCacheFromList} from '../generate.js';
 import {PldrError} from '../errors.js';
 import {type EncodedRequest, MAX_BATCH_TOKENS, type RequestScore, scoreFullAll} from '../eval/score.js';
 import {disposeAllBut, type GCache} from '../model/pldr.js';
 import {collectGarbage, emptyPromptGList, loadBenchModel, type ModelSpec, positiveInt, round, roundSummary, type Summary, summarize} from './paper.js';
+import {describeReference, type ReferenceForward, type ReferenceOptions, referenceRuns, runReference} from './reference.js';
+import type {Target} from './targets.js';
 
 export const EVAL_DEFAULTS = {lengths: [16, 32, 64], requests: 16, batch: 8, repeats: 3, warmup: 1};
 /** Continuation tokens of a synthetic request (a multiple-choice answer's typical size), fewer when the request is short. */
@@ -26,6 +30,8 @@ export interface EvalBenchOptions {
   repeats?: number;
   warmup?: number;
   seed?: number;
+  /** Score the same requests with the reference (PyTorch) too, after pldr's own timings. */
+  reference?: ReferenceOptions;
   onProgress?: (message: string) => void;
 }
 
@@ -48,11 +54,15 @@ export interface EvalScenario {
 export interface EvalBenchResult {
   suite: 'eval';
   protocol: {lengths: number[]; requests_per_length: number; continuation: string; batch: number; repeats: number; warmup: number; seed: number};
-  models: {label: string; description: string; params: number}[];
+  models: {label: string; description: string; params: number; /** The reference on the same requests, one per forward (--reference). */ reference?: ReferenceForward}[];
   scenarios: EvalScenario[];
   ratios: {label: string; value: number}[];
+  targets: Target[];
   notes: string[];
 }
+
+/** The reference's figure quoted in issue 13: one uncached forward of a 10-token request on PLDRv51-104M (PyTorch 1.13, OpenBLAS, 2 threads). */
+export const REFERENCE_EVAL = {model: 'PLDRv51-104M', fed_tokens: 10, ms_per_request: 527};
 
 /** Seeded requests: `count` of each length, ids 4…V−1, the last min(5, length − 1) tokens the continuation. */
 export function syntheticRequests(lengths: number[], count: number, vocab: number, seed: number): EncodedRequest[] {
@@ -124,6 +134,12 @@ export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchRes
       disposeAllBut(gCache);
       m.model.dispose();
     }
+    if (opts.reference && referenceRuns(m.config)) {
+      say(`${m.label}: the reference (PyTorch)`);
+      const requests = JSON.stringify(encs.map((e) => ({inp: e.inp, ctxlen: e.ctxlen})));
+      const args = ['--requests', '{requests.json}', '--batch', '1', '--repeats', String(repeats), '--warmup', String(warmup), '--seed', String(seed)];
+      models[models.length - 1]!.reference = runReference<ReferenceForward>('forward', m.config, args, opts.reference, {'requests.json': requests});
+    }
   }
   return {
     suite: 'eval',
@@ -131,6 +147,7 @@ export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchRes
     models,
     scenarios,
     ratios: evalRatios(scenarios),
+    targets: evalTargets(scenarios, models, lengths),
     notes: [
       'A request is scored as `pldr eval --mode full` scores it: one uncached forward of its tokens but the last, the log-softmax of the continuation rows (float64 sum), is-greedy.',
       `Requests of equal length share a forward of at most --batch rows and ${MAX_BATCH_TOKENS} tokens; nothing is padded, so each row is the one-request forward.`,
@@ -155,6 +172,42 @@ function evalRatios(s: EvalScenario[]): EvalBenchResult['ratios'] {
       const f = rate(model, 'full', batch);
       const g = rate(model, 'gi', batch);
       if (f && g) out.push({label: `${model} batch ${batch}: Gi ÷ full`, value: round(g / f, 3)});
+    }
+  }
+  return out;
+}
+
+/**
+ * Eval scoring at least 3× the reference's requests per second (issue 13), one request per forward
+ * on both sides (pldr eval's default --batch-size 1): against the reference scored on the same
+ * requests in this run; without it, PLDRv51-104M on 10-token requests against the quoted figure.
+ */
+export function evalTargets(scenarios: EvalScenario[], models: EvalBenchResult['models'], lengths: number[]): Target[] {
+  const out: Target[] = [];
+  for (const m of models) {
+    const own = scenarios.find((x) => x.model === m.label && x.setting === 'full' && x.batch === 1);
+    if (!own) continue;
+    const measured = `${own.requests_per_s} requests/s (full, batch 1)`;
+    if (m.reference) {
+      const ratio = own.requests_per_s / m.reference.requests_per_s;
+      out.push({
+        id: `eval/${m.label}`,
+        target: `${m.label} eval scoring, requests/s ÷ the reference's on the same requests, measured in this run`,
+        measured: `${ratio.toFixed(2)}× (${measured}; the reference ${m.reference.requests_per_s} requests/s, ${m.reference.ms_per_request.toFixed(0)} ms a request, ${(m.reference.metric_learner_share * 100).toFixed(0)}% of it in the metric learner)`,
+        goal: '≥ 3×',
+        met: ratio >= 3,
+        note: `the reference: scripts/torch-reference.py on ${describeReference(m.reference)}`,
+      });
+    } else if (m.label === REFERENCE_EVAL.model && lengths.length === 1 && lengths[0] === REFERENCE_EVAL.fed_tokens + 1) {
+      const ratio = own.requests_per_s / (1000 / REFERENCE_EVAL.ms_per_request);
+      out.push({
+        id: `eval/${m.label}`,
+        target: `${m.label} eval scoring of ${REFERENCE_EVAL.fed_tokens}-token forwards, requests/s ÷ the reference's on this machine type`,
+        measured: `${ratio.toFixed(2)}× (${measured}; the reference ${REFERENCE_EVAL.ms_per_request} ms a request)`,
+        goal: '≥ 3×',
+        met: ratio >= 3,
+        note: 'the reference figure is the one quoted in the issue, not re-measured in this run (--reference measures it)',
+      });
     }
   }
   return out;

@@ -26,6 +26,7 @@ import {instantiate, readModelFiles} from '../io/model-files.js';
 import type {HostTensor} from '../io/tensor.js';
 import type {ForwardOptions, ForwardResult, PldrModel} from '../model/pldr.js';
 import {REMOVED, type SamplingOptions} from '../sampling.js';
+import {type ReferenceDecode, type ReferenceOptions, timeReferenceDecodes} from './reference.js';
 import {Tokenizer} from '../tokenizer.js';
 import {initWeights} from '../train/init.js';
 
@@ -325,6 +326,8 @@ export interface PaperOptions {
   bandwidthMb?: number;
   /** Also generate this many tokens once per model (KV+G, or KV for a baseline), recording memory as it goes (0 = off). */
   long?: number;
+  /** Time the reference (PyTorch) in KV+G on every PLDR model too, after pldr's own timings. */
+  reference?: ReferenceOptions;
   onProgress?: (message: string) => void;
 }
 
@@ -417,6 +420,8 @@ export interface BenchModelInfo {
   skipped_modes: {mode: BenchMode; why: string}[];
   /** Copy bandwidth measured just before this model was timed, GB/s (targets.ts). */
   copy_bandwidth_gb_s?: number;
+  /** The reference on the same protocol in KV+G (--reference). */
+  reference?: ReferenceDecode;
 }
 
 export interface PaperResult {
@@ -605,6 +610,7 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
       m.model.dispose();
     }
   }
+  if (opts.reference) timeReferenceDecodes(models, {newTokens: n, repeats: repeats * loops, warmup, seed}, opts.reference, say);
   let bandwidth: Bandwidth | undefined;
   if (opts.bandwidth !== false) {
     say('memory bandwidth (copy and matMul of 128 MiB)');

@@ -488,7 +488,7 @@ function evalRows(r: EvalBenchResult): string[][] {
 const EVAL_HEADER = ['scenario', 'requests', 'median s', 'min s', 'max s', 'requests/s', 'tokens/s', 'max |Δll| vs batch 1'];
 
 function evalSummary(r: EvalBenchResult): string {
-  return [textTable(EVAL_HEADER, evalRows(r)), '', textTable(['ratio (requests/s)', 'value'], r.ratios.map((x) => [x.label, times(x.value)]))].join('\n');
+  return [textTable(EVAL_HEADER, evalRows(r)), '', textTable(['ratio (requests/s)', 'value'], r.ratios.map((x) => [x.label, times(x.value)])), ...targetLines(r.targets ?? [])].join('\n');
 }
 
 function evalMarkdown(r: BenchReport & EvalBenchResult): MdBody {
@@ -501,6 +501,7 @@ function evalMarkdown(r: BenchReport & EvalBenchResult): MdBody {
     `Machine: ${envLine(r.environment)}.`,
   ].join('\n');
   const sections = [
+    ...(r.targets?.length ? [`## Targets\n\n${targetsTable(r.targets)}`] : []),
     `## Scenarios\n\n${table(EVAL_HEADER, evalRows(r), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'])}`,
     ...(r.ratios.length ? [`## Ratios\n\n${table(['ratio of requests per second', 'value'], r.ratios.map((x) => [x.label, times(x.value)]))}`] : []),
     `## Models\n\n${table(['model', 'what it is', 'parameters'], r.models.map((m) => [m.label, m.description, `${(m.params / 1e6).toFixed(2)}M`]), ['l', 'l', 'r'])}`,

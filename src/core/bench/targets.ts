@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {type ModelConfig} from '../config.js';
 import {type BenchModelInfo, type PaperScenario, type Ratio, round, summarize} from './paper.js';
+import {describeReference} from './reference.js';
 
 export interface Bandwidth {
   /** Bytes read + bytes written per second copying a buffer far larger than the caches (STREAM's convention), GB/s. */
@@ -126,11 +127,50 @@ function notApplicable(t: Target, models: BenchModelInfo[], newTokens: number): 
   return undefined;
 }
 
-/** The authors' PyTorch implementation on this machine type (issue 7): PLDRv51-104M, 100 new tokens, KV+G. */
-export const REFERENCE_TIMES = {generic_blas_kvg_s: 12.5, openblas_kvg_s: 5.0, openblas_kv_s: 5.7};
+/** The reference's time on this machine type quoted in issue 13 (PyTorch 1.13, OpenBLAS, 2 threads): PLDRv51-104M, 100 new tokens, KV+G. */
+export const REFERENCE_TIMES = {kvg_s: 8.3};
+/** KV+G generation at least this many times faster than the reference (issue 13). */
+export const REFERENCE_SPEEDUP = 6;
 
 const sameShape = (a: ModelConfig, b: ModelConfig) =>
   a.num_layers === b.num_layers && a.d_model === b.d_model && a.num_heads === b.num_heads && a.dff === b.dff && a.input_vocab_size === b.input_vocab_size;
+
+/**
+ * KV+G generation ≥ 6× faster than the reference (issue 13): every PLDR model the reference was run
+ * on in this run (same prompt ids, tokens and samples); without it, PLDRv51-104M generating 100
+ * tokens against the time quoted in the issue.
+ */
+function referenceTargets(scenarios: PaperScenario[], models: BenchModelInfo[], newTokens: number): Target[] {
+  const out: Target[] = [];
+  for (const m of models) {
+    const own = scenarios.find((s) => s.model === m.label && s.mode === 'kv+g');
+    if (!own) continue;
+    const s = own.stats.total_ms.median / 1000;
+    const ref = m.reference;
+    if (ref) {
+      const v = ref.total_s / s;
+      out.push({
+        id: `reference/${m.label}`,
+        target: `${m.label}, ${newTokens} tokens with KV+G: the reference's time ÷ pldr's, both measured in this run`,
+        measured: `${x2(v)} (${s.toFixed(2)} s against ${ref.total_s.toFixed(2)} s; cached step ${own.stats.ms_per_token.median.toFixed(1)} against ${ref.stats.ms_per_token.median.toFixed(1)} ms)`,
+        goal: `≥ ${REFERENCE_SPEEDUP}×`,
+        met: v >= REFERENCE_SPEEDUP,
+        note: `the reference: scripts/torch-reference.py on ${describeReference(ref)}`,
+      });
+    } else if (m.label === 'PLDRv51-104M' && newTokens === PAPER_NEW_TOKENS) {
+      const v = REFERENCE_TIMES.kvg_s / s;
+      out.push({
+        id: `reference/${m.label}`,
+        target: `${m.label}, ${newTokens} tokens with KV+G: the reference's time (PyTorch 1.13, OpenBLAS, 2 threads, this machine type) ÷ pldr's`,
+        measured: `${x2(v)} (${s.toFixed(2)} s against ${REFERENCE_TIMES.kvg_s} s)`,
+        goal: `≥ ${REFERENCE_SPEEDUP}×`,
+        met: v >= REFERENCE_SPEEDUP,
+        note: 'the reference time is the figure quoted in the issue, not re-measured in this run (--reference measures it)',
+      });
+    }
+  }
+  return out;
+}
 
 /** Per cached scenario: ms per token ÷ ms to stream what the step reads once at the copy bandwidth. */
 export function streamRatios(scenarios: PaperScenario[], models: BenchModelInfo[], bw: Bandwidth): StreamRatio[] {
@@ -186,18 +226,7 @@ export function paperTargets(scenarios: PaperScenario[], models: BenchModelInfo[
       met: r.value <= 1.5,
     });
 
-  const m104 = find('PLDRv51-104M', 'kv+g');
-  if (m104 && newTokens === 100) {
-    const s = m104.stats.total_ms.median / 1000;
-    out.push({
-      id: 'reference/PLDRv51-104M',
-      target: 'PLDRv51-104M, 100 tokens with KV+G, against the reference implementation (PyTorch 1.13, this machine type)',
-      measured: `${s.toFixed(2)} s: ${x2(REFERENCE_TIMES.openblas_kvg_s / s)} faster than the reference with OpenBLAS (${REFERENCE_TIMES.openblas_kvg_s} s), ${x2(REFERENCE_TIMES.generic_blas_kvg_s / s)} than with generic BLAS (${REFERENCE_TIMES.generic_blas_kvg_s} s)`,
-      goal: `< ${REFERENCE_TIMES.openblas_kvg_s} s`,
-      met: s < REFERENCE_TIMES.openblas_kvg_s,
-      note: 'the reference times are the figures measured on this machine type and quoted in the issue, not re-measured in this run',
-    });
-  }
+  out.push(...referenceTargets(scenarios, models, newTokens));
 
   for (const m of pldr) {
     const c = ratios.find((x) => x.kind === 'cache' && x.numerator.model === m.label);
