@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {type BackendName, parseBackendName} from './backend-names.js';
 import {backendBytes, type Batch, type Generation, type ModelConfig, paramCounts} from './config.js';
 import {PldrError} from './errors.js';
-import {registerFusedKernels} from './model/kernels.js';
+import {registerFusedKernels, startKernelPool} from './model/kernels.js';
 
 export {BACKENDS, type BackendName, parseBackendName} from './backend-names.js';
 
@@ -35,7 +35,10 @@ export async function initBackend(name: string = process.env.PLDR_BACKEND ?? 'wa
   const backend = parseBackendName(name);
   if (backend === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    if (!wasmStarted && threads > 1) await startThreadedWasm(wasm.setThreadsCount, threads);
+    if (!wasmStarted && threads > 1) {
+      await startThreadedWasm(wasm.setThreadsCount, threads);
+      await startKernelPool(threads); // our kernels' products split over the threads too
+    }
     wasmStarted = true;
     registerWasmKernels();
     registerFusedKernels();

@@ -23,7 +23,9 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type {RopeStyle} from '../config.js';
+import {cores} from '../threads.js';
 import {WASM_BASE64, WASM_SHARED_BASE64} from '../wasm/gemv-bytes.js';
+import {KernelPool, type PoolCall} from '../wasm/pool.js';
 import {ropePartners} from './rope.js';
 
 interface HeapBackend {
@@ -39,29 +41,63 @@ export const GEMV_MAX_M = 16;
 export const GEMV_MAX_N = 3072;
 
 interface Gemv {
-  /** y[0:N] += x[0:K] · W[K, N]; byte offsets into the heap. */
-  gemv(x: number, w: number, y: number, K: number, N: number): void;
-  /** The same over the first N columns of rows `stride` floats apart. */
+  /** y[0:N] += x[0:K] · W[K, 0:N] for rows of W `stride` floats apart; byte offsets into the heap. */
   gemvs(x: number, w: number, y: number, K: number, N: number, stride: number): void;
-  /** C[0:4, 0:N8] = A[0:4, 0:K] · B[K, 0:N8], rows of A K floats apart, of B and C N apart. */
-  gemm4(a: number, b: number, c: number, K: number, N8: number, N: number): void;
+  /** Columns c0…c1 of y[m] += x[m] · W for m < M (rows of W `stride` floats apart, of y `yStride`). */
+  gemvCols(x: number, w: number, y: number, K: number, stride: number, M: number, yStride: number, c0: number, c1: number): void;
+  /** C[i] = A[i] · B[i] for i0 ≤ i < i1: A [n, M, K], B [n, K, N] (bStep K·N) or [1, K, N] (bStep 0). */
+  bmm(a: number, b: number, c: number, M: number, K: number, N: number, bStep: number, i0: number, i1: number): void;
 }
-let gemvFns: Gemv | null | undefined;
+/** Our kernels on the backend's memory, and the pool that splits the large products over threads. */
+let gemvFns: {fns: Gemv; pool: KernelPool; module: WebAssembly.Module; memory: WebAssembly.Memory} | null | undefined;
 
 /** Our gemv, instantiated on the wasm backend's own memory; null when that memory cannot be reached. */
 function gemvOn(be: HeapBackend): Gemv | null {
-  if (gemvFns !== undefined) return gemvFns;
+  if (gemvFns !== undefined) return gemvFns?.fns ?? null;
   const memory = be.wasm.asm?.memory ?? be.wasm.wasmMemory;
   try {
     if (!(memory instanceof WebAssembly.Memory)) throw new Error('no memory');
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const mod = new WebAssembly.Module(Buffer.from(shared ? WASM_SHARED_BASE64 : WASM_BASE64, 'base64'));
-    gemvFns = new WebAssembly.Instance(mod, {env: {memory}}).exports as unknown as Gemv;
+    const mod = new WebAssembly.Module(Buffer.from(isShared(memory) ? WASM_SHARED_BASE64 : WASM_BASE64, 'base64'));
+    const fns = new WebAssembly.Instance(mod, {env: {memory}}).exports as unknown as Gemv;
+    gemvFns = {fns, pool: new KernelPool(mod, memory, fns, 0), module: mod, memory};
   } catch {
     gemvFns = null;
   }
-  return gemvFns;
+  return gemvFns?.fns ?? null;
 }
+
+const isShared = (memory: WebAssembly.Memory) => typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+
+/**
+ * Split our kernels' large products over `threads` threads (wasm/pool.ts), on the threaded
+ * backend's shared memory; at most one per core (more would only wait for each other). Settles to
+ * the threads a pooled product runs on: 1 when the memory is not shared or a worker failed to start.
+ */
+export function startKernelPool(threads: number): Promise<number> {
+  if (!gemvOn(tf.backend() as unknown as HeapBackend) || !isShared(gemvFns!.memory)) return Promise.resolve(1);
+  const {fns, module, memory} = gemvFns!;
+  gemvFns!.pool = new KernelPool(module, memory, fns, Math.min(threads, cores()) - 1);
+  return gemvFns!.pool.ready;
+}
+
+/** The threads our pooled kernels run on (1 before startKernelPool, or without it). */
+export function kernelThreads(): number {
+  return gemvFns?.pool.threads ?? 1;
+}
+
+/**
+ * The pool splits a batched product (PldrBatchMatMul) from this many multiply-adds: below, the
+ * dispatch (~3 µs with a spinning worker) costs more than it saves. Idle workers then spin this
+ * long for the next one before they sleep: longer starved XNNPACK's own threads of the cores.
+ * A decode step's products (PldrLinear) stay on the calling thread: one matrix cut into column
+ * slices streamed at half the bandwidth (wasm/pool.ts).
+ */
+const MIN_POOLED_WORK = 128 * 1024;
+const SPIN_US = 200;
+
+/** `parts` runs [lo, hi) of near-equal length covering 0…n. */
+const runs = (n: number, parts: number): [number, number][] =>
+  Array.from({length: parts}, (_, t) => [Math.floor((n * t) / parts), Math.floor((n * (t + 1)) / parts)]);
 
 const LN_EPS = 1e-6;
 
@@ -131,11 +167,9 @@ export function registerFusedKernels(): void {
       const [M, K] = x.shape as [number, number];
       const N = w.shape[1]!;
       return withOffsets(backend, [x, w, b], [M, N], (be, [xo, wo, bo], yo) => {
-        const {gemv} = gemvOn(be)!;
-        for (let m = 0; m < M; m++) {
-          be.wasm.HEAPF32.copyWithin(yo / 4 + m * N, bo! / 4, bo! / 4 + N); // y = b, then y += x·W
-          gemv(xo! + m * K * 4, wo!, yo + m * N * 4, K, N);
-        }
+        const {gemvCols} = gemvOn(be)!;
+        for (let m = 0; m < M; m++) be.wasm.HEAPF32.copyWithin(yo / 4 + m * N, bo! / 4, bo! / 4 + N); // y = b, then y += x·W
+        gemvCols(xo!, wo!, yo, K, N, M, N, 0, N);
       });
     },
   });
@@ -149,26 +183,21 @@ export function registerFusedKernels(): void {
       const N = b.shape[2]!;
       const bStep = b.shape[0] === 1 ? 0 : K * N; // one b for every matrix of a, or one each
       return withOffsets(backend, [a, b], [n, M, N], (be, [ao, bo], co) => {
-        const {gemm4, gemv} = gemvOn(be)!;
-        const heap = be.wasm.HEAPF32;
-        const [M4, N8] = [M & ~3, N & ~7];
-        for (let i = 0; i < n; i++) {
-          const [A, B, C] = [ao! / 4 + i * M * K, bo! / 4 + i * bStep, co / 4 + i * M * N]; // float indices
-          for (let m = 0; m < M4; m += 4) {
-            if (N8 > 0) gemm4(4 * (A + m * K), 4 * B, 4 * (C + m * N), K, N8, N);
-            // the last N mod 8 columns, float32 sums in the same order
-            for (let r = m; r < m + 4; r++)
-              for (let j = N8; j < N; j++) {
-                let sum = 0;
-                for (let k = 0; k < K; k++) sum = Math.fround(sum + Math.fround(heap[A + r * K + k]! * heap[B + k * N + j]!));
-                heap[C + r * N + j] = sum;
-              }
-          }
-          for (let m = M4; m < M; m++) {
-            heap.fill(0, C + m * N, C + (m + 1) * N);
-            gemv(4 * (A + m * K), 4 * B, 4 * (C + m * N), K, N);
-          }
+        gemvOn(be);
+        const {pool} = gemvFns!;
+        const calls: PoolCall[] = [];
+        if (n > 1) {
+          for (const [i0, i1] of runs(n, pool.threads)) calls.push(['bmm', ao!, bo!, co, M, K, N, bStep, i0, i1]); // whole matrices to each thread
+        } else {
+          // one product: its rows in blocks of four as a batch of [4, K] · [K, N] products (bmm takes
+          // rows four at a time from the first: the same blocks), then the last M mod 4 rows
+          const M4 = M & ~3;
+          for (const [i0, i1] of runs(M4 / 4, pool.threads)) if (i1 > i0) calls.push(['bmm', ao!, bo!, co, 4, K, N, 0, i0, i1]);
+          be.wasm.HEAPF32.fill(0, co / 4 + M4 * N, co / 4 + M * N);
+          if (M4 < M) calls.push(['gemvCols', ao! + 4 * M4 * K, bo!, co + 4 * M4 * N, K, N, M - M4, N, 0, N]);
         }
+        const rows = (call: PoolCall) => (call[0] === 'bmm' ? call[4] * (call[9] - call[8]) : call[6]);
+        pool.run(calls, calls.map((call) => rows(call) * K * N), MIN_POOLED_WORK, SPIN_US);
       });
     },
   });

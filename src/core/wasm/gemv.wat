@@ -10,6 +10,9 @@
 ;; The products and sums are the same as XNNPACK's one-row kernel, in the same order: the results
 ;; agree bit for bit. Pointers are byte offsets into the imported memory; nothing is allocated.
 ;;
+;; `gemvCols` and `bmm` take a slice [lo, hi) of their outputs last: the calls the kernel pool
+;; (pool.ts) hands its threads.
+;;
 ;; Build: `node scripts/build-wasm.mjs` assembles this file into gemv-bytes.ts beside it.
 (module
   (import "env" "memory" (memory 0))
@@ -67,7 +70,7 @@
   ;; batched products. Each step over k loads eight columns of B once for all four rows, and keeps
   ;; the 4 × 8 sums in registers until the end (a gemv per row would reload and store them every k).
   ;; Sums run over k in order, as a plain loop's do.
-  (func (export "gemm4") (param $a i32) (param $b i32) (param $c i32) (param $K i32) (param $N8 i32) (param $N i32)
+  (func $gemm4 (export "gemm4") (param $a i32) (param $b i32) (param $c i32) (param $K i32) (param $N8 i32) (param $N i32)
     (local $j i32) (local $k i32) (local $pa i32) (local $pb i32) (local $pc i32)
     (local $rowA i32) (local $rowB i32) (local $w0 v128) (local $w1 v128) (local $x v128)
     (local $s00 v128) (local $s01 v128) (local $s10 v128) (local $s11 v128)
@@ -118,4 +121,99 @@
         (v128.store (local.get $pc) (local.get $s30))
         (v128.store offset=16 (local.get $pc) (local.get $s31))
         (local.set $j (i32.add (local.get $j) (i32.const 8)))
-        (br $cols)))))
+        (br $cols))))
+
+  ;; Columns c0…c1 of y[m, :] += x[m, 0:K] · W[K, :] for m < M: rows of x K floats apart, of W
+  ;; `stride` apart, of y `yStride` apart. A slice of whole columns sums every output in the same
+  ;; order as the full product, so the pool (pool.ts) hands each thread one.
+  (func (export "gemvCols") (param $x i32) (param $w i32) (param $y i32) (param $K i32) (param $stride i32) (param $M i32) (param $yStride i32) (param $c0 i32) (param $c1 i32)
+    (local $m i32)
+    (if (i32.ge_u (local.get $c0) (local.get $c1)) (then (return)))
+    (block $rowsDone
+      (loop $rows
+        (br_if $rowsDone (i32.ge_u (local.get $m) (local.get $M)))
+        (call $gemvs
+          (i32.add (local.get $x) (i32.shl (i32.mul (local.get $m) (local.get $K)) (i32.const 2)))
+          (i32.add (local.get $w) (i32.shl (local.get $c0) (i32.const 2)))
+          (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $m) (local.get $yStride)) (local.get $c0)) (i32.const 2)))
+          (local.get $K) (i32.sub (local.get $c1) (local.get $c0)) (local.get $stride))
+        (local.set $m (i32.add (local.get $m) (i32.const 1)))
+        (br $rows))))
+
+  ;; C[i] = A[i] · B[i] for batches i0…i1 of A [n, M, K], B [n, K, N] (bStep = K·N) or one B for
+  ;; all (bStep = 0), C [n, M, N]: rows in blocks of four through gemm4, the last N mod 8 columns of
+  ;; those one float32 sum at a time, then the last M mod 4 rows through gemvs; every sum runs over
+  ;; k in order. A slice of whole batches is one thread's share in the pool (pool.ts).
+  (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $M i32) (param $K i32) (param $N i32) (param $bStep i32) (param $i0 i32) (param $i1 i32)
+    (local $i i32) (local $m i32) (local $r i32) (local $j i32) (local $k i32) (local $M4 i32) (local $N8 i32)
+    (local $A i32) (local $B i32) (local $C i32) (local $pa i32) (local $pb i32) (local $pc i32) (local $end i32) (local $sum f32)
+    (local.set $M4 (i32.and (local.get $M) (i32.const -4)))
+    (local.set $N8 (i32.and (local.get $N) (i32.const -8)))
+    (local.set $i (local.get $i0))
+    (block $batchesDone
+      (loop $batches
+        (br_if $batchesDone (i32.ge_u (local.get $i) (local.get $i1)))
+        (local.set $A (i32.add (local.get $a) (i32.shl (i32.mul (local.get $i) (i32.mul (local.get $M) (local.get $K))) (i32.const 2))))
+        (local.set $B (i32.add (local.get $b) (i32.shl (i32.mul (local.get $i) (local.get $bStep)) (i32.const 2))))
+        (local.set $C (i32.add (local.get $c) (i32.shl (i32.mul (local.get $i) (i32.mul (local.get $M) (local.get $N))) (i32.const 2))))
+        (local.set $m (i32.const 0))
+        (block $blocksDone
+          (loop $blocks
+            (br_if $blocksDone (i32.ge_u (local.get $m) (local.get $M4)))
+            (if (local.get $N8)
+              (then
+                (call $gemm4
+                  (i32.add (local.get $A) (i32.shl (i32.mul (local.get $m) (local.get $K)) (i32.const 2)))
+                  (local.get $B)
+                  (i32.add (local.get $C) (i32.shl (i32.mul (local.get $m) (local.get $N)) (i32.const 2)))
+                  (local.get $K) (local.get $N8) (local.get $N))))
+            ;; C[r, j] = Σ_k A[r, k] · B[k, j] for the last N mod 8 columns of rows m…m+3
+            (local.set $r (local.get $m))
+            (block $tailRowsDone
+              (loop $tailRows
+                (br_if $tailRowsDone (i32.ge_u (local.get $r) (i32.add (local.get $m) (i32.const 4))))
+                (local.set $j (local.get $N8))
+                (block $tailDone
+                  (loop $tail
+                    (br_if $tailDone (i32.ge_u (local.get $j) (local.get $N)))
+                    (local.set $sum (f32.const 0))
+                    (local.set $pa (i32.add (local.get $A) (i32.shl (i32.mul (local.get $r) (local.get $K)) (i32.const 2))))
+                    (local.set $pb (i32.add (local.get $B) (i32.shl (local.get $j) (i32.const 2))))
+                    (local.set $k (i32.const 0))
+                    (block $kDone
+                      (loop $ks
+                        (br_if $kDone (i32.ge_u (local.get $k) (local.get $K)))
+                        (local.set $sum (f32.add (local.get $sum) (f32.mul (f32.load (local.get $pa)) (f32.load (local.get $pb)))))
+                        (local.set $pa (i32.add (local.get $pa) (i32.const 4)))
+                        (local.set $pb (i32.add (local.get $pb) (i32.shl (local.get $N) (i32.const 2))))
+                        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                        (br $ks)))
+                    (f32.store (i32.add (local.get $C) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $N)) (local.get $j)) (i32.const 2))) (local.get $sum))
+                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                    (br $tail)))
+                (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                (br $tailRows)))
+            (local.set $m (i32.add (local.get $m) (i32.const 4)))
+            (br $blocks)))
+        ;; the last M mod 4 rows: C[m] = 0, then C[m] += A[m] · B
+        (block $rowsDone
+          (loop $rows
+            (br_if $rowsDone (i32.ge_u (local.get $m) (local.get $M)))
+            (local.set $pc (i32.add (local.get $C) (i32.shl (i32.mul (local.get $m) (local.get $N)) (i32.const 2))))
+            (local.set $end (i32.add (local.get $pc) (i32.shl (local.get $N) (i32.const 2))))
+            (block $zeroed
+              (loop $zero
+                (br_if $zeroed (i32.ge_u (local.get $pc) (local.get $end)))
+                (f32.store (local.get $pc) (f32.const 0))
+                (local.set $pc (i32.add (local.get $pc) (i32.const 4)))
+                (br $zero)))
+            (call $gemvs
+              (i32.add (local.get $A) (i32.shl (i32.mul (local.get $m) (local.get $K)) (i32.const 2)))
+              (local.get $B)
+              (i32.add (local.get $C) (i32.shl (i32.mul (local.get $m) (local.get $N)) (i32.const 2)))
+              (local.get $K) (local.get $N) (local.get $N))
+            (local.set $m (i32.add (local.get $m) (i32.const 1)))
+            (br $rows)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $batches))))
+)
