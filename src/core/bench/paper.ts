@@ -19,11 +19,12 @@ import * as tf from '@tensorflow/tfjs';
 import {defaultDff, dk as headWidth, findPreset, getPreset, type ModelConfig, paramCounts, presetNames, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {gListOf, inferDeductive} from '../export-g.js';
-import {type Bandwidth, kvBytes, measureBandwidth, measureCopyBandwidth, paperTargets, type StreamRatio, streamRatios, type Target} from './targets.js';
+import {type Bandwidth, kvBytes, measureBandwidth, measureCopyBandwidth, measureCopyBandwidthThreads, paperTargets, type StreamRatio, streamRatios, type Target} from './targets.js';
 import {type CacheMode, END_ID, generate, type GenerateResult, promptIds as feedRule} from '../generate.js';
 import type {GList} from '../io/glist.js';
 import {instantiate, readModelFiles} from '../io/model-files.js';
 import type {HostTensor} from '../io/tensor.js';
+import {kernelThreads} from '../model/kernels.js';
 import type {ForwardOptions, ForwardResult, PldrModel} from '../model/pldr.js';
 import {REMOVED, type SamplingOptions} from '../sampling.js';
 import {type ReferenceDecode, type ReferenceOptions, timeReferenceDecodes} from './reference.js';
@@ -420,6 +421,9 @@ export interface BenchModelInfo {
   skipped_modes: {mode: BenchMode; why: string}[];
   /** Copy bandwidth measured just before this model was timed, GB/s (targets.ts). */
   copy_bandwidth_gb_s?: number;
+  /** Where our kernels' products ran on more than one thread: their number, and the copy bandwidth of as many threads together, measured with the one above. */
+  bandwidth_threads?: number;
+  copy_bandwidth_threads_gb_s?: number;
   /** The reference on the same protocol in KV+G (--reference). */
   reference?: ReferenceDecode;
 }
@@ -572,7 +576,10 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
       if (modes.length === 0) continue;
       if (opts.bandwidth !== false) {
         say(`${m.label}: memory bandwidth`);
-        models[models.length - 1]!.copy_bandwidth_gb_s = measureCopyBandwidth(opts.bandwidthMb);
+        const info = models[models.length - 1]!;
+        info.copy_bandwidth_gb_s = measureCopyBandwidth(opts.bandwidthMb);
+        const threads = kernelThreads();
+        if (threads > 1) Object.assign(info, {bandwidth_threads: threads, copy_bandwidth_threads_gb_s: await measureCopyBandwidthThreads(threads, opts.bandwidthMb)});
       }
       const gList = modes.includes('ext-g') ? emptyPromptGList(m) : undefined;
       const tensorsBefore = tf.memory().numTensors;
@@ -615,6 +622,8 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
   if (opts.bandwidth !== false) {
     say('memory bandwidth (copy and matMul of 128 MiB)');
     bandwidth = measureBandwidth(opts.bandwidthMb);
+    const threads = kernelThreads();
+    if (threads > 1) Object.assign(bandwidth, {threads, copy_threads_gb_s: await measureCopyBandwidthThreads(threads, opts.bandwidthMb)});
   }
   const ratios = paperRatios(scenarios, models);
   const stream = bandwidth ? streamRatios(scenarios, models, bandwidth) : undefined;
