@@ -60,7 +60,7 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
     tolerance: Flags.string({description: 'allowed per-request |Δ log-likelihood| for the empirical agreements', default: '0.05'}),
     'score-tolerance': Flags.string({description: 'allowed change of a task score, in percentage points as the paper prints them (2 decimals), for the empirical agreements', default: '0'}),
     'construction-tolerance': Flags.string({description: 'allowed |Δ log-likelihood| for the agreements that hold by construction', default: '1e-4'}),
-    'batch-size': Flags.integer({description: 'full mode: requests of equal token length scored in one forward, at most this many (no padding: each row is the one-request forward)', default: DEFAULT_BATCH_SIZE, min: 1}),
+    'batch-size': Flags.integer({description: 'full mode: requests of equal token length scored in one forward, at most this many (no padding: each row is the one-request forward, bit for bit; 1 scores one at a time)', default: DEFAULT_BATCH_SIZE, min: 1}),
     'max-length': Flags.integer({description: 'context + continuation tokens kept (left truncation); default min(1024, max_seq_len + 1)'}),
     output: Flags.string({char: 'o', description: 'write the results JSON here'}),
     'log-samples': Flags.boolean({description: 'add every request (context, continuation, ids, log-likelihood, is-greedy) to --output', default: false}),

@@ -23,11 +23,11 @@ import {isPyWhitespace} from './tasks.js';
 export const HARNESS_MAX_LENGTH = 1024;
 /**
  * Requests a full-mode batch takes by default, and the tokens (B × L) it may hold (bounds the
- * [B, H, L, L] scores). One by default: on one thread a PLDRv51-104M scored 0.6–0.85× as many
- * requests a second at batch 8 (PLGA's [1, H, dk, dk] parameters are broadcast to [B, …]: Tile and
- * a broadcasting Pow, slow on wasm), and 1.06–1.18× with a given G (PLGA skipped).
+ * [B, H, L, L] scores). Sixteen: on a PLDRv51-104M (`pldr bench eval`, requests of 10 to 64 tokens)
+ * batch 16 scored as many requests a second as batch 8 on one thread and more on two, both above
+ * batch 1 (the metric learner's products run on B·H·dk rows at once; the linears on B·L rows).
  */
-export const DEFAULT_BATCH_SIZE = 1;
+export const DEFAULT_BATCH_SIZE = 16;
 export const MAX_BATCH_TOKENS = 4096;
 export type ScoreMode = 'full' | 'kv+g' | 'kv';
 
