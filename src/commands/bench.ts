@@ -109,6 +109,7 @@ before the suite runs.`;
     '<%= config.bin %> bench micro --preset PLDRv51-104M --json > micro.json',
     '<%= config.bin %> bench train                                      # ref-small, tiny, small',
     '<%= config.bin %> bench train --preset ref-small -r 10',
+    '<%= config.bin %> bench train --preset ref-small --threads 2       # also on one thread (a child process): the speed-up',
     '<%= config.bin %> bench eval --preset PLDRv51-104M --lengths 16,32,64 --requests 8 --batch 8',
     '# the reference (PyTorch on 2 threads, from a checkout) timed in the same run, and the targets judged against it',
     '<%= config.bin %> bench train --preset ref-small --reference',
@@ -140,6 +141,7 @@ before the suite runs.`;
     'results-dir': Flags.string({description: 'folder for the reports (the default is ignored by git; give --results-dir results for a report meant to be committed)', default: DEFAULT_RESULTS_DIR}),
     compare: Flags.string({description: 'an earlier report (.json) of the same suite: print the change per scenario'}),
     json: Flags.boolean({description: 'print the whole report as JSON on stdout', default: false}),
+    'one-thread': Flags.boolean({description: 'train, paper: on more than one thread (--threads), also time the same work on one thread, in a child process, and report the speed-up over it', default: true, allowNo: true}),
     reference: Flags.boolean({description: "train, paper, eval: also time the reference (scripts/torch-reference.py: PyTorch, from a checkout) on the same configuration after pldr's timings, and judge the targets against it", default: false}),
     python: Flags.string({description: `--reference: the python that has torch (default ${DEFAULT_PYTHON})`}),
     'reference-threads': Flags.integer({description: `--reference: torch threads (default ${DEFAULT_REFERENCE_THREADS})`}),
@@ -163,6 +165,7 @@ before the suite runs.`;
       tokens: flags.tokens,
       long: flags.long,
       bandwidth: flags.bandwidth,
+      oneThread: flags['one-thread'],
       maxPositions: flags['max-positions'],
       context: flags.context,
       batch: flags.batch,
@@ -204,6 +207,8 @@ export interface BenchSettings {
   tokens?: number;
   long?: number;
   bandwidth?: boolean;
+  /** On more than one thread, also time the same work on one thread (train, paper). */
+  oneThread?: boolean;
   maxPositions?: number;
   context?: number;
   batch?: number;
@@ -247,7 +252,7 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
   } else if (s.suite === 'train') {
     if (s.models.length) throw new PldrError('bench train times configurations, not model directories: use --preset (ref-small or a model preset)');
     const configs = s.presets.length ? s.presets : s.quick ? ['tiny'] : DEFAULT_PRESETS.train;
-    result = await runTrainBench({configs, steps: s.repeats ?? (s.quick ? 2 : undefined), warmup: s.warmup ?? (s.quick ? 1 : undefined), batch: s.batch ?? (s.quick ? 2 : undefined), context: s.context ?? (s.quick ? 32 : undefined), seed: s.seed, reference: s.reference, onProgress: say});
+    result = await runTrainBench({configs, steps: s.repeats ?? (s.quick ? 2 : undefined), warmup: s.warmup ?? (s.quick ? 1 : undefined), batch: s.batch ?? (s.quick ? 2 : undefined), context: s.context ?? (s.quick ? 32 : undefined), seed: s.seed, reference: s.reference, oneThread: s.oneThread, onProgress: say});
   } else if (s.suite === 'eval') {
     const e = s.quick ? EVAL_QUICK : undefined;
     const lengths = s.lengths !== undefined ? parseLengths(s.lengths) : e?.lengths;

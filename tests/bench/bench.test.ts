@@ -262,6 +262,24 @@ describe('pldr bench train --quick', () => {
     expect(readFileSync(join(tmp, 't1.md'), 'utf8')).toContain('## Configurations');
   });
 
+  it('on 2 threads it also times the same steps on one thread (a child process) and reports the speed-up; --no-one-thread skips that', () => {
+    const out = run(['train', '--quick', '--preset', 'tiny', '-r', '2', '--threads', '2', '--out', 't2']);
+    const r = readJson('t2');
+    if (r.suite !== 'train') throw new Error('not a train report');
+    expect(r.threads).toBe(2);
+    expect(r.environment.threads).toBe(2);
+    const x = r.runs[0]!;
+    expect(isPositive(x.one_thread?.tokens_per_s)).toBe(true);
+    expect(x.one_thread!.stats.n).toBe(2);
+    expect(x.one_thread!.speedup).toBeCloseTo(x.tokens_per_s / x.one_thread!.tokens_per_s, 2);
+    expect(out.stdout).toMatch(/tokens\/s\s+1 thread tokens\/s\s+× 1 thread$/m);
+    expect(readFileSync(join(tmp, 't2.md'), 'utf8')).toContain('on 2 threads and again on one thread');
+    run(['train', '--quick', '--preset', 'tiny', '-r', '1', '--threads', '2', '--no-one-thread', '--out', 't3']);
+    const skipped = readJson('t3');
+    if (skipped.suite !== 'train') throw new Error('not a train report');
+    expect(skipped.runs[0]!.one_thread).toBeUndefined();
+  });
+
   it('ref-small is the configuration the reference was timed on; unknown names and model directories are refused', () => {
     const r = pldr(['bench', 'train', '--preset', 'no-such-config', '--results-dir', tmp]);
     expect(r.code).not.toBe(0);

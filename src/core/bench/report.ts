@@ -256,9 +256,10 @@ export function renderSummary(r: BenchReport): string {
     ].join('\n');
   }
   if (r.suite === 'train') {
-    const rows = r.runs.map((x) => [x.model, `${(x.params / 1e6).toFixed(2)}M`, `${x.batch} × ${x.context}`, num(x.stats.median), num(x.stats.min), num(x.stats.max), num(x.tokens_per_s, 0)]);
+    const {header, cells} = trainComparisons(r);
+    const rows = r.runs.map((x, i) => [x.model, `${(x.params / 1e6).toFixed(2)}M`, `${x.batch} × ${x.context}`, num(x.stats.median), num(x.stats.min), num(x.stats.max), num(x.tokens_per_s, 0), ...cells[i]!]);
     return [
-      textTable(['configuration', 'parameters', 'batch × context', 'median ms/step', 'min', 'max', 'tokens/s'], rows),
+      textTable(['configuration', 'parameters', 'batch × context', 'median ms/step', 'min', 'max', 'tokens/s', ...header], rows),
       ...targetLines(r.targets),
     ].join('\n');
   }
@@ -476,24 +477,37 @@ function targetsMarkdown(r: BenchReport & PaperResult): string {
  * The columns a train run adds beside pldr's own tokens/s: the same steps on one thread (a run on
  * more threads) and the reference (--reference), each with the ratio to it.
  */
+function trainComparisons(r: TrainBenchResult): {header: string[]; cells: string[][]} {
+  const oneThread = r.runs.some((x) => x.one_thread);
+  const reference = r.runs.some((x) => x.reference);
+  const header = [...(oneThread ? ['1 thread tokens/s', '× 1 thread'] : []), ...(reference ? ['reference tokens/s', '× reference'] : [])];
+  const cells = r.runs.map((x) => [
+    ...(oneThread ? (x.one_thread ? [num(x.one_thread.tokens_per_s, 0), times(x.one_thread.speedup)] : ['', '']) : []),
+    ...(reference ? (x.reference ? [num(x.reference.tokens_per_s, 0), times(x.tokens_per_s / x.reference.tokens_per_s)] : ['', '']) : []),
+  ]);
+  return {header, cells};
+}
+
 function trainMarkdown(r: BenchReport & TrainBenchResult): MdBody {
   const p = r.protocol;
   const head = [
     `# Training throughput, run \`${r.name}\``,
     '',
-    `Tokens per second of whole optimisation steps, ${p.steps} timed step${p.steps > 1 ? 's' : ''} per configuration after ${p.warmup} warm-up step${p.warmup === 1 ? '' : 's'}.`,
+    `Tokens per second of whole optimisation steps, ${p.steps} timed step${p.steps > 1 ? 's' : ''} per configuration after ${p.warmup} warm-up step${p.warmup === 1 ? '' : 's'}` +
+      (r.threads === undefined ? '.' : `, on ${r.threads} thread${r.threads === 1 ? '' : 's'}${r.runs.some((x) => x.one_thread) ? ' and again on one thread in a child process (the speed-up over one thread)' : ''}.`),
     '',
     `Machine: ${envLine(r.environment)}.`,
   ].join('\n');
   const sections: string[] = [];
   if (r.targets.length)
     sections.push(`## Targets\n\n${targetsTable(r.targets)}`);
+  const {header, cells} = trainComparisons(r);
   sections.push(
     `## Configurations\n\n` +
       table(
-        ['configuration', 'what it is', 'parameters', 'batch × context', 'median ms/step', 'min ms', 'max ms', 'tokens/s'],
-        r.runs.map((x) => [x.model, x.description, `${(x.params / 1e6).toFixed(2)}M`, `${x.batch} × ${x.context}`, num(x.stats.median), num(x.stats.min), num(x.stats.max), num(x.tokens_per_s, 0)]),
-        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+        ['configuration', 'what it is', 'parameters', 'batch × context', 'median ms/step', 'min ms', 'max ms', 'tokens/s', ...header],
+        r.runs.map((x, i) => [x.model, x.description, `${(x.params / 1e6).toFixed(2)}M`, `${x.batch} × ${x.context}`, num(x.stats.median), num(x.stats.min), num(x.stats.max), num(x.tokens_per_s, 0), ...cells[i]!]),
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', ...header.map(() => 'r' as const)],
       ),
   );
   sections.push(`## Protocol\n\n` + [`- Optimiser: ${p.optimiser}.`, `- Data: ${p.data}.`, `- Seed ${p.seed}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'));

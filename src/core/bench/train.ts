@@ -10,13 +10,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {checkModelFits} from '../backend.js';
+import {backendThreads, checkModelFits} from '../backend.js';
 import {type ModelConfig, paramCounts, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {instantiate} from '../io/model-files.js';
 import {initWeights} from '../train/init.js';
 import {AdamW} from '../train/optim.js';
 import {modelVariables, type Recipe, trainStep} from '../train/step.js';
+import {runAtOneThread, speedup} from './one-thread.js';
 import {findBenchPreset, positiveInt, round, roundSummary, type Summary, summarize} from './paper.js';
 import {describeReference, type ReferenceOptions, referenceRuns, type ReferenceTrain, runReference} from './reference.js';
 import type {Target} from './targets.js';
@@ -69,6 +70,8 @@ export interface TrainBenchOptions {
   seed?: number;
   /** Time the reference (PyTorch) on every configuration too, after pldr's own timings. */
   reference?: ReferenceOptions;
+  /** On more than one thread, also time every configuration on one thread, in a child process (default true). */
+  oneThread?: boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -87,10 +90,14 @@ export interface TrainBenchRun {
   tokens_per_s: number;
   /** The reference on the same configuration, steps and seed (--reference). */
   reference?: ReferenceTrain;
+  /** The same steps on one thread (a run on more threads), and tokens_per_s ÷ its tokens/s. */
+  one_thread?: {tokens_per_s: number; stats: Summary; speedup: number};
 }
 
 export interface TrainBenchResult {
   suite: 'train';
+  /** The wasm backend's threads for pldr's timings (absent in older reports). */
+  threads?: number;
   protocol: {steps: number; warmup: number; seed: number; optimiser: string; data: string};
   runs: TrainBenchRun[];
   targets: Target[];
@@ -162,6 +169,15 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
       tokens_per_s: round((tokens * 1000) / stats.median, 1),
     });
   }
+  const threads = backendThreads();
+  if (threads > 1 && opts.oneThread !== false) {
+    say('the same steps on one thread (a child process)');
+    const base = await runAtOneThread<TrainBenchResult>({module: 'train.js', fn: 'runTrainBench'}, {...opts, reference: undefined, oneThread: false, onProgress: undefined}, say);
+    runs.forEach((run, i) => {
+      const one = base.runs[i]!;
+      run.one_thread = {tokens_per_s: one.tokens_per_s, stats: one.stats, speedup: speedup(run.tokens_per_s, one.tokens_per_s)};
+    });
+  }
   if (opts.reference)
     for (const run of runs) {
       if (!referenceRuns(run.config)) continue;
@@ -171,6 +187,7 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
     }
   return {
     suite: 'train',
+    threads,
     protocol: {
       steps,
       warmup,
