@@ -245,7 +245,7 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
   const t0 = performance.now();
   let result: BenchResult;
   if (s.suite === 'paper') {
-    result = await runPaper({models: specs, modes: parseModes(s.modes), newTokens: s.tokens ?? q?.tokens, repeats: s.repeats ?? q?.repeats, loops: s.loops ?? q?.loops, warmup: s.warmup ?? q?.warmup, seed: s.seed, long: s.long, bandwidth: s.bandwidth, ...(q ? {bandwidthMb: QUICK_SETTINGS.bandwidthMb} : {}), reference: s.reference, onProgress: say});
+    result = await runPaper({models: specs, modes: parseModes(s.modes), newTokens: s.tokens ?? q?.tokens, repeats: s.repeats ?? q?.repeats, loops: s.loops ?? q?.loops, warmup: s.warmup ?? q?.warmup, seed: s.seed, long: s.long, bandwidth: s.bandwidth, oneThread: s.oneThread, ...(q ? {bandwidthMb: QUICK_SETTINGS.bandwidthMb} : {}), reference: s.reference, onProgress: say});
   } else if (s.suite === 'scaling') {
     const modes = parseScalingModes(parseModes(s.modes, SCALING_MODES));
     result = await runScaling({models: specs, modes, maxPositions: s.maxPositions ?? q?.maxPositions, repeats: s.repeats ?? 1, warmup: s.warmup ?? q?.warmup, seed: s.seed, onProgress: say});

@@ -246,6 +246,24 @@ describe('pldr bench micro --quick', () => {
   });
 });
 
+describe('pldr bench paper --threads 2', () => {
+  it('also times every scenario on one thread (a child process) and reports the speed-up over it', () => {
+    const out = run(['paper', '--quick', '--modes', 'none,kv+g', '-r', '1', '--warmup', '0', '--no-bandwidth', '--threads', '2', '--out', 'pt2']);
+    const r = readJson('pt2');
+    if (r.suite !== 'paper') throw new Error('not a paper report');
+    expect(r.threads).toBe(2);
+    expect(r.scenarios.length).toBeGreaterThan(0);
+    for (const s of r.scenarios) {
+      const one = s.one_thread!;
+      expect(isPositive(one.total_ms) && isPositive(one.ms_per_token), s.id).toBe(true);
+      expect(one.speedup).toBeCloseTo(one.total_ms / s.stats.total_ms.median, 2);
+      expect(one.speedup_per_token).toBeCloseTo(one.ms_per_token / s.stats.ms_per_token.median, 2);
+    }
+    expect(out.stdout).toMatch(/tokens\s+1 thread ms\s+× 1 thread\s+per token$/m);
+    expect(readFileSync(join(tmp, 'pt2.md'), 'utf8')).toMatch(/## Threads\n\nThis run used 2 threads; every scenario ran again on one thread/);
+  });
+});
+
 describe('pldr bench train --quick', () => {
   it('times whole optimisation steps and reports tokens/s per configuration', () => {
     const out = run(['train', '--quick', '--preset', 'tiny', '-r', '2', '--out', 't1']);

@@ -93,6 +93,10 @@ describe('flatness and the targets', () => {
     const slow = [scenario('PLDRv51-104M', 'kv+g', 23, flat, {rss_peak_mb: 700}), scenario('SDPA-104M', 'kv', 14.5, flat)];
     const t2 = Object.fromEntries(paperTargets(slow, models, [], streamRatios(slow, models, bw), 100).map((x) => [x.id, x]));
     expect(t2['stream/PLDRv51-104M']!.met).toBe(false); // 23 ÷ 14.9 = 1.54
+    const near = [scenario('PLDRv51-104M', 'kv+g', 19, flat), scenario('SDPA-104M', 'kv', 14.5, flat)];
+    const t3 = paperTargets(near, models, [], streamRatios(near, models, bw), 100).find((x) => x.id === 'stream/PLDRv51-104M')!;
+    expect(t3).toMatchObject({met: false, goal: '≤ 1.2×'}); // 19 ÷ 14.9 = 1.28: within the old 1.5×, not the 1.2×
+    expect(t3.note).toMatch(/one thread: judged against one core's copy bandwidth/);
     expect(t2['g-vs-sdpa/PLDRv51-104M']!.met).toBe(false); // 23 ÷ 14.5 = 1.59
     expect(t2['memory/PLDRv51-104M']!.met).toBe(false); // 600 ÷ 403.4 = 1.49
     expect(t2['reference/PLDRv51-104M']!.met).toBe(false); // 8.3 ÷ 2.3 = 3.6×

@@ -50,7 +50,7 @@ export async function runAtOneThread<T>(suite: SuiteRef, options: object, onProg
   return JSON.parse(stdout) as T;
 }
 
-/** measured ÷ baseline to two decimals: how many times the threaded run's throughput is the one-thread one's. */
-export function speedup(threaded: number, oneThread: number): number {
-  return Math.round((threaded / oneThread) * 100) / 100;
+/** a ÷ b to two decimals: a speed-up is threaded ÷ one-thread throughput, or one-thread ÷ threaded time. */
+export function speedup(a: number, b: number): number {
+  return Math.round((a / b) * 100) / 100;
 }

@@ -16,6 +16,7 @@ import * as v8 from 'node:v8';
 
 import * as tf from '@tensorflow/tfjs';
 
+import {backendThreads} from '../backend.js';
 import {defaultDff, dk as headWidth, findPreset, getPreset, type ModelConfig, paramCounts, presetNames, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {gListOf, inferDeductive} from '../export-g.js';
@@ -27,6 +28,7 @@ import type {HostTensor} from '../io/tensor.js';
 import {kernelThreads} from '../model/kernels.js';
 import type {ForwardOptions, ForwardResult, PldrModel} from '../model/pldr.js';
 import {REMOVED, type SamplingOptions} from '../sampling.js';
+import {runAtOneThread, speedup} from './one-thread.js';
 import {type ReferenceDecode, type ReferenceOptions, timeReferenceDecodes} from './reference.js';
 import {Tokenizer} from '../tokenizer.js';
 import {initWeights} from '../train/init.js';
@@ -329,6 +331,8 @@ export interface PaperOptions {
   long?: number;
   /** Time the reference (PyTorch) in KV+G on every PLDR model too, after pldr's own timings. */
   reference?: ReferenceOptions;
+  /** On more than one thread, also time every scenario on one thread, in a child process (default true). */
+  oneThread?: boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -388,6 +392,8 @@ export interface PaperScenario {
     tokens: number;
   };
   memory: MemoryStats;
+  /** The same scenario on one thread (a run on more threads): medians, and how many times faster this run is. */
+  one_thread?: {total_ms: number; ms_per_token: number; speedup: number; speedup_per_token: number};
 }
 
 export interface Ratio {
@@ -430,6 +436,8 @@ export interface BenchModelInfo {
 
 export interface PaperResult {
   suite: 'paper';
+  /** The wasm backend's threads for pldr's timings (absent in older reports). */
+  threads?: number;
   protocol: {
     prompt: string;
     sampling: {temperature: number; top_k: number; top_p: number};
@@ -617,6 +625,17 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
       m.model.dispose();
     }
   }
+  const threads = backendThreads();
+  if (threads > 1 && opts.oneThread !== false) {
+    say('the same scenarios on one thread (a child process)');
+    const base = await runAtOneThread<PaperResult>({module: 'paper.js', fn: 'runPaper'}, {...opts, reference: undefined, bandwidth: false, long: 0, oneThread: false, onProgress: undefined}, say);
+    for (const sc of scenarios) {
+      const one = base.scenarios.find((b) => b.id === sc.id);
+      if (!one) continue;
+      const [total, perToken] = [one.stats.total_ms.median, one.stats.ms_per_token.median];
+      sc.one_thread = {total_ms: total, ms_per_token: perToken, speedup: speedup(total, sc.stats.total_ms.median), speedup_per_token: speedup(perToken, sc.stats.ms_per_token.median)};
+    }
+  }
   if (opts.reference) timeReferenceDecodes(models, {newTokens: n, repeats: repeats * loops, warmup, seed}, opts.reference, say);
   let bandwidth: Bandwidth | undefined;
   if (opts.bandwidth !== false) {
@@ -629,6 +648,7 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
   const stream = bandwidth ? streamRatios(scenarios, models, bandwidth) : undefined;
   return {
     suite: 'paper',
+    threads,
     protocol: {
       prompt: PAPER_PROMPT,
       sampling: {temperature: PAPER_SAMPLING.temperature, top_k: PAPER_SAMPLING.topK, top_p: PAPER_SAMPLING.topP},

@@ -19,7 +19,7 @@ import {PldrError} from '../errors.js';
 import {checkWritableFolder, writeFileAtomic} from '../io/fsutil.js';
 import {type BarChartSpec, type BarDatum, type LineChartSpec, multiPanelSvg, type PanelSpec, svgToPng} from '../plot.js';
 import type {MicroResult} from './micro.js';
-import {BENCH_MODES, MODE_INFO, type PaperResult, round} from './paper.js';
+import {BENCH_MODES, MODE_INFO, type PaperResult, type PaperScenario, round} from './paper.js';
 import type {ScalingResult} from './scaling.js';
 import type {Target} from './targets.js';
 import type {TrainBenchResult} from './train.js';
@@ -246,10 +246,12 @@ function envTable(e: Environment): string {
 
 export function renderSummary(r: BenchReport): string {
   if (r.suite === 'paper') {
-    const rows = r.scenarios.map((s) => [s.id, num(s.stats.total_ms.median), num(s.stats.total_ms.min), num(s.stats.total_ms.max), num(s.stats.prompt_ms.median), num(s.stats.ms_per_token.median), num(s.stats.tokens_per_s), String(s.stats.tokens)]);
+    const one = r.scenarios.some((s) => s.one_thread);
+    const oneCells = (s: PaperScenario) => (!one ? [] : s.one_thread ? [num(s.one_thread.total_ms), times(s.one_thread.speedup), times(s.one_thread.speedup_per_token)] : ['', '', '']);
+    const rows = r.scenarios.map((s) => [s.id, num(s.stats.total_ms.median), num(s.stats.total_ms.min), num(s.stats.total_ms.max), num(s.stats.prompt_ms.median), num(s.stats.ms_per_token.median), num(s.stats.tokens_per_s), String(s.stats.tokens), ...oneCells(s)]);
     const ratios = r.ratios.map((x) => [x.label, times(x.value), times(x.per_token), x.paper ?? '']);
     return [
-      textTable(['scenario', 'median ms', 'min', 'max', 'prompt ms', 'ms/token', 'tokens/s', 'tokens'], rows),
+      textTable(['scenario', 'median ms', 'min', 'max', 'prompt ms', 'ms/token', 'tokens/s', 'tokens', ...(one ? ['1 thread ms', '× 1 thread', 'per token'] : [])], rows),
       '',
       ratios.length ? textTable(['ratio (whole generation, median)', 'value', 'per token', 'paper'], ratios) : 'no ratios: run a PLDR model in modes none and kv+g, and an SDPA baseline in kv, together',
       ...targetLines(r.targets ?? []),
@@ -407,6 +409,18 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
       `*prompt ms*: the first model call on the whole prompt; *ms/token*: each later step (one new token); *tokens/s*: new tokens ÷ median time of the whole generation; *tokens*: new tokens per generation (the end token was suppressed, so it is always ${p.new_tokens}). ` +
       `*peak RSS*: the process's resident memory, sampled after every step of one extra generation; *tensor MB*: tfjs tensor memory at its peak then (weights + caches).`,
   );
+
+  const oneThread = r.scenarios.filter((s) => s.one_thread);
+  if (oneThread.length)
+    sections.push(
+      `## Threads\n\n` +
+        `This run used ${r.threads} threads; every scenario ran again on one thread, in a child process, right after (same protocol, no memory or bandwidth runs).\n\n` +
+        table(
+          ['model', 'mode', `median ms (${r.threads} threads)`, 'median ms (1 thread)', 'speed-up', `ms/token (${r.threads} threads)`, 'ms/token (1 thread)', 'speed-up per token'],
+          oneThread.map((s) => [s.model, MODE_INFO[s.mode].title, num(s.stats.total_ms.median), num(s.one_thread!.total_ms), times(s.one_thread!.speedup), num(s.stats.ms_per_token.median), num(s.one_thread!.ms_per_token), times(s.one_thread!.speedup_per_token)]),
+          ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+        ),
+    );
 
   sections.push(
     `## Models\n\n` +

@@ -274,6 +274,9 @@ export function flatness(s: PaperScenario): number {
 
 const x2 = (v: number) => `${v.toFixed(2)}×`;
 
+/** A cached step within 1.2× of streaming what it reads once at the copy bandwidth of the run's threads (issue 13). */
+export const STREAM_GOAL = 1.2;
+
 /** The targets, evaluated on a finished paper run. */
 export function paperTargets(scenarios: PaperScenario[], models: BenchModelInfo[], ratios: Ratio[], stream: StreamRatio[], newTokens: number): Target[] {
   const out: Target[] = [];
@@ -285,8 +288,9 @@ export function paperTargets(scenarios: PaperScenario[], models: BenchModelInfo[
       id: `stream/${r.model}`,
       target: `${r.model}: cached step (KV+G) ÷ streaming what it reads once`,
       measured: `${x2(r.value)} (${r.ms_per_token.toFixed(2)} ms per token; ${(r.bytes_per_step / 1e6).toFixed(0)} MB at ${r.bandwidth_gb_s} GB/s${r.threads ? ` (${r.threads} threads copying; one core: ${r.bandwidth_one_core_gb_s} GB/s)` : ''}: ${r.stream_ms.toFixed(2)} ms)`,
-      goal: '≤ 1.5×',
-      met: r.value <= 1.5,
+      goal: `≤ ${STREAM_GOAL}×`,
+      met: r.value <= STREAM_GOAL,
+      ...(r.threads ? {} : {note: "one thread: judged against one core's copy bandwidth; issue 13's goal is against every core's (run with --threads)"}),
     });
 
   out.push(...referenceTargets(scenarios, models, newTokens));
