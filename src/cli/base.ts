@@ -1,7 +1,7 @@
 import {Command, Flags} from '@oclif/core';
 
 import {BACKENDS, type BackendName} from '../core/backend-names.js';
-import {parseThreads} from '../core/threads.js';
+import {parseThreads, type ThreadsWork} from '../core/threads.js';
 import {failureLine, failureOf, wantsJson} from './errors.js';
 
 /**
@@ -18,7 +18,7 @@ export abstract class PldrCommand extends Command {
       helpGroup: 'GLOBAL',
     }),
     threads: Flags.string({
-      description: 'threads for the wasm backend\'s matrix products (default 1, the single-threaded build; more speeds up training\'s products, not cached decoding)',
+      description: 'threads for the wasm backend\'s matrix products; default: every core for train, eval, classify, export-g and bench train|eval, 1 for generate and bench paper|scaling|micro (a cached decode step is no faster on more)',
       env: 'PLDR_THREADS',
       helpGroup: 'GLOBAL',
     }),
@@ -28,8 +28,8 @@ export abstract class PldrCommand extends Command {
    * Initialise the tensor backend named by --backend / PLDR_BACKEND with --threads / PLDR_THREADS. tfjs is loaded here, not when
    * the command is: a command that computes nothing (--help, info) starts without it.
    */
-  protected async useBackend(name: string | undefined, threadsFlag?: string): Promise<void> {
-    const threads = parseThreads(threadsFlag, '--threads'); // oclif fills the flag from PLDR_THREADS
+  protected async useBackend(name: string | undefined, threadsFlag?: string, work: ThreadsWork = 'decode'): Promise<void> {
+    const threads = parseThreads(threadsFlag, '--threads', work); // oclif fills the flag from PLDR_THREADS
     const {initBackend} = await import('../core/backend.js');
     await initBackend((name ?? 'wasm') as BackendName, threads);
   }

@@ -153,7 +153,7 @@ before the suite runs.`;
     if (flags.repeats !== undefined && flags.repeats < 1) throw new PldrError(`-r must be at least 1, got ${flags.repeats}`);
     if (flags.loops !== undefined && flags.loops < 1) throw new PldrError(`-n must be at least 1, got ${flags.loops}`);
     const reference = referenceSettings(args.suite, flags);
-    await this.useBackend(flags.backend, flags.threads);
+    await this.useBackend(flags.backend, flags.threads, args.suite === 'train' || args.suite === 'eval' ? 'compute' : 'decode');
     const settings: BenchSettings = {
       suite: args.suite as Suite,
       models: flags.model ?? [],

@@ -67,7 +67,7 @@ line per text.`;
       text = await readStdin();
     }
 
-    await this.useBackend(flags.backend, flags.threads);
+    await this.useBackend(flags.backend, flags.threads, 'compute');
     const tok = ids === undefined ? await loadTokenizer(flags.tokenizer, files.tokenizer, 'classifying text', files.config.input_vocab_size) : undefined;
     const special = tok && headSpecialTokens(files, (p) => tok.pieceToId(p));
     const model = withSpinner('loading the model', () => instantiate(files));

@@ -84,7 +84,7 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
     if (!flags['data-dir'] && !flags.task) throw new PldrError('give the task files: --data-dir DIR (with <task>.jsonl|.json|.parquet) or --task name=FILE');
     // everything that can be wrong with the inputs is found before any scoring
     const tasks = await loadTasks(taskNames, {dataDir: flags['data-dir'], files: flags.task, limit: parseLimit(flags.limit)});
-    await this.useBackend(flags.backend, flags.threads);
+    await this.useBackend(flags.backend, flags.threads, 'compute');
     const modelPath = flags.model ?? demoModel();
     const files = withSpinner('loading the model', () => readModelFiles(modelPath, {hparams: flags.hparams}));
     const tok = await loadTokenizer(flags.tokenizer, files.tokenizer, 'scoring text', files.config.input_vocab_size);

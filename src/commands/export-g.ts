@@ -82,7 +82,7 @@ G_LM differs between two files, or moves across many prompts.`;
     if (flags.out && flags['to-gi'] && isInside(flags.out, flags['to-gi']))
       throw new PldrError(`--out ${flags.out} lies inside --to-gi ${flags['to-gi']}, which is written as a whole: put the G file outside it`);
 
-    await this.useBackend(flags.backend, flags.threads);
+    await this.useBackend(flags.backend, flags.threads, 'compute');
     const files = withSpinner('loading the model', () => readModelFiles(args.model, {hparams: flags.hparams, variant: flags.variant as Variant | undefined}));
     if (files.config.variant === 'v510G' && (flags['with-a'] || flags['with-ap'] || flags['to-gi']))
       throw new PldrError(`${args.model} is a PLDRv51G model: its G_LM is constant, so there is no A, A_P or Gi model to export`);

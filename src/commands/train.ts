@@ -103,7 +103,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       if (fixed?.type === 'flag')
         throw new PldrError(`--${fixed.flag} does not apply to a resume (a run's settings are fixed when it is created): a resume takes only ${[...RESUME_FLAGS].filter((f) => f !== 'resume').map((f) => `--${f}`).join(', ')}`);
       readRunSettings(runDir); // a clear error before anything else
-      await this.useBackend(flags.backend, flags.threads);
+      await this.useBackend(flags.backend, flags.threads, 'compute');
       const release = lockRun(runDir);
       try {
         await this.train(runDir, {resume: true, limits}, flags.json);
@@ -128,7 +128,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       throw new PldrError(`the tokenizer ${tokenizerFile} has ${vocab} pieces but the model ${flags['init-from']} has a vocabulary of ${init.config.input_vocab_size}: give the tokenizer it was trained with`);
     settings.config.input_vocab_size = vocab;
     validateConfig(settings.config, 'the model');
-    await this.useBackend(flags.backend, flags.threads);
+    await this.useBackend(flags.backend, flags.threads, 'compute');
     checkModelFits(settings.config, {rows: settings.batchSize, context: settings.context});
 
     const made = makeRunDir(runDir, {force: flags.force});

@@ -1,10 +1,13 @@
 /**
- * How many threads the tensor backend uses (issue 13): `--threads N` or PLDR_THREADS. The default is
- * 1 for now, the single-threaded build: above 1, tfjs's threaded build speeds training's products up
- * (1.40x at 2 threads) but not the cached decode step (its products run on our one-thread gemv; it
- * measured ~25 % slower above 2 threads), it starts 8 workers per run (~150 ms) and writes their
- * scripts to the temporary folder. Kept free of tfjs so that the CLI can validate the flag before
- * loading it.
+ * How many threads the tensor backend uses (issue 13): `--threads N` or PLDR_THREADS. Above 1, tfjs's
+ * threaded wasm build runs XNNPACK's products on N threads and our batched products take a pool of
+ * workers (src/core/wasm/pool.ts). What that buys depends on the work, so the default does too:
+ * - `compute` (train, eval, classify, export-g, bench train|eval): every core Node reports — the
+ *   large products of training steps and uncached forwards split well;
+ * - `decode` (generate, bench paper|scaling|micro): one thread — a cached decode step streams each
+ *   weight matrix once through our one-thread gemv, which splitting slowed down (results/README.md
+ *   has the measurements), and the threaded build's start and small ops only add to it.
+ * Kept free of tfjs so that the CLI can validate the flag before loading it.
  */
 import {availableParallelism} from 'node:os';
 
@@ -15,9 +18,12 @@ export function cores(): number {
   return Math.max(1, availableParallelism());
 }
 
-/** The default thread count: one, the single-threaded build (see above). */
-export function defaultThreads(): number {
-  return 1;
+/** What a command mostly does, which decides its default thread count (above). */
+export type ThreadsWork = 'compute' | 'decode';
+
+/** The default thread count for a kind of work. */
+export function defaultThreads(work: ThreadsWork = 'decode'): number {
+  return work === 'compute' ? cores() : 1;
 }
 
 /** The most threads accepted: four per core (more only adds contention). */
@@ -25,9 +31,9 @@ export function maxThreads(): number {
   return 4 * cores();
 }
 
-/** A thread count from the flag or PLDR_THREADS; undefined or '' means the default. */
-export function parseThreads(raw: string | number | undefined, where = '--threads'): number {
-  if (raw === undefined || raw === '') return defaultThreads();
+/** A thread count from the flag or PLDR_THREADS; undefined or '' means the default for `work`. */
+export function parseThreads(raw: string | number | undefined, where = '--threads', work: ThreadsWork = 'decode'): number {
+  if (raw === undefined || raw === '') return defaultThreads(work);
   const text = String(raw).trim();
   const n = Number(text);
   const max = maxThreads();

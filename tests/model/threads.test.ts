@@ -16,10 +16,13 @@ import {oneLineError, pldr} from '../cli/run.js';
 import {ROOT} from '../helpers.js';
 
 describe('parseThreads', () => {
-  it('defaults to one thread and accepts 1 to 4 per core', () => {
-    expect(defaultThreads()).toBe(1);
+  it('defaults to every core for compute work and one thread for decoding, and accepts 1 to 4 per core', () => {
+    expect(defaultThreads('compute')).toBe(availableParallelism());
+    expect(defaultThreads('decode')).toBe(1);
     expect(parseThreads(undefined)).toBe(1);
-    expect(parseThreads('')).toBe(1);
+    expect(parseThreads('', '--threads', 'compute')).toBe(availableParallelism());
+    expect(parseThreads(undefined, '--threads', 'decode')).toBe(1);
+    expect(parseThreads('1', '--threads', 'compute')).toBe(1);
     expect(parseThreads('1')).toBe(1);
     expect(parseThreads(` ${4 * availableParallelism()} `)).toBe(4 * availableParallelism());
   });
@@ -27,6 +30,19 @@ describe('parseThreads', () => {
   it('refuses anything else in one line naming the range', () => {
     for (const bad of ['0', '-1', '1.5', 'two', String(4 * availableParallelism() + 1)])
       expect(() => parseThreads(bad)).toThrow(new RegExp(`--threads "${bad}" is not a thread count: give a whole number from 1 to ${4 * availableParallelism()}`));
+  });
+
+  it('pldr bench train runs on every core by default, bench paper on one; PLDR_THREADS overrides both', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pldr-threads-'));
+    const only: Record<string, string[]> = {train: [], paper: ['--modes', 'kv+g', '--no-bandwidth']};
+    const threadsOf = (suite: 'train' | 'paper', env: Record<string, string> = {}) => {
+      const r = pldr(['bench', suite, '--quick', '-r', '1', '--warmup', '0', '--no-one-thread', ...only[suite]!, '--json', '--results-dir', dir], {PLDR_THREADS: '', ...env});
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).environment.threads;
+    };
+    expect(threadsOf('train')).toBe(availableParallelism());
+    expect(threadsOf('paper')).toBe(1);
+    expect(threadsOf('train', {PLDR_THREADS: '1'})).toBe(1);
   });
 
   it('pldr refuses a bad --threads or PLDR_THREADS with one error line', () => {
