@@ -110,7 +110,7 @@ before the suite runs.`;
     '<%= config.bin %> bench train                                      # ref-small, tiny, small',
     '<%= config.bin %> bench train --preset ref-small -r 10',
     '<%= config.bin %> bench train --preset ref-small --threads 2       # also on one thread (a child process): the speed-up',
-    '<%= config.bin %> bench eval --preset PLDRv51-104M --lengths 16,32,64 --requests 8 --batch 8',
+    '<%= config.bin %> bench eval --preset PLDRv51-104M --lengths 10,16,32,64 --requests 16 --batch 16',
     '# the reference (PyTorch on 2 threads, from a checkout) timed in the same run, and the targets judged against it',
     '<%= config.bin %> bench train --preset ref-small --reference',
   ];

@@ -15,7 +15,7 @@ import {collectGarbage, emptyPromptGList, loadBenchModel, type ModelSpec, positi
 import {describeReference, type ReferenceForward, type ReferenceOptions, referenceRuns, runReference} from './reference.js';
 import type {Target} from './targets.js';
 
-export const EVAL_DEFAULTS = {lengths: [16, 32, 64], requests: 16, batch: 8, repeats: 3, warmup: 1};
+export const EVAL_DEFAULTS = {lengths: [16, 32, 64], requests: 16, batch: 16, repeats: 3, warmup: 1};
 /** Continuation tokens of a synthetic request (a multiple-choice answer's typical size), fewer when the request is short. */
 const CONTINUATION = 5;
 
