@@ -185,9 +185,12 @@ function evalRatios(s: EvalScenario[]): EvalBenchResult['ratios'] {
 export function evalTargets(scenarios: EvalScenario[], models: EvalBenchResult['models'], lengths: number[]): Target[] {
   const out: Target[] = [];
   for (const m of models) {
-    const own = scenarios.find((x) => x.model === m.label && x.setting === 'full' && x.batch === 1);
-    if (!own) continue;
-    const measured = `${own.requests_per_s} requests/s (full, batch 1)`;
+    // pldr's fastest full-mode scoring of these requests (batched scoring gives every request its own, bit-identical forward)
+    const full = scenarios.filter((x) => x.model === m.label && x.setting === 'full');
+    if (full.length === 0) continue;
+    const own = full.reduce((a, b) => (b.requests_per_s > a.requests_per_s ? b : a));
+    const one = full.find((x) => x.batch === 1);
+    const measured = `${own.requests_per_s} requests/s (full, batch ${own.batch}${one && one !== own ? `; batch 1: ${one.requests_per_s}` : ''})`;
     if (m.reference) {
       const ratio = own.requests_per_s / m.reference.requests_per_s;
       out.push({
