@@ -195,10 +195,40 @@ let registered = false;
  * Kernels the wasm backend lacks. UnsortedSegmentSum is the gradient of gather (the embedding
  * lookup); without it training on wasm throws. A JS loop over the wasm heap is plenty for the
  * [V, d] embedding gradient.
+ *
+ * And two that copy where nothing needs a copy: Identity and a Cast to the tensor's own dtype.
+ * tfjs's engine clones (Identity) every tensor it saves for a gradient, and its gradients cast
+ * float32 to float32; the wasm backend copies the whole tensor each time. Tensors are immutable
+ * (a Variable's assign takes the new tensor's buffer), so these share the input's buffer as the
+ * cpu backend's do and as Reshape does: the buffer's reference count goes up, and it is freed
+ * with the last tensor on it. A kernel that writes into an input in place (the in-place
+ * KV-cache) must therefore be given a buffer no other tensor shares.
  */
 function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
+  const share = (x: tf.TensorInfo, backend: unknown): tf.TensorInfo => {
+    (backend as {incRef(id: unknown): void}).incRef(x.dataId);
+    return {dataId: x.dataId, shape: x.shape, dtype: x.dtype};
+  };
+  const copyingCast = tf.getKernel('Cast', 'wasm');
+  if (copyingCast !== undefined && tf.getKernel('Identity', 'wasm') !== undefined) {
+    tf.unregisterKernel('Identity', 'wasm');
+    tf.registerKernel({
+      kernelName: 'Identity',
+      backendName: 'wasm',
+      kernelFunc: ({inputs, backend}) => share((inputs as {x: tf.TensorInfo}).x, backend),
+    });
+    tf.unregisterKernel('Cast', 'wasm');
+    tf.registerKernel({
+      kernelName: 'Cast',
+      backendName: 'wasm',
+      kernelFunc: (args) => {
+        const x = (args.inputs as {x: tf.TensorInfo}).x;
+        return x.dtype === (args.attrs as {dtype: string}).dtype ? share(x, args.backend) : copyingCast.kernelFunc(args);
+      },
+    });
+  }
   if (tf.getKernel('UnsortedSegmentSum', 'wasm') === undefined) {
     tf.registerKernel({
       kernelName: 'UnsortedSegmentSum',
