@@ -229,6 +229,11 @@ function registerWasmKernels(): void {
       },
     });
   }
+  const generalTranspose = tf.getKernel('Transpose', 'wasm');
+  if (generalTranspose !== undefined) {
+    tf.unregisterKernel('Transpose', 'wasm');
+    tf.registerKernel({...generalTranspose, kernelFunc: (args) => swapLastTwo(args) ?? generalTranspose.kernelFunc(args)}); // its setupFunc binds the wasm function
+  }
   if (tf.getKernel('UnsortedSegmentSum', 'wasm') === undefined) {
     tf.registerKernel({
       kernelName: 'UnsortedSegmentSum',
@@ -260,4 +265,34 @@ function registerWasmKernels(): void {
       },
     });
   }
+}
+
+const TILE = 32;
+
+/**
+ * The transposes of a training step's gradients (xᵀ for dW = xᵀ·dy, Bᵀ of a batch of matrices)
+ * swap the last two axes: [..., m, n] → [..., n, m]. The wasm backend's Transpose walks any
+ * permutation element by element; this moves 32 × 32 tiles, reading and writing whole lines of
+ * them. Other permutations, strings and matrices wider than tall return undefined, for the
+ * backend's own kernel.
+ */
+function swapLastTwo({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap}): tf.TensorInfo | undefined {
+  const x = inputs.x as tf.TensorInfo;
+  const perm = (attrs as {perm: number[]}).perm;
+  const r = x.shape.length;
+  if (r < 2 || x.dtype === 'string' || !perm.every((p, i) => p === (i < r - 2 ? i : 2 * r - 3 - i))) return undefined;
+  const [m, n] = [x.shape[r - 2]!, x.shape[r - 1]!];
+  if (n > m) return undefined; // wide rows ([d, V] of the output layer): the backend's kernel is faster there
+  const wasm = backend as {makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array};
+  const out = wasm.makeOutput([...x.shape.slice(0, r - 2), n, m], x.dtype);
+  const src = wasm.typedArrayFromHeap(x); // after makeOutput: growing the heap replaces the views
+  const dst = wasm.typedArrayFromHeap(out);
+  for (let o = 0; o < src.length; o += m * n)
+    for (let i0 = 0; i0 < m; i0 += TILE)
+      for (let j0 = 0; j0 < n; j0 += TILE) {
+        const i1 = Math.min(i0 + TILE, m);
+        const j1 = Math.min(j0 + TILE, n);
+        for (let j = j0; j < j1; j++) for (let i = i0, d = o + j * m + i0; i < i1; i++, d++) dst[d] = src[o + i * n + j]!;
+      }
+  return out;
 }
