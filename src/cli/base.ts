@@ -30,8 +30,15 @@ export abstract class PldrCommand extends Command {
    */
   protected async useBackend(name: string | undefined, threadsFlag?: string, work: ThreadsWork = 'decode'): Promise<void> {
     const threads = parseThreads(threadsFlag, '--threads', work); // oclif fills the flag from PLDR_THREADS
-    const {initBackend} = await import('../core/backend.js');
-    await initBackend((name ?? 'wasm') as BackendName, threads);
+    const {initBackend, ThreadedStartError} = await import('../core/backend.js');
+    try {
+      await initBackend((name ?? 'wasm') as BackendName, threads);
+    } catch (err) {
+      // Threads the user did not ask for are not worth failing over: one thread gives the same results, only slower.
+      if (!(err instanceof ThreadedStartError) || (threadsFlag ?? '') !== '') throw err;
+      process.stderr.write(`note: ${err.message.replace(/: free or fix.*$/, '')}; running on one thread\n`);
+      await initBackend((name ?? 'wasm') as BackendName, 1);
+    }
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {

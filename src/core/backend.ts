@@ -67,6 +67,9 @@ export function backendThreads(): number {
   return (tf.backend() as unknown as {wasm: {tfjs: {getThreadsCount(): number}}}).wasm.tfjs.getThreadsCount();
 }
 
+/** The threaded wasm build could not start; the single-threaded one still can (initBackend with 1 thread). */
+export class ThreadedStartError extends PldrError {}
+
 /**
  * Start tfjs's multi-threaded wasm build under Node (it is made for browsers). Three things stand
  * in its way, each worked around only while the backend starts:
@@ -79,7 +82,7 @@ export function backendThreads(): number {
  */
 async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: number): Promise<void> {
   const refuse = (why: string) =>
-    new PldrError(`the wasm backend could not start ${threads} threads (${why}): free or fix the temporary folder (TMPDIR), or use --threads 1`);
+    new ThreadedStartError(`the wasm backend could not start ${threads} threads (${why}): free or fix the temporary folder (TMPDIR), or use --threads 1`);
   let dir: string;
   try {
     dir = mkdtempSync(join(tmpdir(), 'pldr-wasm-threads-'));
@@ -138,6 +141,7 @@ async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: 
     const pool = (tf.backend() as unknown as {wasm: {PThread?: {runningWorkers: Worker[]; unusedWorkers: Worker[]}}}).wasm.PThread;
     for (const worker of [...(pool?.runningWorkers ?? []), ...(pool?.unusedWorkers ?? [])]) worker.unref();
   } finally {
+    if (!started) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false); // a later start takes the single-threaded build
     console.warn = warn;
     globalThis.Blob = NodeBlob;
     URL.createObjectURL = createObjectURL;

@@ -139,7 +139,8 @@ describe('eval --output is checked before scoring and written atomically', () =>
     mkdirSync(dir, {recursive: true});
     // a 1 KiB file-size limit stands in for a full disk: the results with samples are larger
     const cmd = `ulimit -f 1 && exec "${process.execPath}" bin/run.js ${[...args, '--log-samples', '--output', join(dir, 'r.json')].map((a) => `'${a}'`).join(' ')}`;
-    const r = spawnSync('bash', ['-c', cmd], {cwd: ROOT, encoding: 'utf8', env: {...process.env, NODE_NO_WARNINGS: '1'}});
+    // one thread: the limit would stop a threaded start's worker scripts first (tests/model/threads.test.ts covers that)
+    const r = spawnSync('bash', ['-c', cmd], {cwd: ROOT, encoding: 'utf8', env: {...process.env, NODE_NO_WARNINGS: '1', PLDR_THREADS: '1'}});
     expect(oneLineError({code: r.status, stdout: r.stdout, stderr: r.stderr})).toMatch(/^error: cannot write .*r\.json/);
     expect(readdirSync(dir)).toEqual([]);
   });

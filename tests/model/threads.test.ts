@@ -115,4 +115,14 @@ describe('threads', () => {
       /^error: the wasm backend could not start 2 threads \(writing its worker scripts to .*: EFBIG\): .*or use --threads 1$/,
     );
   });
+
+  it.skipIf(availableParallelism() < 2)('threads that were only the default are not worth failing over: one note line, then the work on one thread', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pldr-threads-'));
+    const notDir = join(dir, 'file');
+    writeFileSync(notDir, '');
+    const r = pldr(['bench', 'train', '--quick', '-r', '1', '--warmup', '0', '--json', '--results-dir', dir], {PLDR_THREADS: '', TMPDIR: notDir});
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).environment.threads).toBe(1);
+    expect(r.stderr).toMatch(/^note: the wasm backend could not start \d+ threads \(cannot make a folder in .*: ENOTDIR\); running on one thread$/m);
+  });
 });
