@@ -1,3 +1,4 @@
+import {spawnSync} from 'node:child_process';
 /** Shared helpers for the parity tests: fixture loading and tolerance checks. */
 import {readFileSync} from 'node:fs';
 import {dirname, join, resolve} from 'node:path';
@@ -108,4 +109,14 @@ export async function pldrRejection(p: Promise<unknown> | (() => unknown)): Prom
 
 export async function expectRejection(p: Promise<unknown> | (() => unknown), pattern: RegExp): Promise<void> {
   expect(await pldrRejection(p)).toMatch(pattern);
+}
+
+/**
+ * Run an ES-module script in a fresh Node process (the wasm backend, and its thread count, are made
+ * once per process) and parse the JSON its last stdout line prints.
+ */
+export function runScriptJson<T>(script: string): T {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {cwd: ROOT, encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 2 ** 20});
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
 }

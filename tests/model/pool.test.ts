@@ -3,7 +3,6 @@
  * directly on a shared memory of our own, and through the batched products of the threaded wasm
  * backend (a child process per thread count on the built code, as tests/model/threads.test.ts).
  */
-import {spawnSync} from 'node:child_process';
 import {availableParallelism} from 'node:os';
 import {join} from 'node:path';
 import {pathToFileURL} from 'node:url';
@@ -12,7 +11,7 @@ import {describe, expect, it} from 'vitest';
 
 import {WASM_SHARED_BASE64} from '../../src/core/wasm/gemv-bytes.js';
 import {KernelPool, type PoolCall} from '../../src/core/wasm/pool.js';
-import {ROOT} from '../helpers.js';
+import {ROOT, runScriptJson} from '../helpers.js';
 
 const lcg = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
 
@@ -79,9 +78,7 @@ function batched(threads: number): {threads: number; bits: string[]; maxDiff: nu
     });
     console.log(JSON.stringify({threads: kernelThreads(), bits, maxDiff}));
   `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {cwd: ROOT, encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 2 ** 20});
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  return runScriptJson(script);
 }
 
 describe('the pooled batched products of the threaded backend', () => {

@@ -13,7 +13,7 @@ import {describe, expect, it} from 'vitest';
 
 import {defaultThreads, parseThreads} from '../../src/core/threads.js';
 import {oneLineError, pldr} from '../cli/run.js';
-import {ROOT} from '../helpers.js';
+import {ROOT, runScriptJson} from '../helpers.js';
 
 describe('parseThreads', () => {
   it('defaults to every core for compute work and one thread for decoding, and accepts 1 to 4 per core', () => {
@@ -73,9 +73,7 @@ function products(threads: number): {threads: number; bits: string[]} {
     const bits = outs.map((t) => Buffer.from(t.dataSync().buffer).toString('hex'));
     console.log(JSON.stringify({threads: backendThreads(), bits}));
   `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {cwd: ROOT, encoding: 'utf8', timeout: 60_000});
-  expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  return runScriptJson(script);
 }
 
 describe('threads', () => {
