@@ -49,8 +49,3 @@ export async function runAtOneThread<T>(suite: SuiteRef, options: object, onProg
   }
   return JSON.parse(stdout) as T;
 }
-
-/** a ÷ b to two decimals: a speed-up is threaded ÷ one-thread throughput, or one-thread ÷ threaded time. */
-export function speedup(a: number, b: number): number {
-  return Math.round((a / b) * 100) / 100;
-}

@@ -28,7 +28,7 @@ import type {HostTensor} from '../io/tensor.js';
 import {kernelThreads} from '../model/kernels.js';
 import type {ForwardOptions, ForwardResult, PldrModel} from '../model/pldr.js';
 import {REMOVED, type SamplingOptions} from '../sampling.js';
-import {runAtOneThread, speedup} from './one-thread.js';
+import {runAtOneThread} from './one-thread.js';
 import {type ReferenceDecode, type ReferenceOptions, timeReferenceDecodes} from './reference.js';
 import {Tokenizer} from '../tokenizer.js';
 import {initWeights} from '../train/init.js';
@@ -633,7 +633,7 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
       const one = base.scenarios.find((b) => b.id === sc.id);
       if (!one) continue;
       const [total, perToken] = [one.stats.total_ms.median, one.stats.ms_per_token.median];
-      sc.one_thread = {total_ms: total, ms_per_token: perToken, speedup: speedup(total, sc.stats.total_ms.median), speedup_per_token: speedup(perToken, sc.stats.ms_per_token.median)};
+      sc.one_thread = {total_ms: total, ms_per_token: perToken, speedup: round(total / sc.stats.total_ms.median, 2), speedup_per_token: round(perToken / sc.stats.ms_per_token.median, 2)};
     }
   }
   if (opts.reference) timeReferenceDecodes(models, {newTokens: n, repeats: repeats * loops, warmup, seed}, opts.reference, say);

@@ -17,7 +17,7 @@ import {instantiate} from '../io/model-files.js';
 import {initWeights} from '../train/init.js';
 import {AdamW} from '../train/optim.js';
 import {modelVariables, type Recipe, trainStep} from '../train/step.js';
-import {runAtOneThread, speedup} from './one-thread.js';
+import {runAtOneThread} from './one-thread.js';
 import {findBenchPreset, positiveInt, round, roundSummary, type Summary, summarize} from './paper.js';
 import {describeReference, type ReferenceOptions, referenceRuns, type ReferenceTrain, runReference} from './reference.js';
 import type {Target} from './targets.js';
@@ -175,7 +175,7 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
     const base = await runAtOneThread<TrainBenchResult>({module: 'train.js', fn: 'runTrainBench'}, {...opts, reference: undefined, oneThread: false, onProgress: undefined}, say);
     runs.forEach((run, i) => {
       const one = base.runs[i]!;
-      run.one_thread = {tokens_per_s: one.tokens_per_s, stats: one.stats, speedup: speedup(run.tokens_per_s, one.tokens_per_s)};
+      run.one_thread = {tokens_per_s: one.tokens_per_s, stats: one.stats, speedup: round(run.tokens_per_s / one.tokens_per_s, 2)};
     });
   }
   if (opts.reference)
