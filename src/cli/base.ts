@@ -36,7 +36,7 @@ export abstract class PldrCommand extends Command {
     } catch (err) {
       // Threads the user did not ask for are not worth failing over: one thread gives the same results, only slower.
       if (!(err instanceof ThreadedStartError) || (threadsFlag ?? '') !== '') throw err;
-      process.stderr.write(`note: ${err.message.replace(/: free or fix.*$/, '')}; running on one thread\n`);
+      process.stderr.write(`note: the wasm backend could not start ${err.threads} threads (${err.reason}); running on one thread\n`);
       await initBackend((name ?? 'wasm') as BackendName, 1);
     }
   }

@@ -68,7 +68,15 @@ export function backendThreads(): number {
 }
 
 /** The threaded wasm build could not start; the single-threaded one still can (initBackend with 1 thread). */
-export class ThreadedStartError extends PldrError {}
+export class ThreadedStartError extends PldrError {
+  constructor(
+    readonly threads: number,
+    /** Why, without the way out: "cannot make a folder in /tmp for its worker scripts: ENOSPC". */
+    readonly reason: string,
+  ) {
+    super(`the wasm backend could not start ${threads} threads (${reason}): free or fix the temporary folder (TMPDIR), or use --threads 1`);
+  }
+}
 
 /**
  * Start tfjs's multi-threaded wasm build under Node (it is made for browsers). Three things stand
@@ -81,8 +89,7 @@ export class ThreadedStartError extends PldrError {}
  * - the build is only chosen when the WASM_HAS_MULTITHREAD_SUPPORT flag is true.
  */
 async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: number): Promise<void> {
-  const refuse = (why: string) =>
-    new ThreadedStartError(`the wasm backend could not start ${threads} threads (${why}): free or fix the temporary folder (TMPDIR), or use --threads 1`);
+  const refuse = (why: string) => new ThreadedStartError(threads, why);
   let dir: string;
   try {
     dir = mkdtempSync(join(tmpdir(), 'pldr-wasm-threads-'));
