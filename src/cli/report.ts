@@ -1,5 +1,7 @@
 /** Plain-text tables for export-g's reports (the JSON carries the same numbers). */
-import type {DeductiveReport, GCompare, GVariation, JsonNum, Stat} from '../core/deductive.js';
+import type {GCompare, GVariation} from '../core/deductive/compare.js';
+import type {JsonNum} from '../core/deductive/json.js';
+import type {DeductiveReport, Stat} from '../core/deductive/report.js';
 
 const num = (x: JsonNum | number | null | undefined, digits = 4): string => {
   if (x === null || x === undefined) return '—';
