@@ -18,6 +18,7 @@ import {backendThreads} from '../backend.js';
 import {PldrError} from '../errors.js';
 import {checkWritableFolder, writeFileAtomic} from '../io/fsutil.js';
 import {type BarChartSpec, type BarDatum, type LineChartSpec, multiPanelSvg, type PanelSpec, svgToPng} from '../plot.js';
+import {type Align, table as renderTable} from '../table.js';
 import type {MicroResult} from './micro.js';
 import {BENCH_MODES, MODE_INFO, type PaperResult, type PaperScenario, round} from './paper.js';
 import type {ScalingResult} from './scaling.js';
@@ -202,19 +203,11 @@ export function num(x: number | undefined | null, digits?: number): string {
 
 const pct = (x: number): string => (Number.isFinite(x) ? `${x > 0 ? '+' : ''}${x.toFixed(1)}%` : 'n/a');
 const times = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
-const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-
-function table(head: string[], rows: string[][], align?: ('l' | 'r')[]): string {
-  const a = align ?? head.map((_, i) => (i === 0 ? 'l' : 'r'));
-  return [`| ${head.map(cell).join(' | ')} |`, `|${a.map((x) => (x === 'r' ? '---:' : ':---')).join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
-}
+/** Markdown table for the report file; first column left, the rest right unless `align` says otherwise. */
+const table = (head: string[], rows: string[][], align?: Align[]): string => renderTable(rows, {head, align, style: 'markdown'});
 
 /** Plain-text table for a terminal: columns padded, first left-aligned. */
-export function textTable(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
-}
+const textTable = (head: string[], rows: string[][]): string => renderTable(rows, {head, trimEnd: true});
 
 const onOff = (b: boolean | undefined): string => (b === undefined ? 'unknown' : b ? 'on' : 'off');
 
