@@ -1,0 +1,17 @@
+// eslint: the recommended JavaScript and TypeScript rules, without type-aware rules (so `npm run lint`
+// stays fast), and eslint-config-prettier last so that no rule argues with prettier's formatting.
+import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {ignores: ['dist/', 'node_modules/', 'fixtures/', 'results/', 'models/', 'pldr-bench/', 'docs/']},
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.{ts,js,mjs}'],
+    languageOptions: {globals: {...globals.node}},
+  },
+  prettier,
+);
