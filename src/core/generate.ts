@@ -10,11 +10,15 @@ import * as tf from '@tensorflow/tfjs';
 
 import {checkModelFits} from './backend.js';
 import {PldrError} from './errors.js';
-import {checkGShape, type GList} from './io/glist.js';
-import type {HostTensor} from './io/tensor.js';
+import type {GList} from './io/glist.js';
 import {fusedKernelsActive} from './model/kernels.js';
-import {createMask, disposeAllBut, gCacheOf, type GCache, type KVBuffer, type KVCache, kvBufferOf, type PldrModel, tensorsOf} from './model/pldr.js';
+import {disposeAllBut, gCacheFromList, gCacheOf, type GCache, type KVBuffer, type KVCache, kvBufferOf, tensorsOf} from './model/cache.js';
+import {createMask} from './model/forward.js';
+import type {PldrModel} from './model/pldr.js';
 import {GREEDY, logSoftmaxAt, Rng, sampleNext, type SamplingOptions, validateSampling} from './sampling.js';
+
+/** Where the external G list becomes a G-cache (spec §4.3): importers of generation find it here too. */
+export {gCacheFromList} from './model/cache.js';
 
 export const CACHE_MODES = ['none', 'kv', 'g', 'kv+g'] as const;
 export type CacheMode = (typeof CACHE_MODES)[number];
@@ -162,28 +166,3 @@ function firstRow(t: tf.Tensor): Float32Array {
   return all.slice(0, all.length / t.shape[0]);
 }
 
-
-/**
- * An external G list as the per-layer G-cache of this model (spec §4.3, §5.6). Accepts bare G_LM
- * lists (A_LM then zero, as in the reference's NAB lists), pairs, and triples; a DAG model without
- * A_P in the list gets A_LM^∘P.
- */
-export function gCacheFromList(model: PldrModel, glist: GList): GCache[] {
-  const {num_layers: N, num_heads: H} = model.cfg;
-  const dk = model.dk;
-  if (glist.layers.length !== N)
-    throw new PldrError(`the G list has ${glist.layers.length} layers, the model has ${N}`);
-  const toT = (t: HostTensor, what: string, l: number): tf.Tensor4D => {
-    checkGShape(t, H, dk, `G list layer ${l} ${what}`);
-    return tf.tensor4d(Float32Array.from(t.data as Float32Array), [1, H, dk, dk]);
-  };
-  return glist.layers.map((layer, l) => {
-    const G_LM = toT(layer.G_LM, 'G_LM', l);
-    const A_LM = layer.A_LM ? toT(layer.A_LM, 'A_LM', l) : tf.zeros([1, H, dk, dk]) as tf.Tensor4D;
-    if (!model.isDag) return {A_LM, G_LM};
-    const A_P = layer.A_P
-      ? toT(layer.A_P, 'A_P', l)
-      : (tf.tidy(() => tf.pow(A_LM, model.w.layers[l]!.plga!.P)) as tf.Tensor4D);
-    return {A_LM, G_LM, A_P};
-  });
-}

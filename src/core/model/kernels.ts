@@ -1,18 +1,18 @@
 /**
  * Fused inference kernels for the wasm backend (issue 7): plain loops over the wasm heap that
  * replace chains of small tfjs ops. A cached decode step works on one token, so its elementwise
- * work is a few thousand floats per op and tfjs's per-op cost (~10 µs) dominated it: a layer took
- * ~100 ops. The kernels have no gradients: inference (`PldrModel.forward`) uses them, training keeps
- * the composite ops — except PldrBatchMatMul, which pldr.ts's bmm wraps with its gradients.
+ * work is a few thousand floats per op and tfjs's fixed cost per op dominated it. The kernels have
+ * no gradients: inference (`PldrModel.forward`) uses them, training keeps the composite ops —
+ * except PldrBatchMatMul, which grads.ts's bmm wraps with its gradients.
  *
- *   PldrLayerNorm  LN(x [+ r]) over the last axis, ε = 1e-6, biased variance      x, r [R, n]
+ *   PldrLayerNorm  LN(x [+ r]) over the last axis, ε given, biased variance      x, r [R, n]
  *   PldrQkvRope    split a fused Q|K|V projection, rotate Q and K (spec §3.4) and lay Q out per head
  *                  qkv [B·L, 3d] → q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]
  *   PldrCachedAttention  one new token's attention over an in-place KV-cache (spec §3.7, L = 1):
  *                  writes k, v at `position` of Kt [B, H, dk, cap] and V [B, H, cap, dk], then
  *                  S = qG·Kt/√dk, E = softmax(S), O = E·V per head → O [B, 1, d], S [B, H, 1, position+1]
  *   PldrBatchMatMul  a [n, M, K] · b [n or 1, K, N] → [n, M, N] with our 4 × 8 register-blocked wasm
- *                  loop (wasm/gemv.wat): tfjs's batched matMul on wasm runs ~1 GMAC/s, and training
+ *                  loop (wasm/gemv.wat), faster than tfjs's batched matMul on wasm; training
  *                  attention is all batched products (B·H of them per layer, forward and backward)
  *   PldrLinear     x·W + b for a few rows x [M, K], W [K, N] ≤ GEMV_MAX_N wide: our own wasm loop
  *                  (wasm/gemv.wat) streaming W once per row, where it lies — no packed copy of W
@@ -87,7 +87,7 @@ export function kernelThreads(): number {
 
 /**
  * The pool splits a batched product (PldrBatchMatMul) from this many multiply-adds: below, the
- * dispatch (~3 µs with a spinning worker) costs more than it saves. Idle workers then spin this
+ * dispatch costs more than it saves. Idle workers then spin this
  * long for the next one before they sleep: longer starved XNNPACK's own threads of the cores.
  * A decode step's products (PldrLinear) stay on the calling thread: one matrix cut into column
  * slices streamed at half the bandwidth (wasm/pool.ts).
@@ -98,8 +98,6 @@ const SPIN_US = 200;
 /** `parts` runs [lo, hi) of near-equal length covering 0…n. */
 const runs = (n: number, parts: number): [number, number][] =>
   Array.from({length: parts}, (_, t) => [Math.floor((n * t) / parts), Math.floor((n * (t + 1)) / parts)]);
-
-const LN_EPS = 1e-6;
 
 /**
  * For kernels that hand pointers to our gemv: make the output first (allocating may grow the heap),
@@ -134,8 +132,9 @@ export function registerFusedKernels(): void {
   tf.registerKernel({
     kernelName: 'PldrLayerNorm',
     backendName: 'wasm',
-    kernelFunc: ({inputs, backend}) => {
+    kernelFunc: ({inputs, backend, attrs}) => {
       const {x, g, b, r} = inputs as Record<string, tf.TensorInfo>;
+      const {eps} = attrs as unknown as {eps: number};
       const n = x.shape[x.shape.length - 1]!;
       const ins = r ? [x, g, b, r] : [x, g, b];
       return withHeap(backend, ins, [x.shape], ([xv, gv, bv, rv], [out]) => {
@@ -152,7 +151,7 @@ export function registerFusedKernels(): void {
           const mean = sum / n;
           let sq = 0;
           for (let j = 0; j < n; j++) sq += (row[j]! - mean) ** 2;
-          const inv = 1 / Math.sqrt(sq / n + LN_EPS);
+          const inv = 1 / Math.sqrt(sq / n + eps);
           for (let j = 0; j < n; j++) out![o + j] = (row[j]! - mean) * inv * gv![j]! + bv![j]!;
         }
       })[0]!;
@@ -289,9 +288,10 @@ export function fusedKernelsActive(): boolean {
   return registered && tf.getBackend() === 'wasm' && gemvOn(tf.backend() as unknown as HeapBackend) !== null;
 }
 
-export function layerNormFused(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, residual?: tf.Tensor): tf.Tensor {
+/** LN(x [+ residual]) over the last axis with gain g, bias b and ε `eps` (check `fusedKernelsActive` first). */
+export function layerNormFused(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, residual: tf.Tensor | undefined, eps: number): tf.Tensor {
   const inputs: tf.NamedTensorMap = residual ? {x, g, b, r: residual} : {x, g, b};
-  return tf.engine().runKernel('PldrLayerNorm', inputs) as tf.Tensor;
+  return tf.engine().runKernel('PldrLayerNorm', inputs, {eps} as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
 /** x [M, K]·wT [K, N] + b with our gemv (check `fusedKernelsActive` and the size limits first). */
@@ -299,7 +299,7 @@ export function linearGemv(x: tf.Tensor2D, wT: tf.Tensor2D, b: tf.Tensor1D): tf.
   return tf.engine().runKernel('PldrLinear', {x, w: wT, b}) as tf.Tensor2D;
 }
 
-/** a [n, M, K] · b [n or 1, K, N] → [n, M, N] (check `fusedKernelsActive` first; no gradient: see pldr.ts's bmm). */
+/** a [n, M, K] · b [n or 1, K, N] → [n, M, N] (check `fusedKernelsActive` first; no gradient: see grads.ts's bmm). */
 export function batchMatMulFused(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   return tf.engine().runKernel('PldrBatchMatMul', {a, b}) as tf.Tensor3D;
 }
