@@ -1,6 +1,6 @@
 /**
- * Evaluating a model on loaded tasks in one setting, comparing settings, and the invariance check
- * (issue: pldr eval). The full forward is not causal (A sums over every input position), so padding
+ * Evaluating a model on loaded tasks in one setting (issue: pldr eval; settings compared and the
+ * invariance check: invariance.ts). The full forward is not causal (A sums over every input position), so padding
  * a request would change A and every log-likelihood: requests are never padded. In full mode, those
  * of equal input length may share one forward of batch B (`batchSize`; each row is the one-request
  * forward, bit for bit: tests/eval/batch.test.ts); the cached modes score one request at a time.
@@ -12,8 +12,15 @@ import type {GList} from '../io/glist.js';
 import type {PldrModel} from '../model/pldr.js';
 import type {Tokenizer} from '../tokenizer.js';
 import type {LoadedTask} from './load.js';
-import {type DocScore, type LoglikelihoodResult, scoreTask, summarize, type Summary, type TaskScore} from './metrics.js';
-import {CachedScorer, DEFAULT_BATCH_SIZE, encodeRequest, lengthBatches, type RequestScore, scoreFullBatch} from './score.js';
+import {
+  type DocScore,
+  type LoglikelihoodResult,
+  scoreTask,
+  summarize,
+  type Summary,
+  type TaskScore,
+} from './metrics.js';
+import {CachedScorer, DEFAULT_BATCH_SIZE, encodeRequest, type RequestScore, scoreFullBatches} from './score.js';
 import type {TaskName} from './tasks.js';
 
 export interface Setting {
@@ -68,6 +75,7 @@ export async function evaluate(
   const cached = setting.mode !== 'full' ? new CachedScorer(m, setting.mode, setting.g) : undefined;
   const out: SettingResult = {setting: setting.name, tasks: [], docs: {}, summary: summarize([]), lls: {}, samples: []};
   let done = 0;
+  opts.onProgress?.({setting: setting.name, done, total}); // the setting starts
   try {
     const progress = async (n: number) => {
       done += n;
@@ -86,9 +94,12 @@ export async function evaluate(
       } else {
         // full mode: the task's requests batched by equal length, the scores put back in place
         const where = encs.flatMap((doc, d) => doc.map((_, c) => [d, c] as const));
-        const flat = encs.flat();
-        for (const batch of lengthBatches(flat, opts.batchSize ?? DEFAULT_BATCH_SIZE)) {
-          const s = scoreFullBatch(m, batch.map((i) => flat[i]), gCache);
+        for (const {batch, scores: s} of scoreFullBatches(
+          m,
+          encs.flat(),
+          opts.batchSize ?? DEFAULT_BATCH_SIZE,
+          gCache,
+        )) {
           batch.forEach((i, k) => (scores[where[i][0]][where[i][1]] = s[k]));
           await progress(batch.length);
         }
@@ -97,7 +108,17 @@ export async function evaluate(
       t.docs.forEach((doc, d) =>
         doc.requests.forEach((req, c) => {
           const [enc, s] = [encs[d][c], scores[d][c]];
-          out.samples.push({task: t.task, doc: doc.index, choice: req.choiceIndex, context: req.context, continuation: req.continuation, context_ids: enc.ctxIds, continuation_ids: enc.contIds, ll: s.ll, is_greedy: s.isGreedy});
+          out.samples.push({
+            task: t.task,
+            doc: doc.index,
+            choice: req.choiceIndex,
+            context: req.context,
+            continuation: req.continuation,
+            context_ids: enc.ctxIds,
+            continuation_ids: enc.contIds,
+            ll: s.ll,
+            is_greedy: s.isGreedy,
+          });
         }),
       );
       const scored = scoreTask(t.docs, results);
@@ -111,35 +132,4 @@ export async function evaluate(
   }
   out.summary = summarize(out.tasks);
   return out;
-}
-
-export interface Agreement {
-  a: string;
-  b: string;
-  /** by construction: must agree to float tolerance; empirical: the paper's observation on trained models. */
-  kind: 'construction' | 'empirical';
-  maxAbsLlDiff: number;
-  /** Tasks whose headline score moved by more than scoreTolerance (percentage points at the paper's 2 decimals). */
-  scoreChanges: {task: string; a: number; b: number}[];
-  tolerance: number;
-  scoreTolerance: number;
-  ok: boolean;
-}
-
-/** A score as the paper prints it: a percentage with 2 decimals. */
-const paperPoints = (x: number) => Math.round(x * 10000) / 100;
-
-/**
- * Largest per-request |Δll| and the tasks whose headline score moved, between two settings. Scores
- * are compared as the paper prints them (percent, 2 decimals), with `scoreTolerance` points of slack.
- */
-export function agreement(a: SettingResult, b: SettingResult, kind: Agreement['kind'], tolerance: number, scoreTolerance = 0): Agreement {
-  let maxAbsLlDiff = 0;
-  for (const [task, docs] of Object.entries(a.lls))
-    docs.forEach((choices, d) => choices.forEach((ll, c) => (maxAbsLlDiff = Math.max(maxAbsLlDiff, Math.abs(ll - b.lls[task][d][c])))));
-  const scoreChanges = a.tasks
-    .map((t, i) => ({task: t.task, a: t.headline, b: b.tasks[i].headline}))
-    .filter((x) => Math.abs(paperPoints(x.a) - paperPoints(x.b)) > scoreTolerance + 1e-9);
-  const ok = maxAbsLlDiff <= tolerance && scoreChanges.length === 0;
-  return {a: a.setting, b: b.setting, kind, maxAbsLlDiff, scoreChanges, tolerance, scoreTolerance, ok};
 }

@@ -15,7 +15,16 @@ import * as tf from '@tensorflow/tfjs';
 
 import {gCacheFromList} from '../generate.js';
 import type {GList} from '../io/glist.js';
-import {createMask, disposeAllBut, type ForwardResult, type GCache, gCacheOf, type KVCache, type PldrModel, tensorsOf} from '../model/pldr.js';
+import {
+  createMask,
+  disposeAllBut,
+  type ForwardResult,
+  type GCache,
+  gCacheOf,
+  type KVCache,
+  type PldrModel,
+  tensorsOf,
+} from '../model/pldr.js';
 import type {Tokenizer} from '../tokenizer.js';
 import type {Request} from './tasks.js';
 import {isPyWhitespace} from './tasks.js';
@@ -47,18 +56,21 @@ export interface RequestScore {
 }
 
 /** The wrapper's _encode_pair: trailing context whitespace moves to the continuation; empty context → [END]. */
-export function encodeRequest(tok: Tokenizer, req: Pick<Request, 'context' | 'continuation'>, maxLength = HARNESS_MAX_LENGTH): EncodedRequest {
+export function encodeRequest(
+  tok: Tokenizer,
+  req: Pick<Request, 'context' | 'continuation'>,
+  maxLength = HARNESS_MAX_LENGTH,
+): EncodedRequest {
   let ctxIds: number[];
   let contIds: number[];
   if (req.context === '') {
     ctxIds = [tok.endId];
     contIds = tok.encode(req.continuation);
   } else {
-    let cut = req.context.length;
     const chars = Array.from(req.context);
     let n = chars.length;
     while (n > 0 && isPyWhitespace(chars[n - 1])) n--;
-    cut = chars.slice(0, n).join('').length;
+    const cut = chars.slice(0, n).join('').length;
     const context = req.context.slice(0, cut);
     const continuation = req.context.slice(cut) + req.continuation;
     const whole = tok.encode(context + continuation);
@@ -126,7 +138,11 @@ export function scoreFullBatch(model: PldrModel, encs: EncodedRequest[], g?: GCa
 }
 
 /** Requests grouped for batching: indices of equal input length, at most `batchSize` and `maxTokens` tokens a group. */
-export function lengthBatches(encs: readonly EncodedRequest[], batchSize: number, maxTokens = MAX_BATCH_TOKENS): number[][] {
+export function lengthBatches(
+  encs: readonly EncodedRequest[],
+  batchSize: number,
+  maxTokens = MAX_BATCH_TOKENS,
+): number[][] {
   const byLength = new Map<number, number[]>();
   encs.forEach((e, i) => {
     const bucket = byLength.get(e.inp.length);
@@ -141,13 +157,29 @@ export function lengthBatches(encs: readonly EncodedRequest[], batchSize: number
   return batches;
 }
 
-/** Full-mode scores of any requests, batched by equal length; results in the order given. */
-export function scoreFullAll(model: PldrModel, encs: readonly EncodedRequest[], batchSize: number, g?: GCache[]): RequestScore[] {
-  const out = new Array<RequestScore>(encs.length);
+/** Full-mode scores of any requests, one batch of equal length at a time: the indices of `encs` scored and their scores. */
+export function* scoreFullBatches(
+  model: PldrModel,
+  encs: readonly EncodedRequest[],
+  batchSize: number,
+  g?: GCache[],
+): Generator<{batch: number[]; scores: RequestScore[]}> {
   for (const batch of lengthBatches(encs, batchSize)) {
-    const scores = scoreFullBatch(model, batch.map((i) => encs[i]), g);
-    batch.forEach((i, k) => (out[i] = scores[k]));
+    const requests = batch.map((i) => encs[i]);
+    yield {batch, scores: scoreFullBatch(model, requests, g)};
   }
+}
+
+/** Full-mode scores of any requests, batched by equal length; results in the order given. */
+export function scoreFullAll(
+  model: PldrModel,
+  encs: readonly EncodedRequest[],
+  batchSize: number,
+  g?: GCache[],
+): RequestScore[] {
+  const out = new Array<RequestScore>(encs.length);
+  for (const {batch, scores} of scoreFullBatches(model, encs, batchSize, g))
+    batch.forEach((i, k) => (out[i] = scores[k]));
   return out;
 }
 

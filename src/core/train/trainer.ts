@@ -11,13 +11,22 @@
  *
  * The loop reports through events and never prints; stopping is asked through `interrupted()`.
  */
-import {appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import {join} from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
 
-import {checkModelFits} from '../backend.js';
-import {type ModelConfig, ropeStyle, stateDictSpec, validateConfig} from '../config.js';
+import {backendCapacity, checkModelFits} from '../backend.js';
+import {backendBytes, type ModelConfig, ropeStyle, stateDictSpec, validateConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {checkOutputDir, fsMessage, writeFileAtomic} from '../io/fsutil.js';
 import {checkGShape, readGList} from '../io/glist.js';
@@ -25,7 +34,14 @@ import {checkModelFiles, instantiate, type ModelFiles, readModelFiles} from '../
 import type {HostTensor, StateDict} from '../io/tensor.js';
 import {multiPanelSvg, svgToPng, terminalChart} from '../plot.js';
 import {Rng} from '../sampling.js';
-import {type Checkpoint, hasCheckpoint, type Progress, readCheckpoint, recoverCheckpoint, writeCheckpoint} from './checkpoint.js';
+import {
+  type Checkpoint,
+  hasCheckpoint,
+  type Progress,
+  readCheckpoint,
+  recoverCheckpoint,
+  writeCheckpoint,
+} from './checkpoint.js';
 import type {CorpusOptions} from './corpus.js';
 import {initWeights} from './init.js';
 import {LOCK_FILE, lockRun} from './lock.js';
@@ -75,8 +91,28 @@ export type StopReason = 'max-steps' | 'max-tokens' | 'time-limit' | 'interrupte
 
 export type TrainEvent =
   | {type: 'data'; phase: string; documents: number; tokens: number; bytesRead: number; bytesTotal: number}
-  | {type: 'start'; params: number; trainWindows: number; valWindows: number; batchesPerEpoch: number; resumedAt: number; totalTokens: number}
-  | {type: 'step'; update: number; loss: number; accuracy: number; lr: number; tokens: number; tokensPerS: number; elapsedS: number; etaS: number | null; progress: number | null; dag?: {A_LM: number; A_P: number; G_LM: number}}
+  | {
+      type: 'start';
+      params: number;
+      trainWindows: number;
+      valWindows: number;
+      batchesPerEpoch: number;
+      resumedAt: number;
+      totalTokens: number;
+    }
+  | {
+      type: 'step';
+      update: number;
+      loss: number;
+      accuracy: number;
+      lr: number;
+      tokens: number;
+      tokensPerS: number;
+      elapsedS: number;
+      etaS: number | null;
+      progress: number | null;
+      dag?: {A_LM: number; A_P: number; G_LM: number};
+    }
   | {type: 'val'; update: number; loss: number; accuracy: number; perplexity: number}
   | {type: 'checkpoint'; update: number; path: string}
   | {type: 'stop'; reason: StopReason; update: number; message: string};
@@ -105,8 +141,11 @@ const RUN_FILE = 'run.json';
  */
 export function checkRunOut(dir: string, opts: {force: boolean; inputs: string[]}): void {
   const ours = existsSync(join(dir, RUN_FILE));
-  checkOutputDir(dir, {force: opts.force || ours, inputs: opts.inputs});
-  if (ours && !opts.force && hasCheckpoint(dir)) throw new PldrError(`${dir} already holds a run: resume it with --resume ${dir}, or choose another --out (--force replaces it)`);
+  checkOutputDir(dir, {force: opts.force || ours, inputs: opts.inputs, flag: '--out'});
+  if (ours && !opts.force && hasCheckpoint(dir))
+    throw new PldrError(
+      `${dir} already holds a run: resume it with --resume ${dir}, or choose another --out (--force replaces it)`,
+    );
 }
 
 /** What a new run made of its folder: the folder itself, everything in it, or neither (a run set up anew). */
@@ -137,7 +176,8 @@ export function discardRunDir(dir: string, r: NewRunDir): void {
   if (hasCheckpoint(dir)) return;
   r.release();
   if (r.made === 'folder') rmSync(dir, {recursive: true, force: true});
-  else if (r.made === 'contents') for (const n of readdirSync(dir)) rmSync(join(dir, n), {recursive: true, force: true});
+  else if (r.made === 'contents')
+    for (const n of readdirSync(dir)) rmSync(join(dir, n), {recursive: true, force: true});
 }
 
 export function readRunSettings(runDir: string): RunSettings {
@@ -179,12 +219,14 @@ export function constantG(cfg: ModelConfig, gInit: string, seed: number): HostTe
     const rng = new Rng(seed + 7919);
     return Array.from({length: cfg.num_layers}, () => {
       const data = new Float32Array(H * dk * dk);
-      for (let i = 0; i < data.length; i++) data[i] = gInit === 'identity' ? (Math.floor(i / dk) % dk === i % dk ? 1 : 0) : rng.next();
+      for (let i = 0; i < data.length; i++)
+        data[i] = gInit === 'identity' ? (Math.floor(i / dk) % dk === i % dk ? 1 : 0) : rng.next();
       return {dtype: 'F32' as const, shape, data};
     });
   }
   const g = readGList(gInit);
-  if (g.layers.length !== cfg.num_layers) throw new PldrError(`${gInit} holds ${g.layers.length} layers of G, the model has ${cfg.num_layers}`);
+  if (g.layers.length !== cfg.num_layers)
+    throw new PldrError(`${gInit} holds ${g.layers.length} layers of G, the model has ${cfg.num_layers}`);
   return g.layers.map((l, i) => {
     checkGShape(l.G_LM, H, dk, `${gInit}: layer ${i} G_LM`);
     return {dtype: 'F32' as const, shape, data: Float32Array.from(l.G_LM.data as Float32Array)};
@@ -197,7 +239,10 @@ export function constantG(cfg: ModelConfig, gInit: string, seed: number): HostTe
  */
 function initialFilesFrom(path: string, config: ModelConfig, runDir: string): ModelFiles {
   const init = readModelFiles(path);
-  if (ropeStyle(init.config) !== ropeStyle(config)) throw new PldrError(`${path} now has ${ropeStyle(init.config)} RoPE, the run ${runDir} was made for ${ropeStyle(config)}`);
+  if (ropeStyle(init.config) !== ropeStyle(config))
+    throw new PldrError(
+      `${path} now has ${ropeStyle(init.config)} RoPE, the run ${runDir} was made for ${ropeStyle(config)}`,
+    );
   const files: ModelFiles = {config, weights: init.weights, G: init.G, source: runDir};
   checkModelFiles(files);
   return files;
@@ -209,26 +254,41 @@ function initialFilesFrom(path: string, config: ModelConfig, runDir: string): Mo
  * run's stopping rules come from run.json; `limits` overrides them (and is then kept there). A
  * resumed run that already met its rule returns at once with reason 'finished', changing nothing.
  */
-export async function runTraining(runDir: string, opts: {resume: boolean; limits: RunLimits}, hooks: RunHooks = {}): Promise<RunResult> {
+export async function runTraining(
+  runDir: string,
+  opts: {resume: boolean; limits: RunLimits},
+  hooks: RunHooks = {},
+): Promise<RunResult> {
   const s = readRunSettings(runDir);
   validateConfig(s.config, join(runDir, RUN_FILE)); // a run file's sizes are checked like a config.json's
-  checkModelFits(s.config, {rows: s.batchSize, context: s.context});
+  checkRunFits(s, runDir, opts.resume);
   const emit = hooks.onEvent ?? (() => {});
   const tokenizerPath = join(runDir, 'tokenizer.model');
   const {totalSteps, ...overrides} = opts.limits;
-  const stop: StopRules = {...s.stop, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined))};
+  const stop: StopRules = {
+    ...s.stop,
+    ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
+  };
 
   // Leftovers of a cut-short checkpoint write are cleared (or the previous checkpoint put back) either way.
   const hasSaved = recoverCheckpoint(runDir);
   let saved: Checkpoint | undefined;
   if (opts.resume) {
-    if (!hasSaved) throw new PldrError(`${runDir} has no checkpoint to resume from (the run stopped before its first one): start it again with --out ${runDir}`);
+    if (!hasSaved)
+      throw new PldrError(
+        `${runDir} has no checkpoint to resume from (the run stopped before its first one): start it again with --out ${runDir}`,
+      );
     saved = readCheckpoint(runDir);
     const done = stopReason(stop, saved.progress, saved.progress.elapsedS);
     if (done) {
       const message = `${runDir} has already finished: it ${done[1]}; nothing to do (raise that limit on the resume command line to train further)`;
       emit({type: 'stop', reason: 'finished', update: saved.progress.updates, message});
-      return {reason: 'finished', updates: saved.progress.updates, tokens: saved.progress.tokens, valLoss: saved.progress.valLoss};
+      return {
+        reason: 'finished',
+        updates: saved.progress.updates,
+        tokens: saved.progress.tokens,
+        valLoss: saved.progress.valLoss,
+      };
     }
   }
   s.stop = stop;
@@ -241,14 +301,26 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
     inputs: s.corpus,
     corpus: s.corpusOptions,
     tokenizerPath,
-    onProgress: (p) => emit({type: 'data', phase: p.phase, documents: p.documents, tokens: p.tokens, bytesRead: p.bytesRead, bytesTotal: p.bytesTotal}),
+    onProgress: (p) =>
+      emit({
+        type: 'data',
+        phase: p.phase,
+        documents: p.documents,
+        tokens: p.tokens,
+        bytesRead: p.bytesRead,
+        bytesTotal: p.bytesTotal,
+      }),
   });
   if (cache.vocabSize !== s.config.input_vocab_size)
-    throw new PldrError(`the tokenizer has ${cache.vocabSize} pieces but the model's vocabulary is ${s.config.input_vocab_size}`);
+    throw new PldrError(
+      `the tokenizer has ${cache.vocabSize} pieces but the model's vocabulary is ${s.config.input_vocab_size}`,
+    );
   const validation = s.validation >= 1 ? {count: Math.floor(s.validation)} : {fraction: s.validation};
   const data = new PackedDataset(cache, {context: s.context, validation, seed: s.seed});
   if (data.trainCount < s.batchSize * s.recipe.gradAccum)
-    throw new PldrError(`the corpus gives ${data.trainCount} training windows of ${s.context + 1} tokens, fewer than one update needs (${s.batchSize * s.recipe.gradAccum}): use more text, a smaller --context or --batch-size`);
+    throw new PldrError(
+      `the corpus gives ${data.trainCount} training windows of ${s.context + 1} tokens, fewer than one update needs (${s.batchSize * s.recipe.gradAccum}): use more text, a smaller --context or --batch-size`,
+    );
 
   // The schedule's length T, when not given: one epoch of updates, fixed in run.json for resumes.
   if (!(s.recipe.totalSteps > 0)) {
@@ -265,13 +337,15 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
     progress = saved.progress;
     optState = saved.optimizer;
   } else {
-    files = s.initFrom ? initialFilesFrom(s.initFrom, s.config, runDir) : {
-      config: s.config,
-      weights: initWeights(s.config, s.seed),
-      G: s.config.variant === 'v510G' ? constantG(s.config, s.gInit ?? 'identity', s.seed) : undefined,
-      tokenizer: tokenizerPath,
-      source: runDir,
-    };
+    files = s.initFrom
+      ? initialFilesFrom(s.initFrom, s.config, runDir)
+      : {
+          config: s.config,
+          weights: initWeights(s.config, s.seed),
+          G: s.config.variant === 'v510G' ? constantG(s.config, s.gInit ?? 'identity', s.seed) : undefined,
+          tokenizer: tokenizerPath,
+          source: runDir,
+        };
     progress = {updates: 0, tokens: 0, elapsedS: 0, data: data.startPosition()};
   }
   files.tokenizer = tokenizerPath;
@@ -283,7 +357,15 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
 
   let params = 0;
   for (const t of files.weights.values()) params += t.data.length;
-  emit({type: 'start', params, trainWindows: data.trainCount, valWindows: data.valCount, batchesPerEpoch: data.batchesPerEpoch(s.batchSize), resumedAt: progress.updates, totalTokens: cache.totalTokens});
+  emit({
+    type: 'start',
+    params,
+    trainWindows: data.trainCount,
+    valWindows: data.valCount,
+    batchesPerEpoch: data.batchesPerEpoch(s.batchSize),
+    resumedAt: progress.updates,
+    totalTokens: cache.totalTokens,
+  });
 
   const tokensPerUpdate = s.batchSize * s.recipe.gradAccum * s.context;
   const valSet = [...data.valBatches(s.batchSize, {dropLast: false})].slice(0, s.valBatches);
@@ -291,15 +373,29 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
   const started = performance.now();
   const elapsedBefore = progress.elapsedS; // the earlier sessions' time; progress.elapsedS moves on at each checkpoint
   const elapsed = () => elapsedBefore + (performance.now() - started) / 1000;
-  let reason: StopReason = 'end';
-  let message = '';
+  let reason: StopReason;
+  let message: string;
   let sinceLog: {loss: number; accuracy: number; n: number} = {loss: 0, accuracy: 0, n: 0};
   const sessionStart = {updates: progress.updates, tokens: progress.tokens};
 
   const validate = (): number | undefined => {
     if (valSet.length === 0) return undefined;
-    const v = evalLoss(model, vars as unknown as Map<string, tf.Tensor>, valSet, s.recipe.dag ? {dag: s.recipe.dag} : {});
-    const line = {type: 'val', update: progress.updates, loss: v.loss, ce: v.ce, accuracy: v.accuracy, perplexity: Math.exp(v.ce), tokens: progress.tokens, elapsed_s: elapsed()};
+    const v = evalLoss(
+      model,
+      vars as unknown as Map<string, tf.Tensor>,
+      valSet,
+      s.recipe.dag ? {dag: s.recipe.dag} : {},
+    );
+    const line = {
+      type: 'val',
+      update: progress.updates,
+      loss: v.loss,
+      ce: v.ce,
+      accuracy: v.accuracy,
+      perplexity: Math.exp(v.ce),
+      tokens: progress.tokens,
+      elapsed_s: elapsed(),
+    };
     appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
     emit({type: 'val', update: progress.updates, loss: v.loss, accuracy: v.accuracy, perplexity: Math.exp(v.ce)});
     progress.valLoss = v.loss;
@@ -312,7 +408,11 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
     lastCheckpoint = progress.updates;
     lastSaved = progress.updates;
     progress.elapsedS = elapsed();
-    writeCheckpoint(runDir, {files: {...files, weights: hostWeights(s.config, vars)}, optimizer: opt.state(), progress: {...progress}});
+    writeCheckpoint(runDir, {
+      files: {...files, weights: hostWeights(s.config, vars)},
+      optimizer: opt.state(),
+      progress: {...progress},
+    });
     emit({type: 'checkpoint', update: progress.updates, path: join(runDir, 'checkpoint')});
   };
 
@@ -331,10 +431,17 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
         next = b.next;
       }
       const r = trainStep(model, vars, opt, micro, progress.updates + 1, s.recipe);
-      const broke = !r.finite ? `gave a non-finite loss or gradient (loss ${r.loss})` : !allFinite(vars) ? `made a parameter non-finite (loss before it ${r.loss})` : undefined;
+      const broke = !r.finite
+        ? `gave a non-finite loss or gradient (loss ${r.loss})`
+        : !allFinite(vars)
+          ? `made a parameter non-finite (loss before it ${r.loss})`
+          : undefined;
       if (broke) {
         const fix = r.finite ? 'lower --lr' : 'lower --lr or check the data';
-        if (!hasCheckpoint(runDir)) throw new PldrError(`update ${progress.updates + 1} ${broke} before the run's first checkpoint, so nothing was saved: ${fix}`);
+        if (!hasCheckpoint(runDir))
+          throw new PldrError(
+            `update ${progress.updates + 1} ${broke} before the run's first checkpoint, so nothing was saved: ${fix}`,
+          );
         reason = 'non-finite';
         message = `update ${progress.updates + 1} ${broke}: stopped; the last good checkpoint is kept, from update ${lastSaved} (${fix})`;
         break;
@@ -351,10 +458,34 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
         const sessionS = (performance.now() - started) / 1000;
         const tps = (progress.tokens - sessionStart.tokens) / Math.max(sessionS, 1e-9);
         const frac = fractionDone(stop, progress, el);
-        const etaS = frac !== null && frac > 0 ? (sessionS * (1 - frac)) / Math.max(frac - fractionAt(stop, sessionStart, elapsedBefore), 1e-9) : null;
-        const line = {type: 'train', update: progress.updates, loss: sinceLog.loss / sinceLog.n, accuracy: sinceLog.accuracy / sinceLog.n, lr: r.lr, tokens: progress.tokens, elapsed_s: el, ...(r.dag ? {dag: r.dag} : {})};
+        const etaS =
+          frac !== null && frac > 0
+            ? (sessionS * (1 - frac)) / Math.max(frac - fractionAt(stop, sessionStart, elapsedBefore), 1e-9)
+            : null;
+        const line = {
+          type: 'train',
+          update: progress.updates,
+          loss: sinceLog.loss / sinceLog.n,
+          accuracy: sinceLog.accuracy / sinceLog.n,
+          lr: r.lr,
+          tokens: progress.tokens,
+          elapsed_s: el,
+          ...(r.dag ? {dag: r.dag} : {}),
+        };
         appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
-        emit({type: 'step', update: progress.updates, loss: line.loss, accuracy: line.accuracy, lr: r.lr, tokens: progress.tokens, tokensPerS: tps, elapsedS: el, etaS, progress: frac, ...(r.dag ? {dag: r.dag} : {})});
+        emit({
+          type: 'step',
+          update: progress.updates,
+          loss: line.loss,
+          accuracy: line.accuracy,
+          lr: r.lr,
+          tokens: progress.tokens,
+          tokensPerS: tps,
+          elapsedS: el,
+          etaS,
+          progress: frac,
+          ...(r.dag ? {dag: r.dag} : {}),
+        });
         sinceLog = {loss: 0, accuracy: 0, n: 0};
       }
       if (s.valEvery > 0 && progress.updates % s.valEvery === 0) validate();
@@ -368,7 +499,8 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
       }
     }
     if (reason !== 'non-finite') {
-      if (progress.valLoss === undefined || (s.valEvery > 0 && progress.updates % s.valEvery !== 0) || s.valEvery === 0) validate();
+      if (progress.valLoss === undefined || (s.valEvery > 0 && progress.updates % s.valEvery !== 0) || s.valEvery === 0)
+        validate();
       checkpoint();
     }
   } finally {
@@ -382,10 +514,36 @@ export async function runTraining(runDir: string, opts: {resume: boolean; limits
   return {reason, updates: progress.updates, tokens: progress.tokens, valLoss: progress.valLoss, curves};
 }
 
-function stopReason(stop: StopRules, p: {updates: number; tokens: number}, elapsedS: number): [StopReason, string] | undefined {
-  if (stop.maxSteps !== undefined && p.updates >= stop.maxSteps) return ['max-steps', `reached ${stop.maxSteps} updates (--max-steps)`];
-  if (stop.maxTokens !== undefined && p.tokens >= stop.maxTokens) return ['max-tokens', `reached ${stop.maxTokens} training tokens (--max-tokens)`];
-  if (stop.timeLimitS !== undefined && elapsedS >= stop.timeLimitS) return ['time-limit', `reached the time limit of ${stop.timeLimitS} s (--time-limit)`];
+/**
+ * Refuse a run the backend cannot hold. A resume keeps the run's model, batch size and context
+ * (fixed when it is created; the resume refuses --batch-size and --context), so its advice names
+ * only what a resume can change, the backend, or a new run.
+ */
+function checkRunFits(s: RunSettings, runDir: string, resume: boolean): void {
+  const work = {rows: s.batchSize, context: s.context};
+  if (!resume) return checkModelFits(s.config, work);
+  const need = backendBytes(s.config, work).total;
+  const {name, bytes} = backendCapacity();
+  if (need <= bytes) return;
+  const gb = (n: number) => `${(n / 1e9).toFixed(1)} GB`;
+  const limit = name === 'wasm' ? 'the 4 GiB heap of the wasm backend' : `the ${gb(bytes)} of this machine's memory`;
+  const ways = `${name === 'wasm' ? 'resume with --backend tensorflow, or ' : ''}start a new run (--out) with a smaller model, --batch-size or --context`;
+  throw new PldrError(
+    `${runDir}: training needs about ${gb(need)} for ${s.batchSize} × ${s.context} positions, over ${limit}; a resume keeps the run's model, batch size and context: ${ways}`,
+  );
+}
+
+function stopReason(
+  stop: StopRules,
+  p: {updates: number; tokens: number},
+  elapsedS: number,
+): [StopReason, string] | undefined {
+  if (stop.maxSteps !== undefined && p.updates >= stop.maxSteps)
+    return ['max-steps', `reached ${stop.maxSteps} updates (--max-steps)`];
+  if (stop.maxTokens !== undefined && p.tokens >= stop.maxTokens)
+    return ['max-tokens', `reached ${stop.maxTokens} training tokens (--max-tokens)`];
+  if (stop.timeLimitS !== undefined && elapsedS >= stop.timeLimitS)
+    return ['time-limit', `reached the time limit of ${stop.timeLimitS} s (--time-limit)`];
   return undefined;
 }
 
@@ -411,7 +569,8 @@ function allFinite(vars: Map<string, tf.Variable>): boolean {
 /** The training variables as reference-named host tensors in state-dict order. */
 function hostWeights(cfg: ModelConfig, vars: Map<string, tf.Variable>): StateDict {
   const sd: StateDict = new Map();
-  for (const {key, shape} of stateDictSpec(cfg)) sd.set(key, {dtype: 'F32', shape, data: vars.get(key)!.dataSync() as Float32Array});
+  for (const {key, shape} of stateDictSpec(cfg))
+    sd.set(key, {dtype: 'F32', shape, data: vars.get(key)!.dataSync() as Float32Array});
   return sd;
 }
 
@@ -452,7 +611,8 @@ export function readMetrics(runDir: string): MetricLine[] {
 export function writeCurves(runDir: string): {svg: string; png: string; terminal: string} | undefined {
   const m = readMetrics(runDir);
   if (m.length === 0) return undefined;
-  const series = (type: 'train' | 'val', key: 'loss' | 'accuracy') => m.filter((x) => x.type === type).map((x) => [x.update, x[key]] as [number, number]);
+  const series = (type: 'train' | 'val', key: 'loss' | 'accuracy') =>
+    m.filter((x) => x.type === type).map((x) => [x.update, x[key]] as [number, number]);
   const panel = (key: 'loss' | 'accuracy', title: string) => ({
     title,
     xLabel: 'update',
