@@ -4,7 +4,8 @@
  */
 import {describe, expect, it} from 'vitest';
 
-import {type BenchModelInfo, findBenchPreset, type PaperScenario} from '../../src/core/bench/paper.js';
+import type {BenchModelInfo, PaperScenario} from '../../src/core/bench/paper.js';
+import {findBenchPreset} from '../../src/core/bench/presets.js';
 import {cachedStepBytes, measureCopyBandwidthThreads, paperTargets, streamRatios} from '../../src/core/bench/targets.js';
 import {paramCounts} from '../../src/core/config.js';
 

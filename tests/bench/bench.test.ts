@@ -9,7 +9,9 @@ import {join} from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
-import {BENCH_MODES, findBenchPreset, fixedPromptIds, PAPER_PROMPT_LENGTH, parseModes, suppressEnd} from '../../src/core/bench/paper.js';
+import {fixedPromptIds, suppressEnd} from '../../src/core/bench/models.js';
+import {findBenchPreset} from '../../src/core/bench/presets.js';
+import {BENCH_MODES, PAPER_PROMPT_LENGTH, parseModes} from '../../src/core/bench/protocol.js';
 import {compareReports, type BenchReport} from '../../src/core/bench/report.js';
 import {binned, slope} from '../../src/core/bench/scaling.js';
 import {trainBenchConfig} from '../../src/core/bench/train.js';

@@ -4,7 +4,8 @@
  */
 import {describe, expect, it} from 'vitest';
 
-import {findBenchPreset, type BenchModelInfo, type PaperScenario, type Ratio} from '../../src/core/bench/paper.js';
+import type {BenchModelInfo, PaperScenario, Ratio} from '../../src/core/bench/paper.js';
+import {findBenchPreset} from '../../src/core/bench/presets.js';
 import {cachedStepBytes, flatness, kvBytes, measureBandwidth, paperTargets, streamRatios} from '../../src/core/bench/targets.js';
 import {initBackend} from '../../src/core/backend.js';
 import {paramCounts} from '../../src/core/config.js';

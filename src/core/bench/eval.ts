@@ -11,7 +11,9 @@ import {gCacheFromList} from '../generate.js';
 import {PldrError} from '../errors.js';
 import {type EncodedRequest, MAX_BATCH_TOKENS, type RequestScore, scoreFullAll} from '../eval/score.js';
 import {disposeAllBut, type GCache} from '../model/pldr.js';
-import {collectGarbage, emptyPromptGList, loadBenchModel, type ModelSpec, positiveInt, round, roundSummary, type Summary, summarize} from './paper.js';
+import {emptyPromptGList, loadBenchModel} from './models.js';
+import type {ModelSpec} from './presets.js';
+import {collectGarbage, positiveInt, round, roundSummary, type Summary, summarize} from './stats.js';
 import {describeReference, type ReferenceForward, type ReferenceOptions, referenceRuns, runReference} from './reference.js';
 import type {Target} from './targets.js';
 

@@ -13,7 +13,11 @@ import {measure} from 'mitata';
 
 import {PldrError} from '../errors.js';
 import {bmm, createMask, disposeAllBut, type GCache, type KVCache, metricLearner, outputLayer, plga, type PldrModel} from '../model/pldr.js';
-import {type BenchModelInfo, fixedPromptIds, loadBenchModel, modelInfo, type ModelSpec, PAPER_PROMPT_LENGTH, round} from './paper.js';
+import {fixedPromptIds, loadBenchModel} from './models.js';
+import {type BenchModelInfo, modelInfo} from './paper.js';
+import type {ModelSpec} from './presets.js';
+import {PAPER_PROMPT_LENGTH} from './protocol.js';
+import {round} from './stats.js';
 
 type MitataStats = Awaited<ReturnType<typeof measure>>;
 

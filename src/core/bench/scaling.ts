@@ -6,19 +6,11 @@
  */
 import {PldrError} from '../errors.js';
 import {generate} from '../generate.js';
-import {
-  applicableModes,
-  type BenchMode,
-  type BenchModelInfo,
-  loadBenchModel,
-  MODE_INFO,
-  modelInfo,
-  type ModelSpec,
-  PAPER_SAMPLING,
-  positiveInt,
-  round,
-  suppressEnd,
-} from './paper.js';
+import {applicableModes, loadBenchModel, suppressEnd} from './models.js';
+import {type BenchModelInfo, modelInfo} from './paper.js';
+import type {ModelSpec} from './presets.js';
+import {type BenchMode, MODE_INFO, PAPER_SAMPLING} from './protocol.js';
+import {positiveInt, round} from './stats.js';
 
 export const SCALING_MODES = ['none', 'kv', 'kv+g'] as const satisfies readonly BenchMode[];
 export type ScalingMode = (typeof SCALING_MODES)[number];

@@ -10,7 +10,8 @@ import {Worker} from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 
 import {type ModelConfig} from '../config.js';
-import {type BenchModelInfo, type PaperScenario, type Ratio, round, summarize} from './paper.js';
+import type {BenchModelInfo, PaperScenario, Ratio} from './paper.js';
+import {round, summarize} from './stats.js';
 import {describeReference} from './reference.js';
 
 export interface Bandwidth {

@@ -18,7 +18,8 @@ import {initWeights} from '../train/init.js';
 import {AdamW} from '../train/optim.js';
 import {modelVariables, type Recipe, trainStep} from '../train/step.js';
 import {runAtOneThread} from './one-thread.js';
-import {findBenchPreset, positiveInt, round, roundSummary, type Summary, summarize} from './paper.js';
+import {findBenchPreset} from './presets.js';
+import {positiveInt, round, roundSummary, type Summary, summarize} from './stats.js';
 import {describeReference, type ReferenceOptions, referenceRuns, type ReferenceTrain, runReference} from './reference.js';
 import type {Target} from './targets.js';
 
