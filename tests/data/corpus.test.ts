@@ -37,8 +37,8 @@ async function docs(inputs: string | string[], opts: CorpusOptions = {}): Promis
   return out;
 }
 
-const texts = async (inputs: string | string[], opts: CorpusOptions = {}) => (await docs(inputs, opts)).map((d) => d.text);
-
+const texts = async (inputs: string | string[], opts: CorpusOptions = {}) =>
+  (await docs(inputs, opts)).map((d) => d.text);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pldr-corpus-'));
@@ -81,7 +81,8 @@ describe('glob matcher', () => {
 
 describe('resolveCorpus', () => {
   it('a file, a folder (recursive, sorted, corpus extensions only, hidden skipped)', () => {
-    const rel = (inputs: string | string[]) => resolveCorpus(inputs, {cwd: dir}).map((s) => s.path.slice(dir.length + 1));
+    const rel = (inputs: string | string[]) =>
+      resolveCorpus(inputs, {cwd: dir}).map((s) => s.path.slice(dir.length + 1));
     expect(rel('tree')).toEqual(['tree/a.md', 'tree/b.txt', 'tree/sub/c.txt', 'tree/sub/deeper/d.jsonl']);
     expect(rel('other/notes.data')).toEqual(['other/notes.data']);
     const [src] = resolveCorpus(join(dir, 'tree/b.txt'));
@@ -91,19 +92,28 @@ describe('resolveCorpus', () => {
   });
 
   it('globs: *, ?, ** and folders matched by a glob; inputs keep their order; duplicates once', () => {
-    const rel = (inputs: string | string[]) => resolveCorpus(inputs, {cwd: dir}).map((s) => s.path.slice(dir.length + 1));
+    const rel = (inputs: string | string[]) =>
+      resolveCorpus(inputs, {cwd: dir}).map((s) => s.path.slice(dir.length + 1));
     expect(rel('other/*.txt')).toEqual(['other/x1.txt', 'other/x10.txt', 'other/x2.txt']);
     expect(rel('other/x?.txt')).toEqual(['other/x1.txt', 'other/x2.txt']);
     expect(rel('tree/**/*.txt')).toEqual(['tree/b.txt', 'tree/sub/c.txt']);
     expect(rel('**/*.jsonl')).toEqual(['tree/sub/deeper/d.jsonl']);
     expect(rel('tree/s*')).toEqual(['tree/sub/c.txt', 'tree/sub/deeper/d.jsonl']);
     expect(rel(join(dir, 'other', 'x1*'))).toEqual(['other/x1.txt', 'other/x10.txt']); // absolute glob
-    expect(rel(['other/x2.txt', 'other/*.txt', 'tree/a.md'])).toEqual(['other/x2.txt', 'other/x1.txt', 'other/x10.txt', 'tree/a.md']);
+    expect(rel(['other/x2.txt', 'other/*.txt', 'tree/a.md'])).toEqual([
+      'other/x2.txt',
+      'other/x1.txt',
+      'other/x10.txt',
+      'tree/a.md',
+    ]);
   });
 
   it('missing paths, empty folders and globs matching nothing are one-line errors', async () => {
     await rejects(() => resolveCorpus('nope.txt', {cwd: dir}), /corpus path not found: nope\.txt/);
-    await rejects(() => resolveCorpus('empty-folder', {cwd: dir}), /corpus folder empty-folder has no \.txt, \.md, \.jsonl, \.json, \.parquet files/);
+    await rejects(
+      () => resolveCorpus('empty-folder', {cwd: dir}),
+      /corpus folder empty-folder has no \.txt, \.md, \.jsonl, \.json, \.parquet files/,
+    );
     await rejects(() => resolveCorpus('other/*.csv', {cwd: dir}), /no corpus files .* match other\/\*\.csv/);
     await rejects(() => resolveCorpus([], {cwd: dir}), /no corpus given/);
   });
@@ -114,7 +124,9 @@ describe('plain text', () => {
     put('t/p.txt', '\uFEFFFirst para\nsecond line\r\n\r\n\n  \nSecond para\n\n\nThird\n');
     expect(await texts('t/p.txt')).toEqual(['First para\nsecond line', 'Second para', 'Third']);
     expect(await texts('t/p.txt', {split: 'lines'})).toEqual(['First para', 'second line', 'Second para', 'Third']);
-    expect(await texts('t/p.txt', {split: 'file'})).toEqual(['First para\nsecond line\n\n\n  \nSecond para\n\n\nThird']);
+    expect(await texts('t/p.txt', {split: 'file'})).toEqual([
+      'First para\nsecond line\n\n\n  \nSecond para\n\n\nThird',
+    ]);
     const d = await docs('t/p.txt');
     expect(d.map((x) => x.location.slice(dir.length + 1))).toEqual(['t/p.txt:1', 't/p.txt:6', 't/p.txt:9']);
     expect(d[d.length - 1].bytesRead).toBe(statSync(join(dir, 't/p.txt')).size);
@@ -128,11 +140,20 @@ describe('plain text', () => {
 
   it('documents over the size limit are a one-line error naming the file', async () => {
     put('t/big.txt', `${'x'.repeat(50)}\n`.repeat(100));
-    await rejects(texts('t/big.txt', {maxDocumentChars: 1000}), /t\/big\.txt:1: document longer than 1000 characters; read it with split "lines"/);
-    await rejects(texts('t/big.txt', {split: 'file', maxDocumentChars: 1000}), /t\/big\.txt:1: document longer than 1000 characters; read it with split "paragraphs"/);
+    await rejects(
+      texts('t/big.txt', {maxDocumentChars: 1000}),
+      /t\/big\.txt:1: document longer than 1000 characters; read it with split "lines"/,
+    );
+    await rejects(
+      texts('t/big.txt', {split: 'file', maxDocumentChars: 1000}),
+      /t\/big\.txt:1: document longer than 1000 characters; read it with split "paragraphs"/,
+    );
     expect(await texts('t/big.txt', {split: 'lines', maxDocumentChars: 1000})).toHaveLength(100);
     put('t/line.txt', 'y'.repeat(5000));
-    await rejects(texts('t/line.txt', {split: 'lines', maxDocumentChars: 1000}), /t\/line\.txt:1: a line longer than 1000 characters/);
+    await rejects(
+      texts('t/line.txt', {split: 'lines', maxDocumentChars: 1000}),
+      /t\/line\.txt:1: a line longer than 1000 characters/,
+    );
   });
 
   it('a file gone between resolution and reading is a one-line error', async () => {
@@ -202,10 +223,16 @@ describe('Parquet', () => {
   const ids = content.map((_, i) => i);
 
   it('reads the text column row group by row group; nulls and empty strings skipped', async () => {
-    put('p/plain.parquet', writeParquet([
-      {name: 'id', type: 'int32', values: ids},
-      {name: 'content', type: 'utf8', optional: true, values: content},
-    ], {rowGroupSize: 3}));
+    put(
+      'p/plain.parquet',
+      writeParquet(
+        [
+          {name: 'id', type: 'int32', values: ids},
+          {name: 'content', type: 'utf8', optional: true, values: content},
+        ],
+        {rowGroupSize: 3},
+      ),
+    );
     const d = await docs('p/plain.parquet', {textField: 'content'});
     expect(d.map((x) => x.text)).toEqual(['first document', 'third', 'fifth', 'sixth', 'seventh']);
     expect(d.map((x) => x.location.split('#')[1])).toEqual(['0', '2', '4', '5', '6']);
@@ -220,7 +247,13 @@ describe('Parquet', () => {
   });
 
   it('a missing column and a non-Parquet file are one-line errors', async () => {
-    put('p/ids.parquet', writeParquet([{name: 'id', type: 'int32', values: [1, 2]}, {name: 'body', type: 'utf8', values: ['a', 'b']}]));
+    put(
+      'p/ids.parquet',
+      writeParquet([
+        {name: 'id', type: 'int32', values: [1, 2]},
+        {name: 'body', type: 'utf8', values: ['a', 'b']},
+      ]),
+    );
     await rejects(texts('p/ids.parquet'), /p\/ids\.parquet has no column "text" \(columns: id, body\)/);
     await rejects(texts('p/ids.parquet', {textField: 'id'}), /column "id" holds number values, not text/);
     put('p/fake.parquet', 'not parquet at all');

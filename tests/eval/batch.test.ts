@@ -13,7 +13,14 @@ import {initBackend} from '../../src/core/backend.js';
 import {DEMO_MODEL} from '../../src/core/demo.js';
 import {loadTasks} from '../../src/core/eval/load.js';
 import {evaluate} from '../../src/core/eval/run.js';
-import {type EncodedRequest, encodeRequest, lengthBatches, type RequestScore, scoreFull, scoreFullAll} from '../../src/core/eval/score.js';
+import {
+  type EncodedRequest,
+  encodeRequest,
+  lengthBatches,
+  type RequestScore,
+  scoreFull,
+  scoreFullAll,
+} from '../../src/core/eval/score.js';
 import {TASK_NAMES} from '../../src/core/eval/tasks.js';
 import {gListOf, inferDeductive} from '../../src/core/export-g.js';
 import {gCacheFromList} from '../../src/core/generate.js';
@@ -25,9 +32,15 @@ import {ROOT, SHARED} from '../helpers.js';
 
 const OWN_TASKS = join(ROOT, 'fixtures', 'eval-tasks');
 const EVAL = join(SHARED, 'fixtures', 'eval');
-const PAPER_TOKENIZER = join(SHARED, 'fixtures', 'tokenizer', 'refinedweb-tokenizer-model-pldrllm-kvg-cache-paper.model');
+const PAPER_TOKENIZER = join(
+  SHARED,
+  'fixtures',
+  'tokenizer',
+  'refinedweb-tokenizer-model-pldrllm-kvg-cache-paper.model',
+);
 const haveShared = existsSync(join(EVAL, 'expected.json')) && existsSync(PAPER_TOKENIZER);
-if (!haveShared) console.warn(`[tests/eval/batch] skipping the harness fixture: ${EVAL} or the paper tokenizer is absent`);
+if (!haveShared)
+  console.warn(`[tests/eval/batch] skipping the harness fixture: ${EVAL} or the paper tokenizer is absent`);
 
 async function encodeAll(tok: Tokenizer, dataDir: string, maxLength?: number): Promise<EncodedRequest[]> {
   const tasks = await loadTasks([...TASK_NAMES], {dataDir});
@@ -67,7 +80,9 @@ describe('full-mode batches of equal length', () => {
     const tok = await Tokenizer.load(join(DEMO_MODEL, 'tokenizer.model'));
     const encs = await encodeAll(tok, OWN_TASKS);
     const {maxDiff, batched} = compare(model, encs);
-    console.log(`[tests/eval/batch] demo: ${encs.length} requests, ${batched} batches of 2+, max |Δll| ${maxDiff.toExponential(2)}`);
+    console.log(
+      `[tests/eval/batch] demo: ${encs.length} requests, ${batched} batches of 2+, max |Δll| ${maxDiff.toExponential(2)}`,
+    );
     expect(batched).toBeGreaterThan(0);
     expect(maxDiff).toBe(0);
     model.dispose();
@@ -107,17 +122,23 @@ describe('full-mode batches of equal length', () => {
     expect(oneLineError(pldr(['eval', '--data-dir', OWN_TASKS, '--batch-size', '0']))).toMatch(/batch-size/);
   }, 120_000);
 
-  it.skipIf(!haveShared)('the harness fixture model, full and Gi: every ll and is-greedy as one at a time', async () => {
-    const model = loadModel(join(EVAL, 'eval-tiny-32k', 'checkpoint.pth'));
-    const tok = await Tokenizer.load(PAPER_TOKENIZER);
-    const encs = await encodeAll(tok, join(EVAL, 'tasks'));
-    const full = compare(model, encs);
-    const g = gCacheFromList(model, gListOf(inferDeductive(model, [tok.endId])));
-    const gi = compare(model, encs, g);
-    tf.dispose(g.flatMap((c) => [c.A_LM, c.G_LM, c.A_P]).filter(Boolean) as tf.Tensor[]);
-    console.log(`[tests/eval/batch] eval-tiny-32k: ${encs.length} requests, ${full.batched} batches of 2+, max |Δll| full ${full.maxDiff.toExponential(2)}, Gi ${gi.maxDiff.toExponential(2)}`);
-    expect(full.maxDiff).toBe(0);
-    expect(gi.maxDiff).toBe(0);
-    model.dispose();
-  }, 300_000);
+  it.skipIf(!haveShared)(
+    'the harness fixture model, full and Gi: every ll and is-greedy as one at a time',
+    async () => {
+      const model = loadModel(join(EVAL, 'eval-tiny-32k', 'checkpoint.pth'));
+      const tok = await Tokenizer.load(PAPER_TOKENIZER);
+      const encs = await encodeAll(tok, join(EVAL, 'tasks'));
+      const full = compare(model, encs);
+      const g = gCacheFromList(model, gListOf(inferDeductive(model, [tok.endId])));
+      const gi = compare(model, encs, g);
+      tf.dispose(g.flatMap((c) => [c.A_LM, c.G_LM, c.A_P]).filter(Boolean) as tf.Tensor[]);
+      console.log(
+        `[tests/eval/batch] eval-tiny-32k: ${encs.length} requests, ${full.batched} batches of 2+, max |Δll| full ${full.maxDiff.toExponential(2)}, Gi ${gi.maxDiff.toExponential(2)}`,
+      );
+      expect(full.maxDiff).toBe(0);
+      expect(gi.maxDiff).toBe(0);
+      model.dispose();
+    },
+    300_000,
+  );
 });

@@ -41,7 +41,9 @@ describe.skipIf(!HAVE_SHARED)('metrics reproduce the harness fixture bit for bit
   const oracle = HAVE_SHARED ? JSON.parse(readFileSync(EXPECTED, 'utf8')) : {runs: [], item_sets: {}};
   for (const run of oracle.runs) {
     const tasks = Object.keys(run.tasks) as TaskName[];
-    const paths = tasks.map((t) => oracle.item_sets[run.items]?.[t]?.path).map((p) => (p ? resolve(SHARED, '..', p) : ''));
+    const paths = tasks
+      .map((t) => oracle.item_sets[run.items]?.[t]?.path)
+      .map((p) => (p ? resolve(SHARED, '..', p) : ''));
     const present = paths.every((p) => p !== '' && existsSync(p));
     if (!present) console.log(`[eval] ${run.name}: some item files are absent, metrics skipped`);
     for (const variant of Object.keys(run.summary)) {
@@ -51,7 +53,9 @@ describe.skipIf(!HAVE_SHARED)('metrics reproduce the harness fixture bit for bit
         for (const [ti, task] of tasks.entries()) {
           const exp = run.tasks[task];
           const {docs} = await loadTaskDocs(task, paths[ti]);
-          const results = exp.docs.map((d: any) => d.requests.map((r: any) => ({ll: r[variant].ll, isGreedy: r[variant].is_greedy})));
+          const results = exp.docs.map((d: any) =>
+            d.requests.map((r: any) => ({ll: r[variant].ll, isGreedy: r[variant].is_greedy})),
+          );
           const {docs: scored, task: ts} = scoreTask(docs, results);
           for (const [k, s] of scored.entries()) {
             const e = exp.docs[k][variant];
@@ -63,7 +67,12 @@ describe.skipIf(!HAVE_SHARED)('metrics reproduce the harness fixture bit for bit
             if (task === 'truthfulqa_mc2') {
               expect(s.mc2, at).toBe(e.mc2);
             } else {
-              expect([s.gold, s.pred, s.predNorm, s.predBytes], at).toEqual([e.gold, e.pred_acc, e.pred_acc_norm, e.pred_acc_bytes]);
+              expect([s.gold, s.pred, s.predNorm, s.predBytes], at).toEqual([
+                e.gold,
+                e.pred_acc,
+                e.pred_acc_norm,
+                e.pred_acc_bytes,
+              ]);
               expect([s.acc, s.acc_norm, s.acc_bytes], at).toEqual([e.acc, e.acc_norm, e.acc_bytes]);
               // The wrong normalisations the fixture records do give other predictions where it says so,
               // so the agreement above is not an accident of the items.
@@ -77,9 +86,16 @@ describe.skipIf(!HAVE_SHARED)('metrics reproduce the harness fixture bit for bit
           }
           const em = exp.metrics[variant];
           const ours: Record<string, number | null | undefined> = {acc: ts.acc, acc_stderr: ts.acc_stderr};
-          if (task !== 'truthfulqa_mc2') Object.assign(ours, {acc_norm: ts.acc_norm, acc_norm_stderr: ts.acc_norm_stderr, acc_bytes: ts.acc_bytes, acc_bytes_stderr: ts.acc_bytes_stderr});
+          if (task !== 'truthfulqa_mc2')
+            Object.assign(ours, {
+              acc_norm: ts.acc_norm,
+              acc_norm_stderr: ts.acc_norm_stderr,
+              acc_bytes: ts.acc_bytes,
+              acc_bytes_stderr: ts.acc_bytes_stderr,
+            });
           expect(ours, `${variant} ${task} task metrics`).toEqual(em);
-          for (const [key, value] of Object.entries(em)) expect(Object.is(ours[key], value), `${variant} ${task} ${key}`).toBe(true);
+          for (const [key, value] of Object.entries(em))
+            expect(Object.is(ours[key], value), `${variant} ${task} ${key}`).toBe(true);
           scores.push(ts);
         }
         expect(docsChecked).toBe(run.stats.num_docs);
@@ -90,7 +106,12 @@ describe.skipIf(!HAVE_SHARED)('metrics reproduce the harness fixture bit for bit
         expect(sum.avg1).toBe(es.avg1);
         expect(sum.avg2).toBe(es.avg2);
         const g = sum.harnessGroup!;
-        expect({acc: g.acc, acc_stderr: g.acc_stderr, acc_norm: g.acc_norm, acc_norm_stderr: g.acc_norm_stderr}).toEqual(es.harness_group_pldrllm_zeroshot);
+        expect({
+          acc: g.acc,
+          acc_stderr: g.acc_stderr,
+          acc_norm: g.acc_norm,
+          acc_norm_stderr: g.acc_norm_stderr,
+        }).toEqual(es.harness_group_pldrllm_zeroshot);
         expect(g.acc).toBe(es.harness_group_pldrllm_zeroshot.acc);
         expect(g.acc_stderr).toBe(es.harness_group_pldrllm_zeroshot.acc_stderr);
         expect(g.acc_norm_stderr).toBe(es.harness_group_pldrllm_zeroshot.acc_norm_stderr);
@@ -108,10 +129,14 @@ function doc(task: TaskName, raw: unknown): TaskDoc {
 }
 
 const arcDoc = (texts: string[], answerKey: string) =>
-  doc('arc_easy', {question: 'q', choices: {text: texts, label: texts.map((_, i) => String.fromCharCode(65 + i))}, answerKey});
+  doc('arc_easy', {
+    question: 'q',
+    choices: {text: texts, label: texts.map((_, i) => String.fromCharCode(65 + i))},
+    answerKey,
+  });
 
 describe('hand-computed metrics', () => {
-  it('argmax is numpy\'s: the first maximum, and a NaN wins', () => {
+  it("argmax is numpy's: the first maximum, and a NaN wins", () => {
     expect(argmax([-5, -5, -6])).toBe(0);
     expect(argmax([-7, -5, -5])).toBe(1);
     expect(argmax([1, NaN, 3, NaN])).toBe(1);
@@ -141,8 +166,13 @@ describe('hand-computed metrics', () => {
     expect(t.predNorm).toBe(1);
   });
 
-  it('winogrande acc_norm divides the shared continuation by each context\'s length', () => {
-    const d = doc('winogrande', {sentence: 'Al gave Bo a cup because _ was thirsty.', option1: 'Bo', option2: 'Alexander', answer: '2'});
+  it("winogrande acc_norm divides the shared continuation by each context's length", () => {
+    const d = doc('winogrande', {
+      sentence: 'Al gave Bo a cup because _ was thirsty.',
+      option1: 'Bo',
+      option2: 'Alexander',
+      answer: '2',
+    });
     expect(d.normLengths).toEqual([27, 34]);
     const s = scoreDoc(d, [-10, -12]); // -0.370 vs -0.353
     expect([s.pred, s.predNorm, s.acc, s.acc_norm]).toEqual([0, 1, 0, 1]);
@@ -150,13 +180,21 @@ describe('hand-computed metrics', () => {
 
   it('mc2 on 2 true / 3 false answers', () => {
     const p = [0.2, 0.1, 0.3, 0.25, 0.15];
-    const d = doc('truthfulqa_mc2', {question: 'q', mc2_targets: {choices: ['a', 'b', 'c', 'd', 'e'], labels: [1, 1, 0, 0, 0]}});
+    const d = doc('truthfulqa_mc2', {
+      question: 'q',
+      mc2_targets: {choices: ['a', 'b', 'c', 'd', 'e'], labels: [1, 1, 0, 0, 0]},
+    });
     const s = scoreDoc(d, p.map(Math.log));
     expect(s.mc2).toBeCloseTo(0.3, 15);
     expect(s.acc).toBe(s.mc2);
     expect(s.acc_norm).toBeUndefined();
     // exp(ll) is not normalised: only ratios matter.
-    expect(mc2Score(p.map((x) => Math.log(x) - 3), [1, 1, 0, 0, 0])).toBeCloseTo(0.3, 14);
+    expect(
+      mc2Score(
+        p.map((x) => Math.log(x) - 3),
+        [1, 1, 0, 0, 0],
+      ),
+    ).toBeCloseTo(0.3, 14);
     // A true answer after the first 0 counts as false (the harness splits at labels.index(0)).
     expect(mc2Score(p.map(Math.log), [1, 0, 1, 0, 0])).toBeCloseTo(0.2, 15);
     // Exactly the harness's float operations: p_true / denominator, then summed.
@@ -215,8 +253,16 @@ describe('hand-computed metrics', () => {
   it('scores our own items end to end', async () => {
     const {docs} = await loadTaskDocs('hellaswag', join(OWN, 'hellaswag.jsonl'));
     // doc 0: lengths [44, 35, 23, 26]; the longest ending wins only after normalisation.
-    const {docs: scored, task} = scoreTask(docs, [[-30, -29, -20, -25], [-3, -4], [-9, -7]]);
-    expect(scored.map((s) => [s.pred, s.predNorm])).toEqual([[2, 0], [0, 0], [1, 1]]);
+    const {docs: scored, task} = scoreTask(docs, [
+      [-30, -29, -20, -25],
+      [-3, -4],
+      [-9, -7],
+    ]);
+    expect(scored.map((s) => [s.pred, s.predNorm])).toEqual([
+      [2, 0],
+      [0, 0],
+      [1, 1],
+    ]);
     expect(task).toMatchObject({n: 3, acc: 2 / 3, acc_norm: 1, acc_norm_stderr: 0});
     expect(() => scoreDoc(docs[0], [-1])).toThrow(/1 results for 4 requests/);
   });

@@ -23,13 +23,18 @@ import {Tokenizer} from '../../src/core/tokenizer.js';
 import {SHARED} from '../helpers.js';
 
 const EVAL = join(SHARED, 'fixtures', 'eval');
-const PAPER_TOKENIZER = join(SHARED, 'fixtures', 'tokenizer', 'refinedweb-tokenizer-model-pldrllm-kvg-cache-paper.model');
+const PAPER_TOKENIZER = join(
+  SHARED,
+  'fixtures',
+  'tokenizer',
+  'refinedweb-tokenizer-model-pldrllm-kvg-cache-paper.model',
+);
 const present = existsSync(join(EVAL, 'expected.json')) && existsSync(PAPER_TOKENIZER);
 if (!present) console.warn(`[tests/eval/score] skipping harness parity: ${EVAL} or the paper tokenizer is absent`);
 
 const close = (ours: number, ref: number) => Math.abs(ours - ref) <= 1e-4 + 2e-6 * Math.abs(ref);
 
-describe.skipIf(!present)('log-likelihoods as the authors\' harness computes them (eval-tiny-32k)', () => {
+describe.skipIf(!present)("log-likelihoods as the authors' harness computes them (eval-tiny-32k)", () => {
   let run: any;
   let model: PldrModel;
   let tok: Tokenizer;
@@ -37,7 +42,9 @@ describe.skipIf(!present)('log-likelihoods as the authors\' harness computes the
   beforeAll(async () => {
     await initBackend('wasm');
     const {readFileSync} = await import('node:fs');
-    run = JSON.parse(readFileSync(join(EVAL, 'expected.json'), 'utf8')).runs.find((r: any) => r.name === 'eval-tiny-32k/public');
+    run = JSON.parse(readFileSync(join(EVAL, 'expected.json'), 'utf8')).runs.find(
+      (r: any) => r.name === 'eval-tiny-32k/public',
+    );
     model = loadModel(join(EVAL, 'eval-tiny-32k', 'checkpoint.pth'));
     tok = await Tokenizer.load(PAPER_TOKENIZER);
     tasks = await loadTasks([...TASK_NAMES], {dataDir: join(EVAL, 'tasks')});
@@ -55,7 +62,12 @@ describe.skipIf(!present)('log-likelihoods as the authors\' harness computes the
       const before = tf.memory().numTensors;
       const G = variant.startsWith('gi') ? gListOf(inferDeductive(model, [tok.endId])) : undefined;
       const gCache = G && variant === 'gi' ? gCacheFromList(model, G) : undefined;
-      const cached = variant === 'kv_g' ? new CachedScorer(model, 'kv+g') : variant === 'gi_kv' ? new CachedScorer(model, 'kv', G) : undefined;
+      const cached =
+        variant === 'kv_g'
+          ? new CachedScorer(model, 'kv+g')
+          : variant === 'gi_kv'
+            ? new CachedScorer(model, 'kv', G)
+            : undefined;
       let worst = 0;
       for (const t of tasks) {
         const ref = run.tasks[t.task];
@@ -79,7 +91,8 @@ describe.skipIf(!present)('log-likelihoods as the authors\' harness computes the
         const {task} = scoreTask(t.docs, results);
         const m = ref.metrics[variant];
         for (const key of ['acc', 'acc_norm', 'acc_bytes'] as const)
-          if (m[key] !== undefined && t.task !== 'truthfulqa_mc2') expect((task as any)[key], `${t.task} ${key}`).toBe(m[key]);
+          if (m[key] !== undefined && t.task !== 'truthfulqa_mc2')
+            expect((task as any)[key], `${t.task} ${key}`).toBe(m[key]);
         if (t.task === 'truthfulqa_mc2') expect(Math.abs((task as any).acc - m.acc)).toBeLessThanOrEqual(1e-4);
       }
       cached?.dispose();

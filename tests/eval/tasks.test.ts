@@ -13,7 +13,15 @@ import {join, resolve} from 'node:path';
 
 import {afterAll, describe, expect, it} from 'vitest';
 
-import {applyLimit, loadTaskDocs, loadTasks, parseLimit, parseTaskFile, readTaskRecords, resolveTaskFiles} from '../../src/core/eval/load.js';
+import {
+  applyLimit,
+  loadTaskDocs,
+  loadTasks,
+  parseLimit,
+  parseTaskFile,
+  readTaskRecords,
+  resolveTaskFiles,
+} from '../../src/core/eval/load.js';
 import {
   buildTaskDoc,
   codePointLength,
@@ -47,7 +55,8 @@ describe.skipIf(!HAVE_SHARED)('requests equal the harness fixture', () => {
       const item = oracle.item_sets[run.items]?.[task];
       const path = item ? resolve(SHARED, '..', item.path) : '';
       const present = item !== undefined && existsSync(path);
-      if (!present) console.log(`[eval] ${run.name} ${task}: item file ${item?.path ?? '(none listed)'} absent, skipped`);
+      if (!present)
+        console.log(`[eval] ${run.name} ${task}: item file ${item?.path ?? '(none listed)'} absent, skipped`);
       it.skipIf(!present)(`${run.name} ${task}`, async () => {
         const {docs, total} = await loadTaskDocs(task as TaskName, path);
         expect(total).toBe(item.num_docs);
@@ -194,11 +203,19 @@ describe('requests of our own items', () => {
 
   it('truthfulqa_mc2: the six-shot primer, then "Q: …\\nA:" with the question unstripped', async () => {
     const [a, b] = await own('truthfulqa_mc2');
-    expect(TRUTHFULQA_PRIMER.startsWith('Q: What is human life expectancy in the United States?\nA: Human life expectancy')).toBe(true);
-    expect(TRUTHFULQA_PRIMER.endsWith('\n\nQ: Where were the 1992 Olympics held?\nA: The 1992 Olympics were held in Barcelona, Spain.')).toBe(true);
+    expect(
+      TRUTHFULQA_PRIMER.startsWith('Q: What is human life expectancy in the United States?\nA: Human life expectancy'),
+    ).toBe(true);
+    expect(
+      TRUTHFULQA_PRIMER.endsWith(
+        '\n\nQ: Where were the 1992 Olympics held?\nA: The 1992 Olympics were held in Barcelona, Spain.',
+      ),
+    ).toBe(true);
     expect(TRUTHFULQA_PRIMER.split('\n\n')).toHaveLength(6);
     expect(a.context).toBe(TRUTHFULQA_PRIMER + '\n\nQ: What happens if you step on a crack in the pavement?\nA:');
-    expect(a.context.endsWith('Barcelona, Spain.\n\nQ: What happens if you step on a crack in the pavement?\nA:')).toBe(true);
+    expect(a.context.endsWith('Barcelona, Spain.\n\nQ: What happens if you step on a crack in the pavement?\nA:')).toBe(
+      true,
+    );
     expect(a.requests.map((r) => r.continuation)).toEqual([
       ' Nothing in particular happens.',
       ' You simply keep walking.',
@@ -213,7 +230,9 @@ describe('requests of our own items', () => {
   it('Python string semantics', () => {
     expect(pyStrip('\u001c\u0085 x \u00a0')).toBe('x'); // Python whitespace
     expect(pyStrip('\ufeffx')).toBe('\ufeffx'); // not Python whitespace (JS trim would strip it)
-    expect([isPyWhitespace('\u0085'), isPyWhitespace('\u001f'), isPyWhitespace('\ufeff'), isPyWhitespace('x')]).toEqual([true, true, false, false]);
+    expect([isPyWhitespace('\u0085'), isPyWhitespace('\u001f'), isPyWhitespace('\ufeff'), isPyWhitespace('x')]).toEqual(
+      [true, true, false, false],
+    );
     expect(pyCapitalize('élodie ÉCLAIR')).toBe('Élodie éclair');
     expect(pyCapitalize('ßa')).toBe('Ssa');
     expect(pyCapitalize('ﬁne')).toBe('Fine');
@@ -225,7 +244,16 @@ describe('requests of our own items', () => {
 
   it('task and group names', () => {
     expect(resolveTasks('pldr_zeroshot')).toEqual(PAPER_ORDER);
-    expect(resolveTasks(['piqa,hellaswag', 'piqa', 'pldrllm_zeroshot'])).toEqual(['piqa', 'hellaswag', 'arc_challenge', 'arc_easy', 'openbookqa', 'social_iqa', 'winogrande', 'truthfulqa_mc2']);
+    expect(resolveTasks(['piqa,hellaswag', 'piqa', 'pldrllm_zeroshot'])).toEqual([
+      'piqa',
+      'hellaswag',
+      'arc_challenge',
+      'arc_easy',
+      'openbookqa',
+      'social_iqa',
+      'winogrande',
+      'truthfulqa_mc2',
+    ]);
     expect(new Set(resolveTasks('pldr_zeroshot'))).toEqual(new Set(TASK_NAMES));
     expect(pldrMessage(() => resolveTasks('mmlu'))).toMatch(/unknown task "mmlu"/);
   });
@@ -251,7 +279,10 @@ describe('task files', () => {
   });
 
   it('task=FILE wins over --data-dir; a JSON array keeps the line each document starts on', async () => {
-    const files = resolveTaskFiles(['arc_easy', 'piqa'], {dataDir: OWN, files: [`arc_easy=${join(OWN, 'json', 'arc_easy.json')}`]});
+    const files = resolveTaskFiles(['arc_easy', 'piqa'], {
+      dataDir: OWN,
+      files: [`arc_easy=${join(OWN, 'json', 'arc_easy.json')}`],
+    });
     expect(files.get('arc_easy')).toBe(join(OWN, 'json', 'arc_easy.json'));
     expect(files.get('piqa')).toBe(join(OWN, 'piqa.jsonl'));
     const {docs} = await loadTaskDocs('arc_easy', files.get('arc_easy')!);
@@ -266,21 +297,42 @@ describe('task files', () => {
     const fromJsonl = await own('piqa');
     expect(fromJson.map((d) => d.requests)).toEqual(fromJsonl.map((d) => d.requests));
 
-    const rows = readFileSync(join(OWN, 'winogrande.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const rows = readFileSync(join(OWN, 'winogrande.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const col = (name: string) => ({name, type: 'utf8' as const, values: rows.map((r) => r[name])});
     const pq = join(tmp, 'winogrande.parquet');
-    writeFileSync(pq, writeParquet([col('sentence'), col('option1'), col('option2'), col('answer')], {rowGroupSize: 2, gzip: true}));
+    writeFileSync(
+      pq,
+      writeParquet([col('sentence'), col('option1'), col('option2'), col('answer')], {rowGroupSize: 2, gzip: true}),
+    );
     const fromPq = (await loadTasks(['winogrande'], {dataDir: tmp}))[0].docs;
     expect(fromPq.map((d) => d.requests)).toEqual((await own('winogrande')).map((d) => d.requests));
     expect(fromPq[2].where).toBe(`${pq}: row 3`);
 
-    const prows = readFileSync(join(OWN, 'piqa.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const prows = readFileSync(join(OWN, 'piqa.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const pcol = (name: string) => ({name, type: 'utf8' as const, values: prows.map((r) => r[name])});
     const ppq = join(tmp, 'piqa.parquet');
-    writeFileSync(ppq, writeParquet([pcol('goal'), pcol('sol1'), pcol('sol2'), {name: 'label', type: 'int32', values: prows.map((r) => r.label)}]));
-    expect((await loadTaskDocs('piqa', ppq)).docs.map((d) => [d.requests, d.gold])).toEqual(fromJsonl.map((d) => [d.requests, d.gold]));
+    writeFileSync(
+      ppq,
+      writeParquet([
+        pcol('goal'),
+        pcol('sol1'),
+        pcol('sol2'),
+        {name: 'label', type: 'int32', values: prows.map((r) => r.label)},
+      ]),
+    );
+    expect((await loadTaskDocs('piqa', ppq)).docs.map((d) => [d.requests, d.gold])).toEqual(
+      fromJsonl.map((d) => [d.requests, d.gold]),
+    );
     // tmp now has piqa.json and piqa.parquet: ambiguous
-    expect(pldrMessage(() => resolveTaskFiles(['piqa'], {dataDir: tmp}))).toMatch(/piqa\.json and piqa\.parquet; keep one, or name it with piqa=FILE/);
+    expect(pldrMessage(() => resolveTaskFiles(['piqa'], {dataDir: tmp}))).toMatch(
+      /piqa\.json and piqa\.parquet; keep one, or name it with piqa=FILE/,
+    );
   });
 });
 
@@ -293,46 +345,103 @@ describe('bad documents and files: one line naming file:line and the field', () 
 
   it('missing field', async () => {
     const msg = await pldrRejection(loadTaskDocs('arc_easy', bad('arc_missing_answer.jsonl')));
-    expect(msg).toBe(`${bad('arc_missing_answer.jsonl')}:2: arc_easy: missing field "answerKey" (arc_easy documents have question, choices{text[], label[]}, answerKey; is this the arc_easy file?)`);
-    expect(pldrMessage(() => buildTaskDoc('piqa', {goal: 'g', sol1: 'a', label: 0}, 0, 'x.jsonl:7'))).toMatch(/^x\.jsonl:7: piqa: missing field "sol2"/);
-    expect(pldrMessage(() => buildTaskDoc('arc_easy', {question: 'q', choices: {text: ['a']}, answerKey: 'A'}, 0, 'x.jsonl:3'))).toMatch(/^x\.jsonl:3: arc_easy: missing field "choices\.label"/);
-    expect(pldrMessage(() => buildTaskDoc('piqa', {goal: null, sol1: 'a', sol2: 'b', label: 0}, 0, 'x.jsonl:1'))).toBe('x.jsonl:1: piqa: field "goal" is null');
-    expect(pldrMessage(() => buildTaskDoc('piqa', {goal: 3, sol1: 'a', sol2: 'b', label: 0}, 0, 'x.jsonl:1'))).toBe('x.jsonl:1: piqa: field "goal" is number 3, not a string');
+    expect(msg).toBe(
+      `${bad('arc_missing_answer.jsonl')}:2: arc_easy: missing field "answerKey" (arc_easy documents have question, choices{text[], label[]}, answerKey; is this the arc_easy file?)`,
+    );
+    expect(pldrMessage(() => buildTaskDoc('piqa', {goal: 'g', sol1: 'a', label: 0}, 0, 'x.jsonl:7'))).toMatch(
+      /^x\.jsonl:7: piqa: missing field "sol2"/,
+    );
+    expect(
+      pldrMessage(() =>
+        buildTaskDoc('arc_easy', {question: 'q', choices: {text: ['a']}, answerKey: 'A'}, 0, 'x.jsonl:3'),
+      ),
+    ).toMatch(/^x\.jsonl:3: arc_easy: missing field "choices\.label"/);
+    expect(pldrMessage(() => buildTaskDoc('piqa', {goal: null, sol1: 'a', sol2: 'b', label: 0}, 0, 'x.jsonl:1'))).toBe(
+      'x.jsonl:1: piqa: field "goal" is null',
+    );
+    expect(pldrMessage(() => buildTaskDoc('piqa', {goal: 3, sol1: 'a', sol2: 'b', label: 0}, 0, 'x.jsonl:1'))).toBe(
+      'x.jsonl:1: piqa: field "goal" is number 3, not a string',
+    );
   });
 
   it('an answer key that names no choice', async () => {
     expect(await pldrRejection(loadTaskDocs('arc_easy', bad('arc_bad_key.jsonl')))).toBe(
       `${bad('arc_bad_key.jsonl')}:1: arc_easy: answerKey "E" names no choice (choices.label: "A", "B", "C", "D")`,
     );
-    expect(await pldrRejection(loadTaskDocs('winogrande', bad('winogrande_bad_answer.jsonl')))).toMatch(/winogrande_bad_answer\.jsonl:1: winogrande: answer "3" names no choice/);
-    expect(await pldrRejection(loadTaskDocs('social_iqa', bad('siqa_bad_label.jsonl')))).toMatch(/siqa_bad_label\.jsonl:1: social_iqa: label "0" names no choice/);
-    expect(pldrMessage(() => buildTaskDoc('piqa', {goal: 'g', sol1: 'a', sol2: 'b', label: 2}, 0, 'p.jsonl:4'))).toMatch(/^p\.jsonl:4: piqa: label 2 names no choice/);
-    expect(pldrMessage(() => buildTaskDoc('piqa', {goal: 'g', sol1: 'a', sol2: 'b', label: '1'}, 0, 'p.jsonl:4'))).toMatch(/^p\.jsonl:4: piqa: label "1" names no choice \(label is the integer 0 or 1\)/);
-    expect(pldrMessage(() => buildTaskDoc('hellaswag', {activity_label: 'a', ctx_a: 'b', ctx_b: 'c', endings: ['x', 'y'], label: '2'}, 0, 'h.jsonl:9'))).toMatch(/^h\.jsonl:9: hellaswag: label "2" names no choice/);
-    expect(await pldrRejection(loadTaskDocs('truthfulqa_mc2', bad('truthfulqa_no_false.jsonl')))).toMatch(/truthfulqa_no_false\.jsonl:1: truthfulqa_mc2: mc2_targets\.labels has no 0/);
-    expect(pldrMessage(() => buildTaskDoc('winogrande', {sentence: 'no blank', option1: 'a', option2: 'b', answer: '1'}, 0, 'w.jsonl:2'))).toBe('w.jsonl:2: winogrande: field "sentence" has no blank "_"');
+    expect(await pldrRejection(loadTaskDocs('winogrande', bad('winogrande_bad_answer.jsonl')))).toMatch(
+      /winogrande_bad_answer\.jsonl:1: winogrande: answer "3" names no choice/,
+    );
+    expect(await pldrRejection(loadTaskDocs('social_iqa', bad('siqa_bad_label.jsonl')))).toMatch(
+      /siqa_bad_label\.jsonl:1: social_iqa: label "0" names no choice/,
+    );
+    expect(
+      pldrMessage(() => buildTaskDoc('piqa', {goal: 'g', sol1: 'a', sol2: 'b', label: 2}, 0, 'p.jsonl:4')),
+    ).toMatch(/^p\.jsonl:4: piqa: label 2 names no choice/);
+    expect(
+      pldrMessage(() => buildTaskDoc('piqa', {goal: 'g', sol1: 'a', sol2: 'b', label: '1'}, 0, 'p.jsonl:4')),
+    ).toMatch(/^p\.jsonl:4: piqa: label "1" names no choice \(label is the integer 0 or 1\)/);
+    expect(
+      pldrMessage(() =>
+        buildTaskDoc(
+          'hellaswag',
+          {activity_label: 'a', ctx_a: 'b', ctx_b: 'c', endings: ['x', 'y'], label: '2'},
+          0,
+          'h.jsonl:9',
+        ),
+      ),
+    ).toMatch(/^h\.jsonl:9: hellaswag: label "2" names no choice/);
+    expect(await pldrRejection(loadTaskDocs('truthfulqa_mc2', bad('truthfulqa_no_false.jsonl')))).toMatch(
+      /truthfulqa_no_false\.jsonl:1: truthfulqa_mc2: mc2_targets\.labels has no 0/,
+    );
+    expect(
+      pldrMessage(() =>
+        buildTaskDoc('winogrande', {sentence: 'no blank', option1: 'a', option2: 'b', answer: '1'}, 0, 'w.jsonl:2'),
+      ),
+    ).toBe('w.jsonl:2: winogrande: field "sentence" has no blank "_"');
   });
 
   it('an empty choice list', async () => {
-    expect(await pldrRejection(loadTaskDocs('hellaswag', bad('hellaswag_no_endings.jsonl')))).toBe(`${bad('hellaswag_no_endings.jsonl')}:3: hellaswag: field "endings" is an empty list`);
-    expect(await pldrRejection(loadTaskDocs('arc_easy', bad('arc_easy.json')))).toBe(`${bad('arc_easy.json')}:3: arc_easy: field "choices.text" is an empty list`);
-    expect(pldrMessage(() => buildTaskDoc('truthfulqa_mc2', {question: 'q', mc2_targets: {choices: [], labels: []}}, 0, 't.jsonl:1'))).toBe('t.jsonl:1: truthfulqa_mc2: field "mc2_targets.choices" is an empty list');
+    expect(await pldrRejection(loadTaskDocs('hellaswag', bad('hellaswag_no_endings.jsonl')))).toBe(
+      `${bad('hellaswag_no_endings.jsonl')}:3: hellaswag: field "endings" is an empty list`,
+    );
+    expect(await pldrRejection(loadTaskDocs('arc_easy', bad('arc_easy.json')))).toBe(
+      `${bad('arc_easy.json')}:3: arc_easy: field "choices.text" is an empty list`,
+    );
+    expect(
+      pldrMessage(() =>
+        buildTaskDoc('truthfulqa_mc2', {question: 'q', mc2_targets: {choices: [], labels: []}}, 0, 't.jsonl:1'),
+      ),
+    ).toBe('t.jsonl:1: truthfulqa_mc2: field "mc2_targets.choices" is an empty list');
   });
 
-  it('a file that is not the task\'s schema, or not JSON', async () => {
+  it("a file that is not the task's schema, or not JSON", async () => {
     expect(await pldrRejection(loadTaskDocs('arc_easy', join(OWN, 'piqa.jsonl')))).toMatch(
-      new RegExp(`^${escape(join(OWN, 'piqa.jsonl'))}:1: arc_easy: missing field "question" \\(arc_easy documents have .*; is this the arc_easy file\\?\\)$`),
+      new RegExp(
+        `^${escape(join(OWN, 'piqa.jsonl'))}:1: arc_easy: missing field "question" \\(arc_easy documents have .*; is this the arc_easy file\\?\\)$`,
+      ),
     );
-    expect(await pldrRejection(loadTaskDocs('hellaswag', join(OWN, 'winogrande.jsonl')))).toMatch(/winogrande\.jsonl:1: hellaswag: missing field "activity_label"/);
-    expect(await pldrRejection(loadTaskDocs('piqa', bad('not_json.jsonl')))).toMatch(new RegExp(`^${escape(bad('not_json.jsonl'))}:2: not valid JSON \\(.*\\); expected one JSON object per line$`));
-    expect(pldrMessage(() => buildTaskDoc('piqa', ['a', 'b'], 0, 'p.jsonl:1'))).toBe('p.jsonl:1: piqa: expected a JSON object with goal, sol1, sol2, label, got a list');
+    expect(await pldrRejection(loadTaskDocs('hellaswag', join(OWN, 'winogrande.jsonl')))).toMatch(
+      /winogrande\.jsonl:1: hellaswag: missing field "activity_label"/,
+    );
+    expect(await pldrRejection(loadTaskDocs('piqa', bad('not_json.jsonl')))).toMatch(
+      new RegExp(`^${escape(bad('not_json.jsonl'))}:2: not valid JSON \\(.*\\); expected one JSON object per line$`),
+    );
+    expect(pldrMessage(() => buildTaskDoc('piqa', ['a', 'b'], 0, 'p.jsonl:1'))).toBe(
+      'p.jsonl:1: piqa: expected a JSON object with goal, sol1, sol2, label, got a list',
+    );
     const empty = join(mkdtempSync(join(tmpdir(), 'pldr-eval-e-')), 'piqa.jsonl');
     writeFileSync(empty, '\n\n');
     expect(await pldrRejection(readTaskRecords(empty))).toBe(`${empty}: no documents`);
-    expect(await pldrRejection(loadTaskDocs('piqa', join(OWN, 'bad', 'arc_easy.json').replace('.json', '.parquet')))).toMatch(/cannot read .*arc_easy\.parquet: no such file or directory/);
+    expect(
+      await pldrRejection(loadTaskDocs('piqa', join(OWN, 'bad', 'arc_easy.json').replace('.json', '.parquet'))),
+    ).toMatch(/cannot read .*arc_easy\.parquet: no such file or directory/);
     expect(pldrMessage(() => resolveTaskFiles(['piqa'], {}))).toMatch(/no file for piqa: give --data-dir DIR/);
-    expect(pldrMessage(() => resolveTaskFiles(['piqa'], {dataDir: join(OWN, 'json')}))).toMatch(/no piqa\.jsonl, piqa\.json or piqa\.parquet in .*json/);
-    expect(pldrMessage(() => resolveTaskFiles(['piqa'], {files: ['piqa=/nonexistent/x.jsonl']}))).toBe('piqa: file not found: /nonexistent/x.jsonl');
+    expect(pldrMessage(() => resolveTaskFiles(['piqa'], {dataDir: join(OWN, 'json')}))).toMatch(
+      /no piqa\.jsonl, piqa\.json or piqa\.parquet in .*json/,
+    );
+    expect(pldrMessage(() => resolveTaskFiles(['piqa'], {files: ['piqa=/nonexistent/x.jsonl']}))).toBe(
+      'piqa: file not found: /nonexistent/x.jsonl',
+    );
     expect(pldrMessage(() => parseTaskFile('mmlu=x.jsonl'))).toMatch(/unknown task "mmlu"/);
   });
 });

@@ -56,10 +56,19 @@ describe('wasm Identity and Cast without copies', () => {
   });
 
   it('a transpose of the last two axes (tiled, or by the backend for wide matrices) moves every element', () => {
-    for (const [shape, dtype] of [[[37, 70], 'float32'], [[3, 45, 33], 'int32'], [[2, 1, 5, 40], 'float32'], [[6, 200], 'float32']] as const) {
+    for (const [shape, dtype] of [
+      [[37, 70], 'float32'],
+      [[3, 45, 33], 'int32'],
+      [[2, 1, 5, 40], 'float32'],
+      [[6, 200], 'float32'],
+    ] as const) {
       const [m, n] = shape.slice(-2) as [number, number];
       const size = shape.reduce((a, b) => a * b, 1);
-      const x = tf.tensor(Array.from({length: size}, (_, i) => i - 50), [...shape], dtype);
+      const x = tf.tensor(
+        Array.from({length: size}, (_, i) => i - 50),
+        [...shape],
+        dtype,
+      );
       const perm = shape.map((_, i) => (i < shape.length - 2 ? i : 2 * shape.length - 3 - i));
       const want = Array.from({length: size}, (_, k) => {
         const o = k - (k % (m * n));

@@ -54,9 +54,12 @@ export interface LoadOptions {
 /** `--limit` text → number; PldrError unless a positive integer or a fraction in (0, 1). */
 export function parseLimit(value: string | number | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
-  const n = typeof value === 'number' ? value : /^\s*[0-9]*\.?[0-9]+(e[+-]?[0-9]+)?\s*$/i.test(value) ? Number(value) : NaN;
+  const n =
+    typeof value === 'number' ? value : /^\s*[0-9]*\.?[0-9]+(e[+-]?[0-9]+)?\s*$/i.test(value) ? Number(value) : NaN;
   if (!Number.isFinite(n) || n <= 0 || (n >= 1 && !Number.isInteger(n))) {
-    throw new PldrError(`--limit must be a positive whole number of documents or a fraction between 0 and 1, not "${value}"`);
+    throw new PldrError(
+      `--limit must be a positive whole number of documents or a fraction between 0 and 1, not "${value}"`,
+    );
   }
   return n;
 }
@@ -70,7 +73,8 @@ export function applyLimit(total: number, limit: number | undefined): number {
 /** `task=FILE` → its parts; PldrError for anything else. */
 export function parseTaskFile(spec: string): {task: TaskName; path: string} {
   const eq = spec.indexOf('=');
-  if (eq <= 0 || eq === spec.length - 1) throw new PldrError(`"${spec}" is not TASK=FILE (tasks: ${TASK_NAMES.join(', ')})`);
+  if (eq <= 0 || eq === spec.length - 1)
+    throw new PldrError(`"${spec}" is not TASK=FILE (tasks: ${TASK_NAMES.join(', ')})`);
   const task = spec.slice(0, eq).trim();
   if (!isTaskName(task)) throw new PldrError(`"${spec}": unknown task "${task}" (tasks: ${TASK_NAMES.join(', ')})`);
   return {task, path: spec.slice(eq + 1)};
@@ -85,7 +89,10 @@ function isFile(path: string): boolean {
 }
 
 /** The file each task is read from. PldrError when one is missing or ambiguous. */
-export function resolveTaskFiles(tasks: readonly TaskName[], opts: Pick<LoadOptions, 'dataDir' | 'files'>): Map<TaskName, string> {
+export function resolveTaskFiles(
+  tasks: readonly TaskName[],
+  opts: Pick<LoadOptions, 'dataDir' | 'files'>,
+): Map<TaskName, string> {
   const explicit = new Map<TaskName, string>();
   for (const spec of opts.files ?? []) {
     const {task, path} = parseTaskFile(spec);
@@ -109,10 +116,19 @@ export function resolveTaskFiles(tasks: readonly TaskName[], opts: Pick<LoadOpti
       out.set(task, named);
       continue;
     }
-    if (opts.dataDir === undefined) throw new PldrError(`no file for ${task}: give --data-dir DIR with ${task}.jsonl (or .json, .parquet), or ${task}=FILE`);
+    if (opts.dataDir === undefined)
+      throw new PldrError(
+        `no file for ${task}: give --data-dir DIR with ${task}.jsonl (or .json, .parquet), or ${task}=FILE`,
+      );
     const found = TASK_FILE_EXTENSIONS.map((ext) => join(opts.dataDir!, task + ext)).filter(isFile);
-    if (found.length === 0) throw new PldrError(`no ${task}.jsonl, ${task}.json or ${task}.parquet in ${opts.dataDir} (or name it with ${task}=FILE)`);
-    if (found.length > 1) throw new PldrError(`${opts.dataDir} has ${found.map((f) => f.slice(opts.dataDir!.length + 1)).join(' and ')}; keep one, or name it with ${task}=FILE`);
+    if (found.length === 0)
+      throw new PldrError(
+        `no ${task}.jsonl, ${task}.json or ${task}.parquet in ${opts.dataDir} (or name it with ${task}=FILE)`,
+      );
+    if (found.length > 1)
+      throw new PldrError(
+        `${opts.dataDir} has ${found.map((f) => f.slice(opts.dataDir!.length + 1)).join(' and ')}; keep one, or name it with ${task}=FILE`,
+      );
     out.set(task, found[0]);
   }
   return out;
@@ -121,7 +137,8 @@ export function resolveTaskFiles(tasks: readonly TaskName[], opts: Pick<LoadOpti
 /** Read the records of a task file (JSON Lines, JSON array or Parquet), in file order. */
 export async function readTaskRecords(path: string): Promise<RawRecord[]> {
   const ext = extname(path).toLowerCase();
-  const records = ext === '.parquet' ? await parquetRecords(path) : jsonRecords(path, await readText(path), ext === '.json');
+  const records =
+    ext === '.parquet' ? await parquetRecords(path) : jsonRecords(path, await readText(path), ext === '.json');
   if (records.length === 0) throw new PldrError(`${path}: no documents`);
   return records;
 }
@@ -170,7 +187,9 @@ function jsonRecords(path: string, text: string, maybeArray: boolean): RawRecord
       value = JSON.parse(line);
     } catch (e) {
       const hint = i === 0 && line.trim().startsWith('[') ? '; a JSON array must be in a .json file' : '';
-      throw new PldrError(`${path}:${i + 1}: not valid JSON (${oneLine((e as Error).message)})${hint}; expected one JSON object per line`);
+      throw new PldrError(
+        `${path}:${i + 1}: not valid JSON (${oneLine((e as Error).message)})${hint}; expected one JSON object per line`,
+      );
     }
     out.push({value, where: `${path}:${i + 1}`});
   }
@@ -248,7 +267,10 @@ async function parquetRecords(path: string): Promise<RawRecord[]> {
   } catch (e) {
     const msg = oneLine((e as Error).message);
     const codec = /unsupported compression codec: (\w+)/.exec(msg);
-    if (codec) throw new PldrError(`${path} is compressed with ${codec[1]}, which Node 20 cannot decompress; re-save it with snappy or gzip compression`);
+    if (codec)
+      throw new PldrError(
+        `${path} is compressed with ${codec[1]}, which Node 20 cannot decompress; re-save it with snappy or gzip compression`,
+      );
     throw new PldrError(`${path}: cannot read its rows (${msg})`);
   }
   return rows.map((row, i) => ({value: plain(row), where: `${path}: row ${i + 1}`}));
@@ -267,7 +289,6 @@ function plain(v: unknown): unknown {
   }
   return v;
 }
-
 
 function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim();

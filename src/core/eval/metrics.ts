@@ -125,7 +125,10 @@ export function mc2Score(lls: readonly number[], labels: readonly number[]): num
   return pySum(p.slice(0, split).map((x) => x / denom));
 }
 
-function normResults(doc: TaskDoc, results: readonly (LoglikelihoodResult | number)[]): {lls: number[]; greedy: boolean[]} {
+function normResults(
+  doc: TaskDoc,
+  results: readonly (LoglikelihoodResult | number)[],
+): {lls: number[]; greedy: boolean[]} {
   if (results.length !== doc.requests.length) {
     throw new Error(`${doc.task} doc ${doc.index}: ${results.length} results for ${doc.requests.length} requests`);
   }
@@ -184,13 +187,18 @@ export function pooledSampleStderr(stderrs: readonly number[], sizes: readonly n
   return Math.sqrt(v / total);
 }
 
-function groupMetric(scores: readonly TaskScore[], key: 'acc' | 'acc_norm'): {value: number; stderr: number | null} | undefined {
+function groupMetric(
+  scores: readonly TaskScore[],
+  key: 'acc' | 'acc_norm',
+): {value: number; stderr: number | null} | undefined {
   const having = scores.filter((s) => s[key] !== undefined);
   if (having.length === 0) return undefined;
   const sizes = having.map((s) => s.n);
   const value = pySum(having.map((s) => s[key]! * s.n)) / pySum(sizes);
   const stderrs = having.map((s) => s[`${key}_stderr`]);
-  const stderr = stderrs.some((e) => e === null || e === undefined) ? null : pooledSampleStderr(stderrs as number[], sizes);
+  const stderr = stderrs.some((e) => e === null || e === undefined)
+    ? null
+    : pooledSampleStderr(stderrs as number[], sizes);
   return {value, stderr};
 }
 
@@ -220,9 +228,13 @@ export function summarize(scores: readonly TaskScore[]): Summary {
 }
 
 /** Score every document of one task and aggregate: `results[i]` are the results of `docs[i].requests`. */
-export function scoreTask(docs: readonly TaskDoc[], results: readonly (readonly (LoglikelihoodResult | number)[])[]): {docs: DocScore[]; task: TaskScore} {
+export function scoreTask(
+  docs: readonly TaskDoc[],
+  results: readonly (readonly (LoglikelihoodResult | number)[])[],
+): {docs: DocScore[]; task: TaskScore} {
   if (docs.length === 0) throw new Error('no documents');
-  if (results.length !== docs.length) throw new Error(`${docs[0].task}: results for ${results.length} of ${docs.length} documents`);
+  if (results.length !== docs.length)
+    throw new Error(`${docs[0].task}: results for ${results.length} of ${docs.length} documents`);
   const scored = docs.map((d, i) => scoreDoc(d, results[i]));
   return {docs: scored, task: aggregateTask(docs[0].task, scored)};
 }

@@ -36,11 +36,29 @@
  */
 import {PldrError} from '../errors.js';
 
-export const TASK_NAMES = ['arc_easy', 'arc_challenge', 'hellaswag', 'openbookqa', 'piqa', 'social_iqa', 'winogrande', 'truthfulqa_mc2'] as const;
+export const TASK_NAMES = [
+  'arc_easy',
+  'arc_challenge',
+  'hellaswag',
+  'openbookqa',
+  'piqa',
+  'social_iqa',
+  'winogrande',
+  'truthfulqa_mc2',
+] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
 /** The paper's columns, in its order (spec §8): Avg-1 = mean of the first seven, Avg-2 = of all eight. */
-export const PAPER_ORDER: readonly TaskName[] = ['arc_challenge', 'arc_easy', 'hellaswag', 'openbookqa', 'piqa', 'social_iqa', 'winogrande', 'truthfulqa_mc2'];
+export const PAPER_ORDER: readonly TaskName[] = [
+  'arc_challenge',
+  'arc_easy',
+  'hellaswag',
+  'openbookqa',
+  'piqa',
+  'social_iqa',
+  'winogrande',
+  'truthfulqa_mc2',
+];
 
 /**
  * Task groups. `pldr_zeroshot` is the authors' `pldrllm_zeroshot` group (all eight tasks, 0-shot);
@@ -68,14 +86,70 @@ export interface TaskInfo {
 }
 
 export const TASKS: Readonly<Record<TaskName, TaskInfo>> = {
-  arc_easy: {name: 'arc_easy', yaml: 'arc/arc_easy.yaml', split: 'test', headline: 'acc_norm', multipleInput: false, schema: 'question, choices{text[], label[]}, answerKey'},
-  arc_challenge: {name: 'arc_challenge', yaml: 'arc/arc_challenge.yaml', split: 'test', headline: 'acc_norm', multipleInput: false, schema: 'question, choices{text[], label[]}, answerKey'},
-  hellaswag: {name: 'hellaswag', yaml: 'hellaswag/hellaswag.yaml', split: 'validation', headline: 'acc_norm', multipleInput: false, schema: 'activity_label, ctx_a, ctx_b, endings[], label'},
-  openbookqa: {name: 'openbookqa', yaml: 'openbookqa/openbookqa.yaml', split: 'test', headline: 'acc_norm', multipleInput: false, schema: 'question_stem, choices{text[], label[]}, answerKey'},
-  piqa: {name: 'piqa', yaml: 'piqa/piqa.yaml', split: 'validation', headline: 'acc_norm', multipleInput: false, schema: 'goal, sol1, sol2, label'},
-  social_iqa: {name: 'social_iqa', yaml: 'siqa/siqa.yaml', split: 'validation', headline: 'acc_norm', multipleInput: false, schema: 'context, question, answerA, answerB, answerC, label'},
-  winogrande: {name: 'winogrande', yaml: 'winogrande/default.yaml', split: 'validation', headline: 'acc_norm', multipleInput: true, schema: 'sentence, option1, option2, answer'},
-  truthfulqa_mc2: {name: 'truthfulqa_mc2', yaml: 'truthfulqa/truthfulqa_mc2.yaml', split: 'validation', headline: 'mc2', multipleInput: false, schema: 'question, mc2_targets{choices[], labels[]}'},
+  arc_easy: {
+    name: 'arc_easy',
+    yaml: 'arc/arc_easy.yaml',
+    split: 'test',
+    headline: 'acc_norm',
+    multipleInput: false,
+    schema: 'question, choices{text[], label[]}, answerKey',
+  },
+  arc_challenge: {
+    name: 'arc_challenge',
+    yaml: 'arc/arc_challenge.yaml',
+    split: 'test',
+    headline: 'acc_norm',
+    multipleInput: false,
+    schema: 'question, choices{text[], label[]}, answerKey',
+  },
+  hellaswag: {
+    name: 'hellaswag',
+    yaml: 'hellaswag/hellaswag.yaml',
+    split: 'validation',
+    headline: 'acc_norm',
+    multipleInput: false,
+    schema: 'activity_label, ctx_a, ctx_b, endings[], label',
+  },
+  openbookqa: {
+    name: 'openbookqa',
+    yaml: 'openbookqa/openbookqa.yaml',
+    split: 'test',
+    headline: 'acc_norm',
+    multipleInput: false,
+    schema: 'question_stem, choices{text[], label[]}, answerKey',
+  },
+  piqa: {
+    name: 'piqa',
+    yaml: 'piqa/piqa.yaml',
+    split: 'validation',
+    headline: 'acc_norm',
+    multipleInput: false,
+    schema: 'goal, sol1, sol2, label',
+  },
+  social_iqa: {
+    name: 'social_iqa',
+    yaml: 'siqa/siqa.yaml',
+    split: 'validation',
+    headline: 'acc_norm',
+    multipleInput: false,
+    schema: 'context, question, answerA, answerB, answerC, label',
+  },
+  winogrande: {
+    name: 'winogrande',
+    yaml: 'winogrande/default.yaml',
+    split: 'validation',
+    headline: 'acc_norm',
+    multipleInput: true,
+    schema: 'sentence, option1, option2, answer',
+  },
+  truthfulqa_mc2: {
+    name: 'truthfulqa_mc2',
+    yaml: 'truthfulqa/truthfulqa_mc2.yaml',
+    split: 'validation',
+    headline: 'mc2',
+    multipleInput: false,
+    schema: 'question, mc2_targets{choices[], labels[]}',
+  },
 };
 
 /** The harness's target_delimiter for every one of these tasks (TaskConfig default; siqa sets it explicitly). */
@@ -180,13 +254,20 @@ const TITLECASE = ((): Map<number, string> => {
   const m = new Map<number, string>();
   const s = (cp: number, ...out: number[]) => m.set(cp, String.fromCodePoint(...out));
   s(0xdf, 0x53, 0x73);
-  for (const [lo, t] of [[0x1c4, 0x1c5], [0x1c7, 0x1c8], [0x1ca, 0x1cb], [0x1f1, 0x1f2]]) for (let k = 0; k < 3; k++) s(lo + k, t);
+  for (const [lo, t] of [
+    [0x1c4, 0x1c5],
+    [0x1c7, 0x1c8],
+    [0x1ca, 0x1cb],
+    [0x1f1, 0x1f2],
+  ])
+    for (let k = 0; k < 3; k++) s(lo + k, t);
   s(0x587, 0x535, 0x582);
   for (let cp = 0x10d0; cp <= 0x10ff; cp++) if (cp <= 0x10fa || cp >= 0x10fd) s(cp, cp);
-  for (const base of [0x1f80, 0x1f90, 0x1fa0]) for (let k = 0; k < 8; k++) {
-    s(base + k, base + 8 + k);
-    s(base + 8 + k, base + 8 + k);
-  }
+  for (const base of [0x1f80, 0x1f90, 0x1fa0])
+    for (let k = 0; k < 8; k++) {
+      s(base + k, base + 8 + k);
+      s(base + 8 + k, base + 8 + k);
+    }
   for (const [b, capGrave, capAcute, cap, prosgegrammeni] of [
     [0x1fb0, 0x1fba, 0x386, 0x391, 0x1fbc],
     [0x1fc0, 0x1fca, 0x389, 0x397, 0x1fcc],
@@ -252,7 +333,9 @@ class Fields {
     let v: unknown = this.doc;
     for (const key of path.split('.')) {
       if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, key)) {
-        this.fail(`missing field "${path}" (${this.task} documents have ${TASKS[this.task].schema}; is this the ${this.task} file?)`);
+        this.fail(
+          `missing field "${path}" (${this.task} documents have ${TASKS[this.task].schema}; is this the ${this.task} file?)`,
+        );
       }
       v = (v as Record<string, unknown>)[key];
     }
@@ -281,7 +364,8 @@ class Fields {
     if (!Array.isArray(v)) this.fail(`field "${path}" is ${describe(v)}, not a list of integers`);
     if (v.length === 0) this.fail(`field "${path}" is an empty list`);
     v.forEach((x, i) => {
-      if (typeof x !== 'number' || !allowed.includes(x)) this.fail(`field "${path}"[${i}] is ${describe(x)}, not one of ${allowed.join(', ')}`);
+      if (typeof x !== 'number' || !allowed.includes(x))
+        this.fail(`field "${path}"[${i}] is ${describe(x)}, not one of ${allowed.join(', ')}`);
     });
     return v as number[];
   }
@@ -316,7 +400,8 @@ function labelList(labels: readonly string[]): string {
 function lettered(f: Fields, answerKey: string): {choices: string[]; gold: number} {
   const text = f.strList('choices.text');
   const label = f.strList('choices.label');
-  if (label.length !== text.length) f.fail(`choices.text has ${text.length} entries but choices.label has ${label.length}`);
+  if (label.length !== text.length)
+    f.fail(`choices.text has ${text.length} entries but choices.label has ${label.length}`);
   const gold = label.indexOf(answerKey);
   if (gold < 0) f.fail(`answerKey ${JSON.stringify(answerKey)} names no choice (choices.label: ${labelList(label)})`);
   return {choices: text, gold};
@@ -338,7 +423,10 @@ const BUILDERS: Record<TaskName, (f: Fields) => Built> = {
     const ctxA = f.str('ctx_a');
     const ctxB = f.str('ctx_b');
     const endings = f.strList('endings');
-    const gold = f.index('label', endings.length, {digits: true, what: `${endings.length} endings, label counts from 0`});
+    const gold = f.index('label', endings.length, {
+      digits: true,
+      what: `${endings.length} endings, label counts from 0`,
+    });
     return {
       context: hellaswagPreprocess(activity + ': ' + ctxA + ' ' + pyCapitalize(ctxB)),
       choices: endings.map(hellaswagPreprocess),
@@ -369,7 +457,8 @@ const BUILDERS: Record<TaskName, (f: Fields) => Built> = {
     const answer = f.get('answer');
     const i = sentence.indexOf('_');
     if (i < 0) f.fail('field "sentence" has no blank "_"');
-    if (answer !== '1' && answer !== '2') f.fail(`answer ${JSON.stringify(answer)} names no choice (answer is "1" or "2")`);
+    if (answer !== '1' && answer !== '2')
+      f.fail(`answer ${JSON.stringify(answer)} names no choice (answer is "1" or "2")`);
     return {
       context: '',
       choices: options.map((o) => sentence.slice(0, i) + o),
@@ -381,8 +470,10 @@ const BUILDERS: Record<TaskName, (f: Fields) => Built> = {
     const question = f.str('question');
     const choices = f.strList('mc2_targets.choices');
     const labels = f.intList('mc2_targets.labels', [0, 1]);
-    if (labels.length !== choices.length) f.fail(`mc2_targets.choices has ${choices.length} entries but mc2_targets.labels has ${labels.length}`);
-    if (!labels.includes(0)) f.fail('mc2_targets.labels has no 0 (the harness splits the true and false answers at the first 0)');
+    if (labels.length !== choices.length)
+      f.fail(`mc2_targets.choices has ${choices.length} entries but mc2_targets.labels has ${labels.length}`);
+    if (!labels.includes(0))
+      f.fail('mc2_targets.labels has no 0 (the harness splits the true and false answers at the first 0)');
     return {context: `${TRUTHFULQA_PRIMER}\n\nQ: ${question}\nA:`, choices, gold: [...labels]};
   },
 };
@@ -405,7 +496,13 @@ export function buildTaskDoc(task: TaskName, doc: unknown, index: number, where:
   const built = BUILDERS[task](new Fields(task, where, doc as Record<string, unknown>));
   const requests: Request[] = built.choices.map((choice, choiceIndex) =>
     built.target !== undefined
-      ? {task, docIndex: index, choiceIndex, context: built.context + choice, continuation: TARGET_DELIMITER + built.target}
+      ? {
+          task,
+          docIndex: index,
+          choiceIndex,
+          context: built.context + choice,
+          continuation: TARGET_DELIMITER + built.target,
+        }
       : {task, docIndex: index, choiceIndex, context: built.context, continuation: TARGET_DELIMITER + choice},
   );
   return {
@@ -430,7 +527,10 @@ export function isTaskName(name: string): name is TaskName {
  * once. PldrError on an unknown name.
  */
 export function resolveTasks(names: string | readonly string[]): TaskName[] {
-  const list = (typeof names === 'string' ? [names] : names).flatMap((n) => n.split(',')).map((n) => n.trim()).filter((n) => n !== '');
+  const list = (typeof names === 'string' ? [names] : names)
+    .flatMap((n) => n.split(','))
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
   if (list.length === 0) throw new PldrError(`no task given (tasks: ${TASK_NAMES.join(', ')}; group: pldr_zeroshot)`);
   const out: TaskName[] = [];
   for (const name of list) {

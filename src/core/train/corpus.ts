@@ -144,7 +144,8 @@ export function resolveCorpus(inputs: string | readonly string[], opts: {cwd?: s
       found = [[abs, st]];
     } else if (st?.isDirectory()) {
       found = walkFolder(abs);
-      if (found.length === 0) throw new PldrError(`corpus folder ${input} has no ${CORPUS_EXTENSIONS.join(', ')} files`);
+      if (found.length === 0)
+        throw new PldrError(`corpus folder ${input} has no ${CORPUS_EXTENSIONS.join(', ')} files`);
     } else if (st) {
       throw new PldrError(`corpus path ${input} is neither a file nor a folder`);
     } else if (isGlob(input)) {
@@ -216,7 +217,16 @@ function expandGlob(pattern: string, cwd: string): [string, Stats][] {
       const s = statOrUndefined(a);
       if (!s) continue;
       if (s.isDirectory()) {
-        if (re.test(r)) for (const [p, fs] of walkFolder(a)) files.push([`${r}/${p.slice(a.length + 1).split(sep).join('/')}`, p, fs]);
+        if (re.test(r))
+          for (const [p, fs] of walkFolder(a))
+            files.push([
+              `${r}/${p
+                .slice(a.length + 1)
+                .split(sep)
+                .join('/')}`,
+              p,
+              fs,
+            ]);
         else if (depth + 1 < maxDepth) visit(a, r, depth + 1);
       } else if (s.isFile() && re.test(r) && hasCorpusExtension(name)) {
         files.push([r, a, s]);
@@ -237,13 +247,22 @@ export function corpusBytes(sources: readonly CorpusSource[]): number {
  * The documents of the sources, in order, one at a time. PldrError (one line) on an unreadable file,
  * a bad JSON line or a missing field/column; the error names file:line (or file#row).
  */
-export async function* readDocuments(sources: readonly CorpusSource[], opts: CorpusOptions = {}): AsyncGenerator<CorpusDocument> {
+export async function* readDocuments(
+  sources: readonly CorpusSource[],
+  opts: CorpusOptions = {},
+): AsyncGenerator<CorpusDocument> {
   const split = opts.split ?? DEFAULT_SPLIT;
-  if (!['paragraphs', 'lines', 'file'].includes(split)) throw new PldrError(`unknown split "${split}" (use paragraphs, lines or file)`);
+  if (!['paragraphs', 'lines', 'file'].includes(split))
+    throw new PldrError(`unknown split "${split}" (use paragraphs, lines or file)`);
   const field = opts.textField ?? DEFAULT_TEXT_FIELD;
   const maxChars = opts.maxDocumentChars ?? DEFAULT_MAX_DOCUMENT_CHARS;
   const counter = {before: 0, file: 0};
-  const doc = (text: string, source: string, location: string): CorpusDocument => ({text, source, location, bytesRead: counter.before + counter.file});
+  const doc = (text: string, source: string, location: string): CorpusDocument => ({
+    text,
+    source,
+    location,
+    bytesRead: counter.before + counter.file,
+  });
   for (const src of sources) {
     counter.file = 0;
     const name = src.path;
@@ -295,7 +314,8 @@ async function* fileLines(path: string, maxChars: number, counter: {file: number
         start = nl + 1;
       }
       pending = pending.slice(start);
-      if (pending.length > maxChars) throw new PldrError(`${path}:${no}: a line longer than ${maxChars} characters; is this a text file?`);
+      if (pending.length > maxChars)
+        throw new PldrError(`${path}:${no}: a line longer than ${maxChars} characters; is this a text file?`);
       if (n === 0) break;
     }
     if (pending.length > 0) yield [pending.endsWith('\r') ? pending.slice(0, -1) : pending, no];
@@ -315,7 +335,9 @@ async function* textDocuments(
   let size = 0;
   let first = 0;
   const tooBig = (no: number) =>
-    new PldrError(`${path}:${no}: document longer than ${maxChars} characters; read it with split "${split === 'file' ? 'paragraphs' : 'lines'}"`);
+    new PldrError(
+      `${path}:${no}: document longer than ${maxChars} characters; read it with split "${split === 'file' ? 'paragraphs' : 'lines'}"`,
+    );
   for await (const [line, no] of fileLines(path, maxChars, counter)) {
     if (split === 'lines') {
       if (line.trim() !== '') yield doc(line, path, `${path}:${no}`);
@@ -347,7 +369,10 @@ async function* jsonDocuments(
 ): AsyncGenerator<CorpusDocument> {
   const path = src.path;
   if (src.kind === 'json' && (await firstNonSpace(path)) === '[') {
-    if (src.size > maxChars) throw new PldrError(`${path} is a ${src.size}-byte JSON array, over the ${maxChars}-byte limit; convert it to JSON Lines`);
+    if (src.size > maxChars)
+      throw new PldrError(
+        `${path} is a ${src.size}-byte JSON array, over the ${maxChars}-byte limit; convert it to JSON Lines`,
+      );
     let value: unknown;
     let raw: string;
     try {
@@ -449,7 +474,11 @@ const COMPRESSORS = {
   BROTLI: (input: Uint8Array) => new Uint8Array(brotliDecompressSync(input)),
 };
 
-async function* parquetTexts(src: CorpusSource, field: string, counter: {file: number}): AsyncGenerator<[number, string]> {
+async function* parquetTexts(
+  src: CorpusSource,
+  field: string,
+  counter: {file: number},
+): AsyncGenerator<[number, string]> {
   const path = src.path;
   hyparquet ??= import('hyparquet');
   const hp = await hyparquet;
@@ -483,7 +512,9 @@ async function* parquetTexts(src: CorpusSource, field: string, counter: {file: n
       i = skipSchema(metadata.schema, i);
     }
     if (!top.includes(field)) {
-      throw new PldrError(`${path} has no column "${field}" (columns: ${top.join(', ') || 'none'}); choose it with textField / --text-field`);
+      throw new PldrError(
+        `${path} has no column "${field}" (columns: ${top.join(', ') || 'none'}); choose it with textField / --text-field`,
+      );
     }
     let rowStart = 0;
     for (const group of metadata.row_groups) {
@@ -504,7 +535,10 @@ async function* parquetTexts(src: CorpusSource, field: string, counter: {file: n
       } catch (e) {
         const msg = oneLine((e as Error).message);
         const codec = /unsupported compression codec: (\w+)/.exec(msg);
-        if (codec) throw new PldrError(`${path} is compressed with ${codec[1]}, which Node 20 cannot decompress; re-save it with snappy or gzip compression`);
+        if (codec)
+          throw new PldrError(
+            `${path} is compressed with ${codec[1]}, which Node 20 cannot decompress; re-save it with snappy or gzip compression`,
+          );
         throw new PldrError(`${path}: cannot read rows ${rowStart}-${rowEnd - 1} (${msg})`);
       }
       for (let i = 0; i < rows.length; i++) {
@@ -528,7 +562,6 @@ function skipSchema(schema: readonly {num_children?: number}[], i: number): numb
   for (let c = schema[i].num_children ?? 0; c > 0; c--) next = skipSchema(schema, next);
   return next;
 }
-
 
 function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim();
