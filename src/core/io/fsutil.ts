@@ -24,8 +24,9 @@ export function readFileBytes(path: string): Uint8Array {
 
 /**
  * Write `chunks` to `path` atomically: everything goes to `path.tmp-<pid>`, is flushed to disk, and is
- * then renamed over `path`, so a crash or a full disk leaves either the old file or the new one.
- * Chunks are written one by one so a large checkpoint never needs one contiguous buffer.
+ * then renamed over `path` (and the rename flushed), so a crash, a kill or a full disk leaves either
+ * the old file or the new one. Chunks are written one by one so a large checkpoint never needs one
+ * contiguous buffer. The one home for writing a file: writeDirAtomic does the same for a folder.
  */
 export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): void {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -40,6 +41,7 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): voi
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, path);
+    syncFolder(dirnamePath(resolvePath(path)));
   } catch (err) {
     if (fd !== undefined) {
       try {
@@ -55,6 +57,80 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): voi
     }
     if (err instanceof PldrError) throw err;
     throw new PldrError(`cannot write ${path}: ${describeFsError(err)}`);
+  }
+}
+
+/**
+ * Write a folder atomically: `fill` writes every file into a temporary sibling (`dir.tmp-<pid>`),
+ * which is flushed to disk (each file, then the folder) and renamed to `dir`; the rename is flushed
+ * too. An existing non-empty `dir` is refused unless `replace` (checkOutputDir); it is then moved
+ * aside to `dir.old-<pid>` and removed only once the new folder is in place, so a kill at any moment
+ * leaves a whole folder: `dir` itself or, between the two renames, `dir.old-<pid>` (which a reader
+ * such as recoverCheckpoint may put back). On an error the temporary folder goes and the old one
+ * comes back; the error is rethrown as it is.
+ */
+export function writeDirAtomic(dir: string, fill: (tmp: string) => void, opts: {replace?: boolean} = {}): void {
+  checkOutputDir(dir, {force: opts.replace});
+  const base = dir.replace(/\/+$/, '');
+  const tmp = `${base}.tmp-${process.pid}`;
+  const old = `${base}.old-${process.pid}`;
+  fs.rmSync(tmp, {recursive: true, force: true});
+  fs.mkdirSync(tmp, {recursive: true});
+  try {
+    fill(tmp);
+    syncTree(tmp);
+    if (fs.existsSync(dir)) fs.renameSync(dir, old);
+    fs.renameSync(tmp, dir);
+    syncFolder(dirnamePath(resolvePath(base)));
+    fs.rmSync(old, {recursive: true, force: true});
+  } catch (e) {
+    fs.rmSync(tmp, {recursive: true, force: true});
+    if (fs.existsSync(old) && !fs.existsSync(dir)) fs.renameSync(old, dir); // the replaced folder comes back
+    throw e;
+  }
+}
+
+/**
+ * Move a finished file (written by another program, e.g. spm_train) to `to` on the same file system,
+ * as writeFileAtomic would have written it: flushed first, then renamed, and the rename flushed.
+ * File-system errors are thrown as they are.
+ */
+export function moveFileAtomic(from: string, to: string): void {
+  syncPath(from);
+  fs.renameSync(from, to);
+  syncFolder(dirnamePath(resolvePath(to)));
+}
+
+/** Flush a file's (or a folder's) contents to disk. */
+function syncPath(path: string): void {
+  const fd = fs.openSync(path, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Every file below `dir`, then every folder, `dir` last, flushed to disk. */
+function syncTree(dir: string): void {
+  for (const entry of fs.readdirSync(dir, {withFileTypes: true})) {
+    const path = joinPath(dir, entry.name);
+    if (entry.isDirectory()) syncTree(path);
+    else if (entry.isFile()) syncPath(path);
+  }
+  syncFolder(dir);
+}
+
+/**
+ * Flush a folder's entries (a rename into it) to disk. Best effort: some systems cannot open a
+ * folder for fsync (Windows) or refuse it (EINVAL on some file systems), and the data itself is
+ * already flushed by then.
+ */
+function syncFolder(dir: string): void {
+  try {
+    syncPath(dir);
+  } catch {
+    // nothing more can be done for the folder entry; the files it names are on disk
   }
 }
 
@@ -84,19 +160,22 @@ export function fsMessage(e: unknown): string {
  *
  * - `dir` must not be, contain, or lie inside any of `inputs` (a command never writes into its own input);
  * - a missing or empty folder is fine; a non-empty one is refused unless `force` (the user asked to
- *   replace it), and then it is replaced only once the new folder is complete (writeModelDir swaps);
+ *   replace it with --force), and then it is replaced only once the new folder is complete
+ *   (writeDirAtomic swaps);
  * - a path that exists and is not a folder is refused.
  *
- * Call it before any long work, so a refusal costs the user nothing. `flag` names the option that
- * allows replacing, for the message.
+ * Call it before any long work, so a refusal costs the user nothing. `flag` names the option (or
+ * argument) that gave `dir`, e.g. "--out", so that the message says which one to change.
  */
 export function checkOutputDir(dir: string, opts: {force?: boolean; inputs?: string[]; flag?: string} = {}): void {
+  const what = opts.flag ? `${opts.flag} ${dir}` : dir;
+  const fix = opts.flag ? `give ${opts.flag} a folder outside it` : 'write to a folder outside it';
   for (const input of opts.inputs ?? [])
-    if (isInside(dir, input) || isInside(input, dir)) throw new PldrError(`${dir} would overlap the input ${input}: write to a folder outside it`);
+    if (isInside(dir, input) || isInside(input, dir)) throw new PldrError(`${what} would overlap the input ${input}: ${fix}`);
   if (!fs.existsSync(dir)) return;
   if (!fs.statSync(dir).isDirectory()) throw new PldrError(`${dir} exists and is not a folder`);
   if (fs.readdirSync(dir).length > 0 && !opts.force)
-    throw new PldrError(`${dir} is not empty: choose a new folder, or add ${opts.flag ?? '--force'} to replace it`);
+    throw new PldrError(`${dir} is not empty: choose a new folder, or add --force to replace it`);
 }
 
 /**

@@ -7,7 +7,7 @@
  * `G_LM.layer.<i>` (each [1, H, dk, dk]), beside the reference-named weights.
  */
 import {createHash} from 'node:crypto';
-import {existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs';
+import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs';
 import {basename, dirname, extname, isAbsolute, join, resolve} from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {checkStateDict, type ModelConfig, ropeStyle, stateDictSpec} from '../config.js';
 import {PldrError} from '../errors.js';
 import {PldrModel} from '../model/pldr.js';
-import {checkOutputDir, writeFileAtomic} from './fsutil.js';
+import {writeDirAtomic, writeFileAtomic} from './fsutil.js';
 import {checkGShape, readGList} from './glist.js';
 import {findLegacyHub, type LegacyHub, legacyTokenizerPath} from './legacy-hub.js';
 import {HF_BASE_MODEL, HF_CAUSAL_LM, type HfArchitecture} from './hf/config.js';
@@ -201,22 +201,25 @@ export function checkModelFiles(f: ModelFiles): void {
 }
 
 /**
- * Write a model directory atomically: into a temporary sibling, then renamed to DST. An existing
- * non-empty DST is refused unless `replace` (the command's --force, checked up front with
- * checkOutputDir); it is then moved aside and removed only once the new folder is in place.
+ * Write a model directory atomically (writeDirAtomic): an existing non-empty DST is refused unless
+ * `replace` (the command's --force, checked up front with checkOutputDir); it is then replaced only
+ * once the new folder is complete.
  */
 export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<string, string> = {}, opts: {replace?: boolean} = {}): void {
-  writeDirAtomically(dir, opts.replace, (tmp) => {
-    writeFileSync(join(tmp, 'config.json'), JSON.stringify(makeConfigJson(f.config), null, 2) + '\n');
-    const tensors: StateDict = new Map(f.weights);
-    f.G?.forEach((g, l) => tensors.set(`G_LM.layer.${l}`, {...g, shape: g.shape.length === 4 ? g.shape : [1, ...g.shape]}));
-    const meta: Record<string, string> = {format: 'pt', source: basename(f.source), ...metadata};
-    if (f.moduleVersions) meta[META_MODULES] = JSON.stringify(Object.fromEntries(f.moduleVersions));
-    if (f.loss !== undefined) meta[META_LOSS] = String(f.loss);
-    if (f.accuracy !== undefined) meta[META_ACCURACY] = String(f.accuracy);
-    writeSafetensors(join(tmp, 'model.safetensors'), tensors, meta);
-    if (f.tokenizer) writeFileSync(join(tmp, 'tokenizer.model'), readFileSync(f.tokenizer));
-  });
+  writeDirAtomic(dir, (tmp) => writeModelFiles(tmp, f, metadata), {replace: opts.replace});
+}
+
+/** The files of a model directory (config.json, model.safetensors, tokenizer.model) written into the folder `dir`. */
+export function writeModelFiles(dir: string, f: ModelFiles, metadata: Record<string, string> = {}): void {
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(makeConfigJson(f.config), null, 2) + '\n');
+  const tensors: StateDict = new Map(f.weights);
+  f.G?.forEach((g, l) => tensors.set(`G_LM.layer.${l}`, {...g, shape: g.shape.length === 4 ? g.shape : [1, ...g.shape]}));
+  const meta: Record<string, string> = {format: 'pt', source: basename(f.source), ...metadata};
+  if (f.moduleVersions) meta[META_MODULES] = JSON.stringify(Object.fromEntries(f.moduleVersions));
+  if (f.loss !== undefined) meta[META_LOSS] = String(f.loss);
+  if (f.accuracy !== undefined) meta[META_ACCURACY] = String(f.accuracy);
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, meta);
+  if (f.tokenizer) writeFileSync(join(dir, 'tokenizer.model'), readFileSync(f.tokenizer));
 }
 
 /**
@@ -227,38 +230,19 @@ export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<strin
 export function writeHfModelDir(dir: string, f: ModelFiles, opts: {replace?: boolean} & HfWriteOptions = {}): string[] {
   let written: string[] = [];
   const {replace, ...hfOpts} = opts;
-  writeDirAtomically(dir, replace, (tmp) => {
-    const extras = f.G ? pastGValuesFromGList(f.G, f.config) : undefined;
+  const fill = (tmp: string) => {
     written = writeHfSnapshotFiles(tmp, f.config, f.weights, {
       customGType: f.G ? customGTypeFor(f.config, f.G) : undefined,
       tokens: f.hf?.hf.tokens,
       generation: f.hf?.generation,
       tokenizer: f.tokenizer,
       tokenizerSettings: f.hf?.tokenizerSettings,
-      extras,
+      extras: f.G ? pastGValuesFromGList(f.G, f.config) : undefined,
       ...hfOpts,
     });
-  });
+  };
+  writeDirAtomic(dir, fill, {replace});
   return written;
-}
-
-/** Fill a temporary sibling of DIR, then rename it into place (an existing DIR only with `replace`). */
-function writeDirAtomically(dir: string, replace: boolean | undefined, fill: (tmp: string) => void): void {
-  checkOutputDir(dir, {force: replace});
-  const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
-  const old = `${dir.replace(/\/+$/, '')}.old-${process.pid}`;
-  rmSync(tmp, {recursive: true, force: true});
-  mkdirSync(tmp, {recursive: true});
-  try {
-    fill(tmp);
-    if (existsSync(dir)) renameSync(dir, old);
-    renameSync(tmp, dir);
-    rmSync(old, {recursive: true, force: true});
-  } catch (e) {
-    rmSync(tmp, {recursive: true, force: true});
-    if (existsSync(old) && !existsSync(dir)) renameSync(old, dir); // the replaced folder comes back
-    throw e;
-  }
 }
 
 /**

@@ -4,16 +4,18 @@
  * exactly: optimizer.safetensors (AdamW's m and v per parameter) and progress.json (updates done,
  * tokens seen, the data position, the optimizer's step count).
  *
- * Written atomically: everything goes to a temporary sibling first (checkpoint.tmp-PID), which then
- * replaces the old checkpoint by rename (the old one moves to checkpoint.old-PID first), so an
- * interruption at any moment leaves a whole checkpoint: checkpoint/ itself, or, when a kill falls
- * between the two renames, checkpoint.old-PID, which recoverCheckpoint puts back.
+ * Written atomically by writeDirAtomic: everything goes to a temporary sibling first
+ * (checkpoint.tmp-PID), is flushed to disk, and then replaces the old checkpoint by rename (the old
+ * one moves to checkpoint.old-PID first), so an interruption at any moment leaves a whole checkpoint:
+ * checkpoint/ itself, or, when a kill falls between the two renames, checkpoint.old-PID, which
+ * recoverCheckpoint puts back.
  */
 import {existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import {PldrError} from '../errors.js';
-import {type ModelFiles, readModelFiles, writeModelDir} from '../io/model-files.js';
+import {writeDirAtomic} from '../io/fsutil.js';
+import {type ModelFiles, readModelFiles, writeModelFiles} from '../io/model-files.js';
 import {readSafetensors, writeSafetensors} from '../io/safetensors.js';
 import type {StateDict} from '../io/tensor.js';
 import type {AdamWState} from './optim.js';
@@ -46,25 +48,18 @@ export function checkpointPath(runDir: string): string {
 }
 
 export function writeCheckpoint(runDir: string, c: Checkpoint): void {
-  const final = checkpointPath(runDir);
-  const tmp = `${final}.tmp-${process.pid}`;
-  rmSync(tmp, {recursive: true, force: true});
-  try {
-    writeModelDir(tmp, c.files);
-    const moments: StateDict = new Map();
-    for (const [k, m] of c.optimizer.m) moments.set(`m.${k}`, {dtype: 'F32', shape: [m.length], data: m});
-    for (const [k, v] of c.optimizer.v) moments.set(`v.${k}`, {dtype: 'F32', shape: [v.length], data: v});
-    writeSafetensors(join(tmp, 'optimizer.safetensors'), moments, {t: String(c.optimizer.t)});
-    writeFileSync(join(tmp, 'progress.json'), JSON.stringify(c.progress, null, 1) + '\n');
-    // Swap: the old checkpoint moves aside only once the new one is complete.
-    const old = `${final}.old-${process.pid}`;
-    if (existsSync(final)) renameSync(final, old);
-    renameSync(tmp, final);
-    rmSync(old, {recursive: true, force: true});
-  } catch (e) {
-    rmSync(tmp, {recursive: true, force: true});
-    throw e;
-  }
+  writeDirAtomic(
+    checkpointPath(runDir),
+    (tmp) => {
+      writeModelFiles(tmp, c.files);
+      const moments: StateDict = new Map();
+      for (const [k, m] of c.optimizer.m) moments.set(`m.${k}`, {dtype: 'F32', shape: [m.length], data: m});
+      for (const [k, v] of c.optimizer.v) moments.set(`v.${k}`, {dtype: 'F32', shape: [v.length], data: v});
+      writeSafetensors(join(tmp, 'optimizer.safetensors'), moments, {t: String(c.optimizer.t)});
+      writeFileSync(join(tmp, 'progress.json'), JSON.stringify(c.progress, null, 1) + '\n');
+    },
+    {replace: true},
+  );
 }
 
 /** Why the checkpoint folder `dir` cannot be resumed from, or undefined when it is whole. */
@@ -104,16 +99,25 @@ export function recoverCheckpoint(runDir: string): boolean {
     const why = incomplete(dir);
     if (why) throw new PldrError(`cannot resume ${runDir}: its checkpoint is incomplete (${why}) and no earlier one is beside it; nothing was changed (train it anew with --out ${runDir} --force, or use another --out)`);
   } else {
-    const previous = leftovers.find((n) => PREVIOUS.test(n) && incomplete(join(runDir, n)) === undefined);
+    const previous = previousCheckpoint(runDir);
     if (previous) renameSync(join(runDir, previous), dir);
   }
   for (const n of leftovers) rmSync(join(runDir, n), {recursive: true, force: true});
   return existsSync(dir);
 }
 
-/** Whether RUN_DIR holds a checkpoint (or the previous one beside a cut-short write); reads nothing. */
+/**
+ * Whether RUN_DIR holds a checkpoint: checkpoint/ itself, or, beside a cut-short write, a whole
+ * previous one that recoverCheckpoint would put back (an incomplete checkpoint.old-PID does not count).
+ */
 export function hasCheckpoint(runDir: string): boolean {
-  return existsSync(checkpointPath(runDir)) || (existsSync(runDir) && readdirSync(runDir).some((n) => PREVIOUS.test(n)));
+  return existsSync(checkpointPath(runDir)) || previousCheckpoint(runDir) !== undefined;
+}
+
+/** The whole checkpoint.old-PID that a kill between writeCheckpoint's renames left in RUN_DIR, if any. */
+function previousCheckpoint(runDir: string): string | undefined {
+  if (!existsSync(runDir)) return undefined;
+  return readdirSync(runDir).find((n) => PREVIOUS.test(n) && incomplete(join(runDir, n)) === undefined);
 }
 
 export function readCheckpoint(runDir: string): Checkpoint {

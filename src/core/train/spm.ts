@@ -18,7 +18,8 @@
  * Documents are written to a temporary text file first, one document per line (line breaks inside a
  * document become spaces, which is what nmt_nfkc makes of them anyway). spm_train runs inside a
  * temporary folder next to the output, with relative file names (so the model does not record
- * temporary absolute paths), and the .model/.vocab pair is renamed into place only on success.
+ * temporary absolute paths), and the .model/.vocab pair is moved into place (flushed, then renamed:
+ * moveFileAtomic) only on success.
  */
 import {spawn} from 'node:child_process';
 import * as fs from 'node:fs';
@@ -26,6 +27,7 @@ import {availableParallelism} from 'node:os';
 import {basename, delimiter, dirname, join, resolve} from 'node:path';
 
 import {PldrError} from '../errors.js';
+import {moveFileAtomic} from '../io/fsutil.js';
 
 export type SpmInput = string | AsyncIterable<string | {text: string}> | Iterable<string | {text: string}>;
 
@@ -197,8 +199,8 @@ export async function trainTokenizer(opts: TrainTokenizerOptions): Promise<Train
     const model = `${outPrefix}.model`;
     const vocab = `${outPrefix}.vocab`;
     try {
-      fs.renameSync(join(work, 'spm.vocab'), vocab);
-      fs.renameSync(join(work, 'spm.model'), model);
+      moveFileAtomic(join(work, 'spm.vocab'), vocab);
+      moveFileAtomic(join(work, 'spm.model'), model);
     } catch (e) {
       throw new PldrError(`spm_train finished but its output could not be moved to ${outPrefix}.model: ${(e as NodeJS.ErrnoException).code ?? e}`);
     }
