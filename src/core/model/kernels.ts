@@ -87,8 +87,8 @@ export function kernelThreads(): number {
 
 /**
  * The pool splits a batched product (PldrBatchMatMul) from this many multiply-adds: below, the
- * dispatch costs more than it saves. Idle workers then spin this
- * long for the next one before they sleep: longer starved XNNPACK's own threads of the cores.
+ * dispatch costs more than it saves. The caller spins this long for the workers, and idle workers
+ * as long for the next job, before they sleep: longer starved XNNPACK's own threads of the cores.
  * A decode step's products (PldrLinear) stay on the calling thread: one matrix cut into column
  * slices streamed at half the bandwidth (wasm/pool.ts).
  */

@@ -11,9 +11,11 @@
  *
  * Dispatch is synchronous, through a control block in a SharedArrayBuffer (Int32 slots below):
  * the caller writes the calls and each thread's run, sets PENDING to the workers' count, bumps GEN,
- * makes its own calls, then spins until PENDING is 0. A worker spins on GEN for the job's `spinUs`
- * after finishing it (waking one from Atomics.wait costs ~100 µs), then sleeps; the caller only
- * notifies when one sleeps. Workers are unref()ed: they never keep the process alive. Their code
+ * makes its own calls, then spins until PENDING is 0 — for the job's `spinUs` at most, then it
+ * sleeps in Atomics.wait on PENDING (spinning on, with more threads than cores, would take a core
+ * from the very worker it waits for); the worker that brings PENDING to 0 notifies. A worker spins
+ * on GEN for `spinUs` after finishing a job (waking one from Atomics.wait is slow next to a job),
+ * then sleeps; the caller only notifies when one sleeps. Workers are unref()ed: they never keep the process alive. Their code
  * is CommonJS, run without the process's flags (`--input-type=module` would make it a module).
  */
 import {Worker} from 'node:worker_threads';
@@ -56,7 +58,7 @@ for (;;) {
   } catch {
     Atomics.store(c, ${FAILED}, 1);
   }
-  Atomics.sub(c, ${PENDING}, 1);
+  if (Atomics.sub(c, ${PENDING}, 1) === 1) Atomics.notify(c, ${PENDING});
 }
 `;
 
@@ -103,8 +105,8 @@ export class KernelPool {
 
   /**
    * Make `calls`: on the calling thread alone when `work` (each call's size, in any unit) sums to
-   * less than `minWork`, else cut into one contiguous run per thread of about equal work. Idle
-   * workers then spin `spinUs` µs for the next job before they sleep.
+   * less than `minWork`, else cut into one contiguous run per thread of about equal work. The caller
+   * spins `spinUs` µs for the workers before it sleeps; idle workers spin as long for the next job.
    */
   run(calls: PoolCall[], work: number[], minWork: number, spinUs: number): void {
     const T = Math.min(this.threads, calls.length);
@@ -131,9 +133,10 @@ export class KernelPool {
     Atomics.add(c, GEN, 1);
     if (Atomics.load(c, SLEEPING) > 0) Atomics.notify(c, GEN);
     for (let i = 0; i < starts[1]!; i++) this.make(calls[i]!);
-    while (Atomics.load(c, PENDING) !== 0) {
-      // the workers make their calls
-    }
+    // the workers make their calls: spin briefly, then sleep until the last one notifies
+    const since = performance.now();
+    for (let spins = 1, left; (left = Atomics.load(c, PENDING)) !== 0; spins++)
+      if ((spins & 255) === 0 && (performance.now() - since) * 1000 > spinUs) Atomics.wait(c, PENDING, left);
     if (Atomics.load(c, FAILED)) throw new Error('a thread of the kernel pool failed');
   }
 
