@@ -11,14 +11,16 @@ import {failureLine, failureOf, wantsJson} from './errors.js';
 export abstract class PldrCommand extends Command {
   static override baseFlags = {
     backend: Flags.string({
-      description: 'tensor backend: wasm (default, fast on CPU), cpu (pure JS), tensorflow or tensorflow-gpu (opt-in installs)',
+      description:
+        'tensor backend: wasm (default, fast on CPU), cpu (pure JS), tensorflow or tensorflow-gpu (opt-in installs)',
       env: 'PLDR_BACKEND',
       options: [...BACKENDS],
       default: 'wasm',
       helpGroup: 'GLOBAL',
     }),
     threads: Flags.string({
-      description: 'threads for the wasm backend\'s matrix products; default: every core for train, eval, classify, export-g and bench train|eval, 1 for generate and bench paper|scaling|micro (a cached decode step is no faster on more)',
+      description:
+        "threads for the wasm backend's matrix products; default: every core for train, eval, classify, export-g and bench train|eval, 1 for generate and bench paper|scaling|micro (a cached decode step is no faster on more)",
       env: 'PLDR_THREADS',
       helpGroup: 'GLOBAL',
     }),
@@ -28,7 +30,11 @@ export abstract class PldrCommand extends Command {
    * Initialise the tensor backend named by --backend / PLDR_BACKEND with --threads / PLDR_THREADS. tfjs is loaded here, not when
    * the command is: a command that computes nothing (--help, info) starts without it.
    */
-  protected async useBackend(name: string | undefined, threadsFlag?: string, work: ThreadsWork = 'decode'): Promise<void> {
+  protected async useBackend(
+    name: string | undefined,
+    threadsFlag?: string,
+    work: ThreadsWork = 'decode',
+  ): Promise<void> {
     const threads = parseThreads(threadsFlag, '--threads', work); // oclif fills the flag from PLDR_THREADS
     const {initBackend, ThreadedStartError} = await import('../core/backend.js');
     try {
@@ -36,7 +42,9 @@ export abstract class PldrCommand extends Command {
     } catch (err) {
       // Threads the user did not ask for are not worth failing over: one thread gives the same results, only slower.
       if (!(err instanceof ThreadedStartError) || (threadsFlag ?? '') !== '') throw err;
-      process.stderr.write(`note: the wasm backend could not start ${err.threads} threads (${err.reason}); running on one thread\n`);
+      process.stderr.write(
+        `note: the wasm backend could not start ${err.threads} threads (${err.reason}); running on one thread\n`,
+      );
       await initBackend((name ?? 'wasm') as BackendName, 1);
     }
   }

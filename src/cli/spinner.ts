@@ -6,6 +6,10 @@
  * fire, so the frames are drawn by a worker thread writing straight to the stream's file
  * descriptor. The two threads share one state word; stop() returns once the line is cleared, so
  * nothing the command writes next can land on the spinner's line.
+ *
+ * Why not ora (the design's choice for waits): ora draws its frames from setInterval on the main
+ * thread, and measured during a synchronous block it draws none at all, only its first frame before
+ * the block and the next after it; this spinner keeps drawing through the block.
  */
 import {Worker} from 'node:worker_threads';
 
@@ -55,7 +59,10 @@ try {
 const NO_SPINNER: Spinner = {stop() {}};
 
 /** Start a spinner labelled `label` (e.g. "loading the model"); call stop() when the work is done. */
-export function spinner(label: string, {stream = process.stderr, delayMs = 1000, frameMs = 100}: SpinnerOptions = {}): Spinner {
+export function spinner(
+  label: string,
+  {stream = process.stderr, delayMs = 1000, frameMs = 100}: SpinnerOptions = {},
+): Spinner {
   if (!stream.isTTY || typeof stream.fd !== 'number') return NO_SPINNER;
   const state = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(WORKER, {eval: true, workerData: {fd: stream.fd, label, delayMs, frameMs, state}});

@@ -1,16 +1,9 @@
-import {Args, Flags} from '@oclif/core';
-import {existsSync, statSync} from 'node:fs';
-import {extname, join} from 'node:path';
+import {Flags} from '@oclif/core';
 
 import {PldrCommand} from '../cli/base.js';
-import {PldrError} from '../core/errors.js';
-import {checkOutputDir, checkOutputFile} from '../core/io/fsutil.js';
-import {isClassifierSnapshot, readClassifierFiles, writeClassifierDir} from '../core/io/hf/classifier.js';
-import {readModelFiles, referenceCheckpointWarning, writeHfModelDir, writeModelDir, writeReferenceCheckpoint} from '../core/io/model-files.js';
-import {VARIANTS, type Variant} from '../core/config.js';
-
-const TARGETS = ['pldr', 'pth', 'hf'] as const;
-type Target = (typeof TARGETS)[number];
+import {positionalArgs, pthFlags} from '../cli/flags.js';
+import {convert, CONVERT_TARGETS, type ConvertTarget} from '../core/convert.js';
+import type {Variant} from '../core/config.js';
 
 export default class Convert extends PldrCommand {
   static override summary = 'Convert between a reference .pth, a pldr model directory and a Hugging Face snapshot.';
@@ -35,54 +28,39 @@ the new model is complete), and DST never lies inside or over SRC.`;
     '<%= config.bin %> convert run/ckpt.pth model/ --hparams run/hparams.json --variant v510_dag',
   ];
 
-  static override args = {
-    src: Args.string({ignoreStdin: true, description: 'a reference .pth, a model directory or a Hugging Face snapshot folder', required: true}),
-    dst: Args.string({ignoreStdin: true, description: 'a folder (--to pldr or hf) or a .pth path (--to pth)', required: true}),
-  };
+  static override args = positionalArgs({
+    src: 'a reference .pth, a model directory or a Hugging Face snapshot folder',
+    dst: 'a folder (--to pldr or hf) or a .pth path (--to pth)',
+  });
 
   static override flags = {
-    to: Flags.string({description: 'what to write: pldr (a model directory; the default from a .pth), pth (the default from a folder), hf (a Hugging Face snapshot)', options: [...TARGETS]}),
-    hparams: Flags.string({description: "the reference's hparams.json for a .pth source"}),
-    variant: Flags.string({description: 'v510 or v510_dag for a .pth source (the hparams cannot tell them apart)', options: VARIANTS as string[]}),
-    force: Flags.boolean({description: 'replace a non-empty DST folder (once the new model is complete)', default: false}),
+    to: Flags.string({
+      description:
+        'what to write: pldr (a model directory; the default from a .pth), pth (the default from a folder), hf (a Hugging Face snapshot)',
+      options: [...CONVERT_TARGETS],
+    }),
+    ...pthFlags,
+    force: Flags.boolean({
+      description: 'replace a non-empty DST folder (once the new model is complete)',
+      default: false,
+    }),
     json: Flags.boolean({description: 'print what was written as JSON', default: false}),
   };
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Convert);
-    if (!existsSync(args.src)) throw new PldrError(`no such file or directory: ${args.src}`);
-    const fromDir = statSync(args.src).isDirectory();
-    const to = (flags.to ?? (fromDir ? 'pth' : 'pldr')) as Target;
-    // DST is checked before SRC is read: never the source itself, never a folder we did not create
-    const inputs = [args.src, ...(flags.hparams ? [flags.hparams] : [])];
-    if (to === 'pth') {
-      if (extname(args.dst) !== '.pth') throw new PldrError(`--to pth writes a reference checkpoint: DST must end in .pth, got ${args.dst}`);
-      checkOutputFile(args.dst, {inputs, flag: 'DST', createDir: true});
-    } else {
-      if (extname(args.dst) === '.pth') throw new PldrError(`--to ${to} writes a folder: DST must be a directory path, got ${args.dst} (for a checkpoint, use --to pth)`);
-      checkOutputDir(args.dst, {force: flags.force, inputs, flag: '--force'});
-    }
-    if (isClassifierSnapshot(args.src)) {
-      if (to !== 'hf') throw new PldrError(`${args.src} is a classifier: its task head has no place in a ${to === 'pth' ? 'reference .pth' : 'pldr model directory'}; convert it --to hf`);
-      const c = readClassifierFiles(args.src);
-      const written = writeClassifierDir(args.dst, c, {replace: flags.force}).map((f) => join(args.dst, f));
-      if (flags.json) this.log(JSON.stringify({source: args.src, to, variant: c.config.variant, task: c.head.task, written}));
-      else this.log(`wrote ${written.join(', ')} (${c.config.variant} ${c.head.task})`);
-      return;
-    }
-    const files = readModelFiles(args.src, {hparams: flags.hparams, variant: flags.variant as Variant | undefined});
-    let written: string[];
-    if (to === 'pth') {
-      written = writeReferenceCheckpoint(args.dst, files);
-      const warning = referenceCheckpointWarning(files.config);
-      if (warning) process.stderr.write(`warning: ${warning}\n`);
-    } else if (to === 'hf') {
-      written = writeHfModelDir(args.dst, files, {replace: flags.force}).map((f) => join(args.dst, f));
-    } else {
-      writeModelDir(args.dst, files, {}, {replace: flags.force});
-      written = [args.dst];
-    }
-    if (flags.json) this.log(JSON.stringify({source: args.src, to, variant: files.config.variant, tensors: files.weights.size, written}));
-    else this.log(`wrote ${written.join(', ')} (${files.config.variant}, ${files.weights.size} tensors)`);
+    const opts = {
+      to: flags.to as ConvertTarget | undefined,
+      hparams: flags.hparams,
+      variant: flags.variant as Variant | undefined,
+      force: flags.force,
+    };
+    const {report: r, warning} = convert(args.src, args.dst, opts);
+    if (warning) process.stderr.write(`warning: ${warning}\n`);
+    if (flags.json) this.log(JSON.stringify(r));
+    else
+      this.log(
+        `wrote ${r.written.join(', ')} (${'task' in r ? `${r.variant} ${r.task}` : `${r.variant}, ${r.tensors} tensors`})`,
+      );
   }
 }

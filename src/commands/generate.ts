@@ -1,15 +1,14 @@
-import {Args, Flags} from '@oclif/core';
-import {join} from 'node:path';
+import {Flags} from '@oclif/core';
 
 import {PldrCommand} from '../cli/base.js';
-import {loadTokenizer, parseIds, parseNumber, readPrompts, readStdin, readTextFile} from '../cli/prompt.js';
+import {positionalArgs, promptFlags, pthFlags, tokenizerFlag} from '../cli/flags.js';
+import {loadTokenizer, parseNumber, readTextInput} from '../cli/prompt.js';
 import {spinner, withSpinner} from '../cli/spinner.js';
-import {PldrError} from '../core/errors.js';
 import {demoModel} from '../core/demo.js';
 import {CACHE_MODES, type CacheMode, generate, type GenerateResult, promptIds} from '../core/generate.js';
+import {generationSummary, msPerToken, resolveGenerationSettings, textPromptIds} from '../core/generation-settings.js';
 import {readGList} from '../core/io/glist.js';
-import {applyGenerationConfig, describeGenerationDefaults, type GenerationField} from '../core/io/hf/generation.js';
-import {HF_GENERATION_CONFIG} from '../core/io/hf/snapshot.js';
+import type {GenerationField} from '../core/io/hf/generation.js';
 import {instantiate, readModelFiles} from '../core/io/model-files.js';
 import type {PldrModel} from '../core/model/pldr.js';
 import {type StreamDecoder, type Tokenizer} from '../core/tokenizer.js';
@@ -52,87 +51,104 @@ per-token log-probs, stop reason, timings).`;
     '<%= config.bin %> generate --model fixtures/reference/tiny-public/checkpoint.pth --ids 74,82,59,13,45,84,61 --greedy --max-new-tokens 16 --cache kv+g --json',
   ];
 
-  static override args = {
-    // ignoreStdin: oclif would otherwise read standard input itself for a missing argument, give up
-    // after 10 ms and drop what it had read; the prompt on standard input is read by run() instead.
-    prompt: Args.string({ignoreStdin: true, description: 'the prompt text (or use --prompt-file, standard input, --ids or --prompts)'}),
-  };
+  static override args = positionalArgs(
+    {},
+    {prompt: 'the prompt text (or use --prompt-file, standard input, --ids or --prompts)'},
+  );
 
   static override flags = {
-    model: Flags.string({char: 'm', description: 'model directory, or a reference .pth (hparams.json beside it, or --hparams); default: the embedded demo model'}),
-    hparams: Flags.string({description: "the reference's hparams.json for a .pth model"}),
-    tokenizer: Flags.string({description: 'SentencePiece model (default: tokenizer.model of the model directory)'}),
-    'prompt-file': Flags.string({description: 'read the prompt from a file'}),
-    ids: Flags.string({description: 'the prompt as token ids, comma-separated ("" = the empty prompt)'}),
-    prompts: Flags.string({description: 'generate for every prompt in a file (lines or JSON lines); one JSON line out per prompt'}),
-    'max-new-tokens': Flags.integer({char: 'n', description: 'new tokens at most (the prompt call counts as the first)', default: 50}),
+    model: Flags.string({
+      char: 'm',
+      description:
+        'model directory, or a reference .pth (hparams.json beside it, or --hparams); default: the embedded demo model',
+    }),
+    hparams: pthFlags.hparams,
+    tokenizer: tokenizerFlag,
+    ...promptFlags,
+    prompts: Flags.string({
+      description: 'generate for every prompt in a file (lines or JSON lines); one JSON line out per prompt',
+    }),
+    'max-new-tokens': Flags.integer({
+      char: 'n',
+      description: 'new tokens at most (the prompt call counts as the first)',
+      default: 50,
+    }),
     temperature: Flags.string({char: 't', description: 'temperature in (0, 1]; applied only when < 1', default: '1'}),
     'top-k': Flags.string({description: 'keep the k largest logits (0 = off)', default: '0'}),
     'top-p': Flags.string({description: 'nucleus filter in (0, 1], reference semantics (1 = off)', default: '1'}),
     greedy: Flags.boolean({description: 'top-k 1, temperature 1, top-p 1 (overrides the three)', default: false}),
     seed: Flags.integer({description: 'seed of the sampler', default: 0}),
     cache: Flags.string({description: 'cache mode', options: [...CACHE_MODES], default: 'kv+g'}),
-    'g-init': Flags.string({description: 'external G list (.safetensors from export-g, or the reference .pkl) used by every call'}),
+    'g-init': Flags.string({
+      description: 'external G list (.safetensors from export-g, or the reference .pkl) used by every call',
+    }),
     stream: Flags.boolean({description: 'print text as it is generated (default: on a terminal)', allowNo: true}),
     json: Flags.boolean({description: 'print one JSON object: text, ids, logprobs, stop, timings', default: false}),
   };
 
   async run(): Promise<void> {
     const {args, flags, metadata} = await this.parse(Generate);
-    const given = [args.prompt !== undefined, flags['prompt-file'] !== undefined, flags.ids !== undefined, flags.prompts !== undefined];
-    if (given.filter(Boolean).length > 1) throw new PldrError('give the prompt one way: an argument, --prompt-file, --ids or --prompts');
-    let temperature = parseNumber(flags.temperature, '--temperature');
-    let topP = parseNumber(flags['top-p'], '--top-p');
-    let topK = parseNumber(flags['top-k'], '--top-k');
-    let maxNewTokens = flags['max-new-tokens'];
-    let greedy = flags.greedy;
-    const ids = flags.ids !== undefined ? parseIds(flags.ids) : undefined;
-    let text = args.prompt ?? (flags['prompt-file'] !== undefined ? readTextFile(flags['prompt-file'], 'prompt file') : undefined);
-    if (text === undefined && ids === undefined && flags.prompts === undefined) {
-      if (process.stdin.isTTY) throw new PldrError('no prompt: give it as an argument, with --prompt-file, on standard input, or as --ids');
-      text = await readStdin();
-    }
+    const asked = {
+      temperature: parseNumber(flags.temperature, '--temperature'),
+      topK: parseNumber(flags['top-k'], '--top-k'),
+      topP: parseNumber(flags['top-p'], '--top-p'),
+      maxNewTokens: flags['max-new-tokens'],
+      greedy: flags.greedy,
+    };
+    const sources = {arg: args.prompt, file: flags['prompt-file'], ids: flags.ids, prompts: flags.prompts};
+    const {text, ids, many} = await readTextInput(sources, 'prompt'); // read and checked before the model is
 
     await this.useBackend(flags.backend, flags.threads);
-    const files = withSpinner('loading the model', () => readModelFiles(flags.model ?? demoModel(), {hparams: flags.hparams}));
-    const tokenizer = ids === undefined ? await loadTokenizer(flags.tokenizer, files.tokenizer, 'a text prompt', files.config.input_vocab_size) : undefined;
-    if (files.hf?.generation) {
-      // a Hugging Face snapshot's generation_config.json fills in what no flag set
-      const given = new Set(GIVEN_FLAGS.filter(([flag]) => !metadata.flags[flag]?.setFromDefault && flags[flag] !== undefined).map(([, field]) => field));
-      const d = applyGenerationConfig(files.hf.generation, {temperature, topK, topP, maxNewTokens, greedy}, given);
-      ({temperature, topK, topP, maxNewTokens, greedy} = d.settings);
-      const line = describeGenerationDefaults(d, join(files.source, HF_GENERATION_CONFIG));
-      if (line) process.stderr.write(`${line}\n`);
-    }
-    // a snapshot's tokenizer_config.json says whether bos/eos pieces wrap a prompt (PldrllmTokenizer's defaults: bos yes, eos no;
-    // without the file: the reference's convention)
-    const hfTok = flags.tokenizer === undefined ? files.hf?.tokenizerSettings : undefined;
-    const textIds = (t: string) =>
-      hfTok ? tokenizer!.snapshotPromptIds(t, {addBos: hfTok.addBos ?? true, addEos: hfTok.addEos ?? false, bos: hfTok.tokens.bos, eos: hfTok.tokens.eos}) : tokenizer!.promptIds(t);
+    const files = withSpinner('loading the model', () =>
+      readModelFiles(flags.model ?? demoModel(), {hparams: flags.hparams}),
+    );
+    const tokenizer =
+      ids === undefined
+        ? await loadTokenizer(flags.tokenizer, files.tokenizer, 'a text prompt', files.config.input_vocab_size)
+        : undefined;
+    const given = new Set(
+      GIVEN_FLAGS.filter(([flag]) => !metadata.flags[flag]?.setFromDefault && flags[flag] !== undefined).map(
+        ([, field]) => field,
+      ),
+    );
+    const {settings: s, note} = resolveGenerationSettings(files, asked, given);
+    if (note) process.stderr.write(`${note}\n`);
+    const textIds =
+      tokenizer && textPromptIds(tokenizer, flags.tokenizer === undefined ? files.hf?.tokenizerSettings : undefined);
     const model = withSpinner('loading the model', () => instantiate(files));
     try {
       const gInit = flags['g-init'] ? readGList(flags['g-init']) : undefined;
       const settings = {
-        maxNewTokens,
-        sampling: {temperature, topK, topP},
-        greedy,
+        maxNewTokens: s.maxNewTokens,
+        sampling: {temperature: s.temperature, topK: s.topK, topP: s.topP},
+        greedy: s.greedy,
         seed: flags.seed,
         cache: flags.cache as CacheMode,
         gInit,
       };
-      if (flags.prompts) {
-        for (const p of readPrompts(flags.prompts)) {
-          const r = await generate(model, textIds(p.prompt), settings);
-          this.log(JSON.stringify({...(p.id !== undefined ? {id: p.id} : {}), prompt: p.prompt, ...summary(r, tokenizer)}));
+      if (many) {
+        for (const p of many) {
+          const r = await generate(model, textIds!(p.prompt), settings);
+          this.log(
+            JSON.stringify({
+              ...(p.id !== undefined ? {id: p.id} : {}),
+              prompt: p.prompt,
+              ...generationSummary(r, tokenizer),
+            }),
+          );
         }
         return;
       }
-      const fed = ids !== undefined ? promptIds(ids) : textIds(text!);
+      const fed = ids !== undefined ? promptIds(ids) : textIds!(text!);
       const stream = !flags.json && (flags.stream ?? Boolean(process.stdout.isTTY));
       const r = await this.generateOne(model, fed, settings, stream ? tokenizer : undefined, ids !== undefined);
-      if (flags.json) this.log(JSON.stringify({...(text !== undefined ? {prompt: text} : {}), ...summary(r, tokenizer)}));
+      if (flags.json)
+        this.log(JSON.stringify({...(text !== undefined ? {prompt: text} : {}), ...generationSummary(r, tokenizer)}));
       else if (!stream) this.log(tokenizer ? tokenizer.decode(r.ids) : r.ids.join(','));
-      if (!flags.json) process.stderr.write(`[${r.generated.length} tokens, stop: ${r.stop}, prompt ${r.timings.promptMs.toFixed(1)} ms, ${msPerToken(r).toFixed(2)} ms/token]\n`);
+      if (!flags.json)
+        process.stderr.write(
+          `[${r.generated.length} tokens, stop: ${r.stop}, prompt ${r.timings.promptMs.toFixed(1)} ms, ${msPerToken(r).toFixed(2)} ms/token]\n`,
+        );
     } finally {
       model.dispose();
     }
@@ -142,7 +158,13 @@ per-token log-probs, stop reason, timings).`;
    * Generate, streaming text (or ids) to stdout as tokens arrive when asked. A spinner shows on a
    * terminal while the prompt pass runs; it stops before the first token is written.
    */
-  private async generateOne(model: PldrModel, fed: number[], settings: Parameters<typeof generate>[2], tokenizer: Tokenizer | undefined, idsOnly: boolean): Promise<GenerateResult> {
+  private async generateOne(
+    model: PldrModel,
+    fed: number[],
+    settings: Parameters<typeof generate>[2],
+    tokenizer: Tokenizer | undefined,
+    idsOnly: boolean,
+  ): Promise<GenerateResult> {
     const decoder: StreamDecoder | undefined = tokenizer && !idsOnly ? tokenizer.streamDecoder(fed) : undefined;
     const promptPass = spinner(`running the prompt (${fed.length} tokens)`);
     let started = false;
@@ -167,31 +189,4 @@ per-token log-probs, stop reason, timings).`;
       promptPass.stop();
     }
   }
-}
-
-function msPerToken(r: GenerateResult): number {
-  const s = r.timings.stepMs;
-  return s.length ? s.reduce((a, b) => a + b, 0) / s.length : 0;
-}
-
-/** The JSON a run reports: text (as the reference returns it: prompt and continuation decoded), ids, log-probs, stop, timings. */
-function summary(r: GenerateResult, tokenizer: Tokenizer | undefined): Record<string, unknown> {
-  const ms = msPerToken(r);
-  return {
-    ...(tokenizer ? decodeRun(r, tokenizer) : {}),
-    ids: r.ids,
-    generated: r.generated,
-    logprobs: r.logprobs,
-    stop: r.stop,
-    timings: {prompt_ms: round(r.timings.promptMs), ms_per_token: round(ms), tokens_per_s: ms > 0 ? round(1000 / ms) : null},
-  };
-}
-
-const round = (x: number) => Math.round(x * 1000) / 1000;
-
-/** text: prompt and continuation decoded together (the reference's output); completion: what follows the prompt's text. */
-function decodeRun(r: GenerateResult, tokenizer: Tokenizer): {text: string; completion: string} {
-  const text = tokenizer.decode(r.ids);
-  const head = tokenizer.decode(r.ids.slice(0, r.ids.length - r.generated.length));
-  return {text, completion: text.startsWith(head) ? text.slice(head.length) : tokenizer.decode(r.generated)};
 }

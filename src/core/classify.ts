@@ -59,11 +59,10 @@ export interface SpecialTokens {
 
 export function encodeForHead(tok: Tokenizer, text: string, sp: SpecialTokens): Encoding {
   const body = tok.encode(text);
-  const ids: number[] = [];
-  const special: boolean[] = [];
-  if (sp.addBos && sp.bosId !== null) (ids.push(sp.bosId), special.push(true));
-  for (const id of body) (ids.push(id), special.push(false));
-  if (sp.addEos && sp.eosId !== null) (ids.push(sp.eosId), special.push(true));
+  const bos = sp.addBos && sp.bosId !== null ? [sp.bosId] : [];
+  const eos = sp.addEos && sp.eosId !== null ? [sp.eosId] : [];
+  const ids = [...bos, ...body, ...eos];
+  const special = [...bos.map(() => true), ...body.map(() => false), ...eos.map(() => true)];
   if (ids.length === 0) throw new PldrError('the text gives no tokens to classify: give some text');
   return {ids, special};
 }
@@ -136,7 +135,14 @@ export function classifySequence(model: PldrModel, head: TaskHead, enc: Encoding
   const logits = headLogits(head, [h[position]!])[0]!;
   const fn = scoreFunction(head);
   const s = applyScore(fn, logits);
-  return {task: 'sequence-classification', ids: enc.ids, position, logits, function: fn, scores: head.labels.map((label, i) => ({label, score: s[i]!}))};
+  return {
+    task: 'sequence-classification',
+    ids: enc.ids,
+    position,
+    logits,
+    function: fn,
+    scores: head.labels.map((label, i) => ({label, score: s[i]!})),
+  };
 }
 
 /** The pipeline's answer: the top label (topK undefined), or the topK best sorted by score (null: all). */
@@ -168,7 +174,13 @@ export interface TokenResult {
 }
 
 /** `source`: the tokenizer and text the ids came from, for each token's piece and offsets (ids given as such have neither). */
-export function classifyTokens(model: PldrModel, head: TaskHead, enc: Encoding, ignore: readonly string[] = ['O'], source?: {tok: Tokenizer; text: string}): TokenResult {
+export function classifyTokens(
+  model: PldrModel,
+  head: TaskHead,
+  enc: Encoding,
+  ignore: readonly string[] = ['O'],
+  source?: {tok: Tokenizer; text: string},
+): TokenResult {
   const h = lastHiddenState(model, enc.ids);
   const logits = headLogits(head, h);
   const offsets = source ? pieceOffsets(source.tok, source.text, enc) : [];
@@ -181,7 +193,14 @@ export function classifyTokens(model: PldrModel, head: TaskHead, enc: Encoding, 
     const entity = head.labels[best]!;
     if (ignore.includes(entity)) return;
     const word = source ? source.tok.idToPiece(id) : String(id);
-    entities.push({entity, score: s[best]!, index: t, word, start: offsets[t]?.[0] ?? null, end: offsets[t]?.[1] ?? null});
+    entities.push({
+      entity,
+      score: s[best]!,
+      index: t,
+      word,
+      start: offsets[t]?.[0] ?? null,
+      end: offsets[t]?.[1] ?? null,
+    });
   });
   return {task: 'token-classification', ids: enc.ids, logits, entities};
 }
@@ -200,7 +219,8 @@ function pieceOffsets(tok: Tokenizer, text: string, enc: Encoding): ([number, nu
   enc.ids.forEach((id, t) => {
     if (enc.special[t] || lost) return void out.push(undefined);
     let surface = tok.idToPiece(id).replace(/\u2581/g, ' ');
-    if (first && tok.info.addDummyPrefix && surface.startsWith(' ') && !text.startsWith(' ')) surface = surface.slice(1);
+    if (first && tok.info.addDummyPrefix && surface.startsWith(' ') && !text.startsWith(' '))
+      surface = surface.slice(1);
     first = false;
     if (text.startsWith(surface, at)) {
       out.push([at, at + surface.length]); // a piece's "▁" is the space before it in the text, as a fast tokenizer's offsets count it
@@ -211,4 +231,53 @@ function pieceOffsets(tok: Tokenizer, text: string, enc: Encoding): ([number, nu
     }
   });
   return out;
+}
+
+/** What `pldr classify` shows of a head: --all, or --top-k (sequence classification). */
+export interface ShowOptions {
+  all: boolean;
+  topK?: number;
+}
+
+/** One classification as pldr classify reports it (its JSON, field for field). */
+export type Classification =
+  | {
+      task: 'sequence-classification';
+      labels: LabelScore[];
+      logits: number[];
+      function: ScoreFunction;
+      ids: number[];
+      position: number;
+    }
+  | {task: 'token-classification'; entities: TokenEntity[]; ids: number[]};
+
+/** Ids given as such: fed as they are, none of them special. */
+export function idsEncoding(ids: number[]): Encoding {
+  return {ids, special: ids.map(() => false)};
+}
+
+/**
+ * Classify one encoded text with the head: the top label(s) of a sequence classifier, or the labelled tokens of a token
+ * classifier ("O" left out unless `all`). `source`: the tokenizer and text the ids came from (none for ids given as such).
+ */
+export function classify(
+  model: PldrModel,
+  head: TaskHead,
+  enc: Encoding,
+  show: ShowOptions,
+  source?: {tok: Tokenizer; text: string},
+): Classification {
+  if (head.task === 'sequence-classification') {
+    const r = classifySequence(model, head, enc);
+    return {
+      task: r.task,
+      labels: topLabels(r.scores, show.all ? null : show.topK),
+      logits: r.logits,
+      function: r.function,
+      ids: r.ids,
+      position: r.position,
+    };
+  }
+  const r = classifyTokens(model, head, enc, show.all ? [] : ['O'], source);
+  return {task: r.task, entities: r.entities, ids: r.ids};
 }

@@ -11,14 +11,23 @@
  * - the CLI (`pldr classify --ids`) against the in-process result: scores within 1e-5, labels exact.
  */
 import {spawnSync} from 'node:child_process';
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
-import {applyScore, classifySequence, classifyTokens, lastHiddenState, pooledPosition, scoreFunction, softmax, topLabels} from '../../src/core/classify.js';
+import {
+  applyScore,
+  classifySequence,
+  classifyTokens,
+  lastHiddenState,
+  pooledPosition,
+  scoreFunction,
+  softmax,
+  topLabels,
+} from '../../src/core/classify.js';
 import {readClassifierFiles} from '../../src/core/io/hf/classifier.js';
 import {instantiate, readModelFiles, writeHfModelDir} from '../../src/core/io/model-files.js';
 import {readSafetensors} from '../../src/core/io/safetensors.js';
@@ -59,7 +68,9 @@ const REF_HIDDEN_TOL = 2e-5;
 
 /** max_c Σ_j |W_cj|: how far an error of 1 in every hidden value can move a logit. */
 function rowSum(W: Float32Array, C: number): number {
-  return Math.max(...Array.from({length: C}, (_, c) => W.subarray(c * D, (c + 1) * D).reduce((s, x) => s + Math.abs(x), 0)));
+  return Math.max(
+    ...Array.from({length: C}, (_, c) => W.subarray(c * D, (c + 1) * D).reduce((s, x) => s + Math.abs(x), 0)),
+  );
 }
 
 const argmax = (v: number[]) => v.indexOf(Math.max(...v));
@@ -89,7 +100,12 @@ describe('reading a classifier snapshot', () => {
 
   it('pldr info names the task, what it reads, the labels and the problem type', () => {
     const seq = JSON.parse(ok(['info', seqDir, '--json']).stdout).task;
-    expect(seq).toEqual({task: 'sequence-classification', pooling: 'the last token that is not pad_token_id 0', labels: SEQ_LABELS, problem_type: null});
+    expect(seq).toEqual({
+      task: 'sequence-classification',
+      pooling: 'the last token that is not pad_token_id 0',
+      labels: SEQ_LABELS,
+      problem_type: null,
+    });
     expect(JSON.parse(ok(['info', tokDir, '--json']).stdout).task.pooling).toBe('every token');
     expect(ok(['info', seqDir]).stdout).toMatch(/labels\s+0 NEGATIVE, 1 NEUTRAL, 2 POSITIVE/);
     expect(JSON.parse(ok(['info', lmDir, '--json']).stdout).task).toBeUndefined();
@@ -126,7 +142,12 @@ describe('sequence classification on tiny-public', () => {
       const ours = lastHiddenState(model, ids)[p]!;
       const expected = byHand(W, undefined, ours, 3);
       expect(maxDiff(r.logits, expected)).toBeLessThanOrEqual(1e-5);
-      expect(maxDiff(r.scores.map((s) => s.score), softmax(expected))).toBeLessThanOrEqual(1e-5);
+      expect(
+        maxDiff(
+          r.scores.map((s) => s.score),
+          softmax(expected),
+        ),
+      ).toBeLessThanOrEqual(1e-5);
       expect(topLabels(r.scores, undefined)[0]!.label).toBe(SEQ_LABELS[argmax(expected)]);
     });
   }
@@ -138,7 +159,12 @@ describe('sequence classification on tiny-public', () => {
     expect(r.position).toBe(11);
     expect(r.function).toBe('sigmoid');
     const expected = byHand(h.weight.data as Float32Array, undefined, lastHiddenState(model, ids)[11]!, 3);
-    expect(maxDiff(r.scores.map((s) => s.score), expected.map((x) => 1 / (1 + Math.exp(-x))))).toBeLessThanOrEqual(1e-5);
+    expect(
+      maxDiff(
+        r.scores.map((s) => s.score),
+        expected.map((x) => 1 / (1 + Math.exp(-x))),
+      ),
+    ).toBeLessThanOrEqual(1e-5);
     expect(scoreFunction({...h, problemType: 'regression'})).toBe('none');
     expect(scoreFunction({...h, problemType: null, labels: ['SCORE']})).toBe('sigmoid');
     expect(applyScore('none', [1.5, -2])).toEqual([1.5, -2]);
@@ -149,12 +175,19 @@ describe('sequence classification on tiny-public', () => {
     const h = head();
     const expected = softmax(byHand(h.weight.data as Float32Array, undefined, lastHiddenState(model, ids)[11]!, 3));
     const order = [0, 1, 2].sort((a, b) => expected[b]! - expected[a]!);
-    const plain = ok(['classify', seqDir, '--ids', ids.join(',')]).stdout.trim().split('\n');
+    const plain = ok(['classify', seqDir, '--ids', ids.join(',')])
+      .stdout.trim()
+      .split('\n');
     expect(plain).toHaveLength(1);
     expect(plain[0]!.split('\t')[0]).toBe(SEQ_LABELS[order[0]!]);
     const all = JSON.parse(ok(['classify', seqDir, '--ids', ids.join(','), '--all', '--json']).stdout);
     expect(all.labels.map((l: {label: string}) => l.label)).toEqual(order.map((i) => SEQ_LABELS[i]));
-    expect(maxDiff(all.labels.map((l: {score: number}) => l.score), order.map((i) => expected[i]!))).toBeLessThanOrEqual(1e-5);
+    expect(
+      maxDiff(
+        all.labels.map((l: {score: number}) => l.score),
+        order.map((i) => expected[i]!),
+      ),
+    ).toBeLessThanOrEqual(1e-5);
     expect(all.position).toBe(11);
     const two = JSON.parse(ok(['classify', seqDir, '--ids', ids.join(','), '--top-k', '2', '--json']).stdout);
     expect(two.labels).toHaveLength(2);
@@ -180,7 +213,9 @@ describe('token classification on tiny-public', () => {
     expect(all.entities).toHaveLength(ids.length);
     ids.forEach((_, t) => {
       const mine = all.logits[t]!;
-      expect(maxDiff(mine, byHand(W, bias, ref.subarray(t * D, (t + 1) * D), 4))).toBeLessThanOrEqual(REF_HIDDEN_TOL * rowSum(W, 4));
+      expect(maxDiff(mine, byHand(W, bias, ref.subarray(t * D, (t + 1) * D), 4))).toBeLessThanOrEqual(
+        REF_HIDDEN_TOL * rowSum(W, 4),
+      );
       const expected = byHand(W, bias, ours[t]!, 4);
       expect(maxDiff(mine, expected)).toBeLessThanOrEqual(1e-5);
       const e = all.entities[t]!;
@@ -217,12 +252,22 @@ describe('convert --to hf of a classifier', () => {
   const tensorsOf = (dir: string) => readSafetensors(join(dir, 'model.safetensors')).tensors;
   const headFields = (dir: string) => {
     const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    return {architectures: c.architectures, id2label: c.id2label, label2id: c.label2id, problem_type: c.problem_type, custom_G_type: c.custom_G_type};
+    return {
+      architectures: c.architectures,
+      id2label: c.id2label,
+      label2id: c.label2id,
+      problem_type: c.problem_type,
+      custom_G_type: c.custom_G_type,
+    };
   };
 
   it('keeps the base, the head and the labels bit for bit (a fixed-G base too); --to pth is refused', () => {
     const g = fixture('tiny-G-random');
-    const seqG = writeClassifierSnapshot(join(tmp, 'seq-g-src'), readModelFiles(g.checkpoint), seededHead('sequence-classification', SEQ_LABELS, D, 43));
+    const seqG = writeClassifierSnapshot(
+      join(tmp, 'seq-g-src'),
+      readModelFiles(g.checkpoint),
+      seededHead('sequence-classification', SEQ_LABELS, D, 43),
+    );
     for (const src of [seqDir, tokDir, seqG]) {
       const dst = `${src}-converted`;
       ok(['convert', src, dst, '--to', 'hf']);
@@ -230,7 +275,9 @@ describe('convert --to hf of a classifier', () => {
       expect(headFields(dst)).toEqual(headFields(src));
     }
     expect(headFields(`${seqG}-converted`).custom_G_type).toBe('external');
-    expect(oneLineError(pldr(['convert', seqDir, join(tmp, 'seq.pth'), '--to', 'pth']))).toMatch(/is a classifier: its task head has no place in a reference \.pth; convert it --to hf/);
+    expect(oneLineError(pldr(['convert', seqDir, join(tmp, 'seq.pth'), '--to', 'pth']))).toMatch(
+      /is a classifier: its task head has no place in a reference \.pth; convert it --to hf/,
+    );
   });
 });
 
@@ -239,31 +286,48 @@ describe('what is not a classifier, and broken classifiers: one line each', () =
   const head = () => seededHead('sequence-classification', SEQ_LABELS, D, 11);
 
   it('a causal LM snapshot or a .pth given to classify', () => {
-    expect(oneLineError(pldr(['classify', lmDir, '--ids', '5,6']))).toMatch(/is a PldrllmForCausalLM, not a classifier/);
+    expect(oneLineError(pldr(['classify', lmDir, '--ids', '5,6']))).toMatch(
+      /is a PldrllmForCausalLM, not a classifier/,
+    );
     expect(oneLineError(pldr(['classify', f.checkpoint, '--ids', '5,6']))).toMatch(/is not a classifier/);
   });
 
   it('a classifier given to generate', () => {
-    expect(oneLineError(pldr(['generate', '--model', seqDir, '--ids', '5,6', '--greedy']))).toMatch(/is a PldrllmForSequenceClassification \(a classifier, not a language model\): run it with pldr classify/);
+    expect(oneLineError(pldr(['generate', '--model', seqDir, '--ids', '5,6', '--greedy']))).toMatch(
+      /is a PldrllmForSequenceClassification \(a classifier, not a language model\): run it with pldr classify/,
+    );
   });
 
   it('a missing score layer, a score of the wrong shape, labels that disagree, an unknown problem_type', () => {
     const cases: [string, Parameters<typeof writeClassifierSnapshot>[3], RegExp][] = [
       ['no-score', {drop: ['score.weight']}, /lacks score\.weight/],
-      ['bad-shape', {config: {id2label: {0: 'A', 1: 'B'}, label2id: {A: 0, B: 1}, num_labels: 2}}, /score\.weight has shape \[3, 16\], the config needs \[2, 16\]/],
+      [
+        'bad-shape',
+        {config: {id2label: {0: 'A', 1: 'B'}, label2id: {A: 0, B: 1}, num_labels: 2}},
+        /score\.weight has shape \[3, 16\], the config needs \[2, 16\]/,
+      ],
       ['num-labels', {config: {num_labels: 5}}, /num_labels 5 disagrees with id2label's 3 labels/],
       ['problem', {config: {problem_type: 'ranking'}}, /problem_type "ranking" is unknown/],
-      ['seq-bias', {add: new Map([['score.bias', {dtype: 'F32', shape: [3], data: new Float32Array(3)}]])}, /has no bias/],
+      [
+        'seq-bias',
+        {add: new Map([['score.bias', {dtype: 'F32', shape: [3], data: new Float32Array(3)}]])},
+        /has no bias/,
+      ],
     ];
     for (const [name, opts, want] of cases) {
       const dir = writeClassifierSnapshot(join(tmp, name), base(), head(), opts);
-      expect(pldrMessage(() => readClassifierFiles(dir)), name).toMatch(want);
+      expect(
+        pldrMessage(() => readClassifierFiles(dir)),
+        name,
+      ).toMatch(want);
     }
     expect(oneLineError(pldr(['classify', join(tmp, 'no-score'), '--ids', '5,6']))).toMatch(/lacks score\.weight/);
   });
 
   it('bad flags', () => {
-    expect(oneLineError(pldr(['classify', tokDir, '--ids', '5,6', '--top-k', '2']))).toMatch(/--top-k is for sequence classification/);
+    expect(oneLineError(pldr(['classify', tokDir, '--ids', '5,6', '--top-k', '2']))).toMatch(
+      /--top-k is for sequence classification/,
+    );
     expect(oneLineError(pldr(['classify', seqDir, '--ids', '']))).toMatch(/--ids is empty/);
     writeFileSync(join(tmp, 'text.txt'), 'hello');
     expect(oneLineError(pldr(['classify', seqDir, 'hi', '--prompt-file', join(tmp, 'text.txt')]))).toMatch(/one way/);
@@ -279,8 +343,18 @@ describe('text in: the snapshot tokenizer with its special tokens (pldr-tiny, a 
     makeModelDir(join(tmp, 'tiny'), 'v510', undefined, 5);
     const base = readModelFiles(join(tmp, 'tiny'));
     tok = await Tokenizer.load(TOKENIZER);
-    seqText = writeClassifierSnapshot(join(tmp, 'seq-text'), base, seededHead('sequence-classification', SEQ_LABELS, D, 31), {tokenizer: TOKENIZER, addBos: true});
-    tokText = writeClassifierSnapshot(join(tmp, 'tok-text'), base, seededHead('token-classification', TOK_LABELS, D, 37), {tokenizer: TOKENIZER, addBos: false});
+    seqText = writeClassifierSnapshot(
+      join(tmp, 'seq-text'),
+      base,
+      seededHead('sequence-classification', SEQ_LABELS, D, 31),
+      {tokenizer: TOKENIZER, addBos: true},
+    );
+    tokText = writeClassifierSnapshot(
+      join(tmp, 'tok-text'),
+      base,
+      seededHead('token-classification', TOK_LABELS, D, 37),
+      {tokenizer: TOKENIZER, addBos: false},
+    );
   });
 
   it('a sequence classifier prepends [START] (add_bos_token) and reads text from an argument or standard input', () => {
@@ -290,7 +364,11 @@ describe('text in: the snapshot tokenizer with its special tokens (pldr-tiny, a 
     expect(r.position).toBe(want.length - 1);
     const byIds = JSON.parse(ok(['classify', seqText, '--ids', want.join(','), '--json']).stdout);
     expect(byIds.labels).toEqual(r.labels);
-    const piped = spawnSync(process.execPath, [join(ROOT, 'bin', 'run.js'), 'classify', seqText, '--json'], {input: TEXT, encoding: 'utf8', env: {...process.env, NODE_NO_WARNINGS: '1'}});
+    const piped = spawnSync(process.execPath, [join(ROOT, 'bin', 'run.js'), 'classify', seqText, '--json'], {
+      input: TEXT,
+      encoding: 'utf8',
+      env: {...process.env, NODE_NO_WARNINGS: '1'},
+    });
     expect(piped.status, piped.stderr).toBe(0);
     expect(JSON.parse(piped.stdout).labels).toEqual(r.labels);
   });
@@ -299,9 +377,24 @@ describe('text in: the snapshot tokenizer with its special tokens (pldr-tiny, a 
     const texts = [TEXT, 'a cat sat on the mat'];
     const file = join(tmp, 'texts.jsonl');
     writeFileSync(file, texts.map((t, i) => JSON.stringify({id: i, prompt: t})).join('\n') + '\n');
-    const lines = ok(['classify', seqText, '--prompts', file, '--all']).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = ok(['classify', seqText, '--prompts', file, '--all'])
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.id, l.text])).toEqual(texts.map((t, i) => [i, t]));
-    lines.forEach((l, i) => expect(l.labels).toEqual(JSON.parse(ok(['classify', seqText, texts[i]!, '--all', '--json']).stdout).labels));
+    lines.forEach((l, i) =>
+      expect(l.labels).toEqual(JSON.parse(ok(['classify', seqText, texts[i]!, '--all', '--json']).stdout).labels),
+    );
+  });
+
+  it('a bad --prompts file is reported before the model is read', () => {
+    // a snapshot whose weights cannot be read: reading the model first would fail on them instead
+    const broken = join(tmp, 'seq-broken-weights');
+    cpSync(seqText, broken, {recursive: true});
+    truncateSync(join(broken, 'model.safetensors'), 16);
+    const file = join(tmp, 'bad.jsonl');
+    writeFileSync(file, '{"prompt": "fine"}\n{"prompt": \n');
+    expect(oneLineError(pldr(['classify', broken, '--prompts', file]))).toMatch(/bad\.jsonl:2: not valid JSON/);
   });
 
   it('a token classifier gives one row per piece, with the piece and where it is in the text', () => {
@@ -326,10 +419,16 @@ describe('a classifier on a fixed-G base (tiny-G-random)', () => {
   it('reads the G from past_G_values and scores as the v510G model does', () => {
     const g = fixture('tiny-G-random');
     const base = readModelFiles(g.checkpoint);
-    const dir = writeClassifierSnapshot(join(tmp, 'seq-g'), base, seededHead('sequence-classification', SEQ_LABELS, D, 41));
+    const dir = writeClassifierSnapshot(
+      join(tmp, 'seq-g'),
+      base,
+      seededHead('sequence-classification', SEQ_LABELS, D, 41),
+    );
     const c = readClassifierFiles(dir);
     expect(c.config.variant).toBe('v510G');
-    c.G!.forEach((t, l) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(base.G![l]!.data as Float32Array)));
+    c.G!.forEach((t, l) =>
+      expect(Array.from(t.data as Float32Array)).toEqual(Array.from(base.G![l]!.data as Float32Array)),
+    );
     const model = instantiate(c);
     const ids = g.ids('input.forward_ids')[0]!;
     const r = classifySequence(model, c.head, {ids, special: ids.map(() => false)});
@@ -342,9 +441,16 @@ describe('a classifier on a fixed-G base (tiny-G-random)', () => {
 
 describe('a v52 classifier (reference_rope false)', () => {
   it("runs its base with rotate-half RoPE: the hidden states give fixtures/v52's float64 logits through tiny-public's LM head", () => {
-    const v52 = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'v52', 'expected.json'), 'utf8')) as {forward: {ids: number[][]; logits_float64: number[][][]}};
+    const v52 = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'v52', 'expected.json'), 'utf8')) as {
+      forward: {ids: number[][]; logits_float64: number[][][]};
+    };
     const base = readModelFiles(f.checkpoint);
-    const dir = writeClassifierSnapshot(join(tmp, 'seq-v52'), base, seededHead('sequence-classification', SEQ_LABELS, D, 47), {config: {reference_rope: false}});
+    const dir = writeClassifierSnapshot(
+      join(tmp, 'seq-v52'),
+      base,
+      seededHead('sequence-classification', SEQ_LABELS, D, 47),
+      {config: {reference_rope: false}},
+    );
     const c = readClassifierFiles(dir);
     expect(c.config.rope).toBe('neox');
     const model = instantiate(c);
@@ -362,7 +468,9 @@ describe('a v52 classifier (reference_rope false)', () => {
         }
       });
       const r = classifySequence(model, c.head, {ids, special: ids.map(() => false)});
-      expect(maxDiff(r.logits, byHand(c.head.weight.data as Float32Array, undefined, h[r.position]!, 3))).toBeLessThanOrEqual(1e-5);
+      expect(
+        maxDiff(r.logits, byHand(c.head.weight.data as Float32Array, undefined, h[r.position]!, 3)),
+      ).toBeLessThanOrEqual(1e-5);
     });
     expect(worst).toBeLessThanOrEqual(2e-5); // tests/model/v52.test.ts's tolerance for these logits
     model.dispose();
