@@ -10,7 +10,8 @@ import {type BenchSettings, MICRO_DEFAULTS, referenceSettings, runBench} from '.
 import {PldrError} from '../core/errors.js';
 
 export default class Bench extends PldrCommand {
-  static override summary = "Time generation: the paper's experiment (Appendix B), cost against position, and micro-benchmarks; reports in ./pldr-bench/ (or --results-dir).";
+  static override summary =
+    "Time generation: the paper's experiment (Appendix B), cost against position, and micro-benchmarks; reports in ./pldr-bench/ (or --results-dir).";
 
   static override description = `Five suites, each writing <results-dir>/<name>.json (every sample, the flags, the environment:
 backend, CPU, memory, Node and tfjs versions, git commit), <name>.md (a readable summary) and a chart
@@ -86,40 +87,98 @@ before the suite runs.`;
   };
 
   static override flags = {
-    model: Flags.string({char: 'm', multiple: true, description: 'a model directory (or reference .pth with hparams.json beside it); repeatable'}),
-    preset: Flags.string({multiple: true, delimiter: ',', description: `a preset with seeded random weights; repeatable or comma-separated (${benchPresetNames().join(', ')})`}),
-    modes: Flags.string({description: `comma-separated modes (paper: ${BENCH_MODES.join(', ')}; scaling: none, kv, kv+g); default all`}),
+    model: Flags.string({
+      char: 'm',
+      multiple: true,
+      description: 'a model directory (or reference .pth with hparams.json beside it); repeatable',
+    }),
+    preset: Flags.string({
+      multiple: true,
+      delimiter: ',',
+      description: `a preset with seeded random weights; repeatable or comma-separated (${benchPresetNames().join(', ')})`,
+    }),
+    modes: Flags.string({
+      description: `comma-separated modes (paper: ${BENCH_MODES.join(', ')}; scaling: none, kv, kv+g); default all`,
+    }),
     repeats: Flags.integer({char: 'r', description: 'timed samples per scenario (paper default 5; scaling default 1)'}),
-    loops: Flags.integer({char: 'n', description: 'paper: generations per sample, the sample being their mean (default 1)'}),
+    loops: Flags.integer({
+      char: 'n',
+      description: 'paper: generations per sample, the sample being their mean (default 1)',
+    }),
     warmup: Flags.integer({description: 'untimed generations per scenario first (default 1)'}),
-    tokens: Flags.integer({description: 'paper: new tokens per generation (default 100, the paper\'s)'}),
-    long: Flags.integer({description: 'paper: also generate this many tokens once per model (KV+G; KV for a baseline) and record memory every 50 tokens: the no-growth check', default: 0}),
-    bandwidth: Flags.boolean({description: 'paper: measure the memory bandwidth after the timings and judge each cached step against streaming its weights once', default: true, allowNo: true}),
+    tokens: Flags.integer({description: "paper: new tokens per generation (default 100, the paper's)"}),
+    long: Flags.integer({
+      description:
+        'paper: also generate this many tokens once per model (KV+G; KV for a baseline) and record memory every 50 tokens: the no-growth check',
+      default: 0,
+    }),
+    bandwidth: Flags.boolean({
+      description:
+        'paper: measure the memory bandwidth after the timings and judge each cached step against streaming its weights once',
+      default: true,
+      allowNo: true,
+    }),
     'max-positions': Flags.integer({description: 'scaling: last position to reach (default max_seq_len)'}),
-    context: Flags.integer({description: `micro: cached positions for attention and decode steps (default ${MICRO_DEFAULTS.context}); train: tokens per window (default 256)`}),
-    'min-time': Flags.integer({description: `micro: minimum measuring time per benchmark in ms (default ${MICRO_DEFAULTS.minTimeMs})`}),
-    batch: Flags.integer({description: `train: windows per step (default 8); eval: requests per forward in the batched setting (default ${EVAL_DEFAULTS.batch})`}),
-    lengths: Flags.string({description: `eval: comma-separated request lengths in tokens, context + continuation (default ${EVAL_DEFAULTS.lengths.join(',')})`}),
+    context: Flags.integer({
+      description: `micro: cached positions for attention and decode steps (default ${MICRO_DEFAULTS.context}); train: tokens per window (default 256)`,
+    }),
+    'min-time': Flags.integer({
+      description: `micro: minimum measuring time per benchmark in ms (default ${MICRO_DEFAULTS.minTimeMs})`,
+    }),
+    batch: Flags.integer({
+      description: `train: windows per step (default 8); eval: requests per forward in the batched setting (default ${EVAL_DEFAULTS.batch})`,
+    }),
+    lengths: Flags.string({
+      description: `eval: comma-separated request lengths in tokens, context + continuation (default ${EVAL_DEFAULTS.lengths.join(',')})`,
+    }),
     requests: Flags.integer({description: `eval: synthetic requests per length (default ${EVAL_DEFAULTS.requests})`}),
     seed: Flags.integer({description: 'seed of the random weights and of sampling', default: 0}),
-    quick: Flags.boolean({description: `a tiny model pair (${QUICK_PRESETS.join(', ')}) and few tokens: runs in seconds`, default: false}),
-    out: Flags.string({char: 'o', description: 'report name: writes NAME.json, NAME.md, NAME.svg, NAME.png (default <suite>-<backend>-<date>)'}),
-    'results-dir': Flags.string({description: 'folder for the reports (the default is ignored by git; give --results-dir results for a report meant to be committed)', default: DEFAULT_RESULTS_DIR}),
+    quick: Flags.boolean({
+      description: `a tiny model pair (${QUICK_PRESETS.join(', ')}) and few tokens: runs in seconds`,
+      default: false,
+    }),
+    out: Flags.string({
+      char: 'o',
+      description: 'report name: writes NAME.json, NAME.md, NAME.svg, NAME.png (default <suite>-<backend>-<date>)',
+    }),
+    'results-dir': Flags.string({
+      description:
+        'folder for the reports (the default is ignored by git; give --results-dir results for a report meant to be committed)',
+      default: DEFAULT_RESULTS_DIR,
+    }),
     compare: Flags.string({description: 'an earlier report (.json) of the same suite: print the change per scenario'}),
     json: Flags.boolean({description: 'print the whole report as JSON on stdout', default: false}),
-    'one-thread': Flags.boolean({description: 'train, paper: on more than one thread (--threads), also time the same work on one thread, in a child process, and report the speed-up over it', default: true, allowNo: true}),
-    reference: Flags.boolean({description: "train, paper, eval: also time the reference (scripts/torch-reference.py: PyTorch, from a checkout) on the same configuration after pldr's timings, and judge the targets against it", default: false}),
+    'one-thread': Flags.boolean({
+      description:
+        'train, paper: on more than one thread (--threads), also time the same work on one thread, in a child process, and report the speed-up over it',
+      default: true,
+      allowNo: true,
+    }),
+    reference: Flags.boolean({
+      description:
+        "train, paper, eval: also time the reference (scripts/torch-reference.py: PyTorch, from a checkout) on the same configuration after pldr's timings, and judge the targets against it",
+      default: false,
+    }),
     python: Flags.string({description: `--reference: the python that has torch (default ${DEFAULT_PYTHON})`}),
-    'reference-threads': Flags.integer({description: `--reference: torch threads (default ${DEFAULT_REFERENCE_THREADS})`}),
-    'reference-blas-threads': Flags.integer({description: "--reference: OpenBLAS's own threads (default: --reference-threads, as OMP_NUM_THREADS sets both)"}),
+    'reference-threads': Flags.integer({
+      description: `--reference: torch threads (default ${DEFAULT_REFERENCE_THREADS})`,
+    }),
+    'reference-blas-threads': Flags.integer({
+      description: "--reference: OpenBLAS's own threads (default: --reference-threads, as OMP_NUM_THREADS sets both)",
+    }),
   };
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Bench);
-    if (flags.repeats !== undefined && flags.repeats < 1) throw new PldrError(`-r must be at least 1, got ${flags.repeats}`);
+    if (flags.repeats !== undefined && flags.repeats < 1)
+      throw new PldrError(`-r must be at least 1, got ${flags.repeats}`);
     if (flags.loops !== undefined && flags.loops < 1) throw new PldrError(`-n must be at least 1, got ${flags.loops}`);
     const reference = referenceSettings(args.suite, flags);
-    await this.useBackend(flags.backend, flags.threads, args.suite === 'train' || args.suite === 'eval' ? 'compute' : 'decode');
+    await this.useBackend(
+      flags.backend,
+      flags.threads,
+      args.suite === 'train' || args.suite === 'eval' ? 'compute' : 'decode',
+    );
     const settings: BenchSettings = {
       suite: args.suite as Suite,
       models: flags.model ?? [],
@@ -154,7 +213,9 @@ before the suite runs.`;
       this.log(summary);
       if (compareText) this.log(`\n${compareText}`);
     }
-    process.stderr.write(`report written to ${files.json} (and ${[files.md, files.svg, files.png].filter(Boolean).join(', ')})\n`);
+    process.stderr.write(
+      `report written to ${files.json} (and ${[files.md, files.svg, files.png].filter(Boolean).join(', ')})\n`,
+    );
     if (files.pngError) process.stderr.write(`no PNG: ${files.pngError}\n`);
   }
 }

@@ -41,7 +41,15 @@ const markdownCell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/
 
 /** The table as lines (no trailing newline). */
 export function tableLines(rows: string[][], opts: TableOptions = {}): string[] {
-  const {head, style = 'text', indent = '', gap = '  ', trimEnd = false, minWidth = [], measure = (s: string) => s.length} = opts;
+  const {
+    head,
+    style = 'text',
+    indent = '',
+    gap = '  ',
+    trimEnd = false,
+    minWidth = [],
+    measure = (s: string) => s.length,
+  } = opts;
   const all = head ? [head, ...rows] : rows;
   const columns = Math.max(0, ...all.map((r) => r.length));
   const align = Array.from({length: columns}, (_, i) => opts.align?.[i] ?? (i === 0 ? 'l' : 'r'));
@@ -54,15 +62,31 @@ export function tableLines(rows: string[][], opts: TableOptions = {}): string[] 
     return [line(head), `|${rule.join('|')}|`, ...rows.map(line)];
   }
 
-  const width = Array.from({length: columns}, (_, i) => Math.max(minWidth[i] ?? 0, ...all.map((r) => measure(at(r, i)))));
+  const width = Array.from({length: columns}, (_, i) =>
+    Math.max(minWidth[i] ?? 0, ...all.map((r) => measure(at(r, i)))),
+  );
   if (style === 'grid') {
-    const line = (r: string[], aligns: Align[]) => `|${aligns.map((a, i) => pad(at(r, i), width[i], a, measure)).join('|')}|`;
+    const line = (r: string[], aligns: Align[]) =>
+      `|${aligns.map((a, i) => pad(at(r, i), width[i], a, measure)).join('|')}|`;
     const rule = width.map((w, i) => (align[i] === 'r' ? '-'.repeat(Math.max(0, w - 1)) + ':' : '-'.repeat(w)));
-    return [...(head ? [line(head, align.map(() => 'c')), `|${rule.join('|')}|`] : []), ...rows.map((r) => line(r, align))];
+    return [
+      ...(head
+        ? [
+            line(
+              head,
+              align.map(() => 'c'),
+            ),
+            `|${rule.join('|')}|`,
+          ]
+        : []),
+      ...rows.map((r) => line(r, align)),
+    ];
   }
 
   const line = (r: string[]) => {
-    const cells = align.map((a, i) => (i === columns - 1 && a === 'l' ? at(r, i) : pad(at(r, i), width[i], a, measure)));
+    const cells = align.map((a, i) =>
+      i === columns - 1 && a === 'l' ? at(r, i) : pad(at(r, i), width[i], a, measure),
+    );
     const s = indent + cells.join(gap);
     return trimEnd ? s.trimEnd() : s;
   };

@@ -21,7 +21,25 @@ afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 
 describe('pldr bench eval --quick', () => {
   it('requests/s one at a time and batched, full and Gi, with ratios and the report files', () => {
-    const r = pldr(['bench', 'eval', '--quick', '--preset', 'tiny', '--lengths', '6,9', '--requests', '4', '--batch', '3', '-r', '2', '--out', 'e1', '--results-dir', tmp]);
+    const r = pldr([
+      'bench',
+      'eval',
+      '--quick',
+      '--preset',
+      'tiny',
+      '--lengths',
+      '6,9',
+      '--requests',
+      '4',
+      '--batch',
+      '3',
+      '-r',
+      '2',
+      '--out',
+      'e1',
+      '--results-dir',
+      tmp,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(readFileSync(join(tmp, 'e1.json'), 'utf8')) as BenchReport;
     if (rep.suite !== 'eval') throw new Error('not an eval report');
@@ -38,16 +56,27 @@ describe('pldr bench eval --quick', () => {
       expect(s.requests_per_s).toBeCloseTo(8 / s.stats.median, 0);
       expect(s.max_abs_ll_diff_vs_batch1).toBe(0); // no padding: each row is the one-request forward
     }
-    expect(rep.ratios.map((x) => x.label)).toEqual(['tiny full: batch 3 ÷ batch 1', 'tiny gi: batch 3 ÷ batch 1', 'tiny batch 1: Gi ÷ full', 'tiny batch 3: Gi ÷ full']);
+    expect(rep.ratios.map((x) => x.label)).toEqual([
+      'tiny full: batch 3 ÷ batch 1',
+      'tiny gi: batch 3 ÷ batch 1',
+      'tiny batch 1: Gi ÷ full',
+      'tiny batch 3: Gi ÷ full',
+    ]);
     expect(r.stdout).toMatch(/^tiny full batch 3\s+8\s/m);
     for (const ext of ['json', 'md', 'svg']) expect(existsSync(join(tmp, `e1.${ext}`))).toBe(true);
     expect(readFileSync(join(tmp, 'e1.md'), 'utf8')).toContain('## Scenarios');
   });
 
   it('bad lengths: one error line before anything runs', () => {
-    expect(oneLineError(pldr(['bench', 'eval', '--quick', '--lengths', '8,x', '--results-dir', tmp]))).toMatch(/--lengths/);
-    expect(oneLineError(pldr(['bench', 'eval', '--quick', '--lengths', '1', '--results-dir', tmp]))).toMatch(/--lengths/);
-    expect(oneLineError(pldr(['bench', 'eval', '--preset', 'tiny', '--lengths', '100000', '--results-dir', tmp]))).toMatch(/max_seq_len/);
+    expect(oneLineError(pldr(['bench', 'eval', '--quick', '--lengths', '8,x', '--results-dir', tmp]))).toMatch(
+      /--lengths/,
+    );
+    expect(oneLineError(pldr(['bench', 'eval', '--quick', '--lengths', '1', '--results-dir', tmp]))).toMatch(
+      /--lengths/,
+    );
+    expect(
+      oneLineError(pldr(['bench', 'eval', '--preset', 'tiny', '--lengths', '100000', '--results-dir', tmp])),
+    ).toMatch(/max_seq_len/);
   });
 
   it('synthetic requests: seeded, of the given lengths, a continuation of up to 5 tokens', () => {

@@ -12,9 +12,13 @@ describe('table renderer', () => {
     expect(table(rows, {head: ['model', 'mode', 'median ms', 'a|b'], style: 'markdown'})).toBe(
       '| model | mode | median ms | a\\|b |\n|:---|---:|---:|---:|\n| pldrv51-tiny | kv+g | 12.3 | x y |\n| sdpa | kv | 9.87 |  |',
     );
-    expect(table([['decode', '3.1×', 'yes']], {head: ['target', 'measured', 'met'], align: ['l', 'l', 'r'], style: 'markdown'})).toBe(
-      '| target | measured | met |\n|:---|:---|---:|\n| decode | 3.1× | yes |',
-    );
+    expect(
+      table([['decode', '3.1×', 'yes']], {
+        head: ['target', 'measured', 'met'],
+        align: ['l', 'l', 'r'],
+        style: 'markdown',
+      }),
+    ).toBe('| target | measured | met |\n|:---|:---|---:|\n| decode | 3.1× | yes |');
   });
 
   it('text: the bench terminal summary (padded, trailing spaces dropped, short rows allowed)', () => {
@@ -44,17 +48,27 @@ describe('table renderer', () => {
       ['d_model', '896'],
       ['dk (d_model / num_heads)', '64'],
     ];
-    expect(tableLines(numbers, {indent: '  '})).toEqual(['  num_layers                  5', '  d_model                   896', '  dk (d_model / num_heads)   64']);
+    expect(tableLines(numbers, {indent: '  '})).toEqual([
+      '  num_layers                  5',
+      '  d_model                   896',
+      '  dk (d_model / num_heads)   64',
+    ]);
     const text = [
       ['variant', 'pldrv51'],
       ['rope', 'llama3 scaled'],
     ];
-    expect(tableLines(text, {indent: '  ', align: ['l', 'l']})).toEqual(['  variant  pldrv51', '  rope     llama3 scaled']);
+    expect(tableLines(text, {indent: '  ', align: ['l', 'l']})).toEqual([
+      '  variant  pldrv51',
+      '  rope     llama3 scaled',
+    ]);
     const presets = [
       ['tiny', '1,234,567', 'for tests'],
       ['pldrv51-110m', '110,123,456', 'the paper'],
     ];
-    expect(tableLines(presets, {align: ['l', 'r', 'l']})).toEqual(['tiny            1,234,567  for tests', 'pldrv51-110m  110,123,456  the paper']);
+    expect(tableLines(presets, {align: ['l', 'r', 'l']})).toEqual([
+      'tiny            1,234,567  for tests',
+      'pldrv51-110m  110,123,456  the paper',
+    ]);
   });
 
   it('grid: eval’s lm-eval-harness table (fixed widths, centred head, ± counted two wide)', () => {

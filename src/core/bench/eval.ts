@@ -14,7 +14,13 @@ import {disposeAllBut, type GCache} from '../model/pldr.js';
 import {emptyPromptGList, loadBenchModel} from './models.js';
 import type {ModelSpec} from './presets.js';
 import {collectGarbage, positiveInt, round, roundSummary, type Summary, summarize} from './stats.js';
-import {describeReference, type ReferenceForward, type ReferenceOptions, referenceRuns, runReference} from './reference.js';
+import {
+  describeReference,
+  type ReferenceForward,
+  type ReferenceOptions,
+  referenceRuns,
+  runReference,
+} from './reference.js';
 import type {Target} from './targets.js';
 
 export const EVAL_DEFAULTS = {lengths: [16, 32, 64], requests: 16, batch: 16, repeats: 3, warmup: 1};
@@ -55,8 +61,21 @@ export interface EvalScenario {
 
 export interface EvalBenchResult {
   suite: 'eval';
-  protocol: {lengths: number[]; requests_per_length: number; continuation: string; batch: number; repeats: number; warmup: number; seed: number};
-  models: {label: string; description: string; params: number; /** The reference on the same requests, one per forward (--reference). */ reference?: ReferenceForward}[];
+  protocol: {
+    lengths: number[];
+    requests_per_length: number;
+    continuation: string;
+    batch: number;
+    repeats: number;
+    warmup: number;
+    seed: number;
+  };
+  models: {
+    label: string;
+    description: string;
+    params: number;
+    /** The reference on the same requests, one per forward (--reference). */ reference?: ReferenceForward;
+  }[];
   scenarios: EvalScenario[];
   ratios: {label: string; value: number}[];
   targets: Target[];
@@ -81,14 +100,16 @@ export function syntheticRequests(lengths: number[], count: number, vocab: numbe
 
 export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchResult> {
   const lengths = (opts.lengths ?? EVAL_DEFAULTS.lengths).map((n) => {
-    if (!Number.isInteger(n) || n < 2) throw new PldrError(`--lengths takes integers of at least 2 (context + continuation tokens), got ${n}`);
+    if (!Number.isInteger(n) || n < 2)
+      throw new PldrError(`--lengths takes integers of at least 2 (context + continuation tokens), got ${n}`);
     return n;
   });
   const count = positiveInt(opts.requests ?? EVAL_DEFAULTS.requests, '--requests');
   const batch = positiveInt(opts.batch ?? EVAL_DEFAULTS.batch, '--batch');
   const repeats = positiveInt(opts.repeats ?? EVAL_DEFAULTS.repeats, 'timed repeats (-r)');
   const warmup = opts.warmup ?? EVAL_DEFAULTS.warmup;
-  if (!Number.isInteger(warmup) || warmup < 0) throw new PldrError(`warm-up repeats must be a non-negative integer, got ${warmup}`);
+  if (!Number.isInteger(warmup) || warmup < 0)
+    throw new PldrError(`warm-up repeats must be a non-negative integer, got ${warmup}`);
   const seed = opts.seed ?? 0;
   const say = opts.onProgress ?? (() => {});
   const batches = [...new Set([1, batch])];
@@ -100,7 +121,9 @@ export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchRes
     const over = lengths.find((n) => n - 1 > m.config.max_seq_len);
     if (over !== undefined) {
       m.model.dispose();
-      throw new PldrError(`${m.label}: a request of ${over} tokens feeds ${over - 1}, beyond max_seq_len ${m.config.max_seq_len}: use shorter --lengths`);
+      throw new PldrError(
+        `${m.label}: a request of ${over} tokens feeds ${over - 1}, beyond max_seq_len ${m.config.max_seq_len}: use shorter --lengths`,
+      );
     }
     models.push({label: m.label, description: m.description, params: m.params});
     const encs = syntheticRequests(lengths, count, m.config.input_vocab_size, seed);
@@ -125,11 +148,23 @@ export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchRes
           one ??= scores;
           let diff = 0;
           scores.forEach((x, i) => {
-            if (x.isGreedy !== one![i].isGreedy) throw new PldrError(`${id}: request ${i}'s is-greedy differs from batch 1's`);
+            if (x.isGreedy !== one![i].isGreedy)
+              throw new PldrError(`${id}: request ${i}'s is-greedy differs from batch 1's`);
             diff = Math.max(diff, Math.abs(x.ll - one![i].ll));
           });
           const stats = summarize(seconds);
-          scenarios.push({id, model: m.label, setting, batch: b, requests: encs.length, seconds, stats: roundSummary(stats), requests_per_s: round(encs.length / stats.median, 2), tokens_per_s: round(fedTokens / stats.median, 1), max_abs_ll_diff_vs_batch1: diff});
+          scenarios.push({
+            id,
+            model: m.label,
+            setting,
+            batch: b,
+            requests: encs.length,
+            seconds,
+            stats: roundSummary(stats),
+            requests_per_s: round(encs.length / stats.median, 2),
+            tokens_per_s: round(fedTokens / stats.median, 1),
+            max_abs_ll_diff_vs_batch1: diff,
+          });
         }
       }
     } finally {
@@ -139,13 +174,34 @@ export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchRes
     if (opts.reference && referenceRuns(m.config)) {
       say(`${m.label}: the reference (PyTorch)`);
       const requests = JSON.stringify(encs.map((e) => ({inp: e.inp, ctxlen: e.ctxlen})));
-      const args = ['--requests', '{requests.json}', '--batch', '1', '--repeats', String(repeats), '--warmup', String(warmup), '--seed', String(seed)];
-      models[models.length - 1]!.reference = runReference<ReferenceForward>('forward', m.config, args, opts.reference, {'requests.json': requests});
+      const args = [
+        '--requests',
+        '{requests.json}',
+        '--batch',
+        '1',
+        '--repeats',
+        String(repeats),
+        '--warmup',
+        String(warmup),
+        '--seed',
+        String(seed),
+      ];
+      models[models.length - 1]!.reference = runReference<ReferenceForward>('forward', m.config, args, opts.reference, {
+        'requests.json': requests,
+      });
     }
   }
   return {
     suite: 'eval',
-    protocol: {lengths, requests_per_length: count, continuation: `the last min(${CONTINUATION}, length − 1) tokens of each request`, batch, repeats, warmup, seed},
+    protocol: {
+      lengths,
+      requests_per_length: count,
+      continuation: `the last min(${CONTINUATION}, length − 1) tokens of each request`,
+      batch,
+      repeats,
+      warmup,
+      seed,
+    },
     models,
     scenarios,
     ratios: evalRatios(scenarios),
@@ -153,7 +209,7 @@ export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchRes
     notes: [
       'A request is scored as `pldr eval --mode full` scores it: one uncached forward of its tokens but the last, the log-softmax of the continuation rows (float64 sum), is-greedy.',
       `Requests of equal length share a forward of at most --batch rows and ${MAX_BATCH_TOKENS} tokens; nothing is padded, so each row is the one-request forward.`,
-      'Gi: the empty prompt\'s G given to every call, so PLGA is skipped (the metric learner still runs: its A goes into the KV-cache output).',
+      "Gi: the empty prompt's G given to every call, so PLGA is skipped (the metric learner still runs: its A goes into the KV-cache output).",
       'Seconds are the median over repeats of scoring every request once; requests/s and tokens/s (tokens fed) follow from it.',
     ],
   };
@@ -161,14 +217,16 @@ export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchRes
 
 /** Batched ÷ one at a time, and Gi ÷ full, per model (requests per second). */
 function evalRatios(s: EvalScenario[]): EvalBenchResult['ratios'] {
-  const rate = (model: string, setting: string, batch: number) => s.find((x) => x.model === model && x.setting === setting && x.batch === batch)?.requests_per_s;
+  const rate = (model: string, setting: string, batch: number) =>
+    s.find((x) => x.model === model && x.setting === setting && x.batch === batch)?.requests_per_s;
   const out: EvalBenchResult['ratios'] = [];
   for (const model of new Set(s.map((x) => x.model))) {
     const batched = Math.max(...s.filter((x) => x.model === model).map((x) => x.batch));
     for (const setting of ['full', 'gi']) {
       const a = rate(model, setting, 1);
       const b = rate(model, setting, batched);
-      if (a && b && batched > 1) out.push({label: `${model} ${setting}: batch ${batched} ÷ batch 1`, value: round(b / a, 3)});
+      if (a && b && batched > 1)
+        out.push({label: `${model} ${setting}: batch ${batched} ÷ batch 1`, value: round(b / a, 3)});
     }
     for (const batch of [1, batched]) {
       const f = rate(model, 'full', batch);
@@ -203,7 +261,11 @@ export function evalTargets(scenarios: EvalScenario[], models: EvalBenchResult['
         met: ratio >= 3,
         note: `the reference: scripts/torch-reference.py on ${describeReference(m.reference)}`,
       });
-    } else if (m.label === REFERENCE_EVAL.model && lengths.length === 1 && lengths[0] === REFERENCE_EVAL.fed_tokens + 1) {
+    } else if (
+      m.label === REFERENCE_EVAL.model &&
+      lengths.length === 1 &&
+      lengths[0] === REFERENCE_EVAL.fed_tokens + 1
+    ) {
       const ratio = own.requests_per_s / (1000 / REFERENCE_EVAL.ms_per_request);
       out.push({
         id: `eval/${m.label}`,

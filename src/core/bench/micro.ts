@@ -12,7 +12,17 @@ import * as tf from '@tensorflow/tfjs';
 import {measure} from 'mitata';
 
 import {PldrError} from '../errors.js';
-import {bmm, createMask, disposeAllBut, type GCache, type KVCache, metricLearner, outputLayer, plga, type PldrModel} from '../model/pldr.js';
+import {
+  bmm,
+  createMask,
+  disposeAllBut,
+  type GCache,
+  type KVCache,
+  metricLearner,
+  outputLayer,
+  plga,
+  type PldrModel,
+} from '../model/pldr.js';
 import {fixedPromptIds, loadBenchModel} from './models.js';
 import {type BenchModelInfo, modelInfo} from './paper.js';
 import type {ModelSpec} from './presets.js';
@@ -72,13 +82,20 @@ export interface MicroRatio {
 
 export interface MicroResult {
   suite: 'micro';
-  protocol: {prompt_length: number; context: number; min_time_ms: number; min_samples: number; max_samples: number; tool: string; readback: string};
+  protocol: {
+    prompt_length: number;
+    context: number;
+    min_time_ms: number;
+    min_samples: number;
+    max_samples: number;
+    tool: string;
+    readback: string;
+  };
   models: (BenchModelInfo & {prompt_length: number; context: number})[];
   benchmarks: MicroBenchmark[];
   ratios: MicroRatio[];
   notes: string[];
 }
-
 
 interface Case {
   name: string;
@@ -131,7 +148,11 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       const mask = hold(createMask([ids]));
       const pre = model.forward([ids], {mask, lastOnly: true});
       const kv: KVCache[] = pre.kv;
-      const g: GCache[] | undefined = pre.deductive?.map((d) => ({A_LM: d.A_LM, G_LM: d.G_LM, ...(d.A_P ? {A_P: d.A_P} : {})}));
+      const g: GCache[] | undefined = pre.deductive?.map((d) => ({
+        A_LM: d.A_LM,
+        G_LM: d.G_LM,
+        ...(d.A_P ? {A_P: d.A_P} : {}),
+      }));
       const keep = new Set<tf.Tensor>();
       for (const c of kv) [c.K, c.V, c.A].forEach((t) => t && keep.add(t));
       for (const c of g ?? []) [c.A_LM, c.G_LM, c.A_P].forEach((t) => t && keep.add(t));
@@ -153,35 +174,85 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       };
       const cases: Case[] = [];
       if (!isG) {
-        cases.push({name: 'metric learner', description: `A = ResNet(LN(QᵀQ)), ${cfg.num_reslayerA}×${cfg.num_denseA} GLUs of width ${cfg.A_dff}, on a ${P}-token prompt; one layer`, fn: read(() => metricLearner(q as tf.Tensor4D, lw))});
-        cases.push({name: 'PLGA', description: `A → A_LM → A_P → G_LM for ${H} heads of ${dk}×${dk}; one layer`, fn: read(() => plga(A! as tf.Tensor4D, lw.plga!).G_LM)});
+        cases.push({
+          name: 'metric learner',
+          description: `A = ResNet(LN(QᵀQ)), ${cfg.num_reslayerA}×${cfg.num_denseA} GLUs of width ${cfg.A_dff}, on a ${P}-token prompt; one layer`,
+          fn: read(() => metricLearner(q as tf.Tensor4D, lw)),
+        });
+        cases.push({
+          name: 'PLGA',
+          description: `A → A_LM → A_P → G_LM for ${H} heads of ${dk}×${dk}; one layer`,
+          fn: read(() => plga(A! as tf.Tensor4D, lw.plga!).G_LM),
+        });
       }
-      cases.push({name: 'attention, cached G', description: `softmax(q·G·Kᵀ/√d_k)·V for one token against ${C} cached positions; one layer`, fn: read(() => attention(q1, G, kT, v, dk))});
-      cases.push({name: 'attention, SDPA', description: `softmax(q·Kᵀ/√d_k)·V for one token against ${C} cached positions; one layer`, fn: read(() => attention(q1, null, kT, v, dk))});
-      if (!isG) cases.push({name: 'decode step, KV+G', description: `one model call, all ${cfg.num_layers} layers, one token with KV- and G-cache at context ${C}, logits read back`, fn: call({kv, g, lastOnly: true}, next)});
-      cases.push({name: 'decode step, KV', description: `one model call, all ${cfg.num_layers} layers, one token with the KV-cache at context ${C}${isG ? '' : ' (PLGA recomputed)'}, logits read back`, fn: call({kv, lastOnly: true}, next)});
-      cases.push({name: 'full forward', description: `the prompt step: all ${cfg.num_layers} layers on ${P} tokens with the mask, last position's logits read back`, fn: call({mask: promptMask, lastOnly: true}, [promptIds])});
-      cases.push({name: 'output projection', description: `final layer d ${cfg.d_model} → V ${cfg.input_vocab_size} for one position`, fn: read(() => outputLayer(h, model.w.final, true))});
+      cases.push({
+        name: 'attention, cached G',
+        description: `softmax(q·G·Kᵀ/√d_k)·V for one token against ${C} cached positions; one layer`,
+        fn: read(() => attention(q1, G, kT, v, dk)),
+      });
+      cases.push({
+        name: 'attention, SDPA',
+        description: `softmax(q·Kᵀ/√d_k)·V for one token against ${C} cached positions; one layer`,
+        fn: read(() => attention(q1, null, kT, v, dk)),
+      });
+      if (!isG)
+        cases.push({
+          name: 'decode step, KV+G',
+          description: `one model call, all ${cfg.num_layers} layers, one token with KV- and G-cache at context ${C}, logits read back`,
+          fn: call({kv, g, lastOnly: true}, next),
+        });
+      cases.push({
+        name: 'decode step, KV',
+        description: `one model call, all ${cfg.num_layers} layers, one token with the KV-cache at context ${C}${isG ? '' : ' (PLGA recomputed)'}, logits read back`,
+        fn: call({kv, lastOnly: true}, next),
+      });
+      cases.push({
+        name: 'full forward',
+        description: `the prompt step: all ${cfg.num_layers} layers on ${P} tokens with the mask, last position's logits read back`,
+        fn: call({mask: promptMask, lastOnly: true}, [promptIds]),
+      });
+      cases.push({
+        name: 'output projection',
+        description: `final layer d ${cfg.d_model} → V ${cfg.input_vocab_size} for one position`,
+        fn: read(() => outputLayer(h, model.w.final, true)),
+      });
 
       models.push({...modelInfo(m, [], []), prompt_length: P, context: C});
       const before = tf.memory().numTensors;
       for (const c of cases) {
         say(`${m.label}: ${c.name}`);
         for (let i = 0; i < 3; i++) c.fn(); // warm-up
-        const s: MitataStats = await measure(c.fn, {min_cpu_time: minTime * 1e6, min_samples: minSamples, max_samples: maxSamples, gc: false, batch_threshold: 0, warmup_samples: 0});
+        const s: MitataStats = await measure(c.fn, {
+          min_cpu_time: minTime * 1e6,
+          min_samples: minSamples,
+          max_samples: maxSamples,
+          gc: false,
+          batch_threshold: 0,
+          warmup_samples: 0,
+        });
         benchmarks.push(entry(m.label, c, s));
       }
-      if (tf.memory().numTensors !== before) throw new Error(`micro benchmarks leaked ${tf.memory().numTensors - before} tensors`);
+      if (tf.memory().numTensors !== before)
+        throw new Error(`micro benchmarks leaked ${tf.memory().numTensors - before} tensors`);
       const avg = (name: string) => benchmarks.find((b) => b.model === m.label && b.name === name)?.avg_ns;
       const addRatio = (a: string, b: string, label: string) => {
         const x = avg(a);
         const y = avg(b);
-        if (x !== undefined && y !== undefined) ratios.push({id: `${m.label}: ${a} ÷ ${b}`, label: `${m.label}: ${label}`, value: round(x / y)});
+        if (x !== undefined && y !== undefined)
+          ratios.push({id: `${m.label}: ${a} ÷ ${b}`, label: `${m.label}: ${label}`, value: round(x / y)});
       };
       addRatio('attention, cached G', 'attention, SDPA', 'attention with a cached G ÷ SDPA attention');
       addRatio('decode step, KV', 'decode step, KV+G', 'decode step KV ÷ KV+G (the cost of recomputing PLGA)');
-      addRatio('output projection', isG ? 'decode step, KV' : 'decode step, KV+G', 'output projection ÷ cached decode step (its share of a step)');
-      addRatio('full forward', isG ? 'decode step, KV' : 'decode step, KV+G', `full forward on ${P} tokens ÷ cached decode step`);
+      addRatio(
+        'output projection',
+        isG ? 'decode step, KV' : 'decode step, KV+G',
+        'output projection ÷ cached decode step (its share of a step)',
+      );
+      addRatio(
+        'full forward',
+        isG ? 'decode step, KV' : 'decode step, KV+G',
+        `full forward on ${P} tokens ÷ cached decode step`,
+      );
     } finally {
       tf.dispose(held);
       model.dispose();
@@ -195,8 +266,9 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       min_time_ms: minTime,
       min_samples: minSamples,
       max_samples: maxSamples,
-      tool: "mitata measure() (one call per sample, no batching, no forced GC; 3 untimed calls first)",
-      readback: 'every call reads its result back to the host (dataSync), so asynchronous backends are timed to completion',
+      tool: 'mitata measure() (one call per sample, no batching, no forced GC; 3 untimed calls first)',
+      readback:
+        'every call reads its result back to the host (dataSync), so asynchronous backends are timed to completion',
     },
     models,
     benchmarks,

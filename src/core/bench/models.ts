@@ -69,7 +69,9 @@ export async function loadBenchModel(spec: ModelSpec, seed = 0): Promise<BenchMo
     const cfg = files.config;
     const tokenizer = files.tokenizer ? await Tokenizer.load(files.tokenizer) : undefined;
     if (tokenizer && tokenizer.vocabSize > cfg.input_vocab_size)
-      throw new PldrError(`${files.tokenizer}: the tokenizer has ${tokenizer.vocabSize} pieces, the model only ${cfg.input_vocab_size}`);
+      throw new PldrError(
+        `${files.tokenizer}: the tokenizer has ${tokenizer.vocabSize} pieces, the model only ${cfg.input_vocab_size}`,
+      );
     const endId = tokenizer?.endId ?? END_ID;
     const model = instantiate(files);
     const family = familyOf(model);
@@ -93,7 +95,12 @@ export async function loadBenchModel(spec: ModelSpec, seed = 0): Promise<BenchMo
   const cfg = p.config;
   const replacedG = cfg.variant === 'v510G' && cfg.source !== 'identity';
   const G = cfg.variant === 'v510G' ? diagonalG(cfg, replacedG ? 0.5 : 1) : undefined;
-  const model = instantiate({config: cfg, weights: initWeights(cfg, seed), ...(G ? {G} : {}), source: `preset ${p.name}`});
+  const model = instantiate({
+    config: cfg,
+    weights: initWeights(cfg, seed),
+    ...(G ? {G} : {}),
+    source: `preset ${p.name}`,
+  });
   return {
     label: p.name,
     source: `preset ${p.name} (seeded random weights, seed ${seed})`,

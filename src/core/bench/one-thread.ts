@@ -17,7 +17,11 @@ export interface SuiteRef {
  * Run `suite(options)` in a child process on one wasm thread and return its result. `options` must
  * be plain JSON (callbacks are dropped); the child's progress lines are passed to `onProgress`.
  */
-export async function runAtOneThread<T>(suite: SuiteRef, options: object, onProgress?: (message: string) => void): Promise<T> {
+export async function runAtOneThread<T>(
+  suite: SuiteRef,
+  options: object,
+  onProgress?: (message: string) => void,
+): Promise<T> {
   const backend = new URL('../backend.js', import.meta.url).href;
   const module = new URL(suite.module, import.meta.url).href;
   const script = `
@@ -44,7 +48,12 @@ export async function runAtOneThread<T>(suite: SuiteRef, options: object, onProg
     child.on('close', resolve);
   });
   if (code !== 0) {
-    const last = stderr.trim().split('\n').filter((l) => !/^\s+at /.test(l)).pop() ?? `exit ${code}`;
+    const last =
+      stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !/^\s+at /.test(l))
+        .pop() ?? `exit ${code}`;
     throw new PldrError(`the one-thread baseline failed (${last}): rerun with --threads 1, or without the baseline`);
   }
   return JSON.parse(stdout) as T;

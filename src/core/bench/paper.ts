@@ -13,17 +13,45 @@ import * as tf from '@tensorflow/tfjs';
 import {backendThreads} from '../backend.js';
 import {type ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
-import {type Bandwidth, kvBytes, measureBandwidth, measureCopyBandwidth, measureCopyBandwidthThreads, paperTargets, type StreamRatio, streamRatios, type Target} from './targets.js';
+import {
+  type Bandwidth,
+  kvBytes,
+  measureBandwidth,
+  measureCopyBandwidth,
+  measureCopyBandwidthThreads,
+  paperTargets,
+  type StreamRatio,
+  streamRatios,
+  type Target,
+} from './targets.js';
 import {generate, type GenerateResult} from '../generate.js';
 import type {GList} from '../io/glist.js';
 import {kernelThreads} from '../model/kernels.js';
 import type {PldrModel} from '../model/pldr.js';
 import {runAtOneThread} from './one-thread.js';
 import {type ReferenceDecode, type ReferenceOptions, timeReferenceDecodes} from './reference.js';
-import {PAPER_PROMPT, PAPER_SAMPLING, PAPER_NEW_TOKENS, PAPER_PROMPT_LENGTH, BENCH_MODES, type BenchMode, MODE_INFO} from './protocol.js';
+import {
+  PAPER_PROMPT,
+  PAPER_SAMPLING,
+  PAPER_NEW_TOKENS,
+  PAPER_PROMPT_LENGTH,
+  BENCH_MODES,
+  type BenchMode,
+  MODE_INFO,
+} from './protocol.js';
 import {type ModelFamily, type ModelSpec} from './presets.js';
 import {type BenchModel, loadBenchModel, applicableModes, suppressEnd, emptyPromptGList} from './models.js';
-import {type Summary, summarize, round, roundSummary, MB, collectGarbage, wasmHeapMb, maxRssMb, positiveInt} from './stats.js';
+import {
+  type Summary,
+  summarize,
+  round,
+  roundSummary,
+  MB,
+  collectGarbage,
+  wasmHeapMb,
+  maxRssMb,
+  positiveInt,
+} from './stats.js';
 
 // ---------------------------------------------------------------------------------------------
 // The paper suite
@@ -183,13 +211,31 @@ export interface LongRun {
   mode: BenchMode;
   tokens: number;
   every: number;
-  rows: {token: number; tensors: number; tensor_bytes: number; kv_bytes: number; tensor_mb: number; kv_mb: number; js_heap_mb: number; rss_mb: number; wasm_heap_mb?: number}[];
+  rows: {
+    token: number;
+    tensors: number;
+    tensor_bytes: number;
+    kv_bytes: number;
+    tensor_mb: number;
+    kv_mb: number;
+    js_heap_mb: number;
+    rss_mb: number;
+    wasm_heap_mb?: number;
+  }[];
   ms_per_token_first_100: number;
   ms_per_token_last_100: number;
 }
 
 /** One generation as the paper times it: tokenize (when there is a tokenizer), generate, detokenize. */
-async function oneGeneration(m: BenchModel, view: PldrModel, mode: BenchMode, n: number, seed: number, gList: GList | undefined, onToken?: () => void): Promise<Omit<RunSample, 'repeat' | 'loop'>> {
+async function oneGeneration(
+  m: BenchModel,
+  view: PldrModel,
+  mode: BenchMode,
+  n: number,
+  seed: number,
+  gList: GList | undefined,
+  onToken?: () => void,
+): Promise<Omit<RunSample, 'repeat' | 'loop'>> {
   const info = MODE_INFO[mode];
   const t0 = performance.now();
   const fed = m.tokenizer ? m.tokenizer.promptIds(PAPER_PROMPT) : m.promptIds;
@@ -233,7 +279,10 @@ export function modelInfo(m: BenchModel, modes: BenchMode[], requested: readonly
     modes,
     skipped_modes: requested
       .filter((x) => !modes.includes(x))
-      .map((mode) => ({mode, why: `a PLDRv51G model's G is constant: ${mode === 'g' ? 'g is the same computation as none' : mode === 'kv+g' ? 'kv+g is the same computation as kv' : 'an external G costs what kv costs'}`})),
+      .map((mode) => ({
+        mode,
+        why: `a PLDRv51G model's G is constant: ${mode === 'g' ? 'g is the same computation as none' : mode === 'kv+g' ? 'kv+g is the same computation as kv' : 'an external G costs what kv costs'}`,
+      })),
   };
 }
 
@@ -244,7 +293,8 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
   const repeats = positiveInt(opts.repeats ?? 5, 'repeats (-r)');
   const loops = positiveInt(opts.loops ?? 1, 'loops (-n)');
   const warmup = opts.warmup ?? 1;
-  if (!Number.isInteger(warmup) || warmup < 0) throw new PldrError(`warm-up runs must be a non-negative integer, got ${warmup}`);
+  if (!Number.isInteger(warmup) || warmup < 0)
+    throw new PldrError(`warm-up runs must be a non-negative integer, got ${warmup}`);
   const seed = opts.seed ?? 0;
   const say = opts.onProgress ?? (() => {});
   if (opts.models.length === 0) throw new PldrError('no model to time: give --model DIR or --preset NAME');
@@ -260,7 +310,9 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
     const view = suppressEnd(m.model, m.endId);
     try {
       if (m.promptIds.length + n - 1 > m.config.max_seq_len)
-        throw new PldrError(`${m.label}: prompt (${m.promptIds.length}) + ${n} new tokens exceed max_seq_len ${m.config.max_seq_len}: use fewer --tokens`);
+        throw new PldrError(
+          `${m.label}: prompt (${m.promptIds.length}) + ${n} new tokens exceed max_seq_len ${m.config.max_seq_len}: use fewer --tokens`,
+        );
       const modes = applicableModes(m.family, requested);
       models.push(modelInfo(m, modes, requested));
       if (modes.length === 0) continue;
@@ -269,7 +321,11 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
         const info = models[models.length - 1]!;
         info.copy_bandwidth_gb_s = measureCopyBandwidth(opts.bandwidthMb);
         const threads = kernelThreads();
-        if (threads > 1) Object.assign(info, {bandwidth_threads: threads, copy_bandwidth_threads_gb_s: await measureCopyBandwidthThreads(threads, opts.bandwidthMb)});
+        if (threads > 1)
+          Object.assign(info, {
+            bandwidth_threads: threads,
+            copy_bandwidth_threads_gb_s: await measureCopyBandwidthThreads(threads, opts.bandwidthMb),
+          });
       }
       const gList = modes.includes('ext-g') ? emptyPromptGList(m) : undefined;
       const tensorsBefore = tf.memory().numTensors;
@@ -284,7 +340,10 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
       for (let rep = 0; rep < repeats; rep++) {
         say(`${m.label}: repeat ${rep + 1}/${repeats} (${modes.join(', ')})`);
         for (const mode of modes)
-          for (let loop = 0; loop < loops; loop++) samples.get(mode)!.push({repeat: rep, loop, ...(await oneGeneration(m, view.model, mode, n, seed + k++, gList))});
+          for (let loop = 0; loop < loops; loop++)
+            samples
+              .get(mode)!
+              .push({repeat: rep, loop, ...(await oneGeneration(m, view.model, mode, n, seed + k++, gList))});
       }
       for (const mode of modes) {
         say(`${m.label}: memory, ${mode}`);
@@ -310,21 +369,35 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
   const threads = backendThreads();
   if (threads > 1 && opts.oneThread !== false) {
     say('the same scenarios on one thread (a child process)');
-    const base = await runAtOneThread<PaperResult>({module: 'paper.js', fn: 'runPaper'}, {...opts, reference: undefined, bandwidth: false, long: 0, oneThread: false, onProgress: undefined}, say);
+    const base = await runAtOneThread<PaperResult>(
+      {module: 'paper.js', fn: 'runPaper'},
+      {...opts, reference: undefined, bandwidth: false, long: 0, oneThread: false, onProgress: undefined},
+      say,
+    );
     for (const sc of scenarios) {
       const one = base.scenarios.find((b) => b.id === sc.id);
       if (!one) continue;
       const [total, perToken] = [one.stats.total_ms.median, one.stats.ms_per_token.median];
-      sc.one_thread = {total_ms: total, ms_per_token: perToken, speedup: round(total / sc.stats.total_ms.median, 2), speedup_per_token: round(perToken / sc.stats.ms_per_token.median, 2)};
+      sc.one_thread = {
+        total_ms: total,
+        ms_per_token: perToken,
+        speedup: round(total / sc.stats.total_ms.median, 2),
+        speedup_per_token: round(perToken / sc.stats.ms_per_token.median, 2),
+      };
     }
   }
-  if (opts.reference) timeReferenceDecodes(models, {newTokens: n, repeats: repeats * loops, warmup, seed}, opts.reference, say);
+  if (opts.reference)
+    timeReferenceDecodes(models, {newTokens: n, repeats: repeats * loops, warmup, seed}, opts.reference, say);
   let bandwidth: Bandwidth | undefined;
   if (opts.bandwidth !== false) {
     say('memory bandwidth (copy and matMul of 128 MiB)');
     bandwidth = measureBandwidth(opts.bandwidthMb);
     const threads = kernelThreads();
-    if (threads > 1) Object.assign(bandwidth, {threads, copy_threads_gb_s: await measureCopyBandwidthThreads(threads, opts.bandwidthMb)});
+    if (threads > 1)
+      Object.assign(bandwidth, {
+        threads,
+        copy_threads_gb_s: await measureCopyBandwidthThreads(threads, opts.bandwidthMb),
+      });
   }
   const ratios = paperRatios(scenarios, models);
   const stream = bandwidth ? streamRatios(scenarios, models, bandwidth) : undefined;
@@ -342,7 +415,8 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
       seed,
       timing:
         'one sample = the mean of `loops` generations; a generation is timed from tokenizing the prompt to detokenizing the output (as the paper), or from the fixed ids to the generated ids when the model has no tokenizer',
-      order: 'models one after another; within a model, each repeat runs every mode in turn (interleaved), after `warmup` untimed generations per mode; memory is measured in one more, untimed, generation per mode',
+      order:
+        'models one after another; within a model, each repeat runs every mode in turn (interleaved), after `warmup` untimed generations per mode; memory is measured in one more, untimed, generation per mode',
     },
     models,
     scenarios,
@@ -358,7 +432,10 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
 async function longRun(m: BenchModel, view: PldrModel, mode: BenchMode, n: number, seed: number): Promise<LongRun> {
   const every = n >= 500 ? 50 : Math.max(1, Math.floor(n / 10));
   const P = m.promptIds.length;
-  if (P + n - 1 > m.config.max_seq_len) throw new PldrError(`${m.label}: --long ${n} exceeds max_seq_len ${m.config.max_seq_len} with a ${P}-token prompt: use at most ${m.config.max_seq_len - P + 1}`);
+  if (P + n - 1 > m.config.max_seq_len)
+    throw new PldrError(
+      `${m.label}: --long ${n} exceeds max_seq_len ${m.config.max_seq_len} with a ${P}-token prompt: use at most ${m.config.max_seq_len - P + 1}`,
+    );
   const rows: LongRun['rows'] = [];
   let token = 0;
   const probe = () => {
@@ -385,7 +462,15 @@ async function longRun(m: BenchModel, view: PldrModel, mode: BenchMode, n: numbe
     row.kv_mb = round(row.kv_bytes / MB, 2);
   }
   const mean = (v: number[]) => round(v.reduce((a, b) => a + b, 0) / Math.max(1, v.length), 3);
-  return {model: m.label, mode, tokens: n, every, rows, ms_per_token_first_100: mean(r.step_ms.slice(0, 100)), ms_per_token_last_100: mean(r.step_ms.slice(-100))};
+  return {
+    model: m.label,
+    mode,
+    tokens: n,
+    every,
+    rows,
+    ms_per_token_first_100: mean(r.step_ms.slice(0, 100)),
+    ms_per_token_last_100: mean(r.step_ms.slice(-100)),
+  };
 }
 
 /** No growth: the tensor count is constant, and tensor bytes grow by exactly the KV-cache's growth. */
@@ -408,7 +493,14 @@ function longTarget(run: LongRun): Target {
   };
 }
 
-async function memoryRun(m: BenchModel, view: PldrModel, mode: BenchMode, n: number, seed: number, gList: GList | undefined): Promise<MemoryStats> {
+async function memoryRun(
+  m: BenchModel,
+  view: PldrModel,
+  mode: BenchMode,
+  n: number,
+  seed: number,
+  gList: GList | undefined,
+): Promise<MemoryStats> {
   collectGarbage(); // the host copies of the weights and the timed runs' garbage are not the model's memory
   const before = tf.memory();
   const rssBefore = process.memoryUsage.rss();
@@ -448,7 +540,9 @@ function scenario(m: BenchModel, mode: BenchMode, samples: RunSample[], memory: 
       total_ms: roundSummary(total),
       repeat_mean_ms: [...byRepeat.values()].map((v) => round(v.reduce((a, b) => a + b, 0) / v.length)),
       prompt_ms: roundSummary(summarize(samples.map((s) => s.prompt_ms))),
-      ms_per_token: roundSummary(summarize(samples.map((s) => (s.tokens > 1 ? s.decode_ms / (s.tokens - 1) : NaN)).filter(Number.isFinite))),
+      ms_per_token: roundSummary(
+        summarize(samples.map((s) => (s.tokens > 1 ? s.decode_ms / (s.tokens - 1) : NaN)).filter(Number.isFinite)),
+      ),
       tokens_per_s: round(total.median > 0 ? (tokens * 1000) / total.median : NaN, 2),
       tokens,
     },
@@ -504,12 +598,17 @@ function paperNotes(models: BenchModelInfo[]): string[] {
   const notes = [
     'Absolute times depend on the machine, the backend and its load; compare ratios measured in the same run (spec §9).',
     'The paper stops on [END]; here the end token is suppressed so that every generation has the same length and ms per token is comparable across modes.',
-    "The SDPA baselines run through this engine as PLDRv51G with G = identity (spec §1): attention is softmax(Q·I·Kᵀ/√d_k)·V, so they do one more small product per layer than a dedicated SDPA kernel would.",
+    'The SDPA baselines run through this engine as PLDRv51G with G = identity (spec §1): attention is softmax(Q·I·Kᵀ/√d_k)·V, so they do one more small product per layer than a dedicated SDPA kernel would.',
     "Ratios against a baseline use the PLDR model's KV+G time and the baseline's KV time (a constant-G model has nothing else to cache), as the paper compared both caches on against GPT-Neo with use_cache=True.",
     'ext-g includes handing the G list to the backend at the start of every generation (N·H·d_k² floats per tensor), as generate takes it from the host.',
   ];
   if (models.some((m) => m.prompt_source === 'fixed ids'))
-    notes.push(`Models without a tokenizer (the presets with random weights) are fed a fixed prompt of ${PAPER_PROMPT_LENGTH} token ids, the paper prompt's length with the paper tokenizer; their timing then excludes tokenization.`);
-  if (models.some((m) => m.random_weights)) notes.push('Presets have seeded random weights: the cost of a step does not depend on the weights, only on the shapes.');
+    notes.push(
+      `Models without a tokenizer (the presets with random weights) are fed a fixed prompt of ${PAPER_PROMPT_LENGTH} token ids, the paper prompt's length with the paper tokenizer; their timing then excludes tokenization.`,
+    );
+  if (models.some((m) => m.random_weights))
+    notes.push(
+      'Presets have seeded random weights: the cost of a step does not depend on the weights, only on the shapes.',
+    );
   return notes;
 }

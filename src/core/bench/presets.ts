@@ -15,7 +15,19 @@ export interface BenchPreset {
 
 function sdpaConfig(N: number, H: number, V: number, P: number, dff?: number): ModelConfig {
   const d = H * 64;
-  return {variant: 'v510G', num_layers: N, d_model: d, num_heads: H, dff: dff ?? defaultDff(d), num_reslayerA: 0, num_denseA: 0, A_dff: 0, input_vocab_size: V, max_seq_len: P, source: 'identity'};
+  return {
+    variant: 'v510G',
+    num_layers: N,
+    d_model: d,
+    num_heads: H,
+    dff: dff ?? defaultDff(d),
+    num_reslayerA: 0,
+    num_denseA: 0,
+    A_dff: 0,
+    input_vocab_size: V,
+    max_seq_len: P,
+    source: 'identity',
+  };
 }
 
 const TINY = getPreset('tiny');
@@ -32,7 +44,8 @@ export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freez
       },
       {
         name: 'SDPA-104M',
-        description: "the SDPA special case: PLDRv51G with G = identity at PLDRv51-104M's dimensions (7 layers, 12 heads, d 768, dff 2048, vocab 32000)",
+        description:
+          "the SDPA special case: PLDRv51G with G = identity at PLDRv51-104M's dimensions (7 layers, 12 heads, d 768, dff 2048, vocab 32000)",
         config: sdpaConfig(7, 12, 32000, 1024),
       },
       {
@@ -45,14 +58,26 @@ export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freez
       {
         name: 'tiny-SDPA',
         description: `the SDPA special case (PLDRv51G, G = identity) at the tiny preset's dimensions (${TINY.num_layers} layers, ${TINY.num_heads} heads, d ${TINY.d_model}, vocab ${TINY.input_vocab_size})`,
-        config: {...TINY, variant: 'v510G', num_reslayerA: 0, num_denseA: 0, A_dff: 0, source: 'identity'} as ModelConfig,
+        config: {
+          ...TINY,
+          variant: 'v510G',
+          num_reslayerA: 0,
+          num_denseA: 0,
+          A_dff: 0,
+          source: 'identity',
+        } as ModelConfig,
       },
     ].map((p) => [p.name, {...p, config: validateConfig(p.config, `bench preset ${p.name}`)}]),
   ),
 );
 
 /** Short names the issue uses. */
-const ALIASES: Record<string, string> = {'pldrv51-110m': 'PLDRv51-110M-1', sdpa: 'SDPA-110M', 'gpt-neo-125m': 'SDPA-GPT-Neo-125M', 'sdpa-gpt-neo': 'SDPA-GPT-Neo-125M'};
+const ALIASES: Record<string, string> = {
+  'pldrv51-110m': 'PLDRv51-110M-1',
+  sdpa: 'SDPA-110M',
+  'gpt-neo-125m': 'SDPA-GPT-Neo-125M',
+  'sdpa-gpt-neo': 'SDPA-GPT-Neo-125M',
+};
 
 /** The paper's comparison: both PLDR models and the SDPA baselines. */
 export const PAPER_DEFAULT_PRESETS = ['PLDRv51-104M', 'SDPA-104M', 'PLDRv51-110M-1', 'SDPA-110M', 'SDPA-GPT-Neo-125M'];
@@ -66,7 +91,8 @@ export function benchPresetNames(): string[] {
 /** A bench preset or any config preset, by name (case-insensitive). */
 export function findBenchPreset(name: string): BenchPreset {
   const key = ALIASES[name.toLowerCase()] ?? name;
-  const own = BENCH_PRESETS[key] ?? Object.values(BENCH_PRESETS).find((p) => p.name.toLowerCase() === key.toLowerCase());
+  const own =
+    BENCH_PRESETS[key] ?? Object.values(BENCH_PRESETS).find((p) => p.name.toLowerCase() === key.toLowerCase());
   if (own) return {...own, config: {...own.config}};
   try {
     const p = findPreset(key);
@@ -82,6 +108,7 @@ export type ModelSpec = {preset: string} | {dir: string};
 export function checkSpecs(specs: ModelSpec[]): void {
   for (const s of specs) {
     if ('preset' in s) findBenchPreset(s.preset);
-    else if (!existsSync(s.dir)) throw new PldrError(`no such model: ${s.dir} (give a model directory or a reference .pth)`);
+    else if (!existsSync(s.dir))
+      throw new PldrError(`no such model: ${s.dir} (give a model directory or a reference .pth)`);
   }
 }

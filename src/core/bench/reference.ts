@@ -68,24 +68,58 @@ export function referenceRuns(cfg: ModelConfig): boolean {
 
 /** The reference in a few words, for the targets: "PyTorch 1.13.0a0, 2 threads, OpenBLAS (2 threads)". */
 export function describeReference(r: ReferenceRun): string {
-  const blas = r.blas.name + (r.blas.openblas_threads !== undefined ? ` (${r.blas.openblas_threads} thread${r.blas.openblas_threads === 1 ? '' : 's'})` : '');
+  const blas =
+    r.blas.name +
+    (r.blas.openblas_threads !== undefined
+      ? ` (${r.blas.openblas_threads} thread${r.blas.openblas_threads === 1 ? '' : 's'})`
+      : '');
   const env = Object.entries(r.environment ?? {}).map(([k, v]) => `${k}=${v}`);
   return `PyTorch ${r.torch}, ${r.threads} thread${r.threads === 1 ? '' : 's'}, ${blas}${env.length ? `, ${env.join(' ')}` : ''}`;
 }
 
 function configJson(cfg: ModelConfig): string {
-  const {variant, num_layers, d_model, num_heads, dff, num_reslayerA, num_denseA, A_dff, input_vocab_size, max_seq_len} = cfg;
-  return JSON.stringify({variant, num_layers, d_model, num_heads, dff, num_reslayerA, num_denseA, A_dff, input_vocab_size, max_seq_len});
+  const {
+    variant,
+    num_layers,
+    d_model,
+    num_heads,
+    dff,
+    num_reslayerA,
+    num_denseA,
+    A_dff,
+    input_vocab_size,
+    max_seq_len,
+  } = cfg;
+  return JSON.stringify({
+    variant,
+    num_layers,
+    d_model,
+    num_heads,
+    dff,
+    num_reslayerA,
+    num_denseA,
+    A_dff,
+    input_vocab_size,
+    max_seq_len,
+  });
 }
 
 /** Fail in one line, before anything is timed, when the script, python or torch is missing. */
 export function checkReference(opts: ReferenceOptions = {}): void {
   if (!existsSync(REFERENCE_SCRIPT))
-    throw new PldrError('--reference runs scripts/torch-reference.py, which is not part of the installed package: run pldr from a checkout of its repository');
+    throw new PldrError(
+      '--reference runs scripts/torch-reference.py, which is not part of the installed package: run pldr from a checkout of its repository',
+    );
   const python = opts.python ?? DEFAULT_PYTHON;
   const r = spawnSync(python, ['-c', 'import torch'], {encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe']});
-  if (r.error) throw new PldrError(`--reference: no python at ${python}: apt install python3-torch (Debian), or give --python PATH of a python that has torch`);
-  if (r.status !== 0) throw new PldrError(`--reference: ${python} cannot import torch: apt install python3-torch (Debian), or give --python PATH of a python that has torch`);
+  if (r.error)
+    throw new PldrError(
+      `--reference: no python at ${python}: apt install python3-torch (Debian), or give --python PATH of a python that has torch`,
+    );
+  if (r.status !== 0)
+    throw new PldrError(
+      `--reference: ${python} cannot import torch: apt install python3-torch (Debian), or give --python PATH of a python that has torch`,
+    );
 }
 
 /**
@@ -93,7 +127,13 @@ export function checkReference(opts: ReferenceOptions = {}): void {
  * folder first and their paths substituted for `{name}` in `args`. Fails in one line when python,
  * torch or the script is missing.
  */
-export function runReference<T extends ReferenceRun>(suite: ReferenceRun['suite'], cfg: ModelConfig, args: string[], opts: ReferenceOptions = {}, files: Record<string, string> = {}): T {
+export function runReference<T extends ReferenceRun>(
+  suite: ReferenceRun['suite'],
+  cfg: ModelConfig,
+  args: string[],
+  opts: ReferenceOptions = {},
+  files: Record<string, string> = {},
+): T {
   checkReference(opts);
   const python = opts.python ?? DEFAULT_PYTHON;
   const threads = opts.threads ?? DEFAULT_REFERENCE_THREADS;
@@ -106,17 +146,30 @@ export function runReference<T extends ReferenceRun>(suite: ReferenceRun['suite'
         return [name, path];
       }),
     );
-    const argv = [REFERENCE_SCRIPT, suite, '--config', configJson(cfg), '--threads', String(threads), ...(opts.blasThreads !== undefined ? ['--blas-threads', String(opts.blasThreads)] : []), ...args.map((a) => a.replace(/^\{([\w.-]+)\}$/, (m, k: string) => named[k] ?? m))];
+    const argv = [
+      REFERENCE_SCRIPT,
+      suite,
+      '--config',
+      configJson(cfg),
+      '--threads',
+      String(threads),
+      ...(opts.blasThreads !== undefined ? ['--blas-threads', String(opts.blasThreads)] : []),
+      ...args.map((a) => a.replace(/^\{([\w.-]+)\}$/, (m, k: string) => named[k] ?? m)),
+    ];
     const r = spawnSync(python, argv, {encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe']});
     if (r.error) throw new PldrError(`--reference: could not start ${python}: ${r.error.message}`);
     if (r.status !== 0) {
       const last = r.stderr.trim().split('\n').pop() ?? '';
-      throw new PldrError(`--reference: scripts/torch-reference.py ${suite} failed (exit ${r.status ?? r.signal}): ${last}`);
+      throw new PldrError(
+        `--reference: scripts/torch-reference.py ${suite} failed (exit ${r.status ?? r.signal}): ${last}`,
+      );
     }
     try {
       return JSON.parse(r.stdout) as T;
     } catch {
-      throw new PldrError(`--reference: scripts/torch-reference.py ${suite} printed no JSON: ${r.stdout.slice(0, 200)}`);
+      throw new PldrError(
+        `--reference: scripts/torch-reference.py ${suite} printed no JSON: ${r.stdout.slice(0, 200)}`,
+      );
     }
   } finally {
     rmSync(dir, {recursive: true, force: true});
@@ -127,11 +180,29 @@ export function runReference<T extends ReferenceRun>(suite: ReferenceRun['suite'
  * The paper protocol in KV+G on every PLDR model of a paper run that was timed in KV+G, with the
  * same prompt ids, new tokens, samples and seed; stored as each model's `reference`.
  */
-export function timeReferenceDecodes(models: BenchModelInfo[], p: {newTokens: number; repeats: number; warmup: number; seed: number}, opts: ReferenceOptions, say: (m: string) => void): void {
+export function timeReferenceDecodes(
+  models: BenchModelInfo[],
+  p: {newTokens: number; repeats: number; warmup: number; seed: number},
+  opts: ReferenceOptions,
+  say: (m: string) => void,
+): void {
   for (const m of models) {
     if (m.family !== 'pldr' || !m.modes.includes('kv+g') || !referenceRuns(m.config)) continue;
     say(`${m.label}: the reference (PyTorch), KV+G`);
-    const args = ['--cache', 'kv+g', '--prompt-ids', m.prompt_ids.join(','), '--tokens', String(p.newTokens), '--repeats', String(p.repeats), '--warmup', String(p.warmup), '--seed', String(p.seed)];
+    const args = [
+      '--cache',
+      'kv+g',
+      '--prompt-ids',
+      m.prompt_ids.join(','),
+      '--tokens',
+      String(p.newTokens),
+      '--repeats',
+      String(p.repeats),
+      '--warmup',
+      String(p.warmup),
+      '--seed',
+      String(p.seed),
+    ];
     m.reference = runReference<ReferenceDecode>('decode', m.config, args, opts);
   }
 }

@@ -17,7 +17,14 @@ import * as tf from '@tensorflow/tfjs';
 import {backendThreads} from '../backend.js';
 import {PldrError} from '../errors.js';
 import {checkWritableFolder, writeFileAtomic} from '../io/fsutil.js';
-import {type BarChartSpec, type BarDatum, type LineChartSpec, multiPanelSvg, type PanelSpec, svgToPng} from '../plot.js';
+import {
+  type BarChartSpec,
+  type BarDatum,
+  type LineChartSpec,
+  multiPanelSvg,
+  type PanelSpec,
+  svgToPng,
+} from '../plot.js';
 import {type Align, table as renderTable} from '../table.js';
 import type {MicroResult} from './micro.js';
 import type {PaperResult, PaperScenario} from './paper.js';
@@ -76,7 +83,12 @@ const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'
 
 function git(args: string[]): string | null {
   try {
-    return execFileSync('git', args, {cwd: PACKAGE_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000}).trim();
+    return execFileSync('git', args, {
+      cwd: PACKAGE_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    }).trim();
   } catch {
     return null;
   }
@@ -93,14 +105,18 @@ function flag(name: string): boolean | undefined {
 export function collectEnvironment(): Environment {
   let pldr = 'unknown';
   try {
-    pldr = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {version?: string}).version ?? 'unknown';
+    pldr =
+      (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {version?: string}).version ?? 'unknown';
   } catch {
     /* not in a package */
   }
   const commit = git(['rev-parse', 'HEAD']);
   const status = commit ? git(['status', '--porcelain', '--untracked-files=no']) : null;
   const backend = tf.getBackend();
-  const wasm = backend === 'wasm' ? {wasm_simd: flag('WASM_HAS_SIMD_SUPPORT'), wasm_threads: flag('WASM_HAS_MULTITHREAD_SUPPORT')} : {};
+  const wasm =
+    backend === 'wasm'
+      ? {wasm_simd: flag('WASM_HAS_SIMD_SUPPORT'), wasm_threads: flag('WASM_HAS_MULTITHREAD_SUPPORT')}
+      : {};
   return {
     backend,
     ...Object.fromEntries(Object.entries(wasm).filter(([, v]) => v !== undefined)),
@@ -121,8 +137,21 @@ export function collectEnvironment(): Environment {
   };
 }
 
-export function makeReport(result: BenchResult, meta: {name: string; command: string; flags: Record<string, unknown>; environment: Environment; duration_s?: number}): BenchReport {
-  return {kind: 'pldr-bench', schema: 1, name: meta.name, created: new Date().toISOString(), command: meta.command, flags: meta.flags, environment: meta.environment, ...(meta.duration_s !== undefined ? {duration_s: round(meta.duration_s, 1)} : {}), ...result};
+export function makeReport(
+  result: BenchResult,
+  meta: {name: string; command: string; flags: Record<string, unknown>; environment: Environment; duration_s?: number},
+): BenchReport {
+  return {
+    kind: 'pldr-bench',
+    schema: 1,
+    name: meta.name,
+    created: new Date().toISOString(),
+    command: meta.command,
+    flags: meta.flags,
+    environment: meta.environment,
+    ...(meta.duration_s !== undefined ? {duration_s: round(meta.duration_s, 1)} : {}),
+    ...result,
+  };
 }
 
 /** `<suite>[-quick]-<backend>-<UTC date and time>`, e.g. paper-wasm-20250101-120000. */
@@ -133,7 +162,10 @@ export function defaultName(suite: Suite, backend: string, quick: boolean, now =
 
 export function checkName(name: string): string {
   const n = name.replace(/\.(json|md)$/, '');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(n)) throw new PldrError(`--out "${name}": use a plain file name (letters, digits, . _ + -), without a directory; --results-dir sets the folder`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(n))
+    throw new PldrError(
+      `--out "${name}": use a plain file name (letters, digits, . _ + -), without a directory; --results-dir sets the folder`,
+    );
   return n;
 }
 
@@ -163,7 +195,9 @@ export function writeReport(report: BenchReport, dir: string): WrittenFiles {
   try {
     mkdirSync(dir, {recursive: true});
   } catch (e) {
-    throw new PldrError(`cannot create the results folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new PldrError(
+      `cannot create the results folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   const base = join(dir, report.name);
   const files: WrittenFiles = {json: `${base}.json`, md: `${base}.md`, svg: `${base}.svg`};
@@ -176,7 +210,10 @@ export function writeReport(report: BenchReport, dir: string): WrittenFiles {
     files.pngError = (e as Error).message;
   }
   writeAtomic(files.json, JSON.stringify(report, null, 1) + '\n');
-  writeAtomic(files.md, renderMarkdown(report, {svg: `${report.name}.svg`, ...(files.png ? {png: `${report.name}.png`} : {})}));
+  writeAtomic(
+    files.md,
+    renderMarkdown(report, {svg: `${report.name}.svg`, ...(files.png ? {png: `${report.name}.png`} : {})}),
+  );
   return files;
 }
 
@@ -188,7 +225,8 @@ export function readReport(path: string): BenchReport {
   } catch (e) {
     throw new PldrError(`${path} is not JSON: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (r?.kind !== 'pldr-bench' || !SUITES.includes(r.suite as Suite)) throw new PldrError(`${path} is not a pldr bench report (no kind "pldr-bench" with a suite)`);
+  if (r?.kind !== 'pldr-bench' || !SUITES.includes(r.suite as Suite))
+    throw new PldrError(`${path} is not a pldr bench report (no kind "pldr-bench" with a suite)`);
   return r as BenchReport;
 }
 
@@ -206,7 +244,8 @@ export function num(x: number | undefined | null, digits?: number): string {
 const pct = (x: number): string => (Number.isFinite(x) ? `${x > 0 ? '+' : ''}${x.toFixed(1)}%` : 'n/a');
 const times = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
 /** Markdown table for the report file; first column left, the rest right unless `align` says otherwise. */
-const table = (head: string[], rows: string[][], align?: Align[]): string => renderTable(rows, {head, align, style: 'markdown'});
+const table = (head: string[], rows: string[][], align?: Align[]): string =>
+  renderTable(rows, {head, align, style: 'markdown'});
 
 /** Plain-text table for a terminal: columns padded, first left-aligned. */
 const textTable = (head: string[], rows: string[][]): string => renderTable(rows, {head, trimEnd: true});
@@ -214,26 +253,41 @@ const textTable = (head: string[], rows: string[][]): string => renderTable(rows
 const onOff = (b: boolean | undefined): string => (b === undefined ? 'unknown' : b ? 'on' : 'off');
 
 /** ", 2 threads" (older reports, without the field, show nothing). */
-const threadsNote = (e: Environment): string => (e.threads === undefined ? '' : `, ${e.threads} thread${e.threads === 1 ? '' : 's'}`);
+const threadsNote = (e: Environment): string =>
+  e.threads === undefined ? '' : `, ${e.threads} thread${e.threads === 1 ? '' : 's'}`;
 
 function envLine(e: Environment): string {
   const wasm = e.backend === 'wasm' ? ` (SIMD ${onOff(e.wasm_simd)}, threads ${onOff(e.wasm_threads)})` : '';
-  const commit = e.git_commit ? `commit ${e.git_commit.slice(0, 12)}${e.git_dirty ? ' with uncommitted changes' : ''}` : 'no git commit';
+  const commit = e.git_commit
+    ? `commit ${e.git_commit.slice(0, 12)}${e.git_dirty ? ' with uncommitted changes' : ''}`
+    : 'no git commit';
   return `${e.cpu}, ${e.cores} cores, ${e.memory_gb} GB; backend ${e.backend}${wasm}${threadsNote(e)}; Node ${e.node}, tfjs ${e.tfjs}, pldr ${e.pldr}, ${commit}; ${e.date}`;
 }
 
 function envTable(e: Environment): string {
   const rows: [string, string][] = [
-    ['backend', e.backend + (e.backend === 'wasm' ? ` (SIMD ${onOff(e.wasm_simd)}, threads ${onOff(e.wasm_threads)})` : '') + threadsNote(e)],
+    [
+      'backend',
+      e.backend +
+        (e.backend === 'wasm' ? ` (SIMD ${onOff(e.wasm_simd)}, threads ${onOff(e.wasm_threads)})` : '') +
+        threadsNote(e),
+    ],
     ['CPU', `${e.cpu} × ${e.cores} logical cores`],
     ['memory', `${e.memory_gb} GB`],
     ['OS', `${e.platform} ${e.os_release} (${e.arch})`],
     ['Node / tfjs / pldr', `${e.node} / ${e.tfjs} / ${e.pldr}`],
     ['git commit', e.git_commit ? `${e.git_commit}${e.git_dirty ? ' (uncommitted changes present)' : ''}` : 'n/a'],
-    ['load average (1, 5, 15 min)', `start ${e.load_average_start.join(', ')}${e.load_average_end ? `; end ${e.load_average_end.join(', ')}` : ''}`],
+    [
+      'load average (1, 5, 15 min)',
+      `start ${e.load_average_start.join(', ')}${e.load_average_end ? `; end ${e.load_average_end.join(', ')}` : ''}`,
+    ],
     ['date', e.date],
   ];
-  return table(['what', 'value'], rows.map((r) => [...r]), ['l', 'l']);
+  return table(
+    ['what', 'value'],
+    rows.map((r) => [...r]),
+    ['l', 'l'],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,31 +296,106 @@ function envTable(e: Environment): string {
 export function renderSummary(r: BenchReport): string {
   if (r.suite === 'paper') {
     const one = r.scenarios.some((s) => s.one_thread);
-    const oneCells = (s: PaperScenario) => (!one ? [] : s.one_thread ? [num(s.one_thread.total_ms), times(s.one_thread.speedup), times(s.one_thread.speedup_per_token)] : ['', '', '']);
-    const rows = r.scenarios.map((s) => [s.id, num(s.stats.total_ms.median), num(s.stats.total_ms.min), num(s.stats.total_ms.max), num(s.stats.prompt_ms.median), num(s.stats.ms_per_token.median), num(s.stats.tokens_per_s), String(s.stats.tokens), ...oneCells(s)]);
+    const oneCells = (s: PaperScenario) =>
+      !one
+        ? []
+        : s.one_thread
+          ? [num(s.one_thread.total_ms), times(s.one_thread.speedup), times(s.one_thread.speedup_per_token)]
+          : ['', '', ''];
+    const rows = r.scenarios.map((s) => [
+      s.id,
+      num(s.stats.total_ms.median),
+      num(s.stats.total_ms.min),
+      num(s.stats.total_ms.max),
+      num(s.stats.prompt_ms.median),
+      num(s.stats.ms_per_token.median),
+      num(s.stats.tokens_per_s),
+      String(s.stats.tokens),
+      ...oneCells(s),
+    ]);
     const ratios = r.ratios.map((x) => [x.label, times(x.value), times(x.per_token), x.paper ?? '']);
     return [
-      textTable(['scenario', 'median ms', 'min', 'max', 'prompt ms', 'ms/token', 'tokens/s', 'tokens', ...(one ? ['1 thread ms', '× 1 thread', 'per token'] : [])], rows),
+      textTable(
+        [
+          'scenario',
+          'median ms',
+          'min',
+          'max',
+          'prompt ms',
+          'ms/token',
+          'tokens/s',
+          'tokens',
+          ...(one ? ['1 thread ms', '× 1 thread', 'per token'] : []),
+        ],
+        rows,
+      ),
       '',
-      ratios.length ? textTable(['ratio (whole generation, median)', 'value', 'per token', 'paper'], ratios) : 'no ratios: run a PLDR model in modes none and kv+g, and an SDPA baseline in kv, together',
+      ratios.length
+        ? textTable(['ratio (whole generation, median)', 'value', 'per token', 'paper'], ratios)
+        : 'no ratios: run a PLDR model in modes none and kv+g, and an SDPA baseline in kv, together',
       ...targetLines(r.targets ?? []),
     ].join('\n');
   }
   if (r.suite === 'train') {
     const {header, cells} = trainComparisons(r);
-    const rows = r.runs.map((x, i) => [x.model, `${(x.params / 1e6).toFixed(2)}M`, `${x.batch} × ${x.context}`, num(x.stats.median), num(x.stats.min), num(x.stats.max), num(x.tokens_per_s, 0), ...cells[i]!]);
+    const rows = r.runs.map((x, i) => [
+      x.model,
+      `${(x.params / 1e6).toFixed(2)}M`,
+      `${x.batch} × ${x.context}`,
+      num(x.stats.median),
+      num(x.stats.min),
+      num(x.stats.max),
+      num(x.tokens_per_s, 0),
+      ...cells[i]!,
+    ]);
     return [
-      textTable(['configuration', 'parameters', 'batch × context', 'median ms/step', 'min', 'max', 'tokens/s', ...header], rows),
+      textTable(
+        ['configuration', 'parameters', 'batch × context', 'median ms/step', 'min', 'max', 'tokens/s', ...header],
+        rows,
+      ),
       ...targetLines(r.targets),
     ].join('\n');
   }
   if (r.suite === 'eval') return evalSummary(r);
   if (r.suite === 'scaling') {
-    const rows = r.series.map((s) => [s.id, num(s.prompt_ms[0]), num(s.bins[0]?.median_ms), num(s.bins[s.bins.length - 1]?.median_ms), num(s.slope_us_per_position), times(s.last_over_first), String(s.positions[s.positions.length - 1] ?? '')]);
-    return textTable(['series', 'prompt ms', 'first bin ms/token', 'last bin ms/token', 'slope µs/position', 'last ÷ first', 'to position'], rows);
+    const rows = r.series.map((s) => [
+      s.id,
+      num(s.prompt_ms[0]),
+      num(s.bins[0]?.median_ms),
+      num(s.bins[s.bins.length - 1]?.median_ms),
+      num(s.slope_us_per_position),
+      times(s.last_over_first),
+      String(s.positions[s.positions.length - 1] ?? ''),
+    ]);
+    return textTable(
+      [
+        'series',
+        'prompt ms',
+        'first bin ms/token',
+        'last bin ms/token',
+        'slope µs/position',
+        'last ÷ first',
+        'to position',
+      ],
+      rows,
+    );
   }
-  const rows = r.benchmarks.map((b) => [b.id, num(b.avg_ns / 1000), num(b.p50_ns / 1000), num(b.min_ns / 1000), num(b.p99_ns / 1000), String(b.ticks)]);
-  return [textTable(['benchmark', 'avg µs', 'p50 µs', 'min µs', 'p99 µs', 'calls'], rows), '', textTable(['ratio', 'value'], r.ratios.map((x) => [x.label, times(x.value)]))].join('\n');
+  const rows = r.benchmarks.map((b) => [
+    b.id,
+    num(b.avg_ns / 1000),
+    num(b.p50_ns / 1000),
+    num(b.min_ns / 1000),
+    num(b.p99_ns / 1000),
+    String(b.ticks),
+  ]);
+  return [
+    textTable(['benchmark', 'avg µs', 'p50 µs', 'min µs', 'p99 µs', 'calls'], rows),
+    '',
+    textTable(
+      ['ratio', 'value'],
+      r.ratios.map((x) => [x.label, times(x.value)]),
+    ),
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,7 +413,12 @@ export function chartSvg(r: BenchReport): string {
       const s = r.scenarios.find((x) => x.model === model && x.mode === mode);
       return s ? f(s) : NaN;
     };
-    const panel = (t: string, label: string, f: (s: PaperResult['scenarios'][number]) => number, id: string): PanelSpec => ({
+    const panel = (
+      t: string,
+      label: string,
+      f: (s: PaperResult['scenarios'][number]) => number,
+      id: string,
+    ): PanelSpec => ({
       type: 'bar',
       id,
       title: t,
@@ -294,15 +428,30 @@ export function chartSvg(r: BenchReport): string {
     });
     return multiPanelSvg(
       [
-        panel(`Whole generation of ${r.protocol.new_tokens} tokens (median of ${r.protocol.repeats * r.protocol.loops})`, 'ms per generation (lower is faster)', (s) => s.stats.total_ms.median, 'total'),
-        panel('Each generated token after the prompt (median)', 'ms per token (lower is faster)', (s) => s.stats.ms_per_token.median, 'token'),
+        panel(
+          `Whole generation of ${r.protocol.new_tokens} tokens (median of ${r.protocol.repeats * r.protocol.loops})`,
+          'ms per generation (lower is faster)',
+          (s) => s.stats.total_ms.median,
+          'total',
+        ),
+        panel(
+          'Each generated token after the prompt (median)',
+          'ms per token (lower is faster)',
+          (s) => s.stats.ms_per_token.median,
+          'token',
+        ),
       ],
       {columns: 1, title},
     );
   }
   if (r.suite === 'train') {
     const bars = r.runs.map((x) => ({label: `${x.model} (${x.batch}×${x.context})`, value: x.tokens_per_s}));
-    return barChart('train', 'Training throughput (whole optimisation steps)', 'tokens per second (higher is faster)', bars);
+    return barChart(
+      'train',
+      'Training throughput (whole optimisation steps)',
+      'tokens per second (higher is faster)',
+      bars,
+    );
   }
   if (r.suite === 'eval') {
     const bars = r.scenarios.map((x) => ({label: x.id, value: x.requests_per_s}));
@@ -315,7 +464,9 @@ export function chartSvg(r: BenchReport): string {
       xLabel: 'position (context length at the step)',
       yLabel: 'ms per generated token',
       yMin: 0,
-      series: r.series.filter((s) => s.model === m.label).map((s) => ({name: MODE_INFO[s.mode].title, points: s.positions.map((p, j) => [p, s.median_ms[j]] as const)})),
+      series: r.series
+        .filter((s) => s.model === m.label)
+        .map((s) => ({name: MODE_INFO[s.mode].title, points: s.positions.map((p, j) => [p, s.median_ms[j]] as const)})),
     }));
     return multiPanelSvg(panels, {columns: 1, title});
   }
@@ -335,13 +486,25 @@ export function chartSvg(r: BenchReport): string {
 
 export function renderMarkdown(r: BenchReport, charts: {svg: string; png?: string}): string {
   const parts: string[] = [];
-  const body = r.suite === 'paper' ? paperMarkdown(r) : r.suite === 'scaling' ? scalingMarkdown(r) : r.suite === 'train' ? trainMarkdown(r) : r.suite === 'eval' ? evalMarkdown(r) : microMarkdown(r);
+  const body =
+    r.suite === 'paper'
+      ? paperMarkdown(r)
+      : r.suite === 'scaling'
+        ? scalingMarkdown(r)
+        : r.suite === 'train'
+          ? trainMarkdown(r)
+          : r.suite === 'eval'
+            ? evalMarkdown(r)
+            : microMarkdown(r);
   parts.push(body.head);
   parts.push(`![${r.suite} chart](${charts.svg})` + (charts.png ? `\n\n(also as [PNG](${charts.png}))` : ''));
   parts.push(...body.sections);
-  if (r.compare) parts.push(`## Change since ${r.compare.against}\n\n${compareMarkdown(r.compare.rows, r.compare.warnings)}`);
+  if (r.compare)
+    parts.push(`## Change since ${r.compare.against}\n\n${compareMarkdown(r.compare.rows, r.compare.warnings)}`);
   parts.push(`## Environment\n\n${envTable(r.environment)}`);
-  parts.push(`## Reproduce\n\n\`\`\`sh\n${r.command}\n\`\`\`\n\nEvery sample, the flags and the environment are in \`${r.name}.json\`${r.duration_s !== undefined ? `; the run took ${r.duration_s} s` : ''}.`);
+  parts.push(
+    `## Reproduce\n\n\`\`\`sh\n${r.command}\n\`\`\`\n\nEvery sample, the flags and the environment are in \`${r.name}.json\`${r.duration_s !== undefined ? `; the run took ${r.duration_s} s` : ''}.`,
+  );
   return parts.join('\n\n') + '\n';
 }
 
@@ -366,14 +529,22 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
   const sections: string[] = [];
 
   const ratioRows = r.ratios.map((x) => {
-    const range = x.per_repeat.length > 1 ? `${num(Math.min(...x.per_repeat), 2)}–${num(Math.max(...x.per_repeat), 2)}` : 'n/a';
-    const v = x.kind === 'pldr-vs-baseline' && Number.isFinite(x.value) ? `**${times(x.value)}** (${x.value < 1 ? `${((1 - x.value) * 100).toFixed(0)}% less time` : `${((x.value - 1) * 100).toFixed(0)}% more time`})` : `**${times(x.value)}**`;
+    const range =
+      x.per_repeat.length > 1 ? `${num(Math.min(...x.per_repeat), 2)}–${num(Math.max(...x.per_repeat), 2)}` : 'n/a';
+    const v =
+      x.kind === 'pldr-vs-baseline' && Number.isFinite(x.value)
+        ? `**${times(x.value)}** (${x.value < 1 ? `${((1 - x.value) * 100).toFixed(0)}% less time` : `${((x.value - 1) * 100).toFixed(0)}% more time`})`
+        : `**${times(x.value)}**`;
     return [x.label, v, range, times(x.per_token), x.paper ?? '—'];
   });
   sections.push(
     `## Headline ratios\n\n` +
       (ratioRows.length
-        ? table(['ratio of median times', 'this run', 'range over repeats', 'per token', 'paper (spec §9)'], ratioRows, ['l', 'r', 'r', 'r', 'l']) +
+        ? table(
+            ['ratio of median times', 'this run', 'range over repeats', 'per token', 'paper (spec §9)'],
+            ratioRows,
+            ['l', 'r', 'r', 'r', 'l'],
+          ) +
           '\n\n*No cache ÷ KV+G* above 1 means the caches make generation faster by that factor. *PLDR ÷ baseline* below 1 means the PLDR model with both caches generates faster than the baseline with its KV-cache. ' +
           '"Per token" is the same ratio for the decode steps alone (the prompt step excluded). "Range over repeats" pairs the repeats\' mean times.'
         : 'No ratio could be formed: that needs a PLDR model timed in modes none and kv+g, and a baseline (PLDRv51G) in kv, in the same run.'),
@@ -385,8 +556,26 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
       sections.push(
         `## Memory over a long generation: ${run.model}, ${run.tokens} tokens (${run.mode.toUpperCase()})\n\n` +
           table(
-            ['after token', 'tensors', 'tensor MB', 'of which KV-cache MB', 'tensor MB − KV', 'JS heap MB', 'RSS MB', 'wasm heap MB'],
-            run.rows.map((x) => [String(x.token), String(x.tensors), num(x.tensor_mb, 2), num(x.kv_mb, 2), num(x.tensor_mb - x.kv_mb, 2), num(x.js_heap_mb, 1), num(x.rss_mb, 0), x.wasm_heap_mb !== undefined ? num(x.wasm_heap_mb, 0) : 'n/a']),
+            [
+              'after token',
+              'tensors',
+              'tensor MB',
+              'of which KV-cache MB',
+              'tensor MB − KV',
+              'JS heap MB',
+              'RSS MB',
+              'wasm heap MB',
+            ],
+            run.rows.map((x) => [
+              String(x.token),
+              String(x.tensors),
+              num(x.tensor_mb, 2),
+              num(x.kv_mb, 2),
+              num(x.tensor_mb - x.kv_mb, 2),
+              num(x.js_heap_mb, 1),
+              num(x.rss_mb, 0),
+              x.wasm_heap_mb !== undefined ? num(x.wasm_heap_mb, 0) : 'n/a',
+            ]),
             ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
           ) +
           `\n\nms per token: ${run.ms_per_token_first_100} over the first 100 steps, ${run.ms_per_token_last_100} over the last 100 (attention reads a KV-cache that grows with position). ` +
@@ -395,11 +584,41 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
 
   const rows = r.scenarios.map((s) => {
     const st = s.stats;
-    return [s.model, MODE_INFO[s.mode].title, num(st.total_ms.median), num(st.total_ms.min), num(st.total_ms.max), `${num(st.total_ms.spread_pct, 0)}%`, num(st.prompt_ms.median), num(st.ms_per_token.median), num(st.tokens_per_s, 1), `${st.tokens}`, num(s.memory.rss_peak_mb, 0), num(s.memory.tensor_mb_peak, 1)];
+    return [
+      s.model,
+      MODE_INFO[s.mode].title,
+      num(st.total_ms.median),
+      num(st.total_ms.min),
+      num(st.total_ms.max),
+      `${num(st.total_ms.spread_pct, 0)}%`,
+      num(st.prompt_ms.median),
+      num(st.ms_per_token.median),
+      num(st.tokens_per_s, 1),
+      `${st.tokens}`,
+      num(s.memory.rss_peak_mb, 0),
+      num(s.memory.tensor_mb_peak, 1),
+    ];
   });
   sections.push(
     `## Every scenario\n\n` +
-      table(['model', 'mode', 'median ms', 'min ms', 'max ms', 'spread', 'prompt ms', 'ms/token', 'tokens/s', 'tokens', 'peak RSS MB', 'tensor MB'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']) +
+      table(
+        [
+          'model',
+          'mode',
+          'median ms',
+          'min ms',
+          'max ms',
+          'spread',
+          'prompt ms',
+          'ms/token',
+          'tokens/s',
+          'tokens',
+          'peak RSS MB',
+          'tensor MB',
+        ],
+        rows,
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ) +
       `\n\n*median/min/max ms*: the whole generation (from tokenizing the prompt to detokenizing the output; from fixed ids to ids for models without a tokenizer), over ${p.repeats * p.loops} timed generations; *spread*: (max − min) ÷ median; ` +
       `*prompt ms*: the first model call on the whole prompt; *ms/token*: each later step (one new token); *tokens/s*: new tokens ÷ median time of the whole generation; *tokens*: new tokens per generation (the end token was suppressed, so it is always ${p.new_tokens}). ` +
       `*peak RSS*: the process's resident memory, sampled after every step of one extra generation; *tensor MB*: tfjs tensor memory at its peak then (weights + caches).`,
@@ -411,8 +630,26 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
       `## Threads\n\n` +
         `This run used ${r.threads} threads; every scenario ran again on one thread, in a child process, right after (same protocol, no memory or bandwidth runs).\n\n` +
         table(
-          ['model', 'mode', `median ms (${r.threads} threads)`, 'median ms (1 thread)', 'speed-up', `ms/token (${r.threads} threads)`, 'ms/token (1 thread)', 'speed-up per token'],
-          oneThread.map((s) => [s.model, MODE_INFO[s.mode].title, num(s.stats.total_ms.median), num(s.one_thread!.total_ms), times(s.one_thread!.speedup), num(s.stats.ms_per_token.median), num(s.one_thread!.ms_per_token), times(s.one_thread!.speedup_per_token)]),
+          [
+            'model',
+            'mode',
+            `median ms (${r.threads} threads)`,
+            'median ms (1 thread)',
+            'speed-up',
+            `ms/token (${r.threads} threads)`,
+            'ms/token (1 thread)',
+            'speed-up per token',
+          ],
+          oneThread.map((s) => [
+            s.model,
+            MODE_INFO[s.mode].title,
+            num(s.stats.total_ms.median),
+            num(s.one_thread!.total_ms),
+            times(s.one_thread!.speedup),
+            num(s.stats.ms_per_token.median),
+            num(s.one_thread!.ms_per_token),
+            times(s.one_thread!.speedup_per_token),
+          ]),
           ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
         ),
     );
@@ -421,36 +658,70 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
     `## Models\n\n` +
       table(
         ['model', 'what it is', 'parameters', 'layers × heads × d', 'vocab', 'weights', 'prompt'],
-        r.models.map((m) => [m.label, m.description, `${(m.params / 1e6).toFixed(1)}M`, `${m.config.num_layers} × ${m.config.num_heads} × ${m.config.d_model}`, String(m.config.input_vocab_size), m.random_weights ? 'seeded random' : 'from the model directory', `${m.prompt_ids.length} ids (${m.prompt_source})`]),
+        r.models.map((m) => [
+          m.label,
+          m.description,
+          `${(m.params / 1e6).toFixed(1)}M`,
+          `${m.config.num_layers} × ${m.config.num_heads} × ${m.config.d_model}`,
+          String(m.config.input_vocab_size),
+          m.random_weights ? 'seeded random' : 'from the model directory',
+          `${m.prompt_ids.length} ids (${m.prompt_source})`,
+        ]),
         ['l', 'l', 'r', 'r', 'r', 'l', 'l'],
       ) +
-      (r.models.some((m) => m.skipped_modes.length) ? `\n\nModes not run: ${r.models.filter((m) => m.skipped_modes.length).map((m) => `${m.label} — ${m.skipped_modes.map((s) => s.mode).join(', ')} (${m.skipped_modes[0].why.replace(/:.*/, '')})`).join('; ')}.` : ''),
+      (r.models.some((m) => m.skipped_modes.length)
+        ? `\n\nModes not run: ${r.models
+            .filter((m) => m.skipped_modes.length)
+            .map(
+              (m) =>
+                `${m.label} — ${m.skipped_modes.map((s) => s.mode).join(', ')} (${m.skipped_modes[0].why.replace(/:.*/, '')})`,
+            )
+            .join('; ')}.`
+        : ''),
   );
 
   const used = BENCH_MODES.filter((mode) => r.scenarios.some((s) => s.mode === mode));
   sections.push(`## Modes\n\n${used.map((mode) => `- **${mode}** — ${MODE_INFO[mode].description}.`).join('\n')}`);
   sections.push(
     `## Protocol\n\n` +
-      [`- End token: ${p.end_token}.`, `- Timing: ${p.timing}.`, `- Order: ${p.order}.`, `- Sampling seed ${p.seed} (each generation draws with its own seed).`, ...r.notes.map((n) => `- ${n}`)].join('\n'),
+      [
+        `- End token: ${p.end_token}.`,
+        `- Timing: ${p.timing}.`,
+        `- Order: ${p.order}.`,
+        `- Sampling seed ${p.seed} (each generation draws with its own seed).`,
+        ...r.notes.map((n) => `- ${n}`),
+      ].join('\n'),
   );
   return {head, sections};
 }
 
 /** The targets for the terminal: a line each, after an empty line (nothing without targets). */
 function targetLines(targets: Target[]): string[] {
-  return targets.length ? ['', 'targets:', ...targets.map((t) => `  [${t.met === null ? 'n/a' : t.met ? 'met' : 'NOT met'}] ${t.target}: ${t.measured} (goal ${t.goal}${t.not_applicable ? `; n/a: ${t.not_applicable}` : ''})`)] : [];
+  return targets.length
+    ? [
+        '',
+        'targets:',
+        ...targets.map(
+          (t) =>
+            `  [${t.met === null ? 'n/a' : t.met ? 'met' : 'NOT met'}] ${t.target}: ${t.measured} (goal ${t.goal}${t.not_applicable ? `; n/a: ${t.not_applicable}` : ''})`,
+        ),
+      ]
+    : [];
 }
 
 function targetsTable(targets: Target[]): string {
-  const rows = targets.map((t) => [t.target + (t.note ? ` (${t.note})` : ''), t.measured, t.goal, t.met === null ? `n/a${t.not_applicable ? ` (${t.not_applicable})` : ''}` : t.met ? 'yes' : '**no**']);
+  const rows = targets.map((t) => [
+    t.target + (t.note ? ` (${t.note})` : ''),
+    t.measured,
+    t.goal,
+    t.met === null ? `n/a${t.not_applicable ? ` (${t.not_applicable})` : ''}` : t.met ? 'yes' : '**no**',
+  ]);
   return table(['target', 'measured in this run', 'goal', 'met'], rows, ['l', 'l', 'l', 'l']);
 }
 
 function targetsMarkdown(r: BenchReport & PaperResult): string {
   const bw = r.bandwidth;
-  const lines = [
-    targetsTable(r.targets!),
-  ];
+  const lines = [targetsTable(r.targets!)];
   if (bw)
     lines.push(
       `Memory bandwidth of one core: each model is judged against the median of 5 copies of ${bw.buffer_mb} MiB made just before it was timed (bytes read + written ÷ time; the figure per model is in the table below), ` +
@@ -464,7 +735,17 @@ function targetsMarkdown(r: BenchReport & PaperResult): string {
     const threads = r.stream.some((x) => x.threads);
     lines.push(
       table(
-        ['model', 'mode', 'MB read per step', ...(threads ? ['copy GB/s of one core', 'threads', 'copy GB/s of the threads (judged against)'] : ['copy GB/s before timing it']), 'streaming ms', 'ms per token', 'ratio'],
+        [
+          'model',
+          'mode',
+          'MB read per step',
+          ...(threads
+            ? ['copy GB/s of one core', 'threads', 'copy GB/s of the threads (judged against)']
+            : ['copy GB/s before timing it']),
+          'streaming ms',
+          'ms per token',
+          'ratio',
+        ],
         r.stream.map((x) => [
           x.model,
           x.mode.toUpperCase(),
@@ -489,10 +770,17 @@ function targetsMarkdown(r: BenchReport & PaperResult): string {
 function trainComparisons(r: TrainBenchResult): {header: string[]; cells: string[][]} {
   const oneThread = r.runs.some((x) => x.one_thread);
   const reference = r.runs.some((x) => x.reference);
-  const header = [...(oneThread ? ['1 thread tokens/s', '× 1 thread'] : []), ...(reference ? ['reference tokens/s', '× reference'] : [])];
+  const header = [
+    ...(oneThread ? ['1 thread tokens/s', '× 1 thread'] : []),
+    ...(reference ? ['reference tokens/s', '× reference'] : []),
+  ];
   const cells = r.runs.map((x) => [
     ...(oneThread ? (x.one_thread ? [num(x.one_thread.tokens_per_s, 0), times(x.one_thread.speedup)] : ['', '']) : []),
-    ...(reference ? (x.reference ? [num(x.reference.tokens_per_s, 0), times(x.tokens_per_s / x.reference.tokens_per_s)] : ['', '']) : []),
+    ...(reference
+      ? x.reference
+        ? [num(x.reference.tokens_per_s, 0), times(x.tokens_per_s / x.reference.tokens_per_s)]
+        : ['', '']
+      : []),
   ]);
   return {header, cells};
 }
@@ -503,33 +791,85 @@ function trainMarkdown(r: BenchReport & TrainBenchResult): MdBody {
     `# Training throughput, run \`${r.name}\``,
     '',
     `Tokens per second of whole optimisation steps, ${p.steps} timed step${p.steps > 1 ? 's' : ''} per configuration after ${p.warmup} warm-up step${p.warmup === 1 ? '' : 's'}` +
-      (r.threads === undefined ? '.' : `, on ${r.threads} thread${r.threads === 1 ? '' : 's'}${r.runs.some((x) => x.one_thread) ? ' and again on one thread in a child process (the speed-up over one thread)' : ''}.`),
+      (r.threads === undefined
+        ? '.'
+        : `, on ${r.threads} thread${r.threads === 1 ? '' : 's'}${r.runs.some((x) => x.one_thread) ? ' and again on one thread in a child process (the speed-up over one thread)' : ''}.`),
     '',
     `Machine: ${envLine(r.environment)}.`,
   ].join('\n');
   const sections: string[] = [];
-  if (r.targets.length)
-    sections.push(`## Targets\n\n${targetsTable(r.targets)}`);
+  if (r.targets.length) sections.push(`## Targets\n\n${targetsTable(r.targets)}`);
   const {header, cells} = trainComparisons(r);
   sections.push(
     `## Configurations\n\n` +
       table(
-        ['configuration', 'what it is', 'parameters', 'batch × context', 'median ms/step', 'min ms', 'max ms', 'tokens/s', ...header],
-        r.runs.map((x, i) => [x.model, x.description, `${(x.params / 1e6).toFixed(2)}M`, `${x.batch} × ${x.context}`, num(x.stats.median), num(x.stats.min), num(x.stats.max), num(x.tokens_per_s, 0), ...cells[i]!]),
+        [
+          'configuration',
+          'what it is',
+          'parameters',
+          'batch × context',
+          'median ms/step',
+          'min ms',
+          'max ms',
+          'tokens/s',
+          ...header,
+        ],
+        r.runs.map((x, i) => [
+          x.model,
+          x.description,
+          `${(x.params / 1e6).toFixed(2)}M`,
+          `${x.batch} × ${x.context}`,
+          num(x.stats.median),
+          num(x.stats.min),
+          num(x.stats.max),
+          num(x.tokens_per_s, 0),
+          ...cells[i]!,
+        ]),
         ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', ...header.map(() => 'r' as const)],
       ),
   );
-  sections.push(`## Protocol\n\n` + [`- Optimiser: ${p.optimiser}.`, `- Data: ${p.data}.`, `- Seed ${p.seed}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'));
+  sections.push(
+    `## Protocol\n\n` +
+      [`- Optimiser: ${p.optimiser}.`, `- Data: ${p.data}.`, `- Seed ${p.seed}.`, ...r.notes.map((n) => `- ${n}`)].join(
+        '\n',
+      ),
+  );
   return {head, sections};
 }
 
 function evalRows(r: EvalBenchResult): string[][] {
-  return r.scenarios.map((x) => [x.id, String(x.requests), num(x.stats.median, 3), num(x.stats.min, 3), num(x.stats.max, 3), num(x.requests_per_s), num(x.tokens_per_s, 0), x.max_abs_ll_diff_vs_batch1 === 0 ? '0 (bit for bit)' : x.max_abs_ll_diff_vs_batch1.toExponential(2)]);
+  return r.scenarios.map((x) => [
+    x.id,
+    String(x.requests),
+    num(x.stats.median, 3),
+    num(x.stats.min, 3),
+    num(x.stats.max, 3),
+    num(x.requests_per_s),
+    num(x.tokens_per_s, 0),
+    x.max_abs_ll_diff_vs_batch1 === 0 ? '0 (bit for bit)' : x.max_abs_ll_diff_vs_batch1.toExponential(2),
+  ]);
 }
-const EVAL_HEADER = ['scenario', 'requests', 'median s', 'min s', 'max s', 'requests/s', 'tokens/s', 'max |Δll| vs batch 1'];
+const EVAL_HEADER = [
+  'scenario',
+  'requests',
+  'median s',
+  'min s',
+  'max s',
+  'requests/s',
+  'tokens/s',
+  'max |Δll| vs batch 1',
+];
 
 function evalSummary(r: EvalBenchResult): string {
-  return [textTable(EVAL_HEADER, evalRows(r)), '', textTable(['ratio (requests/s)', 'value'], r.ratios.map((x) => [x.label, times(x.value)])), ...targetLines(r.targets ?? [])].join('\n');
+  return [
+    textTable(EVAL_HEADER, evalRows(r)),
+    '',
+    textTable(
+      ['ratio (requests/s)', 'value'],
+      r.ratios.map((x) => [x.label, times(x.value)]),
+    ),
+    ...targetLines(r.targets ?? []),
+  ].join('\n');
 }
 
 function evalMarkdown(r: BenchReport & EvalBenchResult): MdBody {
@@ -544,9 +884,21 @@ function evalMarkdown(r: BenchReport & EvalBenchResult): MdBody {
   const sections = [
     ...(r.targets?.length ? [`## Targets\n\n${targetsTable(r.targets)}`] : []),
     `## Scenarios\n\n${table(EVAL_HEADER, evalRows(r), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'])}`,
-    ...(r.ratios.length ? [`## Ratios\n\n${table(['ratio of requests per second', 'value'], r.ratios.map((x) => [x.label, times(x.value)]))}`] : []),
-    `## Models\n\n${table(['model', 'what it is', 'parameters'], r.models.map((m) => [m.label, m.description, `${(m.params / 1e6).toFixed(2)}M`]), ['l', 'l', 'r'])}`,
-    `## Protocol\n\n` + [`- Continuation: ${p.continuation}.`, `- Seed ${p.seed}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'),
+    ...(r.ratios.length
+      ? [
+          `## Ratios\n\n${table(
+            ['ratio of requests per second', 'value'],
+            r.ratios.map((x) => [x.label, times(x.value)]),
+          )}`,
+        ]
+      : []),
+    `## Models\n\n${table(
+      ['model', 'what it is', 'parameters'],
+      r.models.map((m) => [m.label, m.description, `${(m.params / 1e6).toFixed(2)}M`]),
+      ['l', 'l', 'r'],
+    )}`,
+    `## Protocol\n\n` +
+      [`- Continuation: ${p.continuation}.`, `- Seed ${p.seed}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'),
   ];
   return {head, sections};
 }
@@ -564,8 +916,24 @@ function scalingMarkdown(r: BenchReport & ScalingResult): MdBody {
   sections.push(
     `## Summary\n\n` +
       table(
-        ['series', 'prompt ms', 'first bin ms/token', 'last bin ms/token', 'slope µs per position', 'last ÷ first', 'positions'],
-        r.series.map((s) => [s.id, num(s.prompt_ms[0]), num(s.bins[0]?.median_ms), num(s.bins[s.bins.length - 1]?.median_ms), num(s.slope_us_per_position), times(s.last_over_first), `${s.positions[0] ?? ''}–${s.positions[s.positions.length - 1] ?? ''}`]),
+        [
+          'series',
+          'prompt ms',
+          'first bin ms/token',
+          'last bin ms/token',
+          'slope µs per position',
+          'last ÷ first',
+          'positions',
+        ],
+        r.series.map((s) => [
+          s.id,
+          num(s.prompt_ms[0]),
+          num(s.bins[0]?.median_ms),
+          num(s.bins[s.bins.length - 1]?.median_ms),
+          num(s.slope_us_per_position),
+          times(s.last_over_first),
+          `${s.positions[0] ?? ''}–${s.positions[s.positions.length - 1] ?? ''}`,
+        ]),
       ) +
       '\n\n*Slope*: least-squares fit of ms per token against position, in microseconds per extra position of context. *Last ÷ first*: mean ms per token in the last bin of positions over the first.',
   );
@@ -575,10 +943,22 @@ function scalingMarkdown(r: BenchReport & ScalingResult): MdBody {
     const bins = ser[0].bins;
     sections.push(
       `## ${m.label}\n\n${m.description}; prompt of ${m.prompt_length} ids (${m.prompt_source}), up to position ${m.last_position}.\n\n` +
-        table(['positions', ...ser.map((s) => `${MODE_INFO[s.mode].title} ms/token`)], bins.map((b, i) => [`${b.from}–${b.to}`, ...ser.map((s) => num(s.bins[i]?.median_ms))])),
+        table(
+          ['positions', ...ser.map((s) => `${MODE_INFO[s.mode].title} ms/token`)],
+          bins.map((b, i) => [`${b.from}–${b.to}`, ...ser.map((s) => num(s.bins[i]?.median_ms))]),
+        ),
     );
   }
-  sections.push(`## Protocol\n\n` + [`- Sampling: temperature ${r.protocol.sampling.temperature}, top-k ${r.protocol.sampling.top_k}, top-p ${r.protocol.sampling.top_p}.`, `- End token: ${r.protocol.end_token}.`, `- ${r.protocol.repeats} repeat(s), ${r.protocol.warmup} short warm-up run(s) per mode; per position the median over repeats.`, `- Order: ${r.protocol.order}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'));
+  sections.push(
+    `## Protocol\n\n` +
+      [
+        `- Sampling: temperature ${r.protocol.sampling.temperature}, top-k ${r.protocol.sampling.top_k}, top-p ${r.protocol.sampling.top_p}.`,
+        `- End token: ${r.protocol.end_token}.`,
+        `- ${r.protocol.repeats} repeat(s), ${r.protocol.warmup} short warm-up run(s) per mode; per position the median over repeats.`,
+        `- Order: ${r.protocol.order}.`,
+        ...r.notes.map((n) => `- ${n}`),
+      ].join('\n'),
+  );
   return {head, sections};
 }
 
@@ -592,11 +972,46 @@ function microMarkdown(r: BenchReport & MicroResult): MdBody {
   ].join('\n');
   const sections: string[] = [];
   for (const m of r.models) {
-    const rows = r.benchmarks.filter((b) => b.model === m.label).map((b) => [b.name, b.description, num(b.avg_ns / 1000), num(b.p50_ns / 1000), num(b.min_ns / 1000), num(b.p99_ns / 1000), String(b.ticks)]);
-    sections.push(`## ${m.label}\n\n${m.description}.\n\n` + table(['benchmark', 'what', 'mean µs', 'median µs', 'min µs', 'p99 µs', 'calls'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r']));
+    const rows = r.benchmarks
+      .filter((b) => b.model === m.label)
+      .map((b) => [
+        b.name,
+        b.description,
+        num(b.avg_ns / 1000),
+        num(b.p50_ns / 1000),
+        num(b.min_ns / 1000),
+        num(b.p99_ns / 1000),
+        String(b.ticks),
+      ]);
+    sections.push(
+      `## ${m.label}\n\n${m.description}.\n\n` +
+        table(['benchmark', 'what', 'mean µs', 'median µs', 'min µs', 'p99 µs', 'calls'], rows, [
+          'l',
+          'l',
+          'r',
+          'r',
+          'r',
+          'r',
+          'r',
+        ]),
+    );
   }
-  if (r.ratios.length) sections.push(`## Ratios\n\n` + table(['ratio of mean times', 'value'], r.ratios.map((x) => [x.label, times(x.value)])));
-  sections.push(`## Protocol\n\n` + [`- ${r.protocol.tool}; at least ${r.protocol.min_time_ms} ms and ${r.protocol.min_samples} calls per benchmark, at most ${r.protocol.max_samples}.`, `- ${r.protocol.readback}.`, ...r.notes.map((n) => `- ${n}`)].join('\n'));
+  if (r.ratios.length)
+    sections.push(
+      `## Ratios\n\n` +
+        table(
+          ['ratio of mean times', 'value'],
+          r.ratios.map((x) => [x.label, times(x.value)]),
+        ),
+    );
+  sections.push(
+    `## Protocol\n\n` +
+      [
+        `- ${r.protocol.tool}; at least ${r.protocol.min_time_ms} ms and ${r.protocol.min_samples} calls per benchmark, at most ${r.protocol.max_samples}.`,
+        `- ${r.protocol.readback}.`,
+        ...r.notes.map((n) => `- ${n}`),
+      ].join('\n'),
+  );
   return {head, sections};
 }
 
@@ -621,19 +1036,36 @@ function keyed(r: BenchReport): {id: string; metric: string; value: number}[] {
       ]),
       ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value})),
     ];
-  if (r.suite === 'train') return r.runs.flatMap((x) => [{id: `${x.model} ${x.batch}x${x.context}`, metric: 'median ms/step', value: x.stats.median}]);
-  if (r.suite === 'eval') return [...r.scenarios.map((x) => ({id: x.id, metric: 'median s', value: x.stats.median})), ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value}))];
+  if (r.suite === 'train')
+    return r.runs.flatMap((x) => [
+      {id: `${x.model} ${x.batch}x${x.context}`, metric: 'median ms/step', value: x.stats.median},
+    ]);
+  if (r.suite === 'eval')
+    return [
+      ...r.scenarios.map((x) => ({id: x.id, metric: 'median s', value: x.stats.median})),
+      ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value})),
+    ];
   if (r.suite === 'scaling')
     return r.series.flatMap((s) => [
-      {id: s.id, metric: 'mean ms/token', value: round(s.median_ms.reduce((a, b) => a + b, 0) / Math.max(1, s.median_ms.length))},
+      {
+        id: s.id,
+        metric: 'mean ms/token',
+        value: round(s.median_ms.reduce((a, b) => a + b, 0) / Math.max(1, s.median_ms.length)),
+      },
       {id: s.id, metric: 'slope µs/position', value: s.slope_us_per_position},
     ]);
-  return [...r.benchmarks.map((b) => ({id: b.id, metric: 'mean µs', value: round(b.avg_ns / 1000)})), ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value}))];
+  return [
+    ...r.benchmarks.map((b) => ({id: b.id, metric: 'mean µs', value: round(b.avg_ns / 1000)})),
+    ...r.ratios.map((x) => ({id: x.label, metric: 'ratio', value: x.value})),
+  ];
 }
 
 /** Every scenario (and ratio) of either run, with the change from `old` to `cur`. */
 export function compareReports(old: BenchReport, cur: BenchReport): {rows: CompareRow[]; warnings: string[]} {
-  if (old.suite !== cur.suite) throw new PldrError(`cannot compare a ${cur.suite} run with a ${old.suite} report: give a report of the same suite`);
+  if (old.suite !== cur.suite)
+    throw new PldrError(
+      `cannot compare a ${cur.suite} run with a ${old.suite} report: give a report of the same suite`,
+    );
   const a = keyed(old);
   const b = keyed(cur);
   const key = (x: {id: string; metric: string}) => `${x.id}\u0000${x.metric}`;
@@ -641,17 +1073,32 @@ export function compareReports(old: BenchReport, cur: BenchReport): {rows: Compa
   const rows: CompareRow[] = [];
   for (const x of b) {
     const o = oldMap.get(key(x));
-    rows.push({id: x.id, metric: x.metric, old: o ?? null, new: x.value, change_pct: o !== undefined && o !== 0 && Number.isFinite(o) && Number.isFinite(x.value) ? round(((x.value - o) / o) * 100, 2) : null});
+    rows.push({
+      id: x.id,
+      metric: x.metric,
+      old: o ?? null,
+      new: x.value,
+      change_pct:
+        o !== undefined && o !== 0 && Number.isFinite(o) && Number.isFinite(x.value)
+          ? round(((x.value - o) / o) * 100, 2)
+          : null,
+    });
     oldMap.delete(key(x));
   }
-  for (const x of a) if (oldMap.has(key(x))) rows.push({id: x.id, metric: x.metric, old: x.value, new: null, change_pct: null});
+  for (const x of a)
+    if (oldMap.has(key(x))) rows.push({id: x.id, metric: x.metric, old: x.value, new: null, change_pct: null});
   const warnings: string[] = [];
   const eo = old.environment;
   const en = cur.environment;
   if (eo.backend !== en.backend) warnings.push(`backend differs: ${eo.backend} then, ${en.backend} now`);
-  if (eo.threads !== undefined && en.threads !== undefined && eo.threads !== en.threads) warnings.push(`threads differ: ${eo.threads} then, ${en.threads} now`);
-  if (eo.cpu !== en.cpu || eo.cores !== en.cores) warnings.push(`machine differs: ${eo.cpu} × ${eo.cores} then, ${en.cpu} × ${en.cores} now; compare ratios, not times`);
-  if (old.suite === 'paper' && cur.suite === 'paper' && old.protocol.new_tokens !== cur.protocol.new_tokens) warnings.push(`new tokens differ: ${old.protocol.new_tokens} then, ${cur.protocol.new_tokens} now`);
+  if (eo.threads !== undefined && en.threads !== undefined && eo.threads !== en.threads)
+    warnings.push(`threads differ: ${eo.threads} then, ${en.threads} now`);
+  if (eo.cpu !== en.cpu || eo.cores !== en.cores)
+    warnings.push(
+      `machine differs: ${eo.cpu} × ${eo.cores} then, ${en.cpu} × ${en.cores} now; compare ratios, not times`,
+    );
+  if (old.suite === 'paper' && cur.suite === 'paper' && old.protocol.new_tokens !== cur.protocol.new_tokens)
+    warnings.push(`new tokens differ: ${old.protocol.new_tokens} then, ${cur.protocol.new_tokens} now`);
   return {rows, warnings};
 }
 
@@ -664,14 +1111,20 @@ function changeText(x: CompareRow): string {
 export function renderCompare(rows: CompareRow[], warnings: string[], against: string): string {
   return [
     `change since ${against} (negative = less time):`,
-    textTable(['scenario', 'metric', 'old', 'new', 'change'], rows.map((x) => [x.id, x.metric, num(x.old), num(x.new), changeText(x)])),
+    textTable(
+      ['scenario', 'metric', 'old', 'new', 'change'],
+      rows.map((x) => [x.id, x.metric, num(x.old), num(x.new), changeText(x)]),
+    ),
     ...warnings.map((w) => `note: ${w}`),
   ].join('\n');
 }
 
 function compareMarkdown(rows: CompareRow[], warnings: string[]): string {
   return (
-    table(['scenario', 'metric', 'old', 'new', 'change'], rows.map((x) => [x.id, x.metric, num(x.old), num(x.new), changeText(x)])) +
+    table(
+      ['scenario', 'metric', 'old', 'new', 'change'],
+      rows.map((x) => [x.id, x.metric, num(x.old), num(x.new), changeText(x)]),
+    ) +
     '\n\nFor times, a negative change means this run was faster. ' +
     warnings.map((w) => `Note: ${w}.`).join(' ')
   );

@@ -35,7 +35,15 @@ import {runTrainBench, TRAIN_DEFAULT_CONFIGS} from './train.js';
 /** micro's defaults: cached positions, and the least measuring time per benchmark in ms. */
 export const MICRO_DEFAULTS = {context: 110, minTimeMs: 1000};
 /** What --quick changes: a tiny model pair, few tokens, few samples. */
-export const QUICK_SETTINGS = {tokens: 8, repeats: 2, loops: 1, warmup: 1, maxPositions: 24, context: 16, bandwidthMb: 16};
+export const QUICK_SETTINGS = {
+  tokens: 8,
+  repeats: 2,
+  loops: 1,
+  warmup: 1,
+  maxPositions: 24,
+  context: 16,
+  bandwidthMb: 16,
+};
 /** The models of each suite when none is given. */
 export const DEFAULT_PRESETS: Record<Suite, string[]> = {
   paper: PAPER_DEFAULT_PRESETS,
@@ -80,15 +88,20 @@ export interface BenchSettings {
 const shellQuote = (a: string): string => (/^[A-Za-z0-9_./:=+,@%-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 
 /** Run a suite, write its report, compare it with an earlier one. Nothing printed: progress goes to `say`. */
-export async function runBench(s: BenchSettings, say: (m: string) => void = () => {}): Promise<{report: BenchReport; files: WrittenFiles; compareText?: string; summary: string}> {
+export async function runBench(
+  s: BenchSettings,
+  say: (m: string) => void = () => {},
+): Promise<{report: BenchReport; files: WrittenFiles; compareText?: string; summary: string}> {
   const name = s.out !== undefined ? checkName(s.out) : undefined;
   const old = s.compare !== undefined ? readReport(s.compare) : undefined; // fail before the long part
   checkResultsDir(s.resultsDir);
-  if (old && old.suite !== s.suite) throw new PldrError(`--compare ${s.compare} is a ${old.suite} report; this is a ${s.suite} run`);
+  if (old && old.suite !== s.suite)
+    throw new PldrError(`--compare ${s.compare} is a ${old.suite} report; this is a ${s.suite} run`);
   if (s.reference) checkReference(s.reference);
   const specs: ModelSpec[] = [...s.models.map((dir) => ({dir})), ...s.presets.map((preset) => ({preset}))];
   if (s.suite !== 'train') {
-    if (specs.length === 0) specs.push(...(s.quick ? QUICK_PRESETS : DEFAULT_PRESETS[s.suite]).map((preset) => ({preset})));
+    if (specs.length === 0)
+      specs.push(...(s.quick ? QUICK_PRESETS : DEFAULT_PRESETS[s.suite]).map((preset) => ({preset})));
     checkSpecs(specs);
   }
   const q = s.quick ? QUICK_SETTINGS : undefined;
@@ -96,20 +109,72 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
   const t0 = performance.now();
   let result: BenchResult;
   if (s.suite === 'paper') {
-    result = await runPaper({models: specs, modes: parseModes(s.modes), newTokens: s.tokens ?? q?.tokens, repeats: s.repeats ?? q?.repeats, loops: s.loops ?? q?.loops, warmup: s.warmup ?? q?.warmup, seed: s.seed, long: s.long, bandwidth: s.bandwidth, oneThread: s.oneThread, ...(q ? {bandwidthMb: QUICK_SETTINGS.bandwidthMb} : {}), reference: s.reference, onProgress: say});
+    result = await runPaper({
+      models: specs,
+      modes: parseModes(s.modes),
+      newTokens: s.tokens ?? q?.tokens,
+      repeats: s.repeats ?? q?.repeats,
+      loops: s.loops ?? q?.loops,
+      warmup: s.warmup ?? q?.warmup,
+      seed: s.seed,
+      long: s.long,
+      bandwidth: s.bandwidth,
+      oneThread: s.oneThread,
+      ...(q ? {bandwidthMb: QUICK_SETTINGS.bandwidthMb} : {}),
+      reference: s.reference,
+      onProgress: say,
+    });
   } else if (s.suite === 'scaling') {
     const modes = parseScalingModes(parseModes(s.modes, SCALING_MODES));
-    result = await runScaling({models: specs, modes, maxPositions: s.maxPositions ?? q?.maxPositions, repeats: s.repeats ?? 1, warmup: s.warmup ?? q?.warmup, seed: s.seed, onProgress: say});
+    result = await runScaling({
+      models: specs,
+      modes,
+      maxPositions: s.maxPositions ?? q?.maxPositions,
+      repeats: s.repeats ?? 1,
+      warmup: s.warmup ?? q?.warmup,
+      seed: s.seed,
+      onProgress: say,
+    });
   } else if (s.suite === 'train') {
-    if (s.models.length) throw new PldrError('bench train times configurations, not model directories: use --preset (ref-small or a model preset)');
+    if (s.models.length)
+      throw new PldrError(
+        'bench train times configurations, not model directories: use --preset (ref-small or a model preset)',
+      );
     const configs = s.presets.length ? s.presets : s.quick ? ['tiny'] : DEFAULT_PRESETS.train;
-    result = await runTrainBench({configs, steps: s.repeats ?? (s.quick ? 2 : undefined), warmup: s.warmup ?? (s.quick ? 1 : undefined), batch: s.batch ?? (s.quick ? 2 : undefined), context: s.context ?? (s.quick ? 32 : undefined), seed: s.seed, reference: s.reference, oneThread: s.oneThread, onProgress: say});
+    result = await runTrainBench({
+      configs,
+      steps: s.repeats ?? (s.quick ? 2 : undefined),
+      warmup: s.warmup ?? (s.quick ? 1 : undefined),
+      batch: s.batch ?? (s.quick ? 2 : undefined),
+      context: s.context ?? (s.quick ? 32 : undefined),
+      seed: s.seed,
+      reference: s.reference,
+      oneThread: s.oneThread,
+      onProgress: say,
+    });
   } else if (s.suite === 'eval') {
     const e = s.quick ? EVAL_QUICK : undefined;
     const lengths = s.lengths !== undefined ? parseLengths(s.lengths) : e?.lengths;
-    result = await runEvalBench({models: specs, lengths, requests: s.requests ?? e?.requests, batch: s.batch ?? e?.batch, repeats: s.repeats ?? e?.repeats, warmup: s.warmup ?? e?.warmup, seed: s.seed, reference: s.reference, onProgress: say});
+    result = await runEvalBench({
+      models: specs,
+      lengths,
+      requests: s.requests ?? e?.requests,
+      batch: s.batch ?? e?.batch,
+      repeats: s.repeats ?? e?.repeats,
+      warmup: s.warmup ?? e?.warmup,
+      seed: s.seed,
+      reference: s.reference,
+      onProgress: say,
+    });
   } else {
-    result = await runMicro({models: specs, context: s.context ?? q?.context ?? MICRO_DEFAULTS.context, minTimeMs: s.minTimeMs ?? (s.quick ? undefined : MICRO_DEFAULTS.minTimeMs), quick: s.quick, seed: s.seed, onProgress: say});
+    result = await runMicro({
+      models: specs,
+      context: s.context ?? q?.context ?? MICRO_DEFAULTS.context,
+      minTimeMs: s.minTimeMs ?? (s.quick ? undefined : MICRO_DEFAULTS.minTimeMs),
+      quick: s.quick,
+      seed: s.seed,
+      onProgress: say,
+    });
   }
   say('');
   environment.load_average_end = loadavg().map((x) => Math.round(x * 100) / 100);
@@ -131,13 +196,19 @@ export async function runBench(s: BenchSettings, say: (m: string) => void = () =
 }
 
 /** --reference and its settings; the settings alone, or on a suite without a reference, are refused. */
-export function referenceSettings(suite: string, flags: {reference: boolean; python?: string; 'reference-threads'?: number; 'reference-blas-threads'?: number}): ReferenceOptions | undefined {
-  const given = (['python', 'reference-threads', 'reference-blas-threads'] as const).find((k) => flags[k] !== undefined);
+export function referenceSettings(
+  suite: string,
+  flags: {reference: boolean; python?: string; 'reference-threads'?: number; 'reference-blas-threads'?: number},
+): ReferenceOptions | undefined {
+  const given = (['python', 'reference-threads', 'reference-blas-threads'] as const).find(
+    (k) => flags[k] !== undefined,
+  );
   if (!flags.reference) {
     if (given) throw new PldrError(`--${given} applies to --reference: add --reference`);
     return undefined;
   }
-  if (!['train', 'paper', 'eval'].includes(suite)) throw new PldrError(`--reference applies to bench train, paper and eval, not ${suite}`);
+  if (!['train', 'paper', 'eval'].includes(suite))
+    throw new PldrError(`--reference applies to bench train, paper and eval, not ${suite}`);
   for (const k of ['reference-threads', 'reference-blas-threads'] as const)
     if (flags[k] !== undefined && flags[k]! < 1) throw new PldrError(`--${k} must be at least 1, got ${flags[k]}`);
   return {python: flags.python, threads: flags['reference-threads'], blasThreads: flags['reference-blas-threads']};
@@ -145,6 +216,7 @@ export function referenceSettings(suite: string, flags: {reference: boolean; pyt
 
 function parseLengths(s: string): number[] {
   const parts = s.split(',').map((x) => x.trim());
-  if (parts.some((x) => !/^\d+$/.test(x))) throw new PldrError(`--lengths takes comma-separated token counts, e.g. 16,32,64; got "${s}"`);
+  if (parts.some((x) => !/^\d+$/.test(x)))
+    throw new PldrError(`--lengths takes comma-separated token counts, e.g. 16,32,64; got "${s}"`);
   return parts.map(Number);
 }

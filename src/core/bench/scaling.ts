@@ -77,7 +77,8 @@ export interface ScalingResult {
 
 export function parseScalingModes(modes: BenchMode[]): ScalingMode[] {
   const bad = modes.filter((m) => !(SCALING_MODES as readonly string[]).includes(m));
-  if (bad.length) throw new PldrError(`scaling times ${SCALING_MODES.join(', ')} only; drop ${bad.join(', ')} from --modes`);
+  if (bad.length)
+    throw new PldrError(`scaling times ${SCALING_MODES.join(', ')} only; drop ${bad.join(', ')} from --modes`);
   return modes as ScalingMode[];
 }
 
@@ -120,7 +121,8 @@ export async function runScaling(opts: ScalingOptions): Promise<ScalingResult> {
   const requested = opts.modes ?? [...SCALING_MODES];
   const repeats = positiveInt(opts.repeats ?? 1, 'repeats (-r)');
   const warmup = opts.warmup ?? 1;
-  if (!Number.isInteger(warmup) || warmup < 0) throw new PldrError(`warm-up runs must be a non-negative integer, got ${warmup}`);
+  if (!Number.isInteger(warmup) || warmup < 0)
+    throw new PldrError(`warm-up runs must be a non-negative integer, got ${warmup}`);
   const seed = opts.seed ?? 0;
   const cap = opts.maxPositions !== undefined ? positiveInt(opts.maxPositions, '--max-positions') : undefined;
   const say = opts.onProgress ?? (() => {});
@@ -135,18 +137,29 @@ export async function runScaling(opts: ScalingOptions): Promise<ScalingResult> {
     try {
       const P = m.promptIds.length;
       const last = Math.min(cap ?? m.config.max_seq_len, m.config.max_seq_len);
-      if (last < P + 1) throw new PldrError(`${m.label}: --max-positions ${last} leaves no room after the ${P}-token prompt: use at least ${P + 1}`);
+      if (last < P + 1)
+        throw new PldrError(
+          `${m.label}: --max-positions ${last} leaves no room after the ${P}-token prompt: use at least ${P + 1}`,
+        );
       const n = last - P + 1; // P + n − 1 = last positions used
       const modes = applicableModes(m.family, requested) as ScalingMode[];
       models.push({...modelInfo(m, modes, requested), prompt_length: P, last_position: last});
       const run = async (mode: ScalingMode, tokens: number, s: number) =>
-        generate(view.model, m.promptIds, {maxNewTokens: tokens, sampling: {...PAPER_SAMPLING}, seed: s, cache: MODE_INFO[mode].cache, endId: m.endId});
+        generate(view.model, m.promptIds, {
+          maxNewTokens: tokens,
+          sampling: {...PAPER_SAMPLING},
+          seed: s,
+          cache: MODE_INFO[mode].cache,
+          endId: m.endId,
+        });
       for (let w = 0; w < warmup; w++)
         for (const mode of modes) {
           say(`${m.label}: warm-up ${w + 1}/${warmup}, ${mode}`);
           await run(mode, Math.min(n, 8), seed + 1_000_000 + w);
         }
-      const per = new Map<ScalingMode, {steps: number[][]; prompt: number[]; total: number[]; tokens: number}>(modes.map((x) => [x, {steps: [], prompt: [], total: [], tokens: 0}]));
+      const per = new Map<ScalingMode, {steps: number[][]; prompt: number[]; total: number[]; tokens: number}>(
+        modes.map((x) => [x, {steps: [], prompt: [], total: [], tokens: 0}]),
+      );
       for (let rep = 0; rep < repeats; rep++)
         for (const mode of modes) {
           say(`${m.label}: repeat ${rep + 1}/${repeats}, ${mode}, ${n} tokens to position ${last}`);
@@ -161,7 +174,9 @@ export async function runScaling(opts: ScalingOptions): Promise<ScalingResult> {
       const positions = Array.from({length: n - 1}, (_, i) => P + 1 + i);
       for (const mode of modes) {
         const rec = per.get(mode)!;
-        const med = positions.map((_, i) => round(median(rec.steps.map((s) => s[i]).filter((v) => v !== undefined)), 3));
+        const med = positions.map((_, i) =>
+          round(median(rec.steps.map((s) => s[i]).filter((v) => v !== undefined)), 3),
+        );
         const bins = binned(positions, med, opts.bins ?? 8);
         series.push({
           id: `${m.label}/${mode}`,

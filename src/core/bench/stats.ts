@@ -24,7 +24,15 @@ export function summarize(values: readonly number[]): Summary {
   const median = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
   const mean = s.reduce((a, b) => a + b, 0) / n;
   const std = n > 1 ? Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
-  return {n, median, mean, std, min: s[0], max: s[n - 1], spread_pct: median > 0 ? ((s[n - 1] - s[0]) / median) * 100 : NaN};
+  return {
+    n,
+    median,
+    mean,
+    std,
+    min: s[0],
+    max: s[n - 1],
+    spread_pct: median > 0 ? ((s[n - 1] - s[0]) / median) * 100 : NaN,
+  };
 }
 
 export const round = (x: number, digits = 4): number => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);

@@ -55,7 +55,10 @@ export function measureCopyBandwidth(mb = 128, repeats = 5): number {
  */
 export async function measureCopyBandwidthThreads(threads: number, mb = 128, repeats = 5): Promise<number> {
   const n = (mb * 2 ** 20) / 4;
-  const [src, dst] = [new Float32Array(new SharedArrayBuffer(4 * n)).fill(1), new Float32Array(new SharedArrayBuffer(4 * n))];
+  const [src, dst] = [
+    new Float32Array(new SharedArrayBuffer(4 * n)).fill(1),
+    new Float32Array(new SharedArrayBuffer(4 * n)),
+  ];
   const c = new Int32Array(new SharedArrayBuffer(8)); // [generation, workers still copying]
   const slice = (t: number) => Math.floor((n * t) / threads / 16) * 16;
   const copy = (t: number) => dst.set(src.subarray(slice(t), t + 1 === threads ? n : slice(t + 1)), slice(t));
@@ -70,10 +73,16 @@ export async function measureCopyBandwidthThreads(threads: number, mb = 128, rep
     }`;
   const workers = Array.from({length: threads - 1}, (_, i) => {
     const [lo, hi] = [slice(i + 1), i + 2 === threads ? n : slice(i + 2)];
-    return new Worker(code, {eval: true, execArgv: [], workerData: {src: src.buffer, dst: dst.buffer, c: c.buffer, lo, hi}});
+    return new Worker(code, {
+      eval: true,
+      execArgv: [],
+      workerData: {src: src.buffer, dst: dst.buffer, c: c.buffer, lo, hi},
+    });
   });
   try {
-    await Promise.all(workers.map((w) => new Promise((resolve, reject) => w.once('message', resolve).once('error', reject))));
+    await Promise.all(
+      workers.map((w) => new Promise((resolve, reject) => w.once('message', resolve).once('error', reject))),
+    );
     const times: number[] = [];
     for (let r = 0; r <= repeats; r++) {
       const t0 = performance.now();
@@ -182,7 +191,11 @@ export const REFERENCE_TIMES = {kvg_s: 8.3};
 export const REFERENCE_SPEEDUP = 6;
 
 const sameShape = (a: ModelConfig, b: ModelConfig) =>
-  a.num_layers === b.num_layers && a.d_model === b.d_model && a.num_heads === b.num_heads && a.dff === b.dff && a.input_vocab_size === b.input_vocab_size;
+  a.num_layers === b.num_layers &&
+  a.d_model === b.d_model &&
+  a.num_heads === b.num_heads &&
+  a.dff === b.dff &&
+  a.input_vocab_size === b.input_vocab_size;
 
 /**
  * KV+G generation ≥ 6× faster than the reference (issue 13): every PLDR model the reference was run
@@ -279,7 +292,13 @@ const x2 = (v: number) => `${v.toFixed(2)}×`;
 export const STREAM_GOAL = 1.2;
 
 /** The targets, evaluated on a finished paper run. */
-export function paperTargets(scenarios: PaperScenario[], models: BenchModelInfo[], ratios: Ratio[], stream: StreamRatio[], newTokens: number): Target[] {
+export function paperTargets(
+  scenarios: PaperScenario[],
+  models: BenchModelInfo[],
+  ratios: Ratio[],
+  stream: StreamRatio[],
+  newTokens: number,
+): Target[] {
   const out: Target[] = [];
   const find = (model: string, mode: string) => scenarios.find((s) => s.model === model && s.mode === mode);
   const pldr = models.filter((m) => m.family === 'pldr');
@@ -291,19 +310,36 @@ export function paperTargets(scenarios: PaperScenario[], models: BenchModelInfo[
       measured: `${x2(r.value)} (${r.ms_per_token.toFixed(2)} ms per token; ${(r.bytes_per_step / 1e6).toFixed(0)} MB at ${r.bandwidth_gb_s} GB/s${r.threads ? ` (${r.threads} threads copying; one core: ${r.bandwidth_one_core_gb_s} GB/s)` : ''}: ${r.stream_ms.toFixed(2)} ms)`,
       goal: `≤ ${STREAM_GOAL}×`,
       met: r.value <= STREAM_GOAL,
-      ...(r.threads ? {} : {note: "one thread: judged against one core's copy bandwidth; issue 13's goal is against every core's (run with --threads)"}),
+      ...(r.threads
+        ? {}
+        : {
+            note: "one thread: judged against one core's copy bandwidth; issue 13's goal is against every core's (run with --threads)",
+          }),
     });
 
   out.push(...referenceTargets(scenarios, models, newTokens));
 
   for (const m of pldr) {
     const c = ratios.find((x) => x.kind === 'cache' && x.numerator.model === m.label);
-    if (c) out.push({id: `cache/${m.label}`, target: `${m.label}: no cache ÷ KV+G (${newTokens} tokens)`, measured: x2(c.value), goal: '≥ 3×', met: c.value >= 3});
+    if (c)
+      out.push({
+        id: `cache/${m.label}`,
+        target: `${m.label}: no cache ÷ KV+G (${newTokens} tokens)`,
+        measured: x2(c.value),
+        goal: '≥ 3×',
+        met: c.value >= 3,
+      });
     const kvg = find(m.label, 'kv+g');
     if (kvg) {
       const f = flatness(kvg);
       if (Number.isFinite(f))
-        out.push({id: `flat/${m.label}`, target: `${m.label}: KV+G ms per token, last 10 steps ÷ first 10`, measured: x2(f), goal: '≤ 1.10× (flat in position)', met: f <= 1.1});
+        out.push({
+          id: `flat/${m.label}`,
+          target: `${m.label}: KV+G ms per token, last 10 steps ÷ first 10`,
+          measured: x2(f),
+          goal: '≤ 1.10× (flat in position)',
+          met: f <= 1.1,
+        });
     }
     const twin = models.find((b) => b.family === 'sdpa' && sameShape(b.config, m.config));
     const sd = twin && find(twin.label, 'kv');
@@ -322,7 +358,10 @@ export function paperTargets(scenarios: PaperScenario[], models: BenchModelInfo[
   // Only the first model of a process is judged: the wasm heap never shrinks, so later models reuse
   // what earlier ones left. Nor a model also run without caches: those runs feed whole sequences,
   // whose products go through XNNPACK (a packed copy of every weight) and leave their high-water mark.
-  for (const m of models.filter((x) => x.modes.length > 0).slice(0, 1).filter((x) => !x.modes.some((mode) => mode === 'none' || mode === 'g'))) {
+  for (const m of models
+    .filter((x) => x.modes.length > 0)
+    .slice(0, 1)
+    .filter((x) => !x.modes.some((mode) => mode === 'none' || mode === 'g'))) {
     const s = find(m.label, m.family === 'pldr' ? 'kv+g' : 'kv');
     if (!s) continue;
     const positions = m.prompt_ids.length + newTokens - 1;

@@ -20,7 +20,13 @@ import {modelVariables, type Recipe, trainStep} from '../train/step.js';
 import {runAtOneThread} from './one-thread.js';
 import {findBenchPreset} from './presets.js';
 import {positiveInt, round, roundSummary, type Summary, summarize} from './stats.js';
-import {describeReference, type ReferenceOptions, referenceRuns, type ReferenceTrain, runReference} from './reference.js';
+import {
+  describeReference,
+  type ReferenceOptions,
+  referenceRuns,
+  type ReferenceTrain,
+  runReference,
+} from './reference.js';
 import type {Target} from './targets.js';
 
 export interface TrainBenchConfig {
@@ -33,7 +39,18 @@ export interface TrainBenchConfig {
 }
 
 const REF_SMALL: ModelConfig = validateConfig(
-  {variant: 'v510', num_layers: 4, d_model: 128, num_heads: 4, dff: 341, num_reslayerA: 8, num_denseA: 2, A_dff: 42, input_vocab_size: 8000, max_seq_len: 256},
+  {
+    variant: 'v510',
+    num_layers: 4,
+    d_model: 128,
+    num_heads: 4,
+    dff: 341,
+    num_reslayerA: 8,
+    num_denseA: 2,
+    A_dff: 42,
+    input_vocab_size: 8000,
+    max_seq_len: 256,
+  },
   'bench preset ref-small',
 );
 
@@ -49,13 +66,20 @@ export function trainBenchConfig(name: string): TrainBenchConfig {
   if (name.toLowerCase() === 'ref-small')
     return {
       name: 'ref-small',
-      description: "the configuration the authors' implementation was timed on: v510, 4 layers x 4 heads, d_model 128, A_dff 42, 8 residual units of 2 GLUs, vocabulary 8000",
+      description:
+        "the configuration the authors' implementation was timed on: v510, 4 layers x 4 heads, d_model 128, A_dff 42, 8 residual units of 2 GLUs, vocabulary 8000",
       config: REF_SMALL,
       batch: 8,
       context: 256,
     };
   const p = findBenchPreset(name);
-  return {name: p.name, description: p.description, config: p.config, batch: 4, context: Math.min(128, p.config.max_seq_len)};
+  return {
+    name: p.name,
+    description: p.description,
+    config: p.config,
+    batch: 4,
+    context: Math.min(128, p.config.max_seq_len),
+  };
 }
 
 export const TRAIN_DEFAULT_CONFIGS = ['ref-small', 'tiny', 'small'];
@@ -105,7 +129,15 @@ export interface TrainBenchResult {
   notes: string[];
 }
 
-const RECIPE: Recipe = {lr: 1e-3, warmup: 0, totalSteps: 1_000_000, alpha: 0, weightDecay: 0.1, clip: 1.0, gradAccum: 1};
+const RECIPE: Recipe = {
+  lr: 1e-3,
+  warmup: 0,
+  totalSteps: 1_000_000,
+  alpha: 0,
+  weightDecay: 0.1,
+  clip: 1.0,
+  gradAccum: 1,
+};
 
 /** Random windows of context + 1 ids, avoiding the special ids 0–3 (0 would be padding). */
 function randomWindows(batch: number, context: number, vocab: number, seed: number): number[][] {
@@ -117,7 +149,8 @@ function randomWindows(batch: number, context: number, vocab: number, seed: numb
 export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBenchResult> {
   const steps = positiveInt(opts.steps ?? 5, 'timed steps (-r)');
   const warmup = opts.warmup ?? 1;
-  if (!Number.isInteger(warmup) || warmup < 0) throw new PldrError(`warm-up steps must be a non-negative integer, got ${warmup}`);
+  if (!Number.isInteger(warmup) || warmup < 0)
+    throw new PldrError(`warm-up steps must be a non-negative integer, got ${warmup}`);
   const seed = opts.seed ?? 0;
   const say = opts.onProgress ?? (() => {});
   const configs = opts.configs.map(trainBenchConfig); // every name checked before anything runs
@@ -125,7 +158,8 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
   for (const c of configs) {
     const batch = opts.batch !== undefined ? positiveInt(opts.batch, '--batch') : c.batch;
     const context = opts.context !== undefined ? positiveInt(opts.context, '--context') : c.context;
-    if (context > c.config.max_seq_len) throw new PldrError(`${c.name}: context ${context} exceeds max_seq_len ${c.config.max_seq_len}`);
+    if (context > c.config.max_seq_len)
+      throw new PldrError(`${c.name}: context ${context} exceeds max_seq_len ${c.config.max_seq_len}`);
     checkModelFits(c.config, {rows: batch, context, flags: ['--batch', '--context']}, c.name);
     say(`${c.name}: building the model`);
     const model = instantiate({config: c.config, weights: initWeights(c.config, seed), source: `bench ${c.name}`});
@@ -134,7 +168,9 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
     const times: number[] = [];
     try {
       for (let i = 0; i < warmup + steps; i++) {
-        say(`${c.name}: ${i < warmup ? 'warm-up' : 'step'} ${i < warmup ? i + 1 : i - warmup + 1}/${i < warmup ? warmup : steps}`);
+        say(
+          `${c.name}: ${i < warmup ? 'warm-up' : 'step'} ${i < warmup ? i + 1 : i - warmup + 1}/${i < warmup ? warmup : steps}`,
+        );
         const windows = randomWindows(batch, context, c.config.input_vocab_size, seed + i + 1);
         const t0 = performance.now();
         let r: ReturnType<typeof trainStep>;
@@ -142,7 +178,9 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
           r = trainStep(model, vars, opt, [windows], i + 1, RECIPE);
         } catch (e) {
           if (/memory access out of bounds|out of memory|Aborted/i.test(String(e)))
-            throw new PldrError(`${c.name}: a step of ${batch} × ${context} tokens ran out of the backend's memory: use a smaller --batch or --context`);
+            throw new PldrError(
+              `${c.name}: a step of ${batch} × ${context} tokens ran out of the backend's memory: use a smaller --batch or --context`,
+            );
           throw e;
         }
         const ms = performance.now() - t0;
@@ -173,17 +211,36 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
   const threads = backendThreads();
   if (threads > 1 && opts.oneThread !== false) {
     say('the same steps on one thread (a child process)');
-    const base = await runAtOneThread<TrainBenchResult>({module: 'train.js', fn: 'runTrainBench'}, {...opts, reference: undefined, oneThread: false, onProgress: undefined}, say);
+    const base = await runAtOneThread<TrainBenchResult>(
+      {module: 'train.js', fn: 'runTrainBench'},
+      {...opts, reference: undefined, oneThread: false, onProgress: undefined},
+      say,
+    );
     runs.forEach((run, i) => {
       const one = base.runs[i]!;
-      run.one_thread = {tokens_per_s: one.tokens_per_s, stats: one.stats, speedup: round(run.tokens_per_s / one.tokens_per_s, 2)};
+      run.one_thread = {
+        tokens_per_s: one.tokens_per_s,
+        stats: one.stats,
+        speedup: round(run.tokens_per_s / one.tokens_per_s, 2),
+      };
     });
   }
   if (opts.reference)
     for (const run of runs) {
       if (!referenceRuns(run.config)) continue;
       say(`${run.model}: the reference (PyTorch)`);
-      const args = ['--batch', run.batch, '--context', run.context, '--steps', steps, '--warmup', warmup, '--seed', seed].map(String);
+      const args = [
+        '--batch',
+        run.batch,
+        '--context',
+        run.context,
+        '--steps',
+        steps,
+        '--warmup',
+        warmup,
+        '--seed',
+        seed,
+      ].map(String);
       run.reference = runReference<ReferenceTrain>('train', run.config, args, opts.reference);
     }
   return {
@@ -227,7 +284,8 @@ export function trainTargets(runs: TrainBenchRun[]): Target[] {
       const ratio = run.tokens_per_s / REFERENCE_TRAIN.tokens_s;
       out.push({
         id: 'train/ref-small',
-        target: "ref-small training throughput ÷ the reference's (PyTorch 1.13, OpenBLAS, 2 threads) on this machine type",
+        target:
+          "ref-small training throughput ÷ the reference's (PyTorch 1.13, OpenBLAS, 2 threads) on this machine type",
         measured: `${ratio.toFixed(2)}× (${measured}; the reference ${REFERENCE_TRAIN.tokens_s} tokens/s)`,
         goal: '≥ 1.0×',
         met: ratio >= 1,
