@@ -12,7 +12,16 @@ import {checkModelFits} from './backend.js';
 import {PldrError} from './errors.js';
 import type {GList} from './io/glist.js';
 import {fusedKernelsActive} from './model/kernels.js';
-import {disposeAllBut, gCacheFromList, gCacheOf, type GCache, type KVBuffer, type KVCache, kvBufferOf, tensorsOf} from './model/cache.js';
+import {
+  disposeAllBut,
+  gCacheFromList,
+  gCacheOf,
+  type GCache,
+  type KVBuffer,
+  type KVCache,
+  kvBufferOf,
+  tensorsOf,
+} from './model/cache.js';
 import {createMask} from './model/forward.js';
 import type {PldrModel} from './model/pldr.js';
 import {GREEDY, logSoftmaxAt, Rng, sampleNext, type SamplingOptions, validateSampling} from './sampling.js';
@@ -83,7 +92,8 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
   const sampling = opts.greedy ? {...GREEDY} : {temperature: 1, topK: 0, topP: 1, ...opts.sampling};
   validateSampling(sampling, cfg.input_vocab_size);
   const mode = opts.cache ?? 'kv+g';
-  if (!(CACHE_MODES as readonly string[]).includes(mode)) throw new PldrError(`unknown cache mode "${mode}": use ${CACHE_MODES.join(', ')}`);
+  if (!(CACHE_MODES as readonly string[]).includes(mode))
+    throw new PldrError(`unknown cache mode "${mode}": use ${CACHE_MODES.join(', ')}`);
   const useKV = mode === 'kv' || mode === 'kv+g';
   const useG = (mode === 'g' || mode === 'kv+g') && !model.isG;
   const n = opts.maxNewTokens;
@@ -111,7 +121,13 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
   let g: GCache[] | undefined = gInit;
   let seq = fed.slice();
   const out = fed.slice();
-  const result: GenerateResult = {ids: out, generated: [], logprobs: [], stop: 'length', timings: {promptMs: 0, stepMs: []}};
+  const result: GenerateResult = {
+    ids: out,
+    generated: [],
+    logprobs: [],
+    stop: 'length',
+    timings: {promptMs: 0, stepMs: []},
+  };
   if (opts.keepLogits) result.logits = [];
   if (opts.trace) result.calls = [];
 
@@ -120,7 +136,10 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
       const t0 = performance.now();
       const cached = kv !== undefined;
       const mask = cached ? null : createMask([seq]);
-      opts.trace && result.calls!.push({seq_in: seq.slice(), mask: mask ? [1, 1, seq.length, seq.length] : null, kvcache_in: cached, Gcache_in: g !== undefined});
+      if (opts.trace) {
+        const maskShape = mask ? [1, 1, seq.length, seq.length] : null;
+        result.calls!.push({seq_in: seq.slice(), mask: maskShape, kvcache_in: cached, Gcache_in: g !== undefined});
+      }
       const r = model.forward([seq], {mask, ...(Array.isArray(kv) ? {kv} : {kvBuffer: kv}), g, lastOnly: true});
       mask?.dispose();
 
@@ -153,7 +172,12 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
         break;
       }
     }
-    if (g && !model.isG) result.gCache = g.map((c) => ({A_LM: firstRow(c.A_LM), G_LM: firstRow(c.G_LM), ...(c.A_P ? {A_P: firstRow(c.A_P)} : {})}));
+    if (g && !model.isG)
+      result.gCache = g.map((c) => ({
+        A_LM: firstRow(c.A_LM),
+        G_LM: firstRow(c.G_LM),
+        ...(c.A_P ? {A_P: firstRow(c.A_P)} : {}),
+      }));
   } finally {
     disposeAllBut([kv, g, gInit]);
   }
@@ -165,4 +189,3 @@ function firstRow(t: tf.Tensor): Float32Array {
   const all = t.dataSync() as Float32Array;
   return all.slice(0, all.length / t.shape[0]);
 }
-

@@ -26,14 +26,23 @@ async function lossAndGrads(backend: string): Promise<Outcome> {
   const model = instantiate(readModelFiles(f.checkpoint));
   const rows = f.ids('input.train_ids');
   const inp = rows.map((r) => r.slice(0, -1)); // tar_inp
-  const tar = tf.tensor2d(rows.map((r) => r.slice(1)), undefined, 'int32'); // tar_real
+  const tar = tf.tensor2d(
+    rows.map((r) => r.slice(1)),
+    undefined,
+    'int32',
+  ); // tar_real
   const mask = createMask(inp);
   const names = [...model.params.keys()];
   let logits!: Float32Array;
   let accuracy = 0;
   const lossOf = (...xs: tf.Tensor[]) => {
     const byName = new Map(names.map((k, i) => [k, xs[i]]));
-    const r = forwardWith(model, prepareWeights(model.cfg, (k) => byName.get(k)!), inp, {mask});
+    const r = forwardWith(
+      model,
+      prepareWeights(model.cfg, (k) => byName.get(k)!),
+      inp,
+      {mask},
+    );
     logits = r.logits.dataSync() as Float32Array;
     accuracy = maskedAccuracy(r.logits, tar).dataSync()[0];
     return maskedLoss(r.logits, tar);
@@ -49,7 +58,9 @@ async function lossAndGrads(backend: string): Promise<Outcome> {
 describe('backends', () => {
   it('rejects an unknown backend with one clear line', () => {
     expect(() => parseBackendName('metal')).toThrowError(PldrError);
-    expect(() => parseBackendName('metal')).toThrowError(/unknown backend "metal": use one of wasm, cpu, tensorflow, tensorflow-gpu/);
+    expect(() => parseBackendName('metal')).toThrowError(
+      /unknown backend "metal": use one of wasm, cpu, tensorflow, tensorflow-gpu/,
+    );
   });
 
   it('wasm and cpu give the same forward and gradients, and both match the reference', async () => {

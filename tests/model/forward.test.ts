@@ -14,7 +14,6 @@ import {expectClose, fixture, maxAbsDiff, TRAIN_BATCH_TOL} from '../helpers.js';
 
 const TOL = {logits: 2e-5, hidden: 2e-5, A: 1e-5, A_LM: 1e-5, G_LM: 3e-4, E_p: 3e-4, logitsG: 1e-5};
 
-
 beforeAll(async () => {
   await initBackend('wasm');
 });
@@ -106,7 +105,12 @@ for (const name of ['tiny-G-identity', 'tiny-G-random'] as const) {
         expectClose(r.kv[l].K.dataSync(), f.t(`forward.layer.${l}.k_cache`), TOL.hidden, `layer ${l} k_cache`);
         expectClose(r.kv[l].V.dataSync(), f.t(`forward.layer.${l}.v_cache`), TOL.hidden, `layer ${l} v_cache`);
         expect(r.kv[l].A).toBeUndefined();
-        expectClose(r.hidden!.attnOut[l].dataSync(), f.t(`forward.layer.${l}.attn_out`), TOL.hidden, `layer ${l} attn_out`);
+        expectClose(
+          r.hidden!.attnOut[l].dataSync(),
+          f.t(`forward.layer.${l}.attn_out`),
+          TOL.hidden,
+          `layer ${l} attn_out`,
+        );
         expectClose(r.hidden!.out[l].dataSync(), f.t(`forward.layer.${l}.out`), TOL.hidden, `layer ${l} out`);
       }
       tf.dispose([mask, r as unknown as tf.TensorContainer]);
@@ -122,7 +126,10 @@ describe('fused inference kernels (kernels.ts) against the composite ops', () =>
     const model = loadModel(f.checkpoint);
     const ids = f.ids('input.forward_ids');
     const mask = createMask(ids);
-    const run = (fast: boolean) => tf.tidy(() => forwardWith(model, model.w, ids, {mask, fast}) as unknown as tf.TensorContainer) as unknown as ReturnType<PldrModel['forward']>;
+    const run = (fast: boolean) =>
+      tf.tidy(
+        () => forwardWith(model, model.w, ids, {mask, fast}) as unknown as tf.TensorContainer,
+      ) as unknown as ReturnType<PldrModel['forward']>;
     const slow = run(false);
     const fast = run(true);
     expectClose(slow.logits.dataSync(), f.t('forward.logits'), TOL.logits, 'logits (composite ops)');
@@ -130,13 +137,17 @@ describe('fused inference kernels (kernels.ts) against the composite ops', () =>
     expect(maxAbsDiff(fast.logits.dataSync(), slow.logits.dataSync())).toBeLessThanOrEqual(1e-5);
     for (let l = 0; l < model.cfg.num_layers; l++) {
       expect(maxAbsDiff(fast.kv[l]!.K.dataSync(), slow.kv[l]!.K.dataSync()), `K ${l}`).toBeLessThanOrEqual(1e-5);
-      expect(maxAbsDiff(fast.deductive![l]!.G_LM.dataSync(), slow.deductive![l]!.G_LM.dataSync()), `G_LM ${l}`).toBeLessThanOrEqual(3e-5);
+      expect(
+        maxAbsDiff(fast.deductive![l]!.G_LM.dataSync(), slow.deductive![l]!.G_LM.dataSync()),
+        `G_LM ${l}`,
+      ).toBeLessThanOrEqual(3e-5);
     }
     // one cached step (KV + G) for row 0, both ways
     const row0 = (t: tf.Tensor) => t.slice(0, 1) as tf.Tensor4D;
     const kv = slow.kv.map((c) => ({K: row0(c.K), V: row0(c.V), A: row0(c.A!)}));
     const g = slow.deductive!.map((d) => ({A_LM: row0(d.A_LM), G_LM: row0(d.G_LM)}));
-    const step = (fastStep: boolean) => tf.tidy(() => forwardWith(model, model.w, [[7]], {kv, g, fast: fastStep, lastOnly: true}).logits);
+    const step = (fastStep: boolean) =>
+      tf.tidy(() => forwardWith(model, model.w, [[7]], {kv, g, fast: fastStep, lastOnly: true}).logits);
     const a = step(false);
     const b = step(true);
     expect(a.shape).toEqual([1, 1, model.cfg.input_vocab_size]);
@@ -165,7 +176,8 @@ describe('the model holds each matrix once', () => {
     expect(loaded).toBeLessThan(all + linearBytes / 2);
     const params = model.params; // rebuilt here
     expect([...params.keys()]).toEqual([...files.weights.keys()]); // state-dict order kept
-    for (const [k, t] of files.weights) expect(Array.from(params.get(k)!.dataSync()), k).toEqual(Array.from(t.data as Float32Array));
+    for (const [k, t] of files.weights)
+      expect(Array.from(params.get(k)!.dataSync()), k).toEqual(Array.from(t.data as Float32Array));
     model.dispose();
     expect(tf.memory().numBytes).toBe(before);
   });
@@ -183,7 +195,8 @@ describe('PLDRv51-DAG (tiny-public weights through the DAG variant)', () => {
       const ours = r.deductive![l].A_P!.dataSync();
       const ref = f.t(`dag.layer.${l}.Ap`);
       let worst = 0;
-      for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ours[i] - ref[i]) / Math.max(Math.abs(ref[i]), 1e-6));
+      for (let i = 0; i < ref.length; i++)
+        worst = Math.max(worst, Math.abs(ours[i] - ref[i]) / Math.max(Math.abs(ref[i]), 1e-6));
       expect(worst, `layer ${l} A_P relative error`).toBeLessThanOrEqual(TRAIN_BATCH_TOL.A_P_rel);
     }
     tf.dispose([mask, r as unknown as tf.TensorContainer]);

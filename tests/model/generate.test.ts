@@ -23,7 +23,13 @@ beforeAll(async () => {
 });
 
 async function run(model: PldrModel, prompt: number[], mode: string) {
-  return generate(model, prompt, {maxNewTokens: 16, greedy: true, cache: MODE_FLAG[mode], keepLogits: true, trace: true});
+  return generate(model, prompt, {
+    maxNewTokens: 16,
+    greedy: true,
+    cache: MODE_FLAG[mode],
+    keepLogits: true,
+    trace: true,
+  });
 }
 
 for (const name of ['tiny-public', 'tiny-G-identity', 'tiny-G-random'] as const) {
@@ -50,7 +56,9 @@ for (const name of ['tiny-public', 'tiny-G-identity', 'tiny-G-random'] as const)
           expect(r.generated.flatMap((id, i) => (id === 0 ? [i] : []))).toEqual(e.generated_padding_id_at);
           const V = model.cfg.input_vocab_size;
           const ex = f.t(`${c}.${mode}.logits`);
-          r.logits!.forEach((z, i) => expectClose(z, ex.subarray(i * V, (i + 1) * V), LOGIT_TOL(name, mode), `step ${i} logits`));
+          r.logits!.forEach((z, i) =>
+            expectClose(z, ex.subarray(i * V, (i + 1) * V), LOGIT_TOL(name, mode), `step ${i} logits`),
+          );
           // logprobs are the log-softmax of the raw logits at the chosen id
           r.logits!.forEach((z, i) => {
             let m = -Infinity;
@@ -66,7 +74,9 @@ for (const name of ['tiny-public', 'tiny-G-identity', 'tiny-G-random'] as const)
             });
           }
           if (name === 'tiny-public' && mode === 'nocache') {
-            r.lastG!.forEach((g, l) => expectClose(g, f.t(`${c}.nocache.final_step.layer.${l}.G_LM`), 3e-4, `final-step G_LM ${l}`));
+            r.lastG!.forEach((g, l) =>
+              expectClose(g, f.t(`${c}.nocache.final_step.layer.${l}.G_LM`), 3e-4, `final-step G_LM ${l}`),
+            );
           }
         });
       }
@@ -74,7 +84,12 @@ for (const name of ['tiny-public', 'tiny-G-identity', 'tiny-G-random'] as const)
       it(`${c}: the mode identities hold (kv ≡ kv+g bitwise; g ≈ kv and G nocache ≈ kv before a generated 0)`, async () => {
         const prompt = f.json.generation[c].prompt_ids;
         const kv = await run(model, prompt, 'kv');
-        const pairs: Array<[string, number]> = model.isG ? [['nocache', 1e-6]] : [['kv_g', 0], ['g', 1e-6]];
+        const pairs: Array<[string, number]> = model.isG
+          ? [['nocache', 1e-6]]
+          : [
+              ['kv_g', 0],
+              ['g', 1e-6],
+            ];
         for (const [other, tol] of pairs) {
           const o = await run(model, prompt, other);
           const firstPad = kv.generated.indexOf(0);
@@ -108,7 +123,14 @@ describe('the in-place KV-cache (fused kernels)', () => {
     for (const cache of ['kv', 'kv+g'] as const) {
       it(`${name}, ${cache}: same ids and logits as the concatenated cache up to max_seq_len, and nothing left behind`, async () => {
         const model = loadModel(fixture(name).checkpoint);
-        const opts = {maxNewTokens: 61, sampling: {temperature: 1, topK: 0, topP: 1}, seed: 5, cache, keepLogits: true, endId: -1};
+        const opts = {
+          maxNewTokens: 61,
+          sampling: {temperature: 1, topK: 0, topP: 1},
+          seed: 5,
+          cache,
+          keepLogits: true,
+          endId: -1,
+        };
         const before = tf.memory().numTensors;
         const inPlace = await generate(model, [5, 9, 12, 40], opts);
         expect(tf.memory().numTensors).toBe(before);

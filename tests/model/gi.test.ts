@@ -15,7 +15,8 @@ import {generate, promptIds} from '../../src/core/generate.js';
 import type {PldrModel} from '../../src/core/model/pldr.js';
 
 /** The reference's generate_Glst: the G-cache of one call on the (empty) prompt. */
-const generateGList = async (model: PldrModel, prompt: number[] = []) => gListOf(inferDeductive(model, promptIds(prompt)), {withAP: model.isDag});
+const generateGList = async (model: PldrModel, prompt: number[] = []) =>
+  gListOf(inferDeductive(model, promptIds(prompt)), {withAP: model.isDag});
 import {instantiate, readModelFiles, toGi, writeModelDir} from '../../src/core/io/model-files.js';
 import {fixture, maxAbsDiff} from '../helpers.js';
 
@@ -35,9 +36,15 @@ describe('PLDRv51Gi and external G', () => {
     expect(G.kind).toBe('pairs');
     expect(G.layers[0].G_LM.shape).toEqual([1, 2, 8, 8]);
 
-    const gi = toGi(files, G.layers.map((l) => l.G_LM), 'tiny-public (empty prompt)');
+    const gi = toGi(
+      files,
+      G.layers.map((l) => l.G_LM),
+      'tiny-public (empty prompt)',
+    );
     const giKeys = fixture('tiny-G-identity');
-    const expectedKeys = (await import(join(giKeys.dir, 'state_dict_keys.json'), {with: {type: 'json'}})).default.keys.map((k: {key: string}) => k.key);
+    const expectedKeys = (
+      await import(join(giKeys.dir, 'state_dict_keys.json'), {with: {type: 'json'}})
+    ).default.keys.map((k: {key: string}) => k.key);
     expect([...gi.weights.keys()]).toEqual(expectedKeys);
 
     const giModel = instantiate(gi);
@@ -66,7 +73,8 @@ describe('PLDRv51Gi and external G', () => {
     const G = await generateGList(model, [5, 6, 7]);
     const before = tf.memory().numTensors;
     const runs = [];
-    for (const cache of ['none', 'kv', 'g', 'kv+g'] as const) runs.push(await generate(model, prompt, {...greedy, cache, gInit: G}));
+    for (const cache of ['none', 'kv', 'g', 'kv+g'] as const)
+      runs.push(await generate(model, prompt, {...greedy, cache, gInit: G}));
     expect(tf.memory().numTensors).toBe(before);
     for (const r of runs.slice(1)) {
       expect(r.ids).toEqual(runs[0].ids);

@@ -32,8 +32,12 @@ describe('initWeights', () => {
     expect([...sd.keys()]).toEqual(stateDictSpec(cfg).map((k) => k.key));
     for (const {key, shape} of stateDictSpec(cfg)) expect(sd.get(key)!.shape).toEqual(shape);
     const again = initWeights(cfg, 1234);
-    expect(again.get('decoder.dec_layers.0.mha1.wq.weight')!.data).toEqual(sd.get('decoder.dec_layers.0.mha1.wq.weight')!.data);
-    expect(initWeights(cfg, 1).get('decoder.dec_layers.0.mha1.wq.weight')!.data).not.toEqual(sd.get('decoder.dec_layers.0.mha1.wq.weight')!.data);
+    expect(again.get('decoder.dec_layers.0.mha1.wq.weight')!.data).toEqual(
+      sd.get('decoder.dec_layers.0.mha1.wq.weight')!.data,
+    );
+    expect(initWeights(cfg, 1).get('decoder.dec_layers.0.mha1.wq.weight')!.data).not.toEqual(
+      sd.get('decoder.dec_layers.0.mha1.wq.weight')!.data,
+    );
   });
 
   it('draws each parameter from the reference distribution', () => {

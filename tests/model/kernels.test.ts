@@ -12,7 +12,14 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {initBackend} from '../../src/core/backend.js';
 import {LN_EPS} from '../../src/core/model/forward.js';
 import {bmm} from '../../src/core/model/grads.js';
-import {batchMatMulFused, cachedAttention, fusedKernelsActive, GEMV_MAX_N, layerNormFused, linearGemv} from '../../src/core/model/kernels.js';
+import {
+  batchMatMulFused,
+  cachedAttention,
+  fusedKernelsActive,
+  GEMV_MAX_N,
+  layerNormFused,
+  linearGemv,
+} from '../../src/core/model/kernels.js';
 import {maxAbsDiff, ROOT} from '../helpers.js';
 
 beforeAll(async () => {
@@ -25,7 +32,16 @@ describe('PldrLinear: our gemv on the wasm heap', () => {
   });
 
   it('equals x·W + b computed by tfjs (XNNPACK) for every tail of columns and several rows', () => {
-    for (const [M, K, N] of [[1, 1, 1], [1, 5, 7], [3, 13, 9], [1, 64, 170], [2, 37, 12], [1, 768, 2304], [4, 2048, 768], [1, 16, GEMV_MAX_N]]) {
+    for (const [M, K, N] of [
+      [1, 1, 1],
+      [1, 5, 7],
+      [3, 13, 9],
+      [1, 64, 170],
+      [2, 37, 12],
+      [1, 768, 2304],
+      [4, 2048, 768],
+      [1, 16, GEMV_MAX_N],
+    ]) {
       const x = tf.randomNormal([M, K], 0, 1, 'float32', 1);
       const W = tf.randomNormal([K, N], 0, 1, 'float32', 2);
       const b = tf.randomNormal([N], 0, 1, 'float32', 3);
@@ -33,18 +49,29 @@ describe('PldrLinear: our gemv on the wasm heap', () => {
       const ref = tf.add(tf.matMul(x, W), b);
       expect(ours.shape).toEqual([M, N]);
       // float32 sums of K products: a few ulps of √K-sized values
-      expect(maxAbsDiff(ours.dataSync(), ref.dataSync()), `${M}×${K}×${N}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.sqrt(K)) * 8);
+      expect(maxAbsDiff(ours.dataSync(), ref.dataSync()), `${M}×${K}×${N}`).toBeLessThanOrEqual(
+        1e-6 * Math.max(1, Math.sqrt(K)) * 8,
+      );
       tf.dispose([x, W, b, ours, ref]);
     }
   });
 
-  it('gives bit for bit what XNNPACK\'s fused matMul with bias gives for one row (same products, same order)', () => {
-    for (const [K, N] of [[768, 2304], [2048, 768], [64, 170], [13, 9]]) {
+  it("gives bit for bit what XNNPACK's fused matMul with bias gives for one row (same products, same order)", () => {
+    for (const [K, N] of [
+      [768, 2304],
+      [2048, 768],
+      [64, 170],
+      [13, 9],
+    ]) {
       const x = tf.randomNormal([1, K], 0, 1, 'float32', 8);
       const W = tf.randomNormal([K, N], 0, 1, 'float32', 9);
       const b = tf.randomNormal([N], 0, 1, 'float32', 10);
       const ours = linearGemv(x as tf.Tensor2D, W as tf.Tensor2D, b as tf.Tensor1D);
-      const xnn = tf.engine().runKernel('_FusedMatMul', {a: x.reshape([1, 1, K]), b: W.reshape([1, K, N]), bias: b}, {transposeA: false, transposeB: false, activation: 'linear'} as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const xnn = tf.engine().runKernel('_FusedMatMul', {a: x.reshape([1, 1, K]), b: W.reshape([1, K, N]), bias: b}, {
+        transposeA: false,
+        transposeB: false,
+        activation: 'linear',
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
       expect(Array.from(ours.dataSync()), `${K}×${N}`).toEqual(Array.from(xnn.dataSync()));
       tf.dispose([x, W, b, ours, xnn]);
     }
@@ -63,7 +90,9 @@ describe('PldrLinear: our gemv on the wasm heap', () => {
   });
 
   it('the committed gemv-bytes.ts is what gemv.wat assembles to', () => {
-    const out = execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-wasm.mjs'), '--check'], {encoding: 'utf8'});
+    const out = execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-wasm.mjs'), '--check'], {
+      encoding: 'utf8',
+    });
     expect(out).toBe('');
   });
 });
@@ -94,8 +123,12 @@ describe('PldrLayerNorm', () => {
       const {mean, variance} = tf.moments(y, -1, true);
       return tf.add(tf.mul(tf.mul(tf.sub(y, mean), tf.rsqrt(tf.add(variance, LN_EPS))), g), b);
     };
-    expect(maxAbsDiff(layerNormFused(x, g, b, undefined, LN_EPS).dataSync(), composite(x).dataSync())).toBeLessThanOrEqual(2e-6);
-    expect(maxAbsDiff(layerNormFused(x, g, b, r, LN_EPS).dataSync(), composite(tf.add(x, r)).dataSync())).toBeLessThanOrEqual(2e-6);
+    expect(
+      maxAbsDiff(layerNormFused(x, g, b, undefined, LN_EPS).dataSync(), composite(x).dataSync()),
+    ).toBeLessThanOrEqual(2e-6);
+    expect(
+      maxAbsDiff(layerNormFused(x, g, b, r, LN_EPS).dataSync(), composite(tf.add(x, r)).dataSync()),
+    ).toBeLessThanOrEqual(2e-6);
   });
 });
 
@@ -110,7 +143,11 @@ describe('PldrCachedAttention: one token over an in-place KV-cache', () => {
   }
 
   it('writes k and v at the position in place and matches the concatenated cache, at every column tail', () => {
-    for (const [B, H, dk, cap] of [[1, 2, 8, 21], [2, 3, 4, 13], [1, 4, 16, 40]]) {
+    for (const [B, H, dk, cap] of [
+      [1, 2, 8, 21],
+      [2, 3, 4, 13],
+      [1, 4, 16, 40],
+    ]) {
       const K = tf.randomNormal([B, cap, H, dk], 0, 1, 'float32', 21) as tf.Tensor4D; // the keys every position will hold
       const V = tf.randomNormal([B, cap, H, dk], 0, 1, 'float32', 22) as tf.Tensor4D;
       const Kt = tf.zeros([B, H, dk, cap]) as tf.Tensor4D;
@@ -120,7 +157,11 @@ describe('PldrCachedAttention: one token over an in-place KV-cache', () => {
         const k = K.slice([0, pos, 0, 0], [B, 1, H, dk]) as tf.Tensor4D;
         const v = V.slice([0, pos, 0, 0], [B, 1, H, dk]) as tf.Tensor4D;
         const ours = cachedAttention(qG, k, v, Kt, Vb, pos);
-        const ref = reference(qG, K.slice([0, 0, 0, 0], [B, pos + 1, H, dk]) as tf.Tensor4D, V.slice([0, 0, 0, 0], [B, pos + 1, H, dk]) as tf.Tensor4D);
+        const ref = reference(
+          qG,
+          K.slice([0, 0, 0, 0], [B, pos + 1, H, dk]) as tf.Tensor4D,
+          V.slice([0, 0, 0, 0], [B, pos + 1, H, dk]) as tf.Tensor4D,
+        );
         expect(ours.S.shape).toEqual([B, H, 1, pos + 1]);
         expect(ours.O.shape).toEqual([B, 1, H * dk]);
         expect(maxAbsDiff(ours.S.dataSync(), ref.S.dataSync()), `S at ${pos}`).toBeLessThan(2e-6 * Math.sqrt(dk));
@@ -153,28 +194,39 @@ describe('PldrCachedAttention: one token over an in-place KV-cache', () => {
 });
 
 describe('PldrBatchMatMul: batched products for training attention', () => {
-  it('equals tfjs\'s matMul for every row and column tail, one b per matrix or one for all', () => {
-    for (const [n, M, K, N, shared] of [[1, 1, 1, 1, false], [3, 4, 8, 8, false], [2, 7, 5, 13, false], [32, 256, 32, 256, false], [5, 9, 33, 21, true], [4, 6, 3, 40, true]] as const) {
+  it("equals tfjs's matMul for every row and column tail, one b per matrix or one for all", () => {
+    for (const [n, M, K, N, shared] of [
+      [1, 1, 1, 1, false],
+      [3, 4, 8, 8, false],
+      [2, 7, 5, 13, false],
+      [32, 256, 32, 256, false],
+      [5, 9, 33, 21, true],
+      [4, 6, 3, 40, true],
+    ] as const) {
       const a = tf.randomNormal([n, M, K], 0, 1, 'float32', 31) as tf.Tensor3D;
       const b = tf.randomNormal([shared ? 1 : n, K, N], 0, 1, 'float32', 32) as tf.Tensor3D;
       const ours = batchMatMulFused(a, b);
       const ref = tf.matMul(a, shared ? tf.broadcastTo(b, [n, K, N]) : b);
       expect(ours.shape).toEqual([n, M, N]);
-      expect(maxAbsDiff(ours.dataSync(), ref.dataSync()), `${n}×${M}×${K}×${N}`).toBeLessThanOrEqual(1e-6 * Math.sqrt(K) * 8);
+      expect(maxAbsDiff(ours.dataSync(), ref.dataSync()), `${n}×${M}×${K}×${N}`).toBeLessThanOrEqual(
+        1e-6 * Math.sqrt(K) * 8,
+      );
       tf.dispose([a, b, ours, ref]);
     }
   });
 
-  it('bmm uses it on wasm, and its gradients equal tfjs\'s matMul gradients', async () => {
+  it("bmm uses it on wasm, and its gradients equal tfjs's matMul gradients", async () => {
     // 32 matrices (a training batch's B·H heads): bmm takes the batched route
     const a = tf.randomNormal([4, 8, 12, 16], 0, 1, 'float32', 41);
     const b = tf.randomNormal([4, 8, 16, 10], 0, 1, 'float32', 42);
     const dy = tf.randomNormal([4, 8, 12, 10], 0, 1, 'float32', 43);
-    const loss = (f: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x, y), dy));
+    const loss = (f: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) =>
+      tf.sum(tf.mul(f(x, y), dy));
     const before = tf.memory().numTensors;
     const ours = tf.grads(loss(bmm))([a, b]);
     const ref = tf.grads(loss((x, y) => tf.matMul(x, y)))([a, b]);
-    for (let i = 0; i < 2; i++) expect(maxAbsDiff(ours[i]!.dataSync(), ref[i]!.dataSync()), `gradient ${i}`).toBeLessThan(1e-5);
+    for (let i = 0; i < 2; i++)
+      expect(maxAbsDiff(ours[i]!.dataSync(), ref[i]!.dataSync()), `gradient ${i}`).toBeLessThan(1e-5);
     tf.dispose([...ours, ...ref]);
     expect(tf.memory().numTensors).toBe(before);
     const p = await tf.profile(() => tf.dispose(bmm(a, b)));

@@ -13,12 +13,14 @@ import {WASM_SHARED_BASE64} from '../../src/core/wasm/gemv-bytes.js';
 import {KernelPool, type PoolCall} from '../../src/core/wasm/pool.js';
 import {ROOT, runScriptJson} from '../helpers.js';
 
-const lcg = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+const lcg = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
 
 describe('KernelPool on a shared memory', () => {
   const memory = new WebAssembly.Memory({initial: 64, maximum: 65536, shared: true} as WebAssembly.MemoryDescriptor);
   const module = new WebAssembly.Module(Buffer.from(WASM_SHARED_BASE64, 'base64'));
-  const exports = new WebAssembly.Instance(module, {env: {memory}}).exports as unknown as ConstructorParameters<typeof KernelPool>[2];
+  const exports = new WebAssembly.Instance(module, {env: {memory}}).exports as unknown as ConstructorParameters<
+    typeof KernelPool
+  >[2];
   const heap = new Float32Array(memory.buffer);
   const next = lcg(7);
   for (let i = 0; i < 1 << 19; i++) heap[i] = next(); // inputs in the first 2 MiB, outputs above
@@ -41,7 +43,12 @@ describe('KernelPool on a shared memory', () => {
     expect(expected[0]!.every(Number.isFinite) && expected[0]!.some((v) => v !== 0)).toBe(true);
     // the same outputs cut into calls of unequal work: each thread's run is a different mix
     const calls = [bmm(0, 2), bmm(2, 3), cols(0, 16), bmm(3, 9), cols(16, 200), cols(200, 203)];
-    for (const work of [[2, 1, 1, 6, 9, 1], [1, 1, 1, 1, 1, 1], [100, 1, 1, 1, 1, 1]]) expect(results(two, calls, work)).toEqual(expected);
+    for (const work of [
+      [2, 1, 1, 6, 9, 1],
+      [1, 1, 1, 1, 1, 1],
+      [100, 1, 1, 1, 1, 1],
+    ])
+      expect(results(two, calls, work)).toEqual(expected);
   });
 
   it('a call that fails in a worker fails the job in one line instead of hanging it', async () => {

@@ -29,14 +29,34 @@ describe('parseThreads', () => {
 
   it('refuses anything else in one line naming the range', () => {
     for (const bad of ['0', '-1', '1.5', 'two', String(4 * availableParallelism() + 1)])
-      expect(() => parseThreads(bad)).toThrow(new RegExp(`--threads "${bad}" is not a thread count: give a whole number from 1 to ${4 * availableParallelism()}`));
+      expect(() => parseThreads(bad)).toThrow(
+        new RegExp(
+          `--threads "${bad}" is not a thread count: give a whole number from 1 to ${4 * availableParallelism()}`,
+        ),
+      );
   });
 
   it('pldr bench train runs on every core by default, bench paper on one; PLDR_THREADS overrides both', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pldr-threads-'));
     const only: Record<string, string[]> = {train: [], paper: ['--modes', 'kv+g', '--no-bandwidth']};
     const threadsOf = (suite: 'train' | 'paper', env: Record<string, string> = {}) => {
-      const r = pldr(['bench', suite, '--quick', '-r', '1', '--warmup', '0', '--no-one-thread', ...only[suite]!, '--json', '--results-dir', dir], {PLDR_THREADS: '', ...env});
+      const r = pldr(
+        [
+          'bench',
+          suite,
+          '--quick',
+          '-r',
+          '1',
+          '--warmup',
+          '0',
+          '--no-one-thread',
+          ...only[suite]!,
+          '--json',
+          '--results-dir',
+          dir,
+        ],
+        {PLDR_THREADS: '', ...env},
+      );
       expect(r.code, r.stderr).toBe(0);
       return JSON.parse(r.stdout).environment.threads;
     };
@@ -46,8 +66,12 @@ describe('parseThreads', () => {
   });
 
   it('pldr refuses a bad --threads or PLDR_THREADS with one error line', () => {
-    expect(oneLineError(pldr(['generate', '--threads', '0', '-n', '2', 'x']))).toMatch(/^error: --threads "0" is not a thread count/);
-    expect(oneLineError(pldr(['generate', '-n', '2', 'x'], {PLDR_THREADS: 'many'}))).toMatch(/^error: --threads "many" is not a thread count/);
+    expect(oneLineError(pldr(['generate', '--threads', '0', '-n', '2', 'x']))).toMatch(
+      /^error: --threads "0" is not a thread count/,
+    );
+    expect(oneLineError(pldr(['generate', '-n', '2', 'x'], {PLDR_THREADS: 'many'}))).toMatch(
+      /^error: --threads "many" is not a thread count/,
+    );
   });
 });
 
@@ -114,13 +138,21 @@ describe('threads', () => {
     );
   });
 
-  it.skipIf(availableParallelism() < 2)('threads that were only the default are not worth failing over: one note line, then the work on one thread', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pldr-threads-'));
-    const notDir = join(dir, 'file');
-    writeFileSync(notDir, '');
-    const r = pldr(['bench', 'train', '--quick', '-r', '1', '--warmup', '0', '--json', '--results-dir', dir], {PLDR_THREADS: '', TMPDIR: notDir});
-    expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).environment.threads).toBe(1);
-    expect(r.stderr).toMatch(/^note: the wasm backend could not start \d+ threads \(cannot make a folder in .*: ENOTDIR\); running on one thread$/m);
-  });
+  it.skipIf(availableParallelism() < 2)(
+    'threads that were only the default are not worth failing over: one note line, then the work on one thread',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pldr-threads-'));
+      const notDir = join(dir, 'file');
+      writeFileSync(notDir, '');
+      const r = pldr(['bench', 'train', '--quick', '-r', '1', '--warmup', '0', '--json', '--results-dir', dir], {
+        PLDR_THREADS: '',
+        TMPDIR: notDir,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).environment.threads).toBe(1);
+      expect(r.stderr).toMatch(
+        /^note: the wasm backend could not start \d+ threads \(cannot make a folder in .*: ENOTDIR\); running on one thread$/m,
+      );
+    },
+  );
 });

@@ -4,9 +4,9 @@
  * fixtures/v52/expected.json holds the tiny-public weights run with rotate-half RoPE by an
  * independent float64/float32 forward pass (scripts/v52-expected.py, which first reproduces
  * tiny-public's own reference numbers). Here: forward logits within 2e-5 of float64, greedy ids
- * exact in every cache mode (none, kv, g, kv+g, in-place and concatenated KV, external G), the
- * fused wasm kernel equal to the composite path, Gi and config.json keep the style, and a training
- * step's gradients agree between the wasm and cpu backends.
+ * exact in every cache mode (none, kv, g, kv+g, in-place and concatenated KV, external G), Gi and
+ * config.json keep the style, and a training step's gradients agree between the wasm and cpu
+ * backends. The rotation itself, its fused kernel and its gradient are tested in rope.test.ts.
  */
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
@@ -20,9 +20,7 @@ import {gListOf, inferDeductive} from '../../src/core/export-g.js';
 import {type CacheMode, generate, promptIds} from '../../src/core/generate.js';
 import {instantiate, type ModelFiles, readModelFiles, toGi} from '../../src/core/io/model-files.js';
 import {makeConfigJson, parseConfigJson} from '../../src/core/io/modelconfig.js';
-import {fusedKernelsActive, qkvRopeFused} from '../../src/core/model/kernels.js';
 import {createMask, forwardWith, type PldrModel, prepareWeights} from '../../src/core/model/pldr.js';
-import {Rope, ropeTable} from '../../src/core/model/rope.js';
 import {maskedLoss} from '../../src/core/train/loss.js';
 import {expectClose, fixture, maxAbsDiff, pldrMessage, ROOT} from '../helpers.js';
 
@@ -40,74 +38,6 @@ function neoxFiles(): ModelFiles {
   const files = readModelFiles(fixture('tiny-public').checkpoint);
   return {...files, config: {...files.config, rope: 'neox'}};
 }
-
-describe('rotate-half RoPE (unit)', () => {
-  beforeAll(async () => {
-    await initBackend('wasm');
-  });
-
-  it('pairs component i with i + d_k/2 at the reference frequencies: x·cos + rotate_half(x)·sin', () => {
-    const [P, dk, start, L] = [16, 8, 5, 3];
-    const x = tf.randomNormal([1, L, 2, dk], 0, 1, 'float32', 7) as tf.Tensor4D; // [B, L, H, dk]
-    const rope = new Rope(P, dk, 'neox');
-    const got = rope.apply(x, start).dataSync();
-    const xs = x.dataSync();
-    const table = ropeTable(P, dk); // [P, dk/2, 2] = (cos, sin)
-    const want = new Float32Array(xs.length);
-    for (let t = 0; t < L; t++)
-      for (let h = 0; h < 2; h++)
-        for (let i = 0; i < dk / 2; i++) {
-          const o = (t * 2 + h) * dk;
-          const c = table[((start + t) * (dk / 2) + i) * 2];
-          const s = table[((start + t) * (dk / 2) + i) * 2 + 1];
-          want[o + i] = Math.fround(xs[o + i] * c) - Math.fround(xs[o + i + dk / 2] * s);
-          want[o + i + dk / 2] = Math.fround(xs[o + i + dk / 2] * c) + Math.fround(xs[o + i] * s);
-        }
-    expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(1e-6);
-    // the reference style on the same input is a different rotation
-    const ref = new Rope(P, dk, 'reference');
-    expect(maxAbsDiff(ref.apply(x, start).dataSync(), got)).toBeGreaterThan(1e-2);
-    tf.dispose([x]);
-    rope.dispose();
-    ref.dispose();
-  });
-
-  it('the fused wasm QKV kernel rotates q and k exactly as the composite ops do', () => {
-    expect(fusedKernelsActive()).toBe(true);
-    const [B, L, H, dk, start] = [2, 3, 2, 8, 4];
-    const d = H * dk;
-    const rope = new Rope(16, dk, 'neox');
-    const y = tf.randomNormal([B * L, 3 * d], 0, 1, 'float32', 9) as tf.Tensor2D; // Q | K | V rows
-    const [q, k, v] = qkvRopeFused(y, rope.cos, rope.sin, B, L, H, start, rope.style); // q [B, H, L, dk], k, v [B, L, H, dk]
-    const [Qp, Kp, Vp] = tf.split(y, 3, 1).map((t) => t.reshape([B, L, H, dk]) as tf.Tensor4D);
-    expect(maxAbsDiff(q.dataSync(), rope.apply(Qp, start).transpose([0, 2, 1, 3]).dataSync())).toBe(0);
-    expect(maxAbsDiff(k.dataSync(), rope.apply(Kp, start).dataSync())).toBe(0);
-    expect(maxAbsDiff(v.dataSync(), Vp.dataSync())).toBe(0);
-    tf.dispose([y, q, k, v, Qp, Kp, Vp]);
-    rope.dispose();
-  });
-
-  it('its gradient is the inverse rotation: d/dx Σ w ∘ rope(x) = Rᵀw', () => {
-    const [P, dk, start, L] = [8, 8, 2, 2];
-    const rope = new Rope(P, dk, 'neox');
-    const x = tf.randomNormal([1, L, 1, dk], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const w = tf.randomNormal([1, L, 1, dk], 0, 1, 'float32', 4);
-    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(w, rope.apply(v as tf.Tensor4D, start))))(x).dataSync();
-    const ws = w.dataSync();
-    const table = ropeTable(P, dk);
-    const want = new Float32Array(ws.length);
-    for (let t = 0; t < L; t++)
-      for (let i = 0; i < dk / 2; i++) {
-        const [c, s] = [table[((start + t) * (dk / 2) + i) * 2], table[((start + t) * (dk / 2) + i) * 2 + 1]];
-        const [u, v] = [t * dk + i, t * dk + i + dk / 2];
-        want[u] = ws[u] * c + ws[v] * s;
-        want[v] = ws[v] * c - ws[u] * s;
-      }
-    expect(maxAbsDiff(g, want)).toBeLessThanOrEqual(1e-6);
-    tf.dispose([x, w]);
-    rope.dispose();
-  });
-});
 
 describe('PLDR-LLM v52 on the tiny-public weights (fixtures/v52)', () => {
   let model: PldrModel;
@@ -145,7 +75,12 @@ describe('PLDR-LLM v52 on the tiny-public weights (fixtures/v52)', () => {
         expect(r.generated).toEqual(e.new_ids);
         if (mode === 'kv' || mode === 'kv_g') {
           // the reference's concatenated KV-cache gives the same ids as the in-place one
-          const concat = await generate(model, c.prompt_ids, {maxNewTokens: 16, greedy: true, cache: MODE_FLAG[mode], inPlaceKV: false});
+          const concat = await generate(model, c.prompt_ids, {
+            maxNewTokens: 16,
+            greedy: true,
+            cache: MODE_FLAG[mode],
+            inPlaceKV: false,
+          });
           expect(concat.generated).toEqual(e.new_ids);
         }
       });
@@ -164,7 +99,11 @@ describe('PLDR-LLM v52 on the tiny-public weights (fixtures/v52)', () => {
   it('a Gi model built from a v52 model keeps the rotate-half RoPE and equals its source given that G', async () => {
     const files = neoxFiles();
     const G = gListOf(inferDeductive(model, promptIds([])), {withAP: false});
-    const gi = toGi(files, G.layers.map((l) => l.G_LM), 'tiny-public v52 (empty prompt)');
+    const gi = toGi(
+      files,
+      G.layers.map((l) => l.G_LM),
+      'tiny-public v52 (empty prompt)',
+    );
     expect(ropeStyle(gi.config)).toBe('neox');
     const giModel = instantiate(gi);
     const prompt = v52.generation.gen.prompt_ids;
@@ -187,7 +126,9 @@ describe('the RoPE style in configs', () => {
     expect(makeConfigJson(base).hparams.rope).toBeUndefined();
     expect(ropeStyle(parseConfigJson(makeConfigJson(base), 'config.json'))).toBe('reference');
     expect(ropeStyle(configFromHparams(hparamsFromConfig(neox)))).toBe('neox');
-    const msg = pldrMessage(() => configFromHparams({...hparamsFromConfig(base), rope: 'rotate-half'}, undefined, 'config.json'));
+    const msg = pldrMessage(() =>
+      configFromHparams({...hparamsFromConfig(base), rope: 'rotate-half'}, undefined, 'config.json'),
+    );
     expect(msg).toBe('config.json: rope must be one of reference, neox, got "rotate-half"');
   });
 });
@@ -199,15 +140,30 @@ describe('training with rotate-half RoPE', () => {
     const model = instantiate(neoxFiles());
     const rows = f.ids('input.train_ids');
     const inp = rows.map((r) => r.slice(0, -1));
-    const tar = tf.tensor2d(rows.map((r) => r.slice(1)), undefined, 'int32');
+    const tar = tf.tensor2d(
+      rows.map((r) => r.slice(1)),
+      undefined,
+      'int32',
+    );
     const mask = createMask(inp);
     const names = [...model.params.keys()];
     const lossOf = (...xs: tf.Tensor[]) => {
       const byName = new Map(names.map((k, i) => [k, xs[i]]));
-      return maskedLoss(forwardWith(model, prepareWeights(model.cfg, (k) => byName.get(k)!), inp, {mask}).logits, tar);
+      return maskedLoss(
+        forwardWith(
+          model,
+          prepareWeights(model.cfg, (k) => byName.get(k)!),
+          inp,
+          {mask},
+        ).logits,
+        tar,
+      );
     };
     const {value, grads} = tf.valueAndGrads(lossOf)(names.map((k) => model.params.get(k)!));
-    const out = {loss: value.dataSync()[0], grads: new Map(names.map((k, i) => [k, grads[i].dataSync() as Float32Array]))};
+    const out = {
+      loss: value.dataSync()[0],
+      grads: new Map(names.map((k, i) => [k, grads[i].dataSync() as Float32Array])),
+    };
     tf.dispose([value, ...grads, mask, tar]);
     model.dispose();
     return out;

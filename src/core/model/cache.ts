@@ -81,8 +81,18 @@ export function kvBufferOf(kv: KVCache[], capacity: number): KVBuffer {
   if (capacity <= Lc) throw new PldrError(`an in-place KV-cache needs room beyond the ${Lc} positions it starts with`);
   const layers = kv.map((c) =>
     tf.tidy(() => ({
-      Kt: tf.pad(c.K.transpose([0, 2, 3, 1]), [[0, 0], [0, 0], [0, 0], [0, capacity - Lc]]) as tf.Tensor4D, // [B, H, dk, capacity]
-      V: tf.pad(c.V.transpose([0, 2, 1, 3]), [[0, 0], [0, 0], [0, capacity - Lc], [0, 0]]) as tf.Tensor4D, // [B, H, capacity, dk]
+      Kt: tf.pad(c.K.transpose([0, 2, 3, 1]), [
+        [0, 0],
+        [0, 0],
+        [0, 0],
+        [0, capacity - Lc],
+      ]) as tf.Tensor4D, // [B, H, dk, capacity]
+      V: tf.pad(c.V.transpose([0, 2, 1, 3]), [
+        [0, 0],
+        [0, 0],
+        [0, capacity - Lc],
+        [0, 0],
+      ]) as tf.Tensor4D, // [B, H, capacity, dk]
     })),
   );
   return {length: Lc, capacity, layers: layers.map((x, l) => (kv[l]!.A ? {...x, A: kv[l]!.A} : x))};
@@ -96,7 +106,8 @@ export function kvBufferOf(kv: KVCache[], capacity: number): KVBuffer {
 export function gCacheFromList(model: PldrModel, glist: GList): GCache[] {
   const {num_layers: N, num_heads: H} = model.cfg;
   const dk = model.dk;
-  if (glist.layers.length !== N) throw new PldrError(`the G list has ${glist.layers.length} layers, the model has ${N}`);
+  if (glist.layers.length !== N)
+    throw new PldrError(`the G list has ${glist.layers.length} layers, the model has ${N}`);
   const toT = (t: HostTensor, what: string, l: number): tf.Tensor4D => {
     checkGShape(t, H, dk, `G list layer ${l} ${what}`);
     return tf.tensor4d(Float32Array.from(t.data as Float32Array), [1, H, dk, dk]);
@@ -105,7 +116,9 @@ export function gCacheFromList(model: PldrModel, glist: GList): GCache[] {
     const G_LM = toT(layer.G_LM, 'G_LM', l);
     const A_LM = layer.A_LM ? toT(layer.A_LM, 'A_LM', l) : (tf.zeros([1, H, dk, dk]) as tf.Tensor4D);
     if (!model.isDag) return {A_LM, G_LM};
-    const A_P = layer.A_P ? toT(layer.A_P, 'A_P', l) : (tf.tidy(() => tf.pow(A_LM, model.w.layers[l]!.plga!.P)) as tf.Tensor4D);
+    const A_P = layer.A_P
+      ? toT(layer.A_P, 'A_P', l)
+      : (tf.tidy(() => tf.pow(A_LM, model.w.layers[l]!.plga!.P)) as tf.Tensor4D);
     return {A_LM, G_LM, A_P};
   });
 }

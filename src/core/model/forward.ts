@@ -120,7 +120,12 @@ function repeatBatch<T extends tf.Tensor>(x: T, n: number): T {
 function embed(w: Weights, ids: number[][], fast: boolean): tf.Tensor3D {
   const d = w.embedding.shape[1];
   const idsT = tf.tensor2d(ids.flat(), [ids.length, ids[0]!.length], 'int32'); // [B, L]
-  return layerNorm(tf.mul(tf.gather(w.embedding, idsT), Math.fround(Math.sqrt(d))), w.lnEmb, undefined, fast) as tf.Tensor3D;
+  return layerNorm(
+    tf.mul(tf.gather(w.embedding, idsT), Math.fround(Math.sqrt(d))),
+    w.lnEmb,
+    undefined,
+    fast,
+  ) as tf.Tensor3D;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,7 +135,14 @@ function embed(w: Weights, ids: number[][], fast: boolean): tf.Tensor3D {
  * Q, K, V from h [B, L, d]; Q and K rotated at positions start…start+L−1.
  * Returns q per head [B, H, L, dk] and the new K̃, Vv rows [B, L, H, dk] for the cache.
  */
-function projectQKV(h: tf.Tensor, lw: LayerWeights, rope: Rope, H: number, start: number, fast: boolean): {q: tf.Tensor4D; Knew: tf.Tensor4D; Vnew: tf.Tensor4D} {
+function projectQKV(
+  h: tf.Tensor,
+  lw: LayerWeights,
+  rope: Rope,
+  H: number,
+  start: number,
+  fast: boolean,
+): {q: tf.Tensor4D; Knew: tf.Tensor4D; Vnew: tf.Tensor4D} {
   const [B, L, d] = h.shape as [number, number, number];
   const dk = d / H;
   const h2 = h.reshape([B * L, d]);
@@ -199,10 +211,23 @@ type Deduced = {
  * goes into the KV-cache (`keepA`). A KV-cache holds the prompt's A (`cachedA`): it is never updated.
  * Inference frees the intermediates at once; training keeps them for the gradients.
  */
-function deduce(q: tf.Tensor4D, lw: LayerWeights, cachedA: tf.Tensor4D | undefined, gIn: GCache | undefined, keepA: boolean, fast: boolean): Deduced {
+function deduce(
+  q: tf.Tensor4D,
+  lw: LayerWeights,
+  cachedA: tf.Tensor4D | undefined,
+  gIn: GCache | undefined,
+  keepA: boolean,
+  fast: boolean,
+): Deduced {
   if (!lw.plga) return {G_LM: gIn?.G_LM ?? lw.G!};
   const step = (): Deduced => {
-    if (gIn) return {A: cachedA ?? (keepA ? metricLearner(q, lw, fast) : undefined), A_LM: gIn.A_LM, G_LM: gIn.G_LM, A_P: gIn.A_P};
+    if (gIn)
+      return {
+        A: cachedA ?? (keepA ? metricLearner(q, lw, fast) : undefined),
+        A_LM: gIn.A_LM,
+        G_LM: gIn.G_LM,
+        A_P: gIn.A_P,
+      };
     const A = cachedA ?? metricLearner(q, lw, fast);
     return {A, ...plga(A, lw.plga!, fast)};
   };
@@ -214,7 +239,15 @@ function deductiveOf(lw: LayerWeights, {A_LM, G_LM, A_P}: Deduced, S: tf.Tensor4
   const p = lw.plga!;
   const [, H, dk] = p.P.shape;
   const perHead = (x: tf.Tensor4D) => x.reshape([H, dk, dk]) as tf.Tensor3D;
-  return {A_LM: A_LM!, P: perHead(p.P), a: perHead(p.a), ba: perHead(p.ba), G_LM, S, ...(isDag ? {A_P: A_P ?? (tf.pow(A_LM!, p.P) as tf.Tensor4D)} : {})};
+  return {
+    A_LM: A_LM!,
+    P: perHead(p.P),
+    a: perHead(p.a),
+    ba: perHead(p.ba),
+    G_LM,
+    S,
+    ...(isDag ? {A_P: A_P ?? (tf.pow(A_LM!, p.P) as tf.Tensor4D)} : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,7 +257,13 @@ function deductiveOf(lw: LayerWeights, {A_LM, G_LM, A_P}: Deduced, S: tf.Tensor4
  * q·G_LM per head: q [B, H, L, dk] → [B, H, L, dk]. A given G [1, H, dk, dk] serves every row of a
  * batch: copied, not broadcast (see plga). An identity G (SDPA) is skipped unless a G list replaced it.
  */
-function throughG(q: tf.Tensor4D, G_LM: tf.Tensor4D, lw: LayerWeights, gIn: GCache | undefined, fast: boolean): tf.Tensor4D {
+function throughG(
+  q: tf.Tensor4D,
+  G_LM: tf.Tensor4D,
+  lw: LayerWeights,
+  gIn: GCache | undefined,
+  fast: boolean,
+): tf.Tensor4D {
   if (lw.identityG && !gIn) return q;
   const B = q.shape[0];
   return bmm(q, fast && G_LM.shape[0] < B ? repeatBatch(G_LM, B) : G_LM) as tf.Tensor4D;
@@ -235,7 +274,13 @@ function throughG(q: tf.Tensor4D, G_LM: tf.Tensor4D, lw: LayerWeights, gIn: GCac
  * new K̃, Vv rows [B, L, H, dk] appended to a KV-cache's (concatenated: the returned K, V are the
  * layer's new KV-cache [B, L_c+L, H, dk]).
  */
-function attend(qG: tf.Tensor4D, Knew: tf.Tensor4D, Vnew: tf.Tensor4D, kvIn: KVCache | undefined, mask: tf.Tensor | null): {O: tf.Tensor3D; S: tf.Tensor4D; K: tf.Tensor4D; V: tf.Tensor4D} {
+function attend(
+  qG: tf.Tensor4D,
+  Knew: tf.Tensor4D,
+  Vnew: tf.Tensor4D,
+  kvIn: KVCache | undefined,
+  mask: tf.Tensor | null,
+): {O: tf.Tensor3D; S: tf.Tensor4D; K: tf.Tensor4D; V: tf.Tensor4D} {
   const [B, H, L, dk] = qG.shape;
   const K = kvIn ? (tf.concat([kvIn.K, Knew], 1) as tf.Tensor4D) : Knew; // [B, L_c+L, H, dk]
   const V = kvIn ? (tf.concat([kvIn.V, Vnew], 1) as tf.Tensor4D) : Vnew;
@@ -264,10 +309,16 @@ function feedForward(h: tf.Tensor3D, a: tf.Tensor, lw: LayerWeights, fast: boole
  * The forward pass on given weights (no tidy here: callers wrap it, training differentiates it).
  * A call given an in-place KV-cache is a decode step (`decodeStep`).
  */
-export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, ids: number[][], opts: ForwardOptions = {}): ForwardResult {
+export function forwardWith(
+  model: {cfg: ModelConfig; rope: Rope},
+  w: Weights,
+  ids: number[][],
+  opts: ForwardOptions = {},
+): ForwardResult {
   const fast = opts.fast === true && fusedKernelsActive();
   if (opts.kvBuffer) {
-    if (!(fast && ids[0]!.length === 1)) throw new PldrError('an in-place KV-cache takes one new token, on the fused kernels of the wasm backend');
+    if (!(fast && ids[0]!.length === 1))
+      throw new PldrError('an in-place KV-cache takes one new token, on the fused kernels of the wasm backend');
     return decodeStep(model, w, ids, opts.kvBuffer, opts.g, opts.hidden);
   }
   const {cfg, rope} = model;
@@ -303,7 +354,14 @@ export function forwardWith(model: {cfg: ModelConfig; rope: Rope}, w: Weights, i
  * through the cached G_LM and neither the metric learner nor PLGA runs; without one (mode kv),
  * PLGA runs on the prompt's A held in the cache. Appends the token's K̃, Vv to `buf`.
  */
-export function decodeStep(model: {cfg: ModelConfig; rope: Rope}, w: Weights, ids: number[][], buf: KVBuffer, g?: GCache[], keepHidden = false): ForwardResult {
+export function decodeStep(
+  model: {cfg: ModelConfig; rope: Rope},
+  w: Weights,
+  ids: number[][],
+  buf: KVBuffer,
+  g?: GCache[],
+  keepHidden = false,
+): ForwardResult {
   const {cfg, rope} = model;
   const Lc = buf.length;
   const deductive: Deductive[] = [];
@@ -324,7 +382,13 @@ export function decodeStep(model: {cfg: ModelConfig; rope: Rope}, w: Weights, id
   }
   buf.length = Lc + 1; // every layer has written position L_c
   const logits = outputLayer(h, w.final, true) as tf.Tensor3D; // [B, 1, V]
-  return {logits, decOutput: h, deductive: cfg.variant === 'v510G' ? null : deductive, kv: [], ...(hidden ? {hidden} : {})};
+  return {
+    logits,
+    decOutput: h,
+    deductive: cfg.variant === 'v510G' ? null : deductive,
+    kv: [],
+    ...(hidden ? {hidden} : {}),
+  };
 }
 
 /** The standard mask of spec §3.7: max(key padding (id 0), look-ahead), 1 = blocked, [B, 1, L, L]. */

@@ -32,7 +32,9 @@ export const addBias = tf.customGrad((y, b) => ({
     const [M, N] = d.shape;
     const ones = tf.ones([1, M]);
     // our batched kernel runs a single row as one gemv; XNNPACK would pack all of dy first
-    const db = fusedKernelsActive() ? batchMatMulFused(ones.reshape([1, 1, M]), d.reshape([1, M, N])) : tf.matMul(ones, d);
+    const db = fusedKernelsActive()
+      ? batchMatMulFused(ones.reshape([1, 1, M]), d.reshape([1, M, N]))
+      : tf.matMul(ones, d);
     return [d, db.reshape([N])];
   },
 })) as (y: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
@@ -71,5 +73,9 @@ export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const A = batchA.every((x, i) => x === batch[i]) ? a : tf.broadcastTo(a, [...batch, m, k]);
   const B = batchB.every((x, i) => x === batch[i]) ? b : tf.broadcastTo(b, [...batch, k, n]);
   if (!fusedKernelsActive()) return tf.matMul(A, B);
-  return batchMatMul(A.reshape([count, m, k]) as tf.Tensor3D, B.reshape([count, k, n]) as tf.Tensor3D).reshape([...batch, m, n]);
+  return batchMatMul(A.reshape([count, m, k]) as tf.Tensor3D, B.reshape([count, k, n]) as tf.Tensor3D).reshape([
+    ...batch,
+    m,
+    n,
+  ]);
 }

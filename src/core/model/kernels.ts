@@ -44,7 +44,17 @@ interface Gemv {
   /** y[0:N] += x[0:K] · W[K, 0:N] for rows of W `stride` floats apart; byte offsets into the heap. */
   gemvs(x: number, w: number, y: number, K: number, N: number, stride: number): void;
   /** Columns c0…c1 of y[m] += x[m] · W for m < M (rows of W `stride` floats apart, of y `yStride`). */
-  gemvCols(x: number, w: number, y: number, K: number, stride: number, M: number, yStride: number, c0: number, c1: number): void;
+  gemvCols(
+    x: number,
+    w: number,
+    y: number,
+    K: number,
+    stride: number,
+    M: number,
+    yStride: number,
+    c0: number,
+    c1: number,
+  ): void;
   /** C[i] = A[i] · B[i] for i0 ≤ i < i1: A [n, M, K], B [n, K, N] (bStep K·N) or [1, K, N] (bStep 0). */
   bmm(a: number, b: number, c: number, M: number, K: number, N: number, bStep: number, i0: number, i1: number): void;
 }
@@ -66,7 +76,8 @@ function gemvOn(be: HeapBackend): Gemv | null {
   return gemvFns?.fns ?? null;
 }
 
-const isShared = (memory: WebAssembly.Memory) => typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+const isShared = (memory: WebAssembly.Memory) =>
+  typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
 
 /**
  * Split our kernels' large products over `threads` threads (wasm/pool.ts), on the threaded
@@ -103,7 +114,12 @@ const runs = (n: number, parts: number): [number, number][] =>
  * For kernels that hand pointers to our gemv: make the output first (allocating may grow the heap),
  * then read every tensor's byte offset in the heap.
  */
-function withOffsets(backend: unknown, inputs: tf.TensorInfo[], outShape: number[], body: (be: HeapBackend, ins: number[], out: number) => void): tf.TensorInfo {
+function withOffsets(
+  backend: unknown,
+  inputs: tf.TensorInfo[],
+  outShape: number[],
+  body: (be: HeapBackend, ins: number[], out: number) => void,
+): tf.TensorInfo {
   const be = backend as HeapBackend;
   const y = be.makeOutput(outShape, 'float32');
   const at = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
@@ -112,7 +128,12 @@ function withOffsets(backend: unknown, inputs: tf.TensorInfo[], outShape: number
 }
 
 /** Make the outputs first (allocating may grow the heap and detach older views), then view the inputs. */
-function withHeap(backend: unknown, inputs: tf.TensorInfo[], outShapes: number[][], body: (ins: Float32Array[], outs: Float32Array[]) => void): tf.TensorInfo[] {
+function withHeap(
+  backend: unknown,
+  inputs: tf.TensorInfo[],
+  outShapes: number[][],
+  body: (ins: Float32Array[], outs: Float32Array[]) => void,
+): tf.TensorInfo[] {
   const be = backend as HeapBackend;
   const outs = outShapes.map((s) => be.makeOutput(s, 'float32'));
   body(
@@ -191,12 +212,18 @@ export function registerFusedKernels(): void {
           // one product: its rows in blocks of four as a batch of [4, K] · [K, N] products (bmm takes
           // rows four at a time from the first: the same blocks), then the last M mod 4 rows
           const M4 = M & ~3;
-          for (const [i0, i1] of runs(M4 / 4, pool.threads)) if (i1 > i0) calls.push(['bmm', ao!, bo!, co, 4, K, N, 0, i0, i1]);
+          for (const [i0, i1] of runs(M4 / 4, pool.threads))
+            if (i1 > i0) calls.push(['bmm', ao!, bo!, co, 4, K, N, 0, i0, i1]);
           be.wasm.HEAPF32.fill(0, co / 4 + M4 * N, co / 4 + M * N);
           if (M4 < M) calls.push(['gemvCols', ao! + 4 * M4 * K, bo!, co + 4 * M4 * N, K, N, M - M4, N, 0, N]);
         }
         const rows = (call: PoolCall) => (call[0] === 'bmm' ? call[4] * (call[9] - call[8]) : call[6]);
-        pool.run(calls, calls.map((call) => rows(call) * K * N), MIN_POOLED_WORK, SPIN_US);
+        pool.run(
+          calls,
+          calls.map((call) => rows(call) * K * N),
+          MIN_POOLED_WORK,
+          SPIN_US,
+        );
       });
     },
   });
@@ -212,7 +239,11 @@ export function registerFusedKernels(): void {
       const n = position + 1; // keys and values after this token's are written
       const be = backend as HeapBackend;
       // O, S, and E (the softmax, scratch for the second product: the caller drops it)
-      const outs = [[B, 1, H * dk], [B, H, 1, n], [B, H, 1, n]].map((s) => be.makeOutput(s, 'float32'));
+      const outs = [
+        [B, 1, H * dk],
+        [B, H, 1, n],
+        [B, H, 1, n],
+      ].map((s) => be.makeOutput(s, 'float32'));
       const at = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset / 4; // float index
       const [qo, ko, vo, Kto, Vo] = [qG, k, v, Kt, V].map(at) as [number, number, number, number, number];
       const [Oo, So, Eo] = outs.map(at) as [number, number, number];
@@ -254,31 +285,46 @@ export function registerFusedKernels(): void {
     backendName: 'wasm',
     kernelFunc: ({inputs, backend, attrs}) => {
       const {qkv, cos, sin} = inputs as Record<string, tf.TensorInfo>;
-      const {B, L, H, start, style} = attrs as unknown as {B: number; L: number; H: number; start: number; style: RopeStyle};
+      const {B, L, H, start, style} = attrs as unknown as {
+        B: number;
+        L: number;
+        H: number;
+        start: number;
+        style: RopeStyle;
+      };
       const d = qkv.shape[1]! / 3;
       const dk = d / H;
       const partner = ropePartners(style, dk); // [dk]
-      return withHeap(backend, [qkv, cos, sin], [[B, H, L, dk], [B, L, H, dk], [B, L, H, dk]], ([y, C, S], [q, k, v]) => {
-        // x'[j] = x[j]·c + x[partner j]·s, with S's pair signs folded in (rope.ts)
-        for (let bb = 0; bb < B; bb++)
-          for (let t = 0; t < L; t++) {
-            const row = (bb * L + t) * 3 * d;
-            const p = (start + t) * dk;
-            for (let h = 0; h < H; h++) {
-              const qo = ((bb * H + h) * L + t) * dk;
-              const ko = ((bb * L + t) * H + h) * dk;
-              for (let j = 0; j < dk; j++) {
-                const c = C![p + j]!;
-                const s = S![p + j]!;
-                const src = row + h * dk + j;
-                const pair = row + h * dk + partner[j]!;
-                q![qo + j] = Math.fround(y![src]! * c) + Math.fround(y![pair]! * s);
-                k![ko + j] = Math.fround(y![src + d]! * c) + Math.fround(y![pair + d]! * s);
-                v![ko + j] = y![src + 2 * d]!;
+      return withHeap(
+        backend,
+        [qkv, cos, sin],
+        [
+          [B, H, L, dk],
+          [B, L, H, dk],
+          [B, L, H, dk],
+        ],
+        ([y, C, S], [q, k, v]) => {
+          // x'[j] = x[j]·c + x[partner j]·s, with S's pair signs folded in (rope.ts)
+          for (let bb = 0; bb < B; bb++)
+            for (let t = 0; t < L; t++) {
+              const row = (bb * L + t) * 3 * d;
+              const p = (start + t) * dk;
+              for (let h = 0; h < H; h++) {
+                const qo = ((bb * H + h) * L + t) * dk;
+                const ko = ((bb * L + t) * H + h) * dk;
+                for (let j = 0; j < dk; j++) {
+                  const c = C![p + j]!;
+                  const s = S![p + j]!;
+                  const src = row + h * dk + j;
+                  const pair = row + h * dk + partner[j]!;
+                  q![qo + j] = Math.fround(y![src]! * c) + Math.fround(y![pair]! * s);
+                  k![ko + j] = Math.fround(y![src + d]! * c) + Math.fround(y![pair + d]! * s);
+                  v![ko + j] = y![src + 2 * d]!;
+                }
               }
             }
-          }
-      });
+        },
+      );
     },
   });
 }
@@ -289,7 +335,13 @@ export function fusedKernelsActive(): boolean {
 }
 
 /** LN(x [+ residual]) over the last axis with gain g, bias b and ε `eps` (check `fusedKernelsActive` first). */
-export function layerNormFused(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, residual: tf.Tensor | undefined, eps: number): tf.Tensor {
+export function layerNormFused(
+  x: tf.Tensor,
+  g: tf.Tensor,
+  b: tf.Tensor,
+  residual: tf.Tensor | undefined,
+  eps: number,
+): tf.Tensor {
   const inputs: tf.NamedTensorMap = residual ? {x, g, b, r: residual} : {x, g, b};
   return tf.engine().runKernel('PldrLayerNorm', inputs, {eps} as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
@@ -309,13 +361,37 @@ export function batchMatMulFused(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
  * k, v [B, 1, H, dk] at `position` of Kt [B, H, dk, cap] and V [B, H, cap, dk] — in place: the two
  * tensors change — and returns O [B, 1, d] (heads merged) and the pre-mask scores S [B, H, 1, position+1].
  */
-export function cachedAttention(qG: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, Kt: tf.Tensor4D, V: tf.Tensor4D, position: number): {O: tf.Tensor3D; S: tf.Tensor4D} {
-  const [O, S, E] = tf.engine().runKernel('PldrCachedAttention', {qG, k, v, Kt, V}, {position} as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+export function cachedAttention(
+  qG: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  Kt: tf.Tensor4D,
+  V: tf.Tensor4D,
+  position: number,
+): {O: tf.Tensor3D; S: tf.Tensor4D} {
+  const [O, S, E] = tf.engine().runKernel('PldrCachedAttention', {qG, k, v, Kt, V}, {
+    position,
+  } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
   E!.dispose();
   return {O: O as tf.Tensor3D, S: S as tf.Tensor4D};
 }
 
 /** qkv [B·L, 3d] → [q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]], Q and K rotated (in `style`) at positions start…start+L−1. */
-export function qkvRopeFused(qkv: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, B: number, L: number, H: number, start: number, style: RopeStyle): tf.Tensor4D[] {
-  return tf.engine().runKernel('PldrQkvRope', {qkv, cos, sin}, {B, L, H, start, style} as unknown as tf.NamedAttrMap) as unknown as tf.Tensor4D[];
+export function qkvRopeFused(
+  qkv: tf.Tensor2D,
+  cos: tf.Tensor2D,
+  sin: tf.Tensor2D,
+  B: number,
+  L: number,
+  H: number,
+  start: number,
+  style: RopeStyle,
+): tf.Tensor4D[] {
+  return tf.engine().runKernel('PldrQkvRope', {qkv, cos, sin}, {
+    B,
+    L,
+    H,
+    start,
+    style,
+  } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor4D[];
 }

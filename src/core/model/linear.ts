@@ -32,8 +32,18 @@ export function linear(x: tf.Tensor, w: Linear, fast = false): tf.Tensor {
   const M = x2.shape[0];
   let y: tf.Tensor; // [M, N]
   if (!fast) y = addBias(matMul2d(x2, w.wT), w.b);
-  else if (M <= GEMV_MAX_M && N <= GEMV_MAX_N) y = linearGemv(x2, w.wT, w.b); // a decode step: stream W once per row, where it lies
-  else y = (tf.engine().runKernel('_FusedMatMul', {a: x2.reshape([1, M, K]), b: w.wT.reshape([1, K, N]), bias: w.b}, FUSED_LINEAR) as tf.Tensor).reshape([M, N]);
+  else if (M <= GEMV_MAX_M && N <= GEMV_MAX_N)
+    y = linearGemv(x2, w.wT, w.b); // a decode step: stream W once per row, where it lies
+  else
+    y = (
+      tf
+        .engine()
+        .runKernel(
+          '_FusedMatMul',
+          {a: x2.reshape([1, M, K]), b: w.wT.reshape([1, K, N]), bias: w.b},
+          FUSED_LINEAR,
+        ) as tf.Tensor
+    ).reshape([M, N]);
   return x.rank === 2 ? y : y.reshape([...x.shape.slice(0, -1), N]);
 }
 
@@ -42,7 +52,10 @@ export function outputLayer(x: tf.Tensor, w: Linear | BlockedLinear, fast = fals
   if (!('blocks' in w)) return linear(x, w, fast);
   const K = x.shape[x.rank - 1]!;
   const x2 = x.reshape([-1, K]); // once, not per block
-  const y = tf.concat(w.blocks.map((b) => linear(x2, b, fast)), -1); // [M, V]
+  const y = tf.concat(
+    w.blocks.map((b) => linear(x2, b, fast)),
+    -1,
+  ); // [M, V]
   return y.reshape([...x.shape.slice(0, -1), y.shape[1]!]);
 }
 
@@ -60,7 +73,10 @@ export function blockedFromHost(W: HostTensor, bias: HostTensor): BlockedLinear 
     const n = Math.min(OUT_BLOCK, N - from);
     const t = new Float32Array(K * n); // [K, n] = rows from…from+n of W, transposed
     for (let i = 0; i < n; i++) for (let j = 0, row = (from + i) * K; j < K; j++) t[j * n + i] = src[row + j]!;
-    blocks.push({wT: tf.keep(tf.tensor2d(t, [K, n])), b: tf.keep(tf.tensor1d((bias.data as Float32Array).slice(from, from + n)))});
+    blocks.push({
+      wT: tf.keep(tf.tensor2d(t, [K, n])),
+      b: tf.keep(tf.tensor1d((bias.data as Float32Array).slice(from, from + n))),
+    });
   }
   return {blocks};
 }

@@ -70,7 +70,12 @@ export class PldrModel {
           params.delete(k);
           this.freed.add(k);
         });
-      const w = prepareWeights(cfg, get, {G, fuse: true, copied: free, blocked: (m) => this.blockedFromHost(weights, m)});
+      const w = prepareWeights(cfg, get, {
+        G,
+        fuse: true,
+        copied: free,
+        blocked: (m) => this.blockedFromHost(weights, m),
+      });
       if (G) w.layers.forEach((lw, l) => (lw.identityG = isIdentity(G[l]!, this.dk)));
       return w as unknown as tf.TensorContainer;
     }) as unknown as Weights;
@@ -96,8 +101,21 @@ export class PldrModel {
       const sources = linearSources(this.cfg, this.w);
       for (const k of this.freed) {
         const src = sources.get(k)!;
-        if ('blocks' in src) this.own.set(k, tf.tidy(() => tf.concat(src.blocks.map((b) => b.wT.transpose()), 0)));
-        else this.own.set(k, tf.tidy(() => src.lin.wT.slice([0, src.from], [src.lin.wT.shape[0], src.to - src.from]).transpose()));
+        if ('blocks' in src)
+          this.own.set(
+            k,
+            tf.tidy(() =>
+              tf.concat(
+                src.blocks.map((b) => b.wT.transpose()),
+                0,
+              ),
+            ),
+          );
+        else
+          this.own.set(
+            k,
+            tf.tidy(() => src.lin.wT.slice([0, src.from], [src.lin.wT.shape[0], src.to - src.from]).transpose()),
+          );
       }
       this.freed.clear();
       this.ordered = undefined;
@@ -120,7 +138,9 @@ export class PldrModel {
   /** One model call (spec §3, §4.2). ids is [B][L]; cached calls take exactly one token. */
   forward(ids: number[][], opts: ForwardOptions = {}): ForwardResult {
     this.checkCall(ids, opts);
-    return tf.tidy(() => forwardWith(this, this.w, ids, {fast: true, ...opts}) as unknown as tf.TensorContainer) as unknown as ForwardResult;
+    return tf.tidy(
+      () => forwardWith(this, this.w, ids, {fast: true, ...opts}) as unknown as tf.TensorContainer,
+    ) as unknown as ForwardResult;
   }
 
   private checkCall(ids: number[][], opts: ForwardOptions): void {

@@ -77,7 +77,18 @@ export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, 
   };
   const lin = (k: string): Linear => linOf([k], p(`${k}.weight`).transpose(), p(`${k}.bias`));
   const fused = (ks: string[]): Linear =>
-    linOf(ks, tf.tidy(() => tf.concat(ks.map((k) => p(`${k}.weight`)), 0).transpose()), tf.concat(ks.map((k) => p(`${k}.bias`))));
+    linOf(
+      ks,
+      tf.tidy(() =>
+        tf
+          .concat(
+            ks.map((k) => p(`${k}.weight`)),
+            0,
+          )
+          .transpose(),
+      ),
+      tf.concat(ks.map((k) => p(`${k}.bias`))),
+    );
   const norm = (k: string): Norm => ({g: p(`${k}.weight`) as tf.Tensor1D, b: p(`${k}.bias`) as tf.Tensor1D});
   const glu = (k: string): Glu => ({w1: lin(`${k}.gluw1`), w2: lin(`${k}.gluw2`), w3: lin(`${k}.gluw3`)});
   const perHead = (k: string) => p(k).reshape([1, H, dk, dk]) as tf.Tensor4D;
@@ -104,7 +115,13 @@ export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, 
         layer.resA.push({glus, ln: norm(`${k}.mha1.reslayerAs.${r}.layernormA`)});
       }
       const q = `${k}.mha1.plgatt_layer`;
-      layer.plga = {W: perHead(`${q}.Wlst`), b: perHead(`${q}.blst`), P: perHead(`${q}.pwlst`), a: perHead(`${q}.alst`), ba: perHead(`${q}.balst`)};
+      layer.plga = {
+        W: perHead(`${q}.Wlst`),
+        b: perHead(`${q}.blst`),
+        P: perHead(`${q}.pwlst`),
+        a: perHead(`${q}.alst`),
+        ba: perHead(`${q}.balst`),
+      };
     }
     layers.push(layer);
   }
@@ -117,10 +134,14 @@ export function prepareWeights(cfg: ModelConfig, p: (key: string) => tf.Tensor, 
  * columns of its wT [in, out] that hold it (Q, K and V share one), or its column blocks. The naming
  * mirrors prepareWeights.
  */
-export function linearSources(cfg: ModelConfig, w: Weights): Map<string, {lin: Linear; from: number; to: number} | BlockedLinear> {
+export function linearSources(
+  cfg: ModelConfig,
+  w: Weights,
+): Map<string, {lin: Linear; from: number; to: number} | BlockedLinear> {
   const out = new Map<string, {lin: Linear; from: number; to: number} | BlockedLinear>();
   const whole = (k: string, lin: Linear) => out.set(`${k}.weight`, {lin, from: 0, to: lin.wT.shape[1]});
-  const glu = (k: string, g: Glu) => ['gluw1', 'gluw2', 'gluw3'].forEach((n, i) => whole(`${k}.${n}`, [g.w1, g.w2, g.w3][i]!));
+  const glu = (k: string, g: Glu) =>
+    ['gluw1', 'gluw2', 'gluw3'].forEach((n, i) => whole(`${k}.${n}`, [g.w1, g.w2, g.w3][i]!));
   const d = cfg.d_model;
   w.layers.forEach((lw, l) => {
     const k = `decoder.dec_layers.${l}`;

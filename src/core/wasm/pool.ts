@@ -72,7 +72,12 @@ export class KernelPool {
   private readonly ops: Kernel[];
 
   /** `exports`: the calling thread's instance of `module`; `workers` more threads instantiate it on `memory` (shared). */
-  constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, exports: Record<PoolOp, Kernel>, workers: number) {
+  constructor(
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    exports: Record<PoolOp, Kernel>,
+    workers: number,
+  ) {
     this.calls = RUNS + workers + 2;
     this.control = new Int32Array(new SharedArrayBuffer(4 * (this.calls + CALL * POOL_MAX_CALLS)));
     this.ops = POOL_OPS.map((name) => exports[name]);
@@ -86,7 +91,11 @@ export class KernelPool {
       for (let index = 1; index <= workers; index++) {
         let worker: Worker;
         try {
-          worker = new Worker(WORKER, {eval: true, execArgv: [], workerData: {control: this.control.buffer, memory, module, index, calls: this.calls}});
+          worker = new Worker(WORKER, {
+            eval: true,
+            execArgv: [],
+            workerData: {control: this.control.buffer, memory, module, index, calls: this.calls},
+          });
         } catch {
           fail();
           return;
