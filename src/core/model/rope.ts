@@ -72,7 +72,7 @@ export function ropePartners(style: RopeStyle, dk: number): Int32Array {
  * exchanging each pair. For neox this is x·cos + rotate_half(x)·sin, rotate_half(x) = (−x₂, x₁).
  * Negating s is exact, so this is bit-identical to the reference.
  * The swap is a product with the pair-swap permutation matrix: exact for finite values (one product
- * by 1, the rest exact zeros) and ~7× faster on wasm than a gather along the last axis.
+ * by 1, the rest exact zeros) and faster on wasm than a gather along the last axis.
  */
 export class Rope {
   readonly cos: tf.Tensor2D; // [P_max, dk]
