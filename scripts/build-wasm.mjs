@@ -2,7 +2,7 @@
 // Assemble src/core/wasm/*.wat into TypeScript modules holding the bytes (base64), so the runtime
 // needs no assembler and works from src/ (tests) and dist/ alike. `--check` fails when a committed
 // module differs from what its .wat assembles to.
-import {readFileSync, readdirSync, writeFileSync} from 'node:fs';
+import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import wabtInit from 'wabt';
@@ -33,15 +33,13 @@ for (const name of readdirSync(dir).filter((f) => f.endsWith('.wat'))) {
     const shared = assemble(source.replace(plain, '(import "env" "memory" (memory 0 65536))'));
     const limits = Buffer.from([...Buffer.from('memory'), 0x02, 0x01, 0x00, 0x80, 0x80, 0x04]);
     const at = shared.indexOf(limits);
-    if (at < 0 || shared.indexOf(limits, at + 1) >= 0) throw new Error(`${name}: cannot find the memory import's limits`);
+    if (at < 0 || shared.indexOf(limits, at + 1) >= 0)
+      throw new Error(`${name}: cannot find the memory import's limits`);
     shared[at + 'memory'.length + 1] = 0x03;
     ts += `export const WASM_SHARED_BASE64 =\n  '${shared.toString('base64')}';\n`;
   }
   const out = join(dir, `${stem}-bytes.ts`);
-  let old = '';
-  try {
-    old = readFileSync(out, 'utf8');
-  } catch {}
+  const old = existsSync(out) ? readFileSync(out, 'utf8') : '';
   if (old === ts) continue;
   if (check) {
     console.error(`${out} is stale: run node scripts/build-wasm.mjs`);

@@ -1,10 +1,11 @@
 import {spawnSync} from 'node:child_process';
 /** Shared helpers for the parity tests: fixture loading and tolerance checks. */
-import {readFileSync} from 'node:fs';
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
 import {dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
-import {expect} from 'vitest';
+import {afterAll, expect} from 'vitest';
 
 import {PldrError} from '../src/core/errors.js';
 
@@ -15,6 +16,20 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REFERENCE = join(ROOT, 'fixtures', 'reference');
 /** ../shared beside the checkout: present on developers' machines and in CI, never on a user's. */
 export const SHARED = resolve(ROOT, '..', 'shared');
+
+/** The paper tokenizer's first six pieces and their SentencePiece types (spec §2). */
+export const SPECIAL_PIECES = ['[PAD]', '[UNK]', '[START]', '[END]', '[SEP]', '[CLS]'];
+export const SPECIAL_TYPES = ['control', 'unknown', 'control', 'control', 'user_defined', 'user_defined'];
+
+/**
+ * A fresh temporary folder `pldr-<prefix>-…`, removed after the tests of the file or describe block
+ * that calls it: call it at a test file's top level or in a describe, not inside a test or a hook.
+ */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `pldr-${prefix}-`));
+  afterAll(() => rmSync(dir, {recursive: true, force: true}));
+  return dir;
+}
 
 export type FixtureName = 'tiny-public' | 'tiny-G-identity' | 'tiny-G-random';
 
@@ -116,7 +131,12 @@ export async function expectRejection(p: Promise<unknown> | (() => unknown), pat
  * once per process) and parse the JSON its last stdout line prints.
  */
 export function runScriptJson<T>(script: string): T {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {cwd: ROOT, encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 2 ** 20});
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 16 * 2 ** 20,
+  });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
 }

@@ -31,7 +31,10 @@ let wasmStarted = false;
  * products split over a pool of worker threads); 1 keeps the single-threaded build. The wasm
  * module is made once per process: the first call's thread count stays.
  */
-export async function initBackend(name: string = process.env.PLDR_BACKEND ?? 'wasm', threads = 1): Promise<BackendName> {
+export async function initBackend(
+  name: string = process.env.PLDR_BACKEND ?? 'wasm',
+  threads = 1,
+): Promise<BackendName> {
   const backend = parseBackendName(name);
   if (backend === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
@@ -74,7 +77,9 @@ export class ThreadedStartError extends PldrError {
     /** Why, without the way out: "cannot make a folder in /tmp for its worker scripts: ENOSPC". */
     readonly reason: string,
   ) {
-    super(`the wasm backend could not start ${threads} threads (${reason}): free or fix the temporary folder (TMPDIR), or use --threads 1`);
+    super(
+      `the wasm backend could not start ${threads} threads (${reason}): free or fix the temporary folder (TMPDIR), or use --threads 1`,
+    );
   }
 }
 
@@ -94,7 +99,9 @@ async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: 
   try {
     dir = mkdtempSync(join(tmpdir(), 'pldr-wasm-threads-'));
   } catch (err) {
-    throw refuse(`cannot make a folder in ${tmpdir()} for its worker scripts: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw refuse(
+      `cannot make a folder in ${tmpdir()} for its worker scripts: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   process.once('exit', () => rmSync(dir, {recursive: true, force: true}));
   let failed: unknown; // a worker script that could not be written (tfjs reports it only as a failed start)
@@ -116,7 +123,11 @@ async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: 
       super(parts, options);
       this.source = parts.join('');
       if (this.source.startsWith('var WasmBackendModuleThreadedSimd'))
-        write(factory, "var require$$0 = require('fs'), require$$1 = require('path'), require$$3 = require('perf_hooks'), require$$4 = require('os'), commonjsGlobal = globalThis;\n" + this.source);
+        write(
+          factory,
+          "var require$$0 = require('fs'), require$$1 = require('path'), require$$3 = require('perf_hooks'), require$$4 = require('os'), commonjsGlobal = globalThis;\n" +
+            this.source,
+        );
     }
   } as typeof Blob;
   let scripts = 0;
@@ -142,10 +153,15 @@ async function startThreadedWasm(setThreadsCount: (n: number) => void, threads: 
     }
     if (!started) {
       const code = (failed as NodeJS.ErrnoException | undefined)?.code;
-      throw refuse(failed === undefined ? 'tfjs gave no reason' : `writing its worker scripts to ${dir}: ${code ?? (failed as Error).message}`);
+      throw refuse(
+        failed === undefined
+          ? 'tfjs gave no reason'
+          : `writing its worker scripts to ${dir}: ${code ?? (failed as Error).message}`,
+      );
     }
     // The pool's threads wait for work forever; they must not keep the process alive once it is done.
-    const pool = (tf.backend() as unknown as {wasm: {PThread?: {runningWorkers: Worker[]; unusedWorkers: Worker[]}}}).wasm.PThread;
+    const pool = (tf.backend() as unknown as {wasm: {PThread?: {runningWorkers: Worker[]; unusedWorkers: Worker[]}}})
+      .wasm.PThread;
     for (const worker of [...(pool?.runningWorkers ?? []), ...(pool?.unusedWorkers ?? [])]) worker.unref();
   } finally {
     if (!started) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false); // a later start takes the single-threaded build
@@ -167,7 +183,12 @@ export function backendCapacity(): {name: string; bytes: number} {
 
 /** "38.2 GB", "1.0 MB", "1.3e+4 TB". */
 function size(bytes: number): string {
-  const [unit, scale] = ([['TB', 1e12], ['GB', 1e9]] as const).find(([, s]) => bytes >= s) ?? ['MB', 1e6];
+  const [unit, scale] = (
+    [
+      ['TB', 1e12],
+      ['GB', 1e9],
+    ] as const
+  ).find(([, s]) => bytes >= s) ?? ['MB', 1e6];
   const n = bytes / scale;
   return `${n >= 1e4 ? n.toExponential(1) : n.toFixed(1)} ${unit}`;
 }
@@ -184,20 +205,27 @@ export function checkModelFits(cfg: ModelConfig, work?: Batch | Generation, wher
   let parts: string[];
   let fix = 'use a smaller model';
   if (work !== undefined && 'rows' in work) {
-    parts = [`${size(need.weights)} for ${params}, their gradients, AdamW's moments and a step's temporaries`, `${size(need.activations)} for the activations of ${work.rows} × ${work.context} positions`];
+    parts = [
+      `${size(need.weights)} for ${params}, their gradients, AdamW's moments and a step's temporaries`,
+      `${size(need.activations)} for the activations of ${work.rows} × ${work.context} positions`,
+    ];
     const [rowsFlag, contextFlag] = work.flags ?? ['--batch-size', '--context'];
     fix += `, ${rowsFlag} or ${contextFlag}`;
   } else {
     parts = [`${size(need.weights)} for ${params}`];
     if (work !== undefined) {
-      parts.push(`${size(need.activations)} for a ${work.prompt}-token prompt pass and a KV cache of ${work.positions} positions`);
+      parts.push(
+        `${size(need.activations)} for a ${work.prompt}-token prompt pass and a KV cache of ${work.positions} positions`,
+      );
       fix += ', a shorter prompt or fewer new tokens';
     }
   }
   parts.push(`${size(need.rope)} for the RoPE tables of max_seq_len ${cfg.max_seq_len}`);
   const limit = name === 'wasm' ? 'the 4 GiB heap of the wasm backend' : `the ${size(bytes)} of this machine's memory`;
   const what = work === undefined ? 'loading it' : 'rows' in work ? 'training' : 'generating';
-  throw new PldrError(`${where}: ${what} needs about ${size(need.total)} (${parts.join('; ')}), over ${limit}: ${fix}${name === 'wasm' ? ', or --backend tensorflow' : ''}`);
+  throw new PldrError(
+    `${where}: ${what} needs about ${size(need.total)} (${parts.join('; ')}), over ${limit}: ${fix}${name === 'wasm' ? ', or --backend tensorflow' : ''}`,
+  );
 }
 
 let registered = false;
@@ -236,14 +264,19 @@ function registerWasmKernels(): void {
       backendName: 'wasm',
       kernelFunc: (args) => {
         const x = (args.inputs as {x: tf.TensorInfo}).x;
-        return x.dtype === (args.attrs as {dtype: string}).dtype ? share(x, args.backend) : copyingCast.kernelFunc(args);
+        return x.dtype === (args.attrs as {dtype: string}).dtype
+          ? share(x, args.backend)
+          : copyingCast.kernelFunc(args);
       },
     });
   }
   const generalTranspose = tf.getKernel('Transpose', 'wasm');
   if (generalTranspose !== undefined) {
     tf.unregisterKernel('Transpose', 'wasm');
-    tf.registerKernel({...generalTranspose, kernelFunc: (args) => swapLastTwo(args) ?? generalTranspose.kernelFunc(args)}); // its setupFunc binds the wasm function
+    tf.registerKernel({
+      ...generalTranspose,
+      kernelFunc: (args) => swapLastTwo(args) ?? generalTranspose.kernelFunc(args),
+    }); // its setupFunc binds the wasm function
   }
   if (tf.getKernel('UnsortedSegmentSum', 'wasm') === undefined) {
     tf.registerKernel({
@@ -287,14 +320,25 @@ const TILE = 32;
  * them. Other permutations, strings and matrices wider than tall return undefined, for the
  * backend's own kernel.
  */
-function swapLastTwo({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap}): tf.TensorInfo | undefined {
+function swapLastTwo({
+  inputs,
+  backend,
+  attrs,
+}: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo | undefined {
   const x = inputs.x as tf.TensorInfo;
   const perm = (attrs as {perm: number[]}).perm;
   const r = x.shape.length;
   if (r < 2 || x.dtype === 'string' || !perm.every((p, i) => p === (i < r - 2 ? i : 2 * r - 3 - i))) return undefined;
   const [m, n] = [x.shape[r - 2]!, x.shape[r - 1]!];
   if (n > m) return undefined; // wide rows ([d, V] of the output layer): the backend's kernel is faster there
-  const wasm = backend as {makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array};
+  const wasm = backend as {
+    makeOutput(shape: number[], dtype: string): tf.TensorInfo;
+    typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  };
   const out = wasm.makeOutput([...x.shape.slice(0, r - 2), n, m], x.dtype);
   const src = wasm.typedArrayFromHeap(x); // after makeOutput: growing the heap replaces the views
   const dst = wasm.typedArrayFromHeap(out);
@@ -303,7 +347,8 @@ function swapLastTwo({inputs, backend, attrs}: {inputs: tf.NamedTensorInfoMap; b
       for (let j0 = 0; j0 < n; j0 += TILE) {
         const i1 = Math.min(i0 + TILE, m);
         const j1 = Math.min(j0 + TILE, n);
-        for (let j = j0; j < j1; j++) for (let i = i0, d = o + j * m + i0; i < i1; i++, d++) dst[d] = src[o + i * n + j]!;
+        for (let j = j0; j < j1; j++)
+          for (let i = i0, d = o + j * m + i0; i < i1; i++, d++) dst[d] = src[o + i * n + j]!;
       }
   return out;
 }

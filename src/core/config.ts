@@ -120,11 +120,7 @@ function readPosInt(h: Record<string, unknown>, key: string, where: string, fall
 
 function readDagCoeffs(v: unknown, where: string): [number, number, number] | undefined {
   if (v === undefined || v === null) return undefined;
-  if (
-    !Array.isArray(v) ||
-    v.length !== 3 ||
-    !v.every((c) => typeof c === 'number' && Number.isFinite(c) && c >= 0)
-  ) {
+  if (!Array.isArray(v) || v.length !== 3 || !v.every((c) => typeof c === 'number' && Number.isFinite(c) && c >= 0)) {
     throw new PldrError(`${where}: DAG_reg_coeffs must be 3 numbers >= 0 (c_A, c_AP, c_G), got ${describe(v)}`);
   }
   return [v[0], v[1], v[2]];
@@ -220,9 +216,7 @@ function checkHeads(d_model: number, num_heads: number, where: string): void {
   }
   const d_k = d_model / num_heads;
   if (d_k % 2 !== 0) {
-    throw new PldrError(
-      `${where}: d_k = d_model / num_heads = ${d_k} must be even (RoPE rotates pairs of components)`,
-    );
+    throw new PldrError(`${where}: d_k = d_model / num_heads = ${d_k} must be even (RoPE rotates pairs of components)`);
   }
 }
 
@@ -237,7 +231,9 @@ export function validateConfig(cfg: ModelConfig, where = 'config'): ModelConfig 
   for (const key of ['num_reslayerA', 'num_denseA', 'A_dff'] as const) {
     if (cfg.variant === 'v510G') {
       if (cfg[key] !== 0) {
-        throw new PldrError(`${where}: ${key} must be 0 for a v510G model (it has no metric learner), got ${describe(cfg[key])}`);
+        throw new PldrError(
+          `${where}: ${key} must be 0 for a v510G model (it has no metric learner), got ${describe(cfg[key])}`,
+        );
       }
     } else if (!isPosInt(cfg[key])) {
       throw new PldrError(`${where}: ${sizeProblem(key, cfg[key])}`);
@@ -296,7 +292,10 @@ function largestPart(cfg: ModelConfig): string {
       `num_layers ${N} × num_reslayerA ${cfg.num_reslayerA} × num_denseA ${cfg.num_denseA} × A_dff ${cfg.A_dff} × d_k ${dk(cfg)}`,
       N * c.per_layer.metric_learner,
     ],
-    [`num_layers ${N} × d_model ${d} × d_k ${dk(cfg)}`, N * (c.per_layer.plga + (cfg.variant === 'v510G' ? d * dk(cfg) : 0))],
+    [
+      `num_layers ${N} × d_model ${d} × d_k ${dk(cfg)}`,
+      N * (c.per_layer.plga + (cfg.variant === 'v510G' ? d * dk(cfg) : 0)),
+    ],
   ];
   return parts.reduce((a, b) => (b[1] > a[1] ? b : a))[0];
 }
@@ -378,7 +377,8 @@ export function backendBytes(cfg: ModelConfig, work?: Batch | Generation): Backe
     const perLayer = 64 * cfg.d_model + 32 * cfg.dff + 10 * cfg.num_heads * T;
     activations = 4 * B * T * (12 * cfg.input_vocab_size + cfg.num_layers * perLayer);
   } else if (generation) {
-    activations = 4 * (2 * cfg.num_layers * cfg.d_model * generation.positions + 9 * cfg.num_heads * generation.prompt ** 2);
+    activations =
+      4 * (2 * cfg.num_layers * cfg.d_model * generation.positions + 9 * cfg.num_heads * generation.prompt ** 2);
   }
   const rope = 4 * 2 * cfg.max_seq_len * dk(cfg);
   return {weights, activations, rope, total: weights + activations + rope};
@@ -603,7 +603,11 @@ function gi(name: string, N: number, H: number, from: string): Preset {
 
 function g(name: string, gSource: string, gText: string): Preset {
   const config = paperModel('v510G', 5, 14, 0, {source: gSource});
-  return {name, config, description: `v510G, ${shape(config)}; constant G_LM = ${gText}; warm-up 2000 steps, data [16M,32M]`};
+  return {
+    name,
+    config,
+    description: `v510G, ${shape(config)}; constant G_LM = ${gText}; warm-up 2000 steps, data [16M,32M]`,
+  };
 }
 
 const DAG_PAPER: [number, number, number] = [0.05, 0.05, 0.05];
@@ -637,7 +641,8 @@ const PRESET_LIST: Preset[] = [
   // then dominates both the count and the step time, which is what a small model costs anyway.
   {
     name: 'tiny',
-    description: 'CPU: v510, 2 layers x 2 heads, d_k 32, d_model 64, R 2, D 2, context 256; seconds per training step on 2 cores',
+    description:
+      'CPU: v510, 2 layers x 2 heads, d_k 32, d_model 64, R 2, D 2, context 256; seconds per training step on 2 cores',
     config: {
       variant: 'v510',
       num_layers: 2,

@@ -12,6 +12,7 @@ import {PldrError} from './errors.js';
 export const DEMO_MODEL = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'demo');
 
 export function demoModel(): string {
-  if (!existsSync(join(DEMO_MODEL, 'config.json'))) throw new PldrError(`no --model given and the embedded demo model is missing (${DEMO_MODEL}): pass --model DIR`);
+  if (!existsSync(join(DEMO_MODEL, 'config.json')))
+    throw new PldrError(`no --model given and the embedded demo model is missing (${DEMO_MODEL}): pass --model DIR`);
   return DEMO_MODEL;
 }

@@ -8,7 +8,7 @@
  * close to top_p. Every float32 operation below is written as `Math.fround` of the exact
  * double result, which is the correctly rounded float32 result for +, −, ×, ÷.
  */
-import { PldrError } from './errors.js';
+import {PldrError} from './errors.js';
 
 export interface SamplingOptions {
   /** In (0, 1]; applied only when < 1 (§5.3). */
@@ -20,7 +20,7 @@ export interface SamplingOptions {
 }
 
 /** The reference's greedy setting (§5.3): top_k 1 with temperature 1 and top_p 1. */
-export const GREEDY: Readonly<SamplingOptions> = Object.freeze({ temperature: 1, topK: 1, topP: 1 });
+export const GREEDY: Readonly<SamplingOptions> = Object.freeze({temperature: 1, topK: 1, topP: 1});
 
 /** Value given to removed entries: −1e10, not −∞ (§5.3, T9). Exactly representable in float32. */
 export const REMOVED = -1e10;
@@ -92,7 +92,10 @@ export function sortedDescending(z: Float32Array): Float32Array {
     lo[k & 0xffff]!++;
     hi[k >>> 16]!++;
   }
-  for (const [count, shift] of [[lo, 0], [hi, 16]] as const) {
+  for (const [count, shift] of [
+    [lo, 0],
+    [hi, 16],
+  ] as const) {
     for (let d = 0, sum = 0; d < 65536; d++) {
       const c = count[d]!;
       count[d] = sum;

@@ -32,12 +32,18 @@ export function maxThreads(): number {
 }
 
 /** A thread count from the flag or PLDR_THREADS; undefined or '' means the default for `work`. */
-export function parseThreads(raw: string | number | undefined, where = '--threads', work: ThreadsWork = 'decode'): number {
+export function parseThreads(
+  raw: string | number | undefined,
+  where = '--threads',
+  work: ThreadsWork = 'decode',
+): number {
   if (raw === undefined || raw === '') return defaultThreads(work);
   const text = String(raw).trim();
   const n = Number(text);
   const max = maxThreads();
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > max)
-    throw new PldrError(`${where} "${text}" is not a thread count: give a whole number from 1 to ${max} (${cores()} cores here)`);
+    throw new PldrError(
+      `${where} "${text}" is not a thread count: give a whole number from 1 to ${max} (${cores()} cores here)`,
+    );
   return n;
 }

@@ -46,7 +46,9 @@ let library: Promise<new () => SpmProcessor> | undefined;
 
 /** The library module (4 MB of JavaScript with the wasm inlined): imported once, on first load. */
 function spmLibrary(): Promise<new () => SpmProcessor> {
-  library ??= import('@sctg/sentencepiece-js').then((m) => m.SentencePieceProcessor as unknown as new () => SpmProcessor);
+  library ??= import('@sctg/sentencepiece-js').then(
+    (m) => m.SentencePieceProcessor as unknown as new () => SpmProcessor,
+  );
   return library;
 }
 
@@ -95,7 +97,8 @@ export class Tokenizer {
       }
     }
     const end = model.eosId >= 0 && model.eosId < this.vocabSize ? model.eosId : (this.idOf.get('[END]') ?? -1);
-    if (end < 0) throw new PldrError(`${source} has no end-of-sequence piece (its eos id is disabled and it has no [END] piece)`);
+    if (end < 0)
+      throw new PldrError(`${source} has no end-of-sequence piece (its eos id is disabled and it has no [END] piece)`);
     this.endId = end;
 
     let anchor = -1;
@@ -111,7 +114,8 @@ export class Tokenizer {
   static async load(path: string): Promise<Tokenizer> {
     let bytes: Buffer;
     try {
-      if (statSync(path).isDirectory()) throw new PldrError(`tokenizer model ${path} is a directory, not a SentencePiece .model file`);
+      if (statSync(path).isDirectory())
+        throw new PldrError(`tokenizer model ${path} is a directory, not a SentencePiece .model file`);
       bytes = readFileSync(path);
     } catch (e) {
       if (e instanceof PldrError) throw e;
@@ -168,7 +172,13 @@ export class Tokenizer {
   snapshotPromptIds(text: string, opts: {addBos: boolean; addEos: boolean; bos?: string; eos?: string}): number[] {
     const special = (piece: string | undefined, fallback: number, role: string): number => {
       const id = piece === undefined ? fallback : this.pieceToId(piece);
-      if (id === undefined || id < 0) throw new PldrError(`${this.source} has no ${role} piece ${piece ?? ''} for tokenizer_config.json's add_${role}_token`.replace('  ', ' '));
+      if (id === undefined || id < 0)
+        throw new PldrError(
+          `${this.source} has no ${role} piece ${piece ?? ''} for tokenizer_config.json's add_${role}_token`.replace(
+            '  ',
+            ' ',
+          ),
+        );
       return id;
     };
     const ids = this.encode(text);
@@ -385,7 +395,14 @@ interface ParsedModel {
   info: TokenizerInfo;
 }
 
-const PIECE_TYPES: Record<number, PieceType> = {1: 'normal', 2: 'unknown', 3: 'control', 4: 'user_defined', 5: 'unused', 6: 'byte'};
+const PIECE_TYPES: Record<number, PieceType> = {
+  1: 'normal',
+  2: 'unknown',
+  3: 'control',
+  4: 'user_defined',
+  5: 'unused',
+  6: 'byte',
+};
 const MODEL_TYPES: Record<number, TokenizerInfo['modelType']> = {1: 'unigram', 2: 'bpe', 3: 'word', 4: 'char'};
 
 interface Field {
@@ -449,7 +466,17 @@ function parseModelProto(buf: Uint8Array): ParsedModel {
   const pieces: string[] = [];
   const types: PieceType[] = [];
   // sentencepiece_model.proto defaults
-  const t = {modelType: 1, unk: 0, bos: 1, eos: 2, pad: -1, byteFallback: false, splitDigits: false, suffix: false, unkSurface: ' \u2047 '};
+  const t = {
+    modelType: 1,
+    unk: 0,
+    bos: 1,
+    eos: 2,
+    pad: -1,
+    byteFallback: false,
+    splitDigits: false,
+    suffix: false,
+    unkSurface: ' \u2047 ',
+  };
   const n = {name: '', addDummyPrefix: true, removeExtraWhitespaces: true};
   for (const f of fields(buf)) {
     if (f.no === 1) {

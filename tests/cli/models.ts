@@ -28,7 +28,12 @@ export function tinyConfig(variant: ModelConfig['variant'] = 'v510'): ModelConfi
 }
 
 /** A freshly initialised model directory with our tokenizer; v510G models get the G given. */
-export function makeModelDir(dir: string, variant: ModelConfig['variant'] = 'v510', G?: HostTensor[], seed = 7): string {
+export function makeModelDir(
+  dir: string,
+  variant: ModelConfig['variant'] = 'v510',
+  G?: HostTensor[],
+  seed = 7,
+): string {
   const config = tinyConfig(variant);
   const weights = initWeights(config, seed);
   mkdirSync(dir, {recursive: true});

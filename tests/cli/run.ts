@@ -33,8 +33,16 @@ export function pldr(args: string[], env: Record<string, string> = {}): CliResul
 export function oneLineError(r: CliResult): string {
   const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
   const line = lines.length === 1 && r.json ? jsonErrorLine(lines[0], r.code) : lines[0];
-  if (r.code === 0 || r.code === null || lines.length !== 1 || !line?.startsWith('error: ') || /\n\s+at /.test(r.stderr))
-    throw new Error(`expected one ${r.json ? 'JSON error' : '"error:"'} line and a non-zero exit, got exit ${r.code} with stderr:\n${r.stderr}`);
+  if (
+    r.code === 0 ||
+    r.code === null ||
+    lines.length !== 1 ||
+    !line?.startsWith('error: ') ||
+    /\n\s+at /.test(r.stderr)
+  )
+    throw new Error(
+      `expected one ${r.json ? 'JSON error' : '"error:"'} line and a non-zero exit, got exit ${r.code} with stderr:\n${r.stderr}`,
+    );
   return line;
 }
 
@@ -42,7 +50,9 @@ export function oneLineError(r: CliResult): string {
 function jsonErrorLine(line: string, code: number | null): string | undefined {
   try {
     const e = JSON.parse(line);
-    return typeof e.error === 'string' && e.exit === code && Object.keys(e).length === 2 ? `error: ${e.error}` : undefined;
+    return typeof e.error === 'string' && e.exit === code && Object.keys(e).length === 2
+      ? `error: ${e.error}`
+      : undefined;
   } catch {
     return undefined;
   }

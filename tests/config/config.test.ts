@@ -36,10 +36,10 @@ function fixtureConfig(name: string): ModelConfig {
 /** A zero-filled state dict with exactly the keys and shapes the config implies. */
 function zeroStateDict(cfg: ModelConfig): StateDict {
   const sd: StateDict = new Map();
-  for (const {key, shape} of stateDictSpec(cfg)) sd.set(key, {dtype: 'F32', shape, data: new Float32Array(numel(shape))});
+  for (const {key, shape} of stateDictSpec(cfg))
+    sd.set(key, {dtype: 'F32', shape, data: new Float32Array(numel(shape))});
   return sd;
 }
-
 
 describe('paper presets (spec §3.15, Table 1)', () => {
   const TOTALS: Record<string, number> = {
@@ -248,7 +248,14 @@ describe('configFromHparams / hparamsFromConfig', () => {
 
   it('writes the reference names and merges extras', () => {
     const h = hparamsFromConfig(getPreset('PLDRv51G-106M-2'), {epochs: 1});
-    expect(h).toMatchObject({num_layers: 5, d_model: 896, num_heads: 14, dff: 2389, Gcachelst: 'G_LM.safetensors', epochs: 1});
+    expect(h).toMatchObject({
+      num_layers: 5,
+      d_model: 896,
+      num_heads: 14,
+      dff: 2389,
+      Gcachelst: 'G_LM.safetensors',
+      epochs: 1,
+    });
     expect(h).not.toHaveProperty('A_dff');
   });
 
@@ -267,7 +274,9 @@ describe('configFromHparams / hparamsFromConfig', () => {
   ];
   for (const [what, h, field] of BAD) {
     it(`rejects ${what} with a one-line PldrError naming ${field}`, () => {
-      expect(pldrMessage(() => configFromHparams(h, undefined, 'my/hparams.json'))).toMatch(new RegExp(`my/hparams\\.json.*${field}`));
+      expect(pldrMessage(() => configFromHparams(h, undefined, 'my/hparams.json'))).toMatch(
+        new RegExp(`my/hparams\\.json.*${field}`),
+      );
     });
   }
 
@@ -314,7 +323,9 @@ describe('checkStateDict', () => {
     sd.set('decoder.dec_layers.0.mha1.plgatt_layer.alst', {dtype: 'F32', shape: [2, 8, 4], data: new Float32Array(64)});
     sd.set('final_layer.weight', {dtype: 'F32', shape: [96, 16], data: new Float32Array(96 * 16)});
     const msg = pldrMessage(() => checkStateDict(cfg, sd, 'x'));
-    expect(msg).toContain('shape mismatch: decoder.dec_layers.0.mha1.plgatt_layer.alst expected [2,8,8], found [2,8,4]');
+    expect(msg).toContain(
+      'shape mismatch: decoder.dec_layers.0.mha1.plgatt_layer.alst expected [2,8,8], found [2,8,4]',
+    );
     expect(msg).not.toContain('final_layer');
   });
 

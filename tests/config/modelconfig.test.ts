@@ -1,18 +1,15 @@
-import {copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
-import {afterAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
-import {pldrMessage} from '../helpers.js';
+import {pldrMessage, tempDir} from '../helpers.js';
 
 import {getPreset} from '../../src/core/config.js';
 import {makeConfigJson, parseConfigJson, readModelConfig} from '../../src/core/io/modelconfig.js';
 
 const REF = join(import.meta.dirname, '../../fixtures/reference');
-const tmp = mkdtempSync(join(tmpdir(), 'pldr-modelconfig-'));
-afterAll(() => rmSync(tmp, {recursive: true, force: true}));
-
+const tmp = tempDir('modelconfig');
 
 describe('config.json', () => {
   it('round-trips every preset', () => {
@@ -33,8 +30,12 @@ describe('config.json', () => {
     expect(pldrMessage(() => parseConfigJson({...good, format_version: 2}, 'c.json'))).toContain('newer');
     expect(pldrMessage(() => parseConfigJson({...good, variant: 'v9'}, 'c.json'))).toContain('variant');
     expect(pldrMessage(() => parseConfigJson({...good, hparams: undefined}, 'c.json'))).toContain('hparams');
-    expect(pldrMessage(() => parseConfigJson({...good, hparams: {...good.hparams, num_heads: 3}}, 'c.json'))).toContain('c.json');
-    expect(pldrMessage(() => parseConfigJson({...good, special_tokens: {pad: -1}}, 'c.json'))).toContain('special_tokens.pad');
+    expect(pldrMessage(() => parseConfigJson({...good, hparams: {...good.hparams, num_heads: 3}}, 'c.json'))).toContain(
+      'c.json',
+    );
+    expect(pldrMessage(() => parseConfigJson({...good, special_tokens: {pad: -1}}, 'c.json'))).toContain(
+      'special_tokens.pad',
+    );
     expect(pldrMessage(() => parseConfigJson(null, 'c.json'))).toContain('c.json');
   });
 });
@@ -53,7 +54,9 @@ describe('readModelConfig', () => {
     const {config, source} = readModelConfig(join(REF, 'tiny-G-random', 'checkpoint.pth'));
     expect(config.variant).toBe('v510G');
     expect(source).toBe(join(REF, 'tiny-G-random', 'hparams.json'));
-    expect(readModelConfig(join(REF, 'tiny-public', 'checkpoint.pth'), undefined, 'v510_dag').config.variant).toBe('v510_dag');
+    expect(readModelConfig(join(REF, 'tiny-public', 'checkpoint.pth'), undefined, 'v510_dag').config.variant).toBe(
+      'v510_dag',
+    );
   });
 
   it('finds <stem>_hparams.json and honours --hparams', () => {

@@ -3,12 +3,19 @@
  * across shard files against the tokenizer's own stream, the validation split, per-seed shuffles,
  * resuming the batch stream, cache reuse and rebuilds, and the uint32 path for a big vocabulary.
  */
-import {appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {
+  appendFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import {join} from 'node:path';
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-
+import {beforeAll, describe, expect, it} from 'vitest';
 
 import {
   type Batch,
@@ -22,12 +29,12 @@ import {
   type TokenizerLike,
 } from '../../src/core/train/shards.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
-import {expectRejection as rejects, ROOT} from '../helpers.js';
+import {expectRejection as rejects, ROOT, tempDir} from '../helpers.js';
 
 const TINY_MODEL = join(ROOT, 'fixtures', 'tokenizer', 'pldr-tiny.model');
 const TINY_CORPUS = join(ROOT, 'fixtures', 'tokenizer', 'corpus.txt');
 
-let dir: string;
+const dir = tempDir('shards');
 let tiny: Tokenizer;
 
 /** Words → ids from a table, + [END] = 3; counts its calls. */
@@ -40,7 +47,13 @@ class FakeTokenizer implements TokenizerLike {
   ) {}
   tokenize(text: string): number[] {
     this.calls++;
-    return [...text.split(/\s+/).filter(Boolean).map((w) => this.table[w] ?? 1), this.endId];
+    return [
+      ...text
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((w) => this.table[w] ?? 1),
+      this.endId,
+    ];
   }
 }
 
@@ -50,7 +63,6 @@ function file(rel: string, content: string): string {
   writeFileSync(p, content);
   return p;
 }
-
 
 const take = <T>(gen: Generator<T>, n: number): T[] => {
   const out: T[] = [];
@@ -62,12 +74,7 @@ const take = <T>(gen: Generator<T>, n: number): T[] => {
 };
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'pldr-shards-'));
   tiny = await Tokenizer.load(TINY_MODEL);
-});
-
-afterAll(() => {
-  rmSync(dir, {recursive: true, force: true});
 });
 
 describe('packing (hand-computed)', () => {
@@ -137,7 +144,9 @@ describe('token cache of a real corpus', () => {
       tokenizer: tiny,
       shardTokens: 1000,
     });
-    const lines = readFileSync(TINY_CORPUS, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const lines = readFileSync(TINY_CORPUS, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     const stream = lines.flatMap((l) => tiny.tokenize(l));
     expect(cache.index.documents).toBe(lines.length);
     expect(cache.totalTokens).toBe(stream.length);
@@ -162,13 +171,22 @@ describe('token cache of a real corpus', () => {
 describe('validation split, shuffle, resume', () => {
   let cache: TokenCache;
   beforeAll(async () => {
-    cache = await buildTokenCache({dir: join(dir, 'split/data'), inputs: TINY_CORPUS, tokenizerPath: TINY_MODEL, tokenizer: tiny});
+    cache = await buildTokenCache({
+      dir: join(dir, 'split/data'),
+      inputs: TINY_CORPUS,
+      tokenizerPath: TINY_MODEL,
+      tokenizer: tiny,
+    });
   });
 
   it('validation windows (tail or seeded random) are disjoint from training and never batched', () => {
     const total = new PackedDataset(cache, {context: 31}).numWindows;
     expect(total).toBeGreaterThan(100);
-    for (const validation of [{fraction: 0.1}, {count: 7, select: 'random' as const}, {fraction: 0.05, select: 'random' as const}]) {
+    for (const validation of [
+      {fraction: 0.1},
+      {count: 7, select: 'random' as const},
+      {fraction: 0.05, select: 'random' as const},
+    ]) {
       const ds = new PackedDataset(cache, {context: 31, validation, seed: 5});
       const val = Array.from(ds.valIds);
       const train = Array.from(ds.trainIds);
@@ -176,7 +194,8 @@ describe('validation split, shuffle, resume', () => {
       expect(new Set([...val, ...train]).size).toBe(total); // a partition of all windows
       expect(val.length + train.length).toBe(total);
       const valSet = new Set(val);
-      for (const b of take(ds.batches(8), 3 * ds.batchesPerEpoch(8))) for (const w of b.windows) expect(valSet.has(w)).toBe(false);
+      for (const b of take(ds.batches(8), 3 * ds.batchesPerEpoch(8)))
+        for (const w of b.windows) expect(valSet.has(w)).toBe(false);
       const valRows = [...ds.valBatches(4)].flat();
       expect(valRows).toEqual(val.map((w) => ds.window(w)));
     }
@@ -192,8 +211,14 @@ describe('validation split, shuffle, resume', () => {
   });
 
   it('bad splits are one-line errors', async () => {
-    await rejects(() => new PackedDataset(cache, {context: 31, validation: {count: 1, fraction: 0.1}}), /count or a fraction, not both/);
-    await rejects(() => new PackedDataset(cache, {context: 31, validation: {fraction: 1}}), /fraction must be in \[0, 1\)/);
+    await rejects(
+      () => new PackedDataset(cache, {context: 31, validation: {count: 1, fraction: 0.1}}),
+      /count or a fraction, not both/,
+    );
+    await rejects(
+      () => new PackedDataset(cache, {context: 31, validation: {fraction: 1}}),
+      /fraction must be in \[0, 1\)/,
+    );
     await rejects(() => new PackedDataset(cache, {context: 31, validation: {count: 1e9}}), /leaving none for training/);
   });
 
@@ -219,7 +244,8 @@ describe('validation split, shuffle, resume', () => {
   });
 
   it('a saved position resumes with exactly the next batch, within an epoch and across epochs, after JSON', () => {
-    const make = () => new PackedDataset(TokenCache.open(join(dir, 'split/data')), {context: 31, validation: {fraction: 0.1}, seed: 3});
+    const make = () =>
+      new PackedDataset(TokenCache.open(join(dir, 'split/data')), {context: 31, validation: {fraction: 0.1}, seed: 3});
     const ds = make();
     const per = ds.batchesPerEpoch(5);
     const straight = take(ds.batches(5), 3 * per);
@@ -231,13 +257,18 @@ describe('validation split, shuffle, resume', () => {
       expect(resumed[0].rows).toEqual(straight[k].rows);
     }
     expect(straight[per - 1].next).toMatchObject({epoch: 1, index: 0});
-    expect(take(ds.batches(5, ds.startPosition()), 2).map((b) => b.windows)).toEqual(straight.slice(0, 2).map((b) => b.windows));
+    expect(take(ds.batches(5, ds.startPosition()), 2).map((b) => b.windows)).toEqual(
+      straight.slice(0, 2).map((b) => b.windows),
+    );
   });
 
   it('a position from different data, a bad RNG state or a batch larger than the data are one-line errors', async () => {
     const ds = new PackedDataset(cache, {context: 31, seed: 3});
     const pos = ds.startPosition();
-    await rejects(() => ds.batches(4, {...pos, trainWindows: pos.trainWindows + 1}).next(), /the data changed since it was saved/);
+    await rejects(
+      () => ds.batches(4, {...pos, trainWindows: pos.trainWindows + 1}).next(),
+      /the data changed since it was saved/,
+    );
     await rejects(() => ds.batches(4, {...pos, rng: 'nonsense'}).next(), /invalid RNG state/);
     await rejects(() => ds.batches(1e6).next(), /fewer than the batch size 1000000/);
   });
@@ -262,7 +293,12 @@ describe('cache reuse and rebuild', () => {
     expect(first.reused).toBe(false);
     expect(events.filter((e) => e.phase === 'tokenize').length).toBe(first.index.documents);
     const done = events[events.length - 1];
-    expect(done).toMatchObject({phase: 'done', tokens: first.totalTokens, bytesRead: statSync(corpus).size, bytesTotal: statSync(corpus).size});
+    expect(done).toMatchObject({
+      phase: 'done',
+      tokens: first.totalTokens,
+      bytesRead: statSync(corpus).size,
+      bytesTotal: statSync(corpus).size,
+    });
     const shardFile = join(dataDir(run), first.index.shards[0].file);
     const mtime = statSync(shardFile).mtimeMs;
 
@@ -296,7 +332,11 @@ describe('cache reuse and rebuild', () => {
     expect((await build({corpus: {split: 'lines'}})).reused).toBe(false);
     expect((await build({corpus: {split: 'lines'}})).reused).toBe(true);
     const otherModel = file('reuse-model/other.model', 'another tokenizer file');
-    const other = await build({corpus: {split: 'lines'}, tokenizerPath: otherModel, tokenizer: new FakeTokenizer(512, {})});
+    const other = await build({
+      corpus: {split: 'lines'},
+      tokenizerPath: otherModel,
+      tokenizer: new FakeTokenizer(512, {}),
+    });
     expect(other.reused).toBe(false);
 
     // a damaged shard → rebuilt; the stale shards of a bigger earlier build are gone
@@ -319,7 +359,10 @@ describe('cache reuse and rebuild', () => {
   it('an empty corpus is a one-line error and leaves no index', async () => {
     file('empty/blank.txt', '\n  \n\n');
     const d = join(dir, 'empty-run/data');
-    await rejects(buildTokenCache({dir: d, inputs: join(dir, 'empty/blank.txt'), tokenizerPath: TINY_MODEL, tokenizer: tiny}), /the corpus has no documents/);
+    await rejects(
+      buildTokenCache({dir: d, inputs: join(dir, 'empty/blank.txt'), tokenizerPath: TINY_MODEL, tokenizer: tiny}),
+      /the corpus has no documents/,
+    );
     await rejects(() => TokenCache.open(d), /holds no complete token cache/);
   });
 });

@@ -4,36 +4,36 @@
  * install message when spm_train is not on PATH. The spm_train tests are skipped, with a message,
  * where it is not installed.
  */
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {existsSync, readdirSync, readFileSync} from 'node:fs';
 import {join} from 'node:path';
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-
+import {describe, expect, it} from 'vitest';
 
 import {Tokenizer} from '../../src/core/tokenizer.js';
 import {readDocuments, resolveCorpus} from '../../src/core/train/corpus.js';
 import {findSpmTrain, spmErrorLine, trainTokenizer} from '../../src/core/train/spm.js';
-import {pldrRejection as error, ROOT} from '../helpers.js';
+import {pldrRejection as error, ROOT, SPECIAL_PIECES, SPECIAL_TYPES, tempDir} from '../helpers.js';
 
 const CORPUS = join(ROOT, 'fixtures', 'tokenizer', 'corpus.txt');
 const SPM = findSpmTrain();
-if (!SPM) console.log('[spm] spm_train is not installed: skipping the tokenizer-training tests (apt-get install sentencepiece)');
+if (!SPM)
+  console.log(
+    '[spm] spm_train is not installed: skipping the tokenizer-training tests (apt-get install sentencepiece)',
+  );
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'pldr-spm-'));
-});
-afterAll(() => {
-  rmSync(dir, {recursive: true, force: true});
-});
-
+const dir = tempDir('spm');
 
 describe.skipIf(!SPM)('spm_train', () => {
   it('trains a unigram tokenizer with the paper layout: [PAD]=0 [UNK]=1 [START]=2 [END]=3 [SEP]=4 [CLS]=5, bytes 6-261', async () => {
     const docs = readDocuments(resolveCorpus(CORPUS), {split: 'lines'});
     const logs: string[] = [];
-    const out = await trainTokenizer({input: docs, vocabSize: 512, outPrefix: join(dir, 'out', 'tok'), numThreads: 1, onLog: (l) => logs.push(l)});
+    const out = await trainTokenizer({
+      input: docs,
+      vocabSize: 512,
+      outPrefix: join(dir, 'out', 'tok'),
+      numThreads: 1,
+      onLog: (l) => logs.push(l),
+    });
     expect(out.model).toBe(join(dir, 'out', 'tok.model'));
     expect(out.vocabSize).toBe(512);
     expect(out.documents).toBe(554);
@@ -41,33 +41,49 @@ describe.skipIf(!SPM)('spm_train', () => {
     expect(readdirSync(join(dir, 'out')).sort()).toEqual(['tok.model', 'tok.vocab']); // no temporary files left
     const tok = await Tokenizer.load(out.model);
     expect(tok.vocabSize).toBe(512);
-    expect([0, 1, 2, 3, 4, 5].map((i) => tok.idToPiece(i))).toEqual(['[PAD]', '[UNK]', '[START]', '[END]', '[SEP]', '[CLS]']);
-    expect([0, 1, 2, 3, 4, 5].map((i) => tok.pieceType(i))).toEqual(['control', 'unknown', 'control', 'control', 'user_defined', 'user_defined']);
+    expect([0, 1, 2, 3, 4, 5].map((i) => tok.idToPiece(i))).toEqual(SPECIAL_PIECES);
+    expect([0, 1, 2, 3, 4, 5].map((i) => tok.pieceType(i))).toEqual(SPECIAL_TYPES);
     expect([tok.padId, tok.unkId, tok.bosId, tok.endId]).toEqual([0, 1, 2, 3]);
     expect(tok.idToPiece(6)).toBe('<0x00>');
     expect(tok.idToPiece(261)).toBe('<0xFF>');
-    expect(tok.info).toMatchObject({modelType: 'unigram', byteFallback: true, splitDigits: true, normalizer: 'nmt_nfkc'});
+    expect(tok.info).toMatchObject({
+      modelType: 'unigram',
+      byteFallback: true,
+      splitDigits: true,
+      normalizer: 'nmt_nfkc',
+    });
     expect(tok.tokenize('[SEP] 2024')).toEqual([...tok.encode('[SEP] 2024'), 3]);
     expect(tok.encode('[SEP]')).toContain(4);
     expect(tok.pieces('2024').filter((p) => /\d/.test(p))).toEqual(['2', '0', '2', '4']); // split digits
     expect(tok.tokenize('x').at(-1)).toBe(3);
 
     // the same text given as a file trains the same vocabulary
-    const fromFile = await trainTokenizer({input: CORPUS, vocabSize: 512, outPrefix: join(dir, 'file', 'tok'), numThreads: 1});
+    const fromFile = await trainTokenizer({
+      input: CORPUS,
+      vocabSize: 512,
+      outPrefix: join(dir, 'file', 'tok'),
+      numThreads: 1,
+    });
     expect(fromFile.documents).toBeUndefined();
     expect(readFileSync(fromFile.vocab, 'utf8')).toBe(readFileSync(out.vocab, 'utf8'));
   });
 
   it("spm_train's failure is one line with its own message; nothing is written", async () => {
-    const msg = await error(trainTokenizer({input: CORPUS, vocabSize: 50_000, outPrefix: join(dir, 'fail', 'tok'), numThreads: 1}));
+    const msg = await error(
+      trainTokenizer({input: CORPUS, vocabSize: 50_000, outPrefix: join(dir, 'fail', 'tok'), numThreads: 1}),
+    );
     expect(msg).toMatch(/^spm_train failed: Vocabulary size too high \(50000\)\. Please set it to a value <= \d+\.$/);
     expect(readdirSync(join(dir, 'fail'))).toEqual([]);
     expect(existsSync(join(dir, 'fail', 'tok.model'))).toBe(false);
   });
 
   it('empty input and a missing text file are one-line errors', async () => {
-    expect(await error(trainTokenizer({input: ['', '  '], vocabSize: 512, outPrefix: join(dir, 'e', 'tok')}))).toMatch(/no text to train the tokenizer on/);
-    expect(await error(trainTokenizer({input: join(dir, 'nope.txt'), vocabSize: 512, outPrefix: join(dir, 'e', 'tok')}))).toMatch(/tokenizer training text not found/);
+    expect(await error(trainTokenizer({input: ['', '  '], vocabSize: 512, outPrefix: join(dir, 'e', 'tok')}))).toMatch(
+      /no text to train the tokenizer on/,
+    );
+    expect(
+      await error(trainTokenizer({input: join(dir, 'nope.txt'), vocabSize: 512, outPrefix: join(dir, 'e', 'tok')})),
+    ).toMatch(/tokenizer training text not found/);
   });
 });
 
@@ -91,7 +107,9 @@ describe('without spm_train', () => {
         'Program terminated with an unrecoverable error.',
         '',
       ]),
-    ).toBe('Vocabulary size is smaller than required_chars. 50 vs 335. Increase vocab_size or decrease character_coverage with --character_coverage option.');
+    ).toBe(
+      'Vocabulary size is smaller than required_chars. 50 vs 335. Increase vocab_size or decrease character_coverage with --character_coverage option.',
+    );
     expect(spmErrorLine(['something odd happened'])).toBe('something odd happened');
     expect(spmErrorLine([])).toBe('no error message');
   });

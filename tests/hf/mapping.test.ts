@@ -2,11 +2,10 @@
  * The Hugging Face pldrllm mapping (src/core/io/hf/): config.json ⇄ ModelConfig, weight names, and a
  * snapshot written from a reference checkpoint read back bit for bit.
  */
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
-import {afterAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 
 import {getPreset} from '../../src/core/config.js';
 import {PldrError} from '../../src/core/errors.js';
@@ -14,19 +13,44 @@ import {hfConfigToModel, hfKeyToRef, modelConfigToHf} from '../../src/core/io/hf
 import {applyGenerationConfig, describeGenerationDefaults} from '../../src/core/io/hf/generation.js';
 import {readModelFiles, writeHfModelDir} from '../../src/core/io/model-files.js';
 import {readSafetensors} from '../../src/core/io/safetensors.js';
-import {fixture} from '../helpers.js';
+import {fixture, tempDir} from '../helpers.js';
 import {expectSameBits} from './bits.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'pldr-hf-map-'));
-afterAll(() => rmSync(tmp, {recursive: true, force: true}));
+const tmp = tempDir('hf-map');
 
 /** The Hub's PLDR-LLM-v51-110M-1 config.json fields (as PldrllmConfig writes them). */
 const HUB_110M = {
-  A_dff: 170, architectures: ['PldrllmForCausalLM'], attention_bias: true, attention_dropout: 0.0, bos_token_id: 2, cache_first_G: false,
-  custom_G_type: null, eos_token_id: 3, final_bias: true, glu_bias: true, head_dim: 64, hidden_act: 'silu', hidden_size: 896,
-  initializer_range: 0.02, intermediate_size: 2389, layer_norm_eps: 1e-6, max_position_embeddings: 1024, model_type: 'pldrllm',
-  num_attention_heads: 14, num_denseA: 2, num_hidden_layers: 5, num_reslayerA: 8, output_pldr_attentions: false, pad_token_id: 0,
-  reference_rope: true, rope_scaling: null, rope_theta: 10000.0, tie_word_embeddings: false, torch_dtype: 'float32', use_cache: true, vocab_size: 32000,
+  A_dff: 170,
+  architectures: ['PldrllmForCausalLM'],
+  attention_bias: true,
+  attention_dropout: 0.0,
+  bos_token_id: 2,
+  cache_first_G: false,
+  custom_G_type: null,
+  eos_token_id: 3,
+  final_bias: true,
+  glu_bias: true,
+  head_dim: 64,
+  hidden_act: 'silu',
+  hidden_size: 896,
+  initializer_range: 0.02,
+  intermediate_size: 2389,
+  layer_norm_eps: 1e-6,
+  max_position_embeddings: 1024,
+  model_type: 'pldrllm',
+  num_attention_heads: 14,
+  num_denseA: 2,
+  num_hidden_layers: 5,
+  num_reslayerA: 8,
+  output_pldr_attentions: false,
+  pad_token_id: 0,
+  reference_rope: true,
+  rope_scaling: null,
+  rope_theta: 10000.0,
+  tie_word_embeddings: false,
+  torch_dtype: 'float32',
+  use_cache: true,
+  vocab_size: 32000,
 };
 
 function oneLine(fn: () => unknown, pattern: RegExp): void {
@@ -75,9 +99,39 @@ describe('config.json ⇄ ModelConfig', () => {
   });
 
   it('reads each size field', () => {
-    const c = hfConfigToModel({...HUB_110M, hidden_size: 64, num_attention_heads: 2, head_dim: 32, intermediate_size: 7, A_dff: 5, num_reslayerA: 3, num_denseA: 1, vocab_size: 99, max_position_embeddings: 77, num_hidden_layers: 4}, 'x').config;
-    expect(c).toEqual({variant: 'v510', num_layers: 4, d_model: 64, num_heads: 2, dff: 7, num_reslayerA: 3, num_denseA: 1, A_dff: 5, input_vocab_size: 99, max_seq_len: 77});
-    expect(hfConfigToModel({...HUB_110M, eos_token_id: [3, 1], pad_token_id: null}, 'x').tokens).toEqual({pad: null, bos: 2, eos: [3, 1]});
+    const c = hfConfigToModel(
+      {
+        ...HUB_110M,
+        hidden_size: 64,
+        num_attention_heads: 2,
+        head_dim: 32,
+        intermediate_size: 7,
+        A_dff: 5,
+        num_reslayerA: 3,
+        num_denseA: 1,
+        vocab_size: 99,
+        max_position_embeddings: 77,
+        num_hidden_layers: 4,
+      },
+      'x',
+    ).config;
+    expect(c).toEqual({
+      variant: 'v510',
+      num_layers: 4,
+      d_model: 64,
+      num_heads: 2,
+      dff: 7,
+      num_reslayerA: 3,
+      num_denseA: 1,
+      A_dff: 5,
+      input_vocab_size: 99,
+      max_seq_len: 77,
+    });
+    expect(hfConfigToModel({...HUB_110M, eos_token_id: [3, 1], pad_token_id: null}, 'x').tokens).toEqual({
+      pad: null,
+      bos: 2,
+      eos: [3, 1],
+    });
   });
 
   it('refuses what pldr cannot run, one line each', () => {
@@ -104,7 +158,9 @@ describe('config.json ⇄ ModelConfig', () => {
 
 describe('weight names', () => {
   it('are the reference state-dict names; a bare model lacks decoder.; buffers and heads are extras', () => {
-    expect(hfKeyToRef('decoder.dec_layers.0.mha1.plgatt_layer.Wlst')).toBe('decoder.dec_layers.0.mha1.plgatt_layer.Wlst');
+    expect(hfKeyToRef('decoder.dec_layers.0.mha1.plgatt_layer.Wlst')).toBe(
+      'decoder.dec_layers.0.mha1.plgatt_layer.Wlst',
+    );
     expect(hfKeyToRef('final_layer.bias')).toBe('final_layer.bias');
     expect(hfKeyToRef('embedding.weight')).toBe('decoder.embedding.weight');
     expect(hfKeyToRef('decoder.past_G_values')).toBeUndefined();
@@ -142,9 +198,15 @@ describe('generation_config.json as generate defaults', () => {
   const base = {temperature: 1, topK: 0, topP: 1, maxNewTokens: 50, greedy: false};
 
   it('fills in what no flag set, and says what it took and ignored', () => {
-    const d = applyGenerationConfig({do_sample: true, temperature: 0.7, top_k: 40, top_p: 0.9, max_new_tokens: 64, repetition_penalty: 1.2}, base, new Set());
+    const d = applyGenerationConfig(
+      {do_sample: true, temperature: 0.7, top_k: 40, top_p: 0.9, max_new_tokens: 64, repetition_penalty: 1.2},
+      base,
+      new Set(),
+    );
     expect(d.settings).toEqual({temperature: 0.7, topK: 40, topP: 0.9, maxNewTokens: 64, greedy: false});
-    expect(describeGenerationDefaults(d, 'g.json')).toBe('g.json: using temperature 0.7, top_k 40, top_p 0.9, max_new_tokens 64 (flags override); ignored repetition_penalty 1.2 (pldr has no such setting)');
+    expect(describeGenerationDefaults(d, 'g.json')).toBe(
+      'g.json: using temperature 0.7, top_k 40, top_p 0.9, max_new_tokens 64 (flags override); ignored repetition_penalty 1.2 (pldr has no such setting)',
+    );
   });
 
   it('a flag wins; do_sample false is greedy unless a sampling flag was given; values the sampler refuses are ignored', () => {
@@ -153,7 +215,13 @@ describe('generation_config.json as generate defaults', () => {
     expect(applyGenerationConfig({do_sample: false}, base, new Set(['topP'])).settings.greedy).toBe(false);
     const d = applyGenerationConfig({temperature: 1.5, top_k: -1, max_new_tokens: 0}, base, new Set());
     expect(d.settings).toEqual(base);
-    expect(d.ignored).toEqual(['temperature 1.5 (not in (0, 1])', 'top_k -1 (not a whole number >= 0)', 'max_new_tokens 0 (not a whole number >= 1)']);
-    expect(describeGenerationDefaults(applyGenerationConfig({bos_token_id: 2, eos_token_id: 3}, base, new Set()), 'g.json')).toBeUndefined();
+    expect(d.ignored).toEqual([
+      'temperature 1.5 (not in (0, 1])',
+      'top_k -1 (not a whole number >= 0)',
+      'max_new_tokens 0 (not a whole number >= 1)',
+    ]);
+    expect(
+      describeGenerationDefaults(applyGenerationConfig({bos_token_id: 2, eos_token_id: 3}, base, new Set()), 'g.json'),
+    ).toBeUndefined();
   });
 });

@@ -112,10 +112,15 @@ hpdict={"num_layers": 2,
  * A folder in the older Hub layout built from fixtures/reference/tiny-public: its checkpoint
  * renamed, its hparams as a .py in the authors' style, our test tokenizer packed into a .tar.gz.
  */
-export function makeLegacyFolder(opts: {py?: string; tarball?: Uint8Array; name?: string; fixture?: string} = {}): string {
+export function makeLegacyFolder(
+  opts: {py?: string; tarball?: Uint8Array; name?: string; fixture?: string} = {},
+): string {
   const name = opts.name ?? 'PLDR-LLM-v51-tiny';
   const dir = tempDir('folder');
-  copyFileSync(join(REFERENCE, opts.fixture ?? 'tiny-public', 'checkpoint.pth'), join(dir, `${name}-model-checkpoint.pth`));
+  copyFileSync(
+    join(REFERENCE, opts.fixture ?? 'tiny-public', 'checkpoint.pth'),
+    join(dir, `${name}-model-checkpoint.pth`),
+  );
   writeFileSync(join(dir, `${name}_hyperparameters.py`), opts.py ?? HYPERPARAMETERS_PY);
   const tar =
     opts.tarball ??
@@ -145,6 +150,16 @@ export function refusal(f: () => unknown): string {
 /** A JSON-like object written as a Python dict display, the authors' way (True/False/None). */
 export function pythonDict(name: string, obj: Record<string, unknown>): string {
   const py = (v: unknown): string =>
-    v === null || v === undefined ? 'None' : v === true ? 'True' : v === false ? 'False' : Array.isArray(v) ? `[${v.map(py).join(', ')}]` : JSON.stringify(v);
-  return `import torch.nn.functional as F\n\n${name}={${Object.entries(obj).map(([k, v]) => `"${k}": ${py(v)}`).join(',\n        ')},\n        "activation": F.silu}\n`;
+    v === null || v === undefined
+      ? 'None'
+      : v === true
+        ? 'True'
+        : v === false
+          ? 'False'
+          : Array.isArray(v)
+            ? `[${v.map(py).join(', ')}]`
+            : JSON.stringify(v);
+  return `import torch.nn.functional as F\n\n${name}={${Object.entries(obj)
+    .map(([k, v]) => `"${k}": ${py(v)}`)
+    .join(',\n        ')},\n        "activation": F.silu}\n`;
 }

@@ -24,7 +24,12 @@ describe('pldr with a folder in the older Hub layout', () => {
 
   it('generates the same ids and log-probs as the .pth with hparams.json, in every cache mode', () => {
     const dir = folder();
-    for (const [mode, cache] of [['nocache', 'none'], ['kv', 'kv'], ['kv_g', 'kv+g'], ['g', 'g']]) {
+    for (const [mode, cache] of [
+      ['nocache', 'none'],
+      ['kv', 'kv'],
+      ['kv_g', 'kv+g'],
+      ['g', 'g'],
+    ]) {
       const args = ['--ids', prompt, '--greedy', '--max-new-tokens', '16', '--cache', cache, '--json'];
       const fromFolder = json(['generate', '--model', dir, ...args]);
       const fromPth = json(['generate', '--model', f.checkpoint, ...args]);
@@ -43,10 +48,16 @@ describe('pldr with a folder in the older Hub layout', () => {
     ok(['convert', dir, join(out, 'checkpoint.pth'), '--to', 'pth']);
     expect(readFileSync(join(out, 'checkpoint.pth')).equals(readFileSync(f.checkpoint))).toBe(true);
     const args = ['--ids', prompt, '--greedy', '--max-new-tokens', '8', '--json'];
-    expect(json(['generate', '--model', join(out, 'm'), ...args]).ids).toEqual(json(['generate', '--model', dir, ...args]).ids);
+    expect(json(['generate', '--model', join(out, 'm'), ...args]).ids).toEqual(
+      json(['generate', '--model', dir, ...args]).ids,
+    );
     const info = ok(['info', dir]).stdout;
-    expect(info).toContain('older Hub layout (.pth + _hyperparameters.py + tokenizer tarball)\n  checkpoint        PLDR-LLM-v51-tiny-model-checkpoint.pth\n');
-    expect(info).toContain('  tokenizer         PLDR-LLM-v51-tiny-tokenizer.tar.gz (tokenizer/pldr-tiny.model inside)\n');
+    expect(info).toContain(
+      'older Hub layout (.pth + _hyperparameters.py + tokenizer tarball)\n  checkpoint        PLDR-LLM-v51-tiny-model-checkpoint.pth\n',
+    );
+    expect(info).toContain(
+      '  tokenizer         PLDR-LLM-v51-tiny-tokenizer.tar.gz (tokenizer/pldr-tiny.model inside)\n',
+    );
     expect(json(['info', dir, '--json']).legacy.ignored).toEqual([
       'PLDR-LLM-v51-tiny_hyperparameters.py line 5: import torch.nn.functional as F (not run)',
       'PLDR-LLM-v51-tiny_hyperparameters.py line 23: activation (F.silu; not needed)',
@@ -84,22 +95,44 @@ describe('pldr with a folder in the older Hub layout', () => {
     const scratch = tempDir('marker');
     const marker = join(scratch, 'MARKER');
     const hostile: [string, RegExp][] = [
-      [`import os\nos.system("touch ${marker}")\n${HYPERPARAMETERS_PY}`, /_hyperparameters\.py:2: a statement that is not an assignment, not data/],
-      [`__import__('os').system('touch ${marker}')\n${HYPERPARAMETERS_PY}`, /_hyperparameters\.py:1: a statement that is not an assignment/],
-      [HYPERPARAMETERS_PY.replace('"max_seq_len":64', `"max_seq_len": open('${marker}', 'w').write('x')`), /_hyperparameters\.py:15: max_seq_len is a call of open, not a plain value/],
-      [HYPERPARAMETERS_PY.replace('"num_layers": 2', '"num_layers": 9**9**9**9'), /_hyperparameters\.py:7: num_layers is the operator "\*\*", not a plain value/],
-      [HYPERPARAMETERS_PY.replace('"num_layers": 2', `"num_layers": ${'['.repeat(5000)}`), /_hyperparameters\.py:7: brackets nested more than 32 deep/],
-      [`x = "${'a'.repeat(10 * 2 ** 20)}"\n${HYPERPARAMETERS_PY}`, /_hyperparameters\.py: \d+ bytes is too large for a hyper-parameter file \(limit 1 MiB\)/],
+      [
+        `import os\nos.system("touch ${marker}")\n${HYPERPARAMETERS_PY}`,
+        /_hyperparameters\.py:2: a statement that is not an assignment, not data/,
+      ],
+      [
+        `__import__('os').system('touch ${marker}')\n${HYPERPARAMETERS_PY}`,
+        /_hyperparameters\.py:1: a statement that is not an assignment/,
+      ],
+      [
+        HYPERPARAMETERS_PY.replace('"max_seq_len":64', `"max_seq_len": open('${marker}', 'w').write('x')`),
+        /_hyperparameters\.py:15: max_seq_len is a call of open, not a plain value/,
+      ],
+      [
+        HYPERPARAMETERS_PY.replace('"num_layers": 2', '"num_layers": 9**9**9**9'),
+        /_hyperparameters\.py:7: num_layers is the operator "\*\*", not a plain value/,
+      ],
+      [
+        HYPERPARAMETERS_PY.replace('"num_layers": 2', `"num_layers": ${'['.repeat(5000)}`),
+        /_hyperparameters\.py:7: brackets nested more than 32 deep/,
+      ],
+      [
+        `x = "${'a'.repeat(10 * 2 ** 20)}"\n${HYPERPARAMETERS_PY}`,
+        /_hyperparameters\.py: \d+ bytes is too large for a hyper-parameter file \(limit 1 MiB\)/,
+      ],
       [`x = 'unterminated\n${HYPERPARAMETERS_PY}`, /_hyperparameters\.py:1: unterminated string/],
     ];
     for (const [py, msg] of hostile) {
       const dir = folder({py});
-      expect(oneLineError(pldr(['generate', '--model', dir, '--ids', prompt, '--greedy', '--max-new-tokens', '2']))).toMatch(msg);
+      expect(
+        oneLineError(pldr(['generate', '--model', dir, '--ids', prompt, '--greedy', '--max-new-tokens', '2'])),
+      ).toMatch(msg);
       expect(existsSync(marker)).toBe(false);
     }
     // an `import os` alone is skipped, not run: the model opens
     const dir = folder({py: `import os\n${HYPERPARAMETERS_PY}`});
-    expect(json(['generate', '--model', dir, '--ids', prompt, '--greedy', '--max-new-tokens', '4', '--json']).ids).toHaveLength(f.json.generation.gen.prompt_ids.length + 4);
+    expect(
+      json(['generate', '--model', dir, '--ids', prompt, '--greedy', '--max-new-tokens', '4', '--json']).ids,
+    ).toHaveLength(f.json.generation.gen.prompt_ids.length + 4);
   });
 
   it('a folder with two checkpoints asks which, in one line', () => {

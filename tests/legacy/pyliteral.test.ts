@@ -10,7 +10,8 @@ import {HYPERPARAMETERS_PY, refusal, removeTempDirs, tempDir} from './build.js';
 
 afterAll(removeTempDirs);
 
-const values = (src: string) => Object.fromEntries([...parsePythonData(src, 'x.py').assignments].map(([k, a]) => [k, a.value]));
+const values = (src: string) =>
+  Object.fromEntries([...parsePythonData(src, 'x.py').assignments].map(([k, a]) => [k, a.value]));
 
 describe('Python literals', () => {
   it('reads numbers, strings, constants, lists, tuples, dicts, comments and continuations', () => {
@@ -53,7 +54,19 @@ m = 1E+2
 
   it('turns code inside values into markers with their line and reason', () => {
     const v = values(
-      ['a = int(3*4)', 'b = 9**9**9**9', 'c = [x for x in y]', 'd = lambda: 0', "e = f'{x}'", "g = b'x'", 'h = {1, 2}', 'i = 1e999999', 'j = ' + '9'.repeat(80), 'k = x[0]', 'l = 3j'].join('\n'),
+      [
+        'a = int(3*4)',
+        'b = 9**9**9**9',
+        'c = [x for x in y]',
+        'd = lambda: 0',
+        "e = f'{x}'",
+        "g = b'x'",
+        'h = {1, 2}',
+        'i = 1e999999',
+        'j = ' + '9'.repeat(80),
+        'k = x[0]',
+        'l = 3j',
+      ].join('\n'),
     );
     const why = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, (x as PyUnsupported).why]));
     expect(why).toEqual({
@@ -74,7 +87,10 @@ m = 1E+2
 
   it('notes imports as skipped, never run', () => {
     const m = parsePythonData('import torch.nn.functional as F\nfrom os import system\nx = 1\n', 'h.py');
-    expect(m.skipped).toEqual(['line 1: import torch.nn.functional as F (not run)', 'line 2: from os import system (not run)']);
+    expect(m.skipped).toEqual([
+      'line 1: import torch.nn.functional as F (not run)',
+      'line 2: from os import system (not run)',
+    ]);
     expect(m.assignments.get('x')?.value).toBe(1);
   });
 
@@ -99,7 +115,9 @@ m = 1E+2
     expect(refusal(() => parsePythonData('x = 1\ny = "abc\nz = 2\n', 'h.py'))).toContain('h.py:2: unterminated string');
     expect(refusal(() => parsePythonData('x = """abc\n\n', 'h.py'))).toContain('h.py:1: unterminated string');
     expect(refusal(() => parsePythonData('x = (1,\n2\n', 'h.py'))).toContain('h.py:1: "(" is never closed');
-    expect(refusal(() => parsePythonData(`x = "${'a'.repeat(10 * 2 ** 20)}"`, 'h.py'))).toMatch(/^h\.py: 10485766 characters is too large/);
+    expect(refusal(() => parsePythonData(`x = "${'a'.repeat(10 * 2 ** 20)}"`, 'h.py'))).toMatch(
+      /^h\.py: 10485766 characters is too large/,
+    );
     expect(refusal(() => parsePythonData('x = $1\n', 'h.py'))).toContain('h.py:1: unexpected character "$"');
   });
 });
@@ -115,19 +133,35 @@ describe('the hpdict of a _hyperparameters.py', () => {
   it('reads the authors-style dict and lists what it skipped', () => {
     const ignored: string[] = [];
     const h = readHyperparametersPy(write('a_hyperparameters.py', HYPERPARAMETERS_PY), ignored);
-    expect(h).toMatchObject({num_layers: 2, d_model: 16, num_heads: 2, dff: 42, A_dff: 12, input_vocab_size: 97, max_seq_len: 64, DAG_reg_coeffs: [0.5, 0, 0.125], learning_rate: 0.001});
+    expect(h).toMatchObject({
+      num_layers: 2,
+      d_model: 16,
+      num_heads: 2,
+      dff: 42,
+      A_dff: 12,
+      input_vocab_size: 97,
+      max_seq_len: 64,
+      DAG_reg_coeffs: [0.5, 0, 0.125],
+      learning_rate: 0.001,
+    });
     expect(h.activation).toBeUndefined();
-    expect(ignored).toEqual(['a_hyperparameters.py line 5: import torch.nn.functional as F (not run)', 'a_hyperparameters.py line 23: activation (F.silu; not needed)']);
+    expect(ignored).toEqual([
+      'a_hyperparameters.py line 5: import torch.nn.functional as F (not run)',
+      'a_hyperparameters.py line 23: activation (F.silu; not needed)',
+    ]);
   });
 
   it('reads top-level assignments, and d_model written as num_heads*dk when dk is plain', () => {
     const ignored: string[] = [];
-    const src = 'import numpy as np\nnum_layers=2\nnum_heads=2\ndk=8\nhpdict={"num_layers": num_layers, "d_model": int(num_heads*dk), "num_heads": num_heads, "dff": 42, "input_vocab_size": 97, "max_seq_len": 64}\n';
+    const src =
+      'import numpy as np\nnum_layers=2\nnum_heads=2\ndk=8\nhpdict={"num_layers": num_layers, "d_model": int(num_heads*dk), "num_heads": num_heads, "dff": 42, "input_vocab_size": 97, "max_seq_len": 64}\n';
     const h = readHyperparametersPy(write('b_hyperparameters.py', src), ignored);
     expect(h).toMatchObject({num_layers: 2, num_heads: 2, dk: 8, dff: 42});
     expect(h.d_model).toBeUndefined();
     expect(ignored).toContain('b_hyperparameters.py: d_model taken as num_heads × dk = 2 × 8');
-    expect(readHyperparametersPy(write('c_hyperparameters.py', 'num_layers = 2\nnum_heads = 2\nd_model = 16\n'))).toEqual({num_layers: 2, num_heads: 2, d_model: 16});
+    expect(
+      readHyperparametersPy(write('c_hyperparameters.py', 'num_layers = 2\nnum_heads = 2\nd_model = 16\n')),
+    ).toEqual({num_layers: 2, num_heads: 2, d_model: 16});
   });
 
   it('refuses a needed value that is code, naming file:line, and runs nothing', () => {
@@ -141,7 +175,12 @@ describe('the hpdict of a _hyperparameters.py', () => {
   });
 
   it('asks which dict when two look like hyper-parameters and neither is hpdict', () => {
-    const file = write('e_hyperparameters.py', 'a = {"num_layers": 1, "num_heads": 2}\nb = {"num_layers": 3, "num_heads": 4}\n');
-    expect(refusal(() => readHyperparametersPy(file))).toBe(`${file} defines 2 hyper-parameter dicts (a, b): keep one, or name it hpdict`);
+    const file = write(
+      'e_hyperparameters.py',
+      'a = {"num_layers": 1, "num_heads": 2}\nb = {"num_layers": 3, "num_heads": 4}\n',
+    );
+    expect(refusal(() => readHyperparametersPy(file))).toBe(
+      `${file} defines 2 hyper-parameter dicts (a, b): keep one, or name it hpdict`,
+    );
   });
 });

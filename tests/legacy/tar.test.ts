@@ -66,7 +66,10 @@ describe('tar reader', () => {
   });
 
   it('an entry claiming gigabytes is truncated, not allocated', () => {
-    const tar = makeTar([{name: 'big.model', data: new Uint8Array(10), claimSize: 5 * 2 ** 30}, {name: 'after.model', data: new Uint8Array(3)}]);
+    const tar = makeTar([
+      {name: 'big.model', data: new Uint8Array(10), claimSize: 5 * 2 ** 30},
+      {name: 'after.model', data: new Uint8Array(3)},
+    ]);
     const entries = parseTar(tar, 'x.tar');
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({name: 'big.model', size: 5 * 2 ** 30, truncated: true, data: undefined});
@@ -85,11 +88,15 @@ describe('tar reader', () => {
       expect(e).toBeInstanceOf(PldrError);
       msg = (e as Error).message;
     }
-    expect(msg).toBe(`${file} inflates to more than ${4 * 2 ** 20} bytes, more than a tokenizer archive can hold: refusing it`);
+    expect(msg).toBe(
+      `${file} inflates to more than ${4 * 2 ** 20} bytes, more than a tokenizer archive can hold: refusing it`,
+    );
   });
 
   it('refuses a file that is not a tar archive, or a broken gzip', () => {
-    expect(() => parseTar(new Uint8Array(1024).fill(7), 'x.tar')).toThrow('x.tar is not a tar archive (bad header checksum at byte 0)');
+    expect(() => parseTar(new Uint8Array(1024).fill(7), 'x.tar')).toThrow(
+      'x.tar is not a tar archive (bad header checksum at byte 0)',
+    );
     const dir = tempDir('broken');
     const file = join(dir, 'b.tar.gz');
     writeFileSync(file, gzip(makeTar([{name: 'a', data: new Uint8Array(100)}])).subarray(0, 30));

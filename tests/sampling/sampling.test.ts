@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { PldrError } from '../../src/core/errors.js';
+import {readFileSync} from 'node:fs';
+import {fileURLToPath} from 'node:url';
+import {describe, expect, it} from 'vitest';
+import {PldrError} from '../../src/core/errors.js';
 import {
   GREEDY,
   REMOVED,
@@ -26,7 +26,7 @@ function readF32Tensors(path: string): Map<string, Float32Array> {
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('ascii')) as Record<
     string,
-    { dtype: string; data_offsets: [number, number] }
+    {dtype: string; data_offsets: [number, number]}
   >;
   const out = new Map<string, Float32Array>();
   for (const [name, e] of Object.entries(header)) {
@@ -53,7 +53,7 @@ const expected = JSON.parse(readFileSync(FIXTURE_DIR + 'expected.json', 'utf8'))
 };
 const input = tensors.get('sampling.input_logits')!;
 
-const opts = (temperature: number, topP: number, topK: number): SamplingOptions => ({ temperature, topP, topK });
+const opts = (temperature: number, topP: number, topK: number): SamplingOptions => ({temperature, topP, topK});
 
 describe('applyFilters against the reference fixtures (§5.3)', () => {
   it('has the input row and all six cases', () => {
@@ -195,11 +195,11 @@ describe('logSoftmax and argmax', () => {
 });
 
 describe('Rng', () => {
-  const take = (r: Rng, n: number) => Array.from({ length: n }, () => r.next());
+  const take = (r: Rng, n: number) => Array.from({length: n}, () => r.next());
 
   it('is xoshiro128** (reference test vector from state 1,2,3,4)', () => {
     const r = Rng.fromState('xoshiro128**:00000001000000020000000300000004');
-    const out = Array.from({ length: 10 }, () => r.nextUint32());
+    const out = Array.from({length: 10}, () => r.nextUint32());
     expect(out).toEqual([
       11520, 0, 5927040, 70819200, 2031721883, 1637235492, 1287239034, 3734860849, 3729100597, 4258142804,
     ]);
@@ -274,7 +274,7 @@ describe('sampleCategorical / sampleNext', () => {
     const kept = new Set([...applyFilters(input, o).keys()].filter((i) => applyFilters(input, o)[i] !== REMOVED));
     const run = (seed: number) => {
       const rng = new Rng(seed);
-      return Array.from({ length: 200 }, () => sampleNext(input, o, rng));
+      return Array.from({length: 200}, () => sampleNext(input, o, rng));
     };
     const a = run(11);
     expect(run(11)).toEqual(a);

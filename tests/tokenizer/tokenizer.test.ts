@@ -4,8 +4,7 @@
  * pldr-tiny tokenizer against fixtures/tokenizer/expectations.json (always), the reference's
  * [END] conventions, streaming decode, and bad model files.
  */
-import {existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import {beforeAll, describe, expect, it} from 'vitest';
@@ -14,7 +13,7 @@ import {Rng} from '../../src/core/sampling.js';
 
 import {PldrError} from '../../src/core/errors.js';
 import {incompleteTail, type PieceType, StreamDecoder, Tokenizer} from '../../src/core/tokenizer.js';
-import {ROOT, SHARED} from '../helpers.js';
+import {ROOT, SHARED, SPECIAL_PIECES, SPECIAL_TYPES, tempDir} from '../helpers.js';
 
 interface EncodeCase {
   text: string;
@@ -35,7 +34,9 @@ const PAPER_MODEL = join(PAPER_DIR, 'refinedweb-tokenizer-model-pldrllm-kvg-cach
 const PAPER_EXPECT = join(PAPER_DIR, 'tokenizer_expectations.json');
 const HAVE_PAPER = existsSync(PAPER_MODEL) && existsSync(PAPER_EXPECT);
 if (!HAVE_PAPER) {
-  console.warn(`[tokenizer] ${PAPER_DIR} not found: skipping the paper-tokenizer parity tests (they need ../shared beside the checkout)`);
+  console.warn(
+    `[tokenizer] ${PAPER_DIR} not found: skipping the paper-tokenizer parity tests (they need ../shared beside the checkout)`,
+  );
 }
 
 const TINY_DIR = join(ROOT, 'fixtures', 'tokenizer');
@@ -70,12 +71,18 @@ function randomIds(tok: Tokenizer, rand: () => number, n: number): number[] {
   while (out.length < n) {
     const r = rand();
     if (r < 0.3) out.push(Math.floor(rand() * tok.vocabSize));
-    else if (r < 0.4) out.push(Math.floor(rand() * 6)); // [PAD] [UNK] [START] [END] [SEP] [CLS]
+    else if (r < 0.4)
+      out.push(Math.floor(rand() * 6)); // [PAD] [UNK] [START] [END] [SEP] [CLS]
     else if (r < 0.45 && space !== undefined) out.push(space);
     else if (r < 0.75) {
       // a whole 2-, 3- or 4-byte character
       const k = rand();
-      const cp = k < 0.33 ? 0x80 + Math.floor(rand() * 0x780) : k < 0.66 ? 0x4e00 + Math.floor(rand() * 0x5000) : 0x1f300 + Math.floor(rand() * 0x300);
+      const cp =
+        k < 0.33
+          ? 0x80 + Math.floor(rand() * 0x780)
+          : k < 0.66
+            ? 0x4e00 + Math.floor(rand() * 0x5000)
+            : 0x1f300 + Math.floor(rand() * 0x300);
       out.push(...utf8Bytes(cp).map(byteId));
     } else if (r < 0.9) {
       // a character cut short
@@ -106,7 +113,9 @@ function checkStream(tok: Tokenizer, context: number[], gen: number[]): void {
     printed += chunk;
     const sofar = tok.decode([...context, ...gen.slice(0, i + 1)]);
     expect(sofar.startsWith(printed), `step ${i}: ${JSON.stringify(printed)} vs ${JSON.stringify(sofar)}`).toBe(true);
-    expect(sofar.slice(printed.length), `step ${i}: held back more than an incomplete character`).toMatch(/^\uFFFD{0,3}$/);
+    expect(sofar.slice(printed.length), `step ${i}: held back more than an incomplete character`).toMatch(
+      /^\uFFFD{0,3}$/,
+    );
     expect(full.startsWith(printed)).toBe(true);
   }
   printed += dec.flush();
@@ -143,8 +152,8 @@ describe.skipIf(!HAVE_PAPER)('paper tokenizer against the C++ library', () => {
     expect(tok.vocabSize).toBe(32000);
     expect(tok.vocabSize).toBe(exp.special.vocab_size);
     expect([tok.padId, tok.unkId, tok.bosId, tok.endId]).toEqual([0, 1, 2, 3]);
-    expect([0, 1, 2, 3, 4, 5].map((i) => tok.idToPiece(i))).toEqual(['[PAD]', '[UNK]', '[START]', '[END]', '[SEP]', '[CLS]']);
-    expect([0, 1, 2, 3, 4, 5].map((i) => tok.pieceType(i))).toEqual(['control', 'unknown', 'control', 'control', 'user_defined', 'user_defined']);
+    expect([0, 1, 2, 3, 4, 5].map((i) => tok.idToPiece(i))).toEqual(SPECIAL_PIECES);
+    expect([0, 1, 2, 3, 4, 5].map((i) => tok.pieceType(i))).toEqual(SPECIAL_TYPES);
     for (const p of exp.special.first_pieces) expect(tok.idToPiece(p.id)).toBe(p.piece);
     for (let b = 0; b < 256; b++) {
       expect(tok.idToPiece(6 + b)).toBe(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
@@ -216,14 +225,21 @@ describe('pldr-tiny tokenizer against the C++ library', () => {
     expect(tok.vocabSize).toBe(512);
     expect(tok.vocabSize).toBe(tinyExpect.special.vocab_size);
     expect([0, 1, 2, 3, 4, 5].map((i) => tok.idToPiece(i))).toEqual(tinyExpect.special.first_pieces);
-    expect([0, 1, 2, 3, 4, 5].map((i) => tok.pieceType(i))).toEqual(['control', 'unknown', 'control', 'control', 'user_defined', 'user_defined']);
+    expect([0, 1, 2, 3, 4, 5].map((i) => tok.pieceType(i))).toEqual(SPECIAL_TYPES);
     expect([tok.padId, tok.unkId, tok.bosId, tok.endId]).toEqual([0, 1, 2, 3]);
     for (let b = 0; b < 256; b++) {
       expect(tok.pieceType(6 + b)).toBe('byte');
       expect(tok.byteValue(6 + b)).toBe(b);
     }
     expect(typeCounts(tok)).toEqual({control: 3, unknown: 1, user_defined: 2, byte: 256, normal: 250});
-    expect(tok.info).toMatchObject({modelType: 'unigram', byteFallback: true, splitDigits: true, normalizer: 'nmt_nfkc', addDummyPrefix: true, removeExtraWhitespaces: true});
+    expect(tok.info).toMatchObject({
+      modelType: 'unigram',
+      byteFallback: true,
+      splitDigits: true,
+      normalizer: 'nmt_nfkc',
+      addDummyPrefix: true,
+      removeExtraWhitespaces: true,
+    });
     expect(tok.pieceToId('[SEP]')).toBe(4);
     expect(tok.pieceToId('no such piece')).toBeUndefined();
   });
@@ -255,10 +271,17 @@ describe('pldr-tiny tokenizer against the C++ library', () => {
 
   it('never encodes to [PAD], [UNK], [START] or [END]', () => {
     const rand = rng(99);
-    const texts = [...readFileSync(join(TINY_DIR, 'corpus.txt'), 'utf8').split('\n'), '[START] [UNK] [PAD] [END]', '<unk> <s> </s>'];
+    const texts = [
+      ...readFileSync(join(TINY_DIR, 'corpus.txt'), 'utf8').split('\n'),
+      '[START] [UNK] [PAD] [END]',
+      '<unk> <s> </s>',
+    ];
     for (let k = 0; k < 200; k++) {
       let s = '';
-      for (let j = 0; j < 20; j++) s += String.fromCodePoint(rand() < 0.5 ? 0x20 + Math.floor(rand() * 0x60) : Math.floor(rand() * 0x2ffff) % 0xd800);
+      for (let j = 0; j < 20; j++)
+        s += String.fromCodePoint(
+          rand() < 0.5 ? 0x20 + Math.floor(rand() * 0x60) : Math.floor(rand() * 0x2ffff) % 0xd800,
+        );
       texts.push(s);
     }
     for (const t of texts) {
@@ -380,7 +403,7 @@ describe('incompleteTail (SentencePiece UTF-8 rules)', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('Tokenizer.load on bad input', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pldr-tok-'));
+  const dir = tempDir('tok');
   const oneLine = async (path: string, pattern: RegExp) => {
     const err = await Tokenizer.load(path).then(
       () => undefined,
@@ -420,7 +443,10 @@ describe('Tokenizer.load on bad input', () => {
   it('random bytes', async () => {
     const rand = rng(5);
     const p = join(dir, 'random.model');
-    writeFileSync(p, Uint8Array.from({length: 4096}, () => Math.floor(rand() * 256)));
+    writeFileSync(
+      p,
+      Uint8Array.from({length: 4096}, () => Math.floor(rand() * 256)),
+    );
     await oneLine(p, /not a SentencePiece model/);
   });
 

@@ -12,10 +12,18 @@
  */
 import {PldrError} from '../errors.js';
 import {readFileBytes, writeFileAtomic} from './fsutil.js';
-import {PickleWriter, unpickle} from './pickle.js';
+import {unpickle} from './pickle/reader.js';
+import {PickleWriter} from './pickle/writer.js';
 import {checkHostTensor, parseSafetensors, writeSafetensors} from './safetensors.js';
 import {HostTensor, StateDict} from './tensor.js';
-import {TorchLoad, contiguousStride, isLegacyTorchStream, isTorchTensor, loadTorchFile, makeTorchResolver} from './torch-serialization.js';
+import {
+  TorchLoad,
+  contiguousStride,
+  isLegacyTorchStream,
+  isTorchTensor,
+  loadTorchFile,
+  makeTorchResolver,
+} from './torch-serialization.js';
 import {ZipArchive} from './zip.js';
 
 export interface GLayer {
@@ -38,11 +46,14 @@ export function readGList(path: string): GList {
     const {tensors, metadata} = parseSafetensors(buf, path);
     return gListFromSafetensors(tensors, metadata, path);
   }
-  if (ZipArchive.isZip(buf) || isLegacyTorchStream(buf)) return gListFromObject(loadTorchFile(buf, path), path, 'torch.save');
+  if (ZipArchive.isZip(buf) || isLegacyTorchStream(buf))
+    return gListFromObject(loadTorchFile(buf, path), path, 'torch.save');
   if (buf.length > 0 && (buf[0] === 0x80 || buf[0] === 0x28 || buf[0] === 0x5d)) {
     return gListFromObject(loadPlainPickle(buf, path), path, 'pickle');
   }
-  throw new PldrError(`${path}: not a G list: expected safetensors, a pickled list of torch tensors, or a torch.save file`);
+  throw new PldrError(
+    `${path}: not a G list: expected safetensors, a pickled list of torch tensors, or a torch.save file`,
+  );
 }
 
 export function writeGListSafetensors(path: string, g: GList, metadata?: Record<string, string>): void {
@@ -78,7 +89,10 @@ function gListFromSafetensors(tensors: StateDict, metadata: Record<string, strin
   let parts = 0;
   for (const [name, t] of tensors) {
     const m = KEY.exec(name);
-    if (!m) throw new PldrError(`${source}: unexpected tensor "${name}" in a G list (expected layer.<i> or layer.<i>.A_LM / G_LM / A_P / A)`);
+    if (!m)
+      throw new PldrError(
+        `${source}: unexpected tensor "${name}" in a G list (expected layer.<i> or layer.<i>.A_LM / G_LM / A_P / A)`,
+      );
     const i = Number(m[1]);
     const field = m[2] ?? 'G_LM';
     if (m[2]) parts++;
@@ -91,7 +105,8 @@ function gListFromSafetensors(tensors: StateDict, metadata: Record<string, strin
   if (plain && parts) throw new PldrError(`${source}: G list mixes layer.<i> and layer.<i>.<part> keys`);
   const n = byLayer.size;
   for (let i = 0; i < n; i++) {
-    if (!byLayer.has(i)) throw new PldrError(`${source}: G list layers are not numbered 0..${n - 1} (layer.${i} is missing)`);
+    if (!byLayer.has(i))
+      throw new PldrError(`${source}: G list layers are not numbered 0..${n - 1} (layer.${i} is missing)`);
   }
   let kind: GList['kind'] = 'tensors';
   if (parts) kind = byLayer.get(0)!.has('A_P') ? 'triples' : 'pairs';
@@ -105,10 +120,15 @@ function gListFromSafetensors(tensors: StateDict, metadata: Record<string, strin
       const have = [...l.keys()];
       if (have.length !== want.length || !want.every((w) => l.has(w))) {
         const like = i > 0 ? ' (like layer 0)' : '';
-        throw new PldrError(`${source}: G list layer ${i} has ${have.sort().join(', ')}, expected ${want.join(', ')}${like}`);
+        throw new PldrError(
+          `${source}: G list layer ${i} has ${have.sort().join(', ')}, expected ${want.join(', ')}${like}`,
+        );
       }
     }
-    const layer: GLayer = kind === 'tensors' ? {G_LM: l.get('G_LM')!} : {A_LM: l.get('A_LM')!, G_LM: l.get('G_LM')!, ...(kind === 'triples' ? {A_P: l.get('A_P')!} : {})};
+    const layer: GLayer =
+      kind === 'tensors'
+        ? {G_LM: l.get('G_LM')!}
+        : {A_LM: l.get('A_LM')!, G_LM: l.get('G_LM')!, ...(kind === 'triples' ? {A_P: l.get('A_P')!} : {})};
     if (A) layer.A = A;
     layers.push(layer);
   }
@@ -123,8 +143,13 @@ function gListFromSafetensors(tensors: StateDict, metadata: Record<string, strin
  */
 export function checkGShape(t: HostTensor, H: number, dk: number, what: string): void {
   const s = t.shape;
-  const ok = (s.length === 4 && s[0] === 1 && s[1] === H && s[2] === dk && s[3] === dk) || (s.length === 3 && s[0] === H && s[1] === dk && s[2] === dk);
-  if (!ok) throw new PldrError(`${what} has shape [${s.join(', ')}], the model needs [1, ${H}, ${dk}, ${dk}] (or [${H}, ${dk}, ${dk}])`);
+  const ok =
+    (s.length === 4 && s[0] === 1 && s[1] === H && s[2] === dk && s[3] === dk) ||
+    (s.length === 3 && s[0] === H && s[1] === dk && s[2] === dk);
+  if (!ok)
+    throw new PldrError(
+      `${what} has shape [${s.join(', ')}], the model needs [1, ${H}, ${dk}, ${dk}] (or [${H}, ${dk}, ${dk}])`,
+    );
 }
 
 function checkFloat(t: HostTensor, name: string, source: string): HostTensor {
@@ -240,14 +265,25 @@ function gListPickleChunks(g: GList, opts: GListPickleOptions): Uint8Array[] {
   if (nested && g.kind === 'tensors') {
     throw new PldrError('cannot write a list of tensors as [A_LM, G_LM] pairs: it holds no A_LM (write it as tensors)');
   }
-  const parts: (keyof GLayer)[] = !nested ? ['G_LM'] : g.kind === 'triples' ? ['A_LM', 'G_LM', 'A_P'] : ['A_LM', 'G_LM'];
+  const parts: (keyof GLayer)[] = !nested
+    ? ['G_LM']
+    : g.kind === 'triples'
+      ? ['A_LM', 'G_LM', 'A_P']
+      : ['A_LM', 'G_LM'];
   let shape: number[] | undefined;
   const elements = g.layers.map((layer, i) =>
     parts.map((part) => {
-      const t = pickleTensor(layer[part], nested ? `layer ${i} ${part}` : `layer ${i}`, nested ? g.kind : 'tensors', part);
+      const t = pickleTensor(
+        layer[part],
+        nested ? `layer ${i} ${part}` : `layer ${i}`,
+        nested ? g.kind : 'tensors',
+        part,
+      );
       if (!shape) shape = t.shape;
       else if (t.shape.join() !== shape.join()) {
-        throw new PldrError(`G list layer ${i} ${part} has shape [${t.shape.join(', ')}], unlike the list's first tensor [${shape.join(', ')}]`);
+        throw new PldrError(
+          `G list layer ${i} ${part} has shape [${t.shape.join(', ')}], unlike the list's first tensor [${shape.join(', ')}]`,
+        );
       }
       return t;
     }),
@@ -257,7 +293,8 @@ function gListPickleChunks(g: GList, opts: GListPickleOptions): Uint8Array[] {
   let n = 0;
   const nextKey = (): string => {
     const key = opts.storageKey ? opts.storageKey(n) : String(n);
-    if (typeof key !== 'string' || key === '') throw new PldrError(`G list pickle: storage key ${n} is not a non-empty string`);
+    if (typeof key !== 'string' || key === '')
+      throw new PldrError(`G list pickle: storage key ${n} is not a non-empty string`);
     n++;
     return key;
   };
@@ -290,15 +327,36 @@ function pickleTensor(t: HostTensor | undefined, name: string, kind: GList['kind
   }
   if (t.dtype === 'F32') return {shape: s.slice(), data: t.data as Float32Array};
   if (t.dtype === 'F64') return {shape: s.slice(), data: Float32Array.from(t.data as Float64Array)};
-  throw new PldrError(`G list ${name} is ${t.dtype}; the reference's G lists hold float32 tensors (F32, or F64 to narrow)`);
+  throw new PldrError(
+    `G list ${name} is ${t.dtype}; the reference's G lists hold float32 tensors (F32, or F64 to narrow)`,
+  );
 }
 
 /** Legacy torch.save prefix: the magic number, protocol version 1001 and the sys_info dict, as torch 1.13 writes them. */
 const LEGACY_HEADER = Uint8Array.from([
   // pickle.dump(0x1950a86a20f9469cfc6c, protocol=2)
-  0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+  0x80,
+  0x02,
+  0x8a,
+  0x0a,
+  0x6c,
+  0xfc,
+  0x9c,
+  0x46,
+  0xf9,
+  0x20,
+  0x6a,
+  0xa8,
+  0x50,
+  0x19,
+  0x2e,
   // pickle.dump(1001, protocol=2)
-  0x80, 0x02, 0x4d, 0xe9, 0x03, 0x2e,
+  0x80,
+  0x02,
+  0x4d,
+  0xe9,
+  0x03,
+  0x2e,
   // {'protocol_version': 1001, 'little_endian': True, 'type_sizes': {'short': 2, 'int': 4, 'long': 4}}
   ...latin1Of('\x80\x02}q\x00(X\x10\x00\x00\x00protocol_versionq\x01M\xe9\x03X\r\x00\x00\x00little_endianq\x02\x88'),
   ...latin1Of('X\n\x00\x00\x00type_sizesq\x03}q\x04(X\x05\x00\x00\x00shortq\x05K\x02X\x03\x00\x00\x00intq\x06K\x04'),
@@ -324,7 +382,13 @@ function legacyStorageStream(data: Float32Array, key: string): Uint8Array[] {
   keys.proto(2).emptyList().put().str(key).append().stop();
   const count = new Uint8Array(8);
   new DataView(count.buffer).setBigUint64(0, BigInt(data.length), true);
-  return [LEGACY_HEADER, obj.bytes(), keys.bytes(), count, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)];
+  return [
+    LEGACY_HEADER,
+    obj.bytes(),
+    keys.bytes(),
+    count,
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  ];
 }
 
 const FRAME_SIZE_TARGET = 64 * 1024;
@@ -506,5 +570,3 @@ class Proto4Pickle {
     this.frameLen = 0;
   }
 }
-
-

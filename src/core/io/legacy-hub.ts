@@ -25,7 +25,20 @@ import {PyRef, PyUnsupported, type PyValue, parsePythonData} from './pyliteral.j
 import {readTarball, type TarEntry} from './tar.js';
 
 /** The hpdict keys a model's shape is read from (configFromHparams); any other key may be code. */
-const MODEL_KEYS = ['num_layers', 'd_model', 'num_heads', 'dk', 'dff', 'num_reslayerA', 'num_denseA', 'A_dff', 'input_vocab_size', 'max_seq_len', 'DAG_reg_coeffs', 'Gcachelst'];
+const MODEL_KEYS = [
+  'num_layers',
+  'd_model',
+  'num_heads',
+  'dk',
+  'dff',
+  'num_reslayerA',
+  'num_denseA',
+  'A_dff',
+  'input_vocab_size',
+  'max_seq_len',
+  'DAG_reg_coeffs',
+  'Gcachelst',
+];
 /** A tokenizer tarball holds a 0.8 MB model and its vocab; far more than that is no tokenizer archive. */
 const MAX_TARBALL_BYTES = 64 * 2 ** 20;
 
@@ -64,7 +77,13 @@ export function findLegacyHub(path: string, variant?: Variant): LegacyHub | unde
   const isDir = statSync(path).isDirectory();
   const dir = isDir ? path : dirname(path);
   if (isDir && existsSync(join(dir, 'config.json'))) return undefined;
-  if (!isDir && (!path.endsWith('.pth') || existsSync(join(dir, 'hparams.json')) || existsSync(path.replace(/\.pth$/, '_hparams.json')))) return undefined;
+  if (
+    !isDir &&
+    (!path.endsWith('.pth') ||
+      existsSync(join(dir, 'hparams.json')) ||
+      existsSync(path.replace(/\.pth$/, '_hparams.json')))
+  )
+    return undefined;
   const files = listFiles(dir);
   const pys = files.filter((f) => HYPERPARAMETERS.test(f));
   const pths = files.filter((f) => f.endsWith('.pth'));
@@ -75,9 +94,12 @@ export function findLegacyHub(path: string, variant?: Variant): LegacyHub | unde
   else {
     const named = pths.filter((f) => CHECKPOINT.test(f));
     const candidates = named.length > 0 ? named : pths;
-    if (candidates.length === 0) throw new PldrError(`${dir} has ${pys[0]} but no model checkpoint (*-model-checkpoint.pth)`);
+    if (candidates.length === 0)
+      throw new PldrError(`${dir} has ${pys[0]} but no model checkpoint (*-model-checkpoint.pth)`);
     if (candidates.length > 1) {
-      throw new PldrError(`${dir} holds ${candidates.length} checkpoints (${candidates.join(', ')}): say which, e.g. --model ${join(dir, candidates[0])}`);
+      throw new PldrError(
+        `${dir} holds ${candidates.length} checkpoints (${candidates.join(', ')}): say which, e.g. --model ${join(dir, candidates[0])}`,
+      );
     }
     checkpoint = candidates[0];
   }
@@ -99,7 +121,10 @@ export function findLegacyHub(path: string, variant?: Variant): LegacyHub | unde
   const used = new Set([checkpoint, py]);
   if (config.variant === 'v510G') {
     const named = typeof hparams.Gcachelst === 'string' ? basename(hparams.Gcachelst) : 'G_LM.safetensors';
-    if (!files.includes(named)) throw new PldrError(`${hyperparameters}: the G list of this PLDRv51G model (Gcachelst ${JSON.stringify(hparams.Gcachelst)}) is not in ${dir}`);
+    if (!files.includes(named))
+      throw new PldrError(
+        `${hyperparameters}: the G list of this PLDRv51G model (Gcachelst ${JSON.stringify(hparams.Gcachelst)}) is not in ${dir}`,
+      );
     hub.gList = join(dir, named);
     used.add(named);
   }
@@ -117,7 +142,10 @@ function pickTokenizer(dir: string, files: string[]): string | undefined {
   const tars = files.filter((f) => TARBALL.test(f));
   const tokTars = tars.filter((f) => /tokeni[sz]er/i.test(f));
   const pick = tokTars.length > 0 ? tokTars : tars;
-  if (pick.length > 1) throw new PldrError(`${dir} holds ${pick.length} tokenizer archives (${pick.join(', ')}): keep only the one the model was trained with`);
+  if (pick.length > 1)
+    throw new PldrError(
+      `${dir} holds ${pick.length} tokenizer archives (${pick.join(', ')}): keep only the one the model was trained with`,
+    );
   if (pick.length === 1) return pick[0];
   const models = files.filter((f) => f.endsWith('.model'));
   return models.length === 1 ? models[0] : undefined;
@@ -126,18 +154,25 @@ function pickTokenizer(dir: string, files: string[]): string | undefined {
 /** The hpdict of a `_hyperparameters.py`, as JSON-like data; notes what was skipped into `ignored`. */
 export function readHyperparametersPy(file: string, ignored: string[] = []): Record<string, unknown> {
   const size = statSync(file).size;
-  if (size > 1 << 20) throw new PldrError(`${file}: ${size} bytes is too large for a hyper-parameter file (limit 1 MiB)`);
+  if (size > 1 << 20)
+    throw new PldrError(`${file}: ${size} bytes is too large for a hyper-parameter file (limit 1 MiB)`);
   const mod = parsePythonData(readFileSync(file, 'utf8'), file);
   for (const s of mod.skipped) ignored.push(`${basename(file)} ${s}`);
 
   // the hpdict: the one top-level dict that has the model's keys (hpdict by name when several do)
-  const dicts = [...mod.assignments].filter(([, a]) => isDict(a.value) && 'num_layers' in a.value && 'num_heads' in a.value);
+  const dicts = [...mod.assignments].filter(
+    ([, a]) => isDict(a.value) && 'num_layers' in a.value && 'num_heads' in a.value,
+  );
   let entries: [string, PyValue][];
   if (dicts.length > 0) {
     const chosen = dicts.length === 1 ? dicts[0] : dicts.find(([n]) => n === 'hpdict');
-    if (!chosen) throw new PldrError(`${file} defines ${dicts.length} hyper-parameter dicts (${dicts.map(([n]) => n).join(', ')}): keep one, or name it hpdict`);
+    if (!chosen)
+      throw new PldrError(
+        `${file} defines ${dicts.length} hyper-parameter dicts (${dicts.map(([n]) => n).join(', ')}): keep one, or name it hpdict`,
+      );
     entries = Object.entries(chosen[1].value as Record<string, PyValue>);
-    for (const [n, a] of mod.assignments) if (n !== chosen[0]) ignored.push(`${basename(file)} line ${a.line}: ${n} (not in ${chosen[0]})`);
+    for (const [n, a] of mod.assignments)
+      if (n !== chosen[0]) ignored.push(`${basename(file)} line ${a.line}: ${n} (not in ${chosen[0]})`);
   } else {
     entries = [...mod.assignments].map(([n, a]) => [n, a.value]);
   }
@@ -160,7 +195,9 @@ export function readHyperparametersPy(file: string, ignored: string[] = []): Rec
     const line = bad.line;
     if (MODEL_KEYS.includes(key)) {
       const what = bad instanceof PyRef ? `the name ${bad.name}` : bad.why;
-      throw new PldrError(`${file}:${line}: ${key} is ${what}, not a plain value (pldr reads this file as data and never runs it): write the number there, or pass --hparams FILE.json`);
+      throw new PldrError(
+        `${file}:${line}: ${key} is ${what}, not a plain value (pldr reads this file as data and never runs it): write the number there, or pass --hparams FILE.json`,
+      );
     }
     ignored.push(`${basename(file)} line ${line}: ${key} (${bad instanceof PyRef ? bad.name : bad.why}; not needed)`);
   }
@@ -168,7 +205,9 @@ export function readHyperparametersPy(file: string, ignored: string[] = []): Rec
 }
 
 function isDict(v: PyValue): v is Record<string, PyValue> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof PyRef) && !(v instanceof PyUnsupported);
+  return (
+    v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof PyRef) && !(v instanceof PyUnsupported)
+  );
 }
 
 /** The first part of a value that is not plain data, if any. */
@@ -236,12 +275,17 @@ function tarballModel(source: string): TarEntry {
     if (e instanceof PldrError) throw new PldrError(`${e.message}: ${MOVE_IT}`); // too large, not gzip, not tar
     throw e;
   }
-  const models = entries.filter((e) => e.type === 'file' && e.name.endsWith('.model') && !e.unsafe && !e.truncated && e.data);
+  const models = entries.filter(
+    (e) => e.type === 'file' && e.name.endsWith('.model') && !e.unsafe && !e.truncated && e.data,
+  );
   if (models.length === 0) {
     const why = entries.some((e) => e.name.endsWith('.model')) ? ' that is a regular file inside the archive' : '';
     throw new PldrError(`${source} holds no SentencePiece .model${why}: ${MOVE_IT}`);
   }
-  if (models.length > 1) throw new PldrError(`${source} holds ${models.length} .model files (${models.map((m) => m.name).join(', ')}): ${MOVE_IT}`);
+  if (models.length > 1)
+    throw new PldrError(
+      `${source} holds ${models.length} .model files (${models.map((m) => m.name).join(', ')}): ${MOVE_IT}`,
+    );
   return models[0];
 }
 

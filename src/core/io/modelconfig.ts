@@ -11,7 +11,14 @@
 import {existsSync, readFileSync, statSync} from 'node:fs';
 import {basename, dirname, extname, join} from 'node:path';
 
-import {configFromHparams, hparamsFromConfig, type ModelConfig, SPECIAL_TOKENS, type Variant, VARIANTS} from '../config.js';
+import {
+  configFromHparams,
+  hparamsFromConfig,
+  type ModelConfig,
+  SPECIAL_TOKENS,
+  type Variant,
+  VARIANTS,
+} from '../config.js';
 import {PldrError} from '../errors.js';
 import {hfConfigToModel} from './hf/config.js';
 import {findLegacyHub, readHyperparametersPy} from './legacy-hub.js';
@@ -53,17 +60,23 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 export function parseConfigJson(obj: unknown, source: string): ModelConfig {
   if (!isObject(obj)) throw new PldrError(`${source}: expected a JSON object`);
   if (obj.format !== CONFIG_FORMAT) {
-    throw new PldrError(`${source}: not a pldr-llm config (format is ${JSON.stringify(obj.format) ?? 'missing'}, expected "${CONFIG_FORMAT}")`);
+    throw new PldrError(
+      `${source}: not a pldr-llm config (format is ${JSON.stringify(obj.format) ?? 'missing'}, expected "${CONFIG_FORMAT}")`,
+    );
   }
   const version = obj.format_version;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
     throw new PldrError(`${source}: format_version must be a positive integer`);
   }
   if (version > CONFIG_FORMAT_VERSION) {
-    throw new PldrError(`${source}: format_version ${version} is newer than this pldr understands (${CONFIG_FORMAT_VERSION}): upgrade pldr`);
+    throw new PldrError(
+      `${source}: format_version ${version} is newer than this pldr understands (${CONFIG_FORMAT_VERSION}): upgrade pldr`,
+    );
   }
   if (typeof obj.variant !== 'string' || !(VARIANTS as readonly string[]).includes(obj.variant)) {
-    throw new PldrError(`${source}: variant must be one of ${VARIANTS.join(', ')}, got ${JSON.stringify(obj.variant) ?? 'nothing'}`);
+    throw new PldrError(
+      `${source}: variant must be one of ${VARIANTS.join(', ')}, got ${JSON.stringify(obj.variant) ?? 'nothing'}`,
+    );
   }
   if (!isObject(obj.hparams)) throw new PldrError(`${source}: missing "hparams" object`);
   // A Gcachelst left in the hparams of a directory must not fight the explicit variant.
@@ -79,7 +92,9 @@ export function parseConfigJson(obj: unknown, source: string): ModelConfig {
     if (!isObject(st)) throw new PldrError(`${source}: special_tokens must be an object`);
     for (const [name, id] of Object.entries(st)) {
       if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= cfg.input_vocab_size) {
-        throw new PldrError(`${source}: special_tokens.${name} must be a token id in [0, ${cfg.input_vocab_size}), got ${JSON.stringify(id)}`);
+        throw new PldrError(
+          `${source}: special_tokens.${name} must be a token id in [0, ${cfg.input_vocab_size}), got ${JSON.stringify(id)}`,
+        );
       }
     }
   }
@@ -130,11 +145,16 @@ export function readModelConfig(
   if (isDir || basename(path) === 'config.json') {
     const file = isDir ? join(path, 'config.json') : path;
     if (!existsSync(file)) {
-      throw new PldrError(`${path} has no config.json, so it is not a pldr model directory (for a reference checkpoint, give the .pth file)`);
+      throw new PldrError(
+        `${path} has no config.json, so it is not a pldr model directory (for a reference checkpoint, give the .pth file)`,
+      );
     }
     const obj = readJson(file);
     // a Hugging Face snapshot's config.json names a model_type instead of our format
-    const config = isObject(obj) && obj.format === undefined && obj.model_type !== undefined ? hfConfigToModel(obj, file).config : parseConfigJson(obj, file);
+    const config =
+      isObject(obj) && obj.format === undefined && obj.model_type !== undefined
+        ? hfConfigToModel(obj, file).config
+        : parseConfigJson(obj, file);
     if (variantHint !== undefined && variantHint !== config.variant) {
       throw new PldrError(`${file}: the model is ${config.variant}, not ${variantHint}`);
     }
@@ -146,7 +166,9 @@ export function readModelConfig(
     const candidates = hparamsCandidates(path);
     file = candidates.find((c) => existsSync(c));
     if (file === undefined) {
-      throw new PldrError(`no hyper-parameters found for ${path} (looked for ${candidates.map((c) => basename(c)).join(' and ')} beside it): pass --hparams FILE`);
+      throw new PldrError(
+        `no hyper-parameters found for ${path} (looked for ${candidates.map((c) => basename(c)).join(' and ')} beside it): pass --hparams FILE`,
+      );
     }
   } else if (!existsSync(file)) {
     throw new PldrError(`hyper-parameter file not found: ${file}`);

@@ -11,10 +11,16 @@ import * as nodePath from 'node:path';
 
 import {PldrError} from '../errors.js';
 import {readFileBytes, writeFileAtomic} from './fsutil.js';
-import {PickleWriter} from './pickle.js';
+import {PickleWriter} from './pickle/writer.js';
 import {checkHostTensor} from './safetensors.js';
 import {HostTensor, StateDict, numel} from './tensor.js';
-import {STORAGE_TYPE_FOR, contiguousStride, isTorchTensor, loadTorchFile, moduleVersionsOf} from './torch-serialization.js';
+import {
+  STORAGE_TYPE_FOR,
+  contiguousStride,
+  isTorchTensor,
+  loadTorchFile,
+  moduleVersionsOf,
+} from './torch-serialization.js';
 import {TorchZipWriter, type ZipReadOptions} from './zip.js';
 
 export interface Checkpoint {
@@ -61,7 +67,9 @@ export function checkpointFromObject(obj: unknown, source: string): Checkpoint {
     if (accuracy !== undefined) ckpt.accuracy = accuracy;
   } else if (![...obj.values()].every(isTorchTensor) || obj.size === 0) {
     const keys = [...obj.keys()].slice(0, 5).map(String).join(', ');
-    throw new PldrError(`${source}: not a checkpoint: no model_state_dict and not a state dict of tensors (keys: ${keys || 'none'})`);
+    throw new PldrError(
+      `${source}: not a checkpoint: no model_state_dict and not a state dict of tensors (keys: ${keys || 'none'})`,
+    );
   }
   const stateDict: StateDict = new Map();
   for (const [k, v] of sd as Map<unknown, unknown>) {
@@ -182,5 +190,3 @@ function checkpointPickle(ckpt: PthToWrite): Uint8Array {
   w.stop();
   return w.bytes();
 }
-
-

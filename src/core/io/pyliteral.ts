@@ -79,15 +79,61 @@ interface Token {
 }
 
 const OPERATORS = [
-  '**=', '//=', '>>=', '<<=', '...', '->', ':=', '**', '//', '==', '!=', '<=', '>=', '<<', '>>', '+=', '-=', '*=', '/=', '%=',
-  '&=', '|=', '^=', '@=', '+', '-', '*', '/', '%', '@', '&', '|', '^', '~', '<', '>', '(', ')', '[', ']', '{', '}', ',', ':',
-  '.', ';', '=', '!',
+  '**=',
+  '//=',
+  '>>=',
+  '<<=',
+  '...',
+  '->',
+  ':=',
+  '**',
+  '//',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '<<',
+  '>>',
+  '+=',
+  '-=',
+  '*=',
+  '/=',
+  '%=',
+  '&=',
+  '|=',
+  '^=',
+  '@=',
+  '+',
+  '-',
+  '*',
+  '/',
+  '%',
+  '@',
+  '&',
+  '|',
+  '^',
+  '~',
+  '<',
+  '>',
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  ':',
+  '.',
+  ';',
+  '=',
+  '!',
 ];
 const OPEN = new Set(['(', '[', '{']);
 const CLOSE: Record<string, string> = {')': '(', ']': '[', '}': '{'};
 const NAME_START = /[\p{L}\p{Nl}_]/u;
 const NAME_REST = /[\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]/u;
-const NUMBER = /(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?)[jJ]?/y;
+const NUMBER =
+  /(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?)[jJ]?/y;
 const STRING_PREFIX = /(?:[rRuUbBfF]|[rR][bBfF]|[bBfF][rR])?(?='|")/y;
 
 /** Split Python source into tokens; newlines inside brackets and after `\` are not tokens. */
@@ -138,7 +184,9 @@ function tokenize(src: string, file: string): Token[] {
     const prefix = STRING_PREFIX.exec(src);
     if (prefix) {
       const startLine = line;
-      const {end, value, why, lines} = readString(src, i + prefix[0].length, prefix[0].toLowerCase(), () => fail('unterminated string', startLine));
+      const {end, value, why, lines} = readString(src, i + prefix[0].length, prefix[0].toLowerCase(), () =>
+        fail('unterminated string', startLine),
+      );
       push({kind: 'string', text: src.slice(i, end), line: startLine, value, why});
       line += lines;
       i = end;
@@ -170,16 +218,34 @@ function tokenize(src: string, file: string): Token[] {
     push({kind: 'op', text: op!, line});
     i += op!.length;
   }
-  if (brackets.length > 0) fail(`"${brackets[brackets.length - 1].ch}" is never closed`, brackets[brackets.length - 1].line);
+  if (brackets.length > 0)
+    fail(`"${brackets[brackets.length - 1].ch}" is never closed`, brackets[brackets.length - 1].line);
   if (!lineStart) out.push({kind: 'newline', text: '\n', line});
   out.push({kind: 'eof', text: '', line});
   return out;
 }
 
-const SIMPLE_ESCAPES: Record<string, string> = {'\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v'};
+/** Python's one-letter string escapes (\n, \t, ...): the pickle reader's STRING opcode reads the same. */
+export const SIMPLE_ESCAPES: Record<string, string> = {
+  '\\': '\\',
+  "'": "'",
+  '"': '"',
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+};
 
 /** A string literal from its opening quote at `start`; `prefix` is lower-case. */
-function readString(src: string, start: number, prefix: string, unterminated: () => never): {end: number; value?: string; why?: string; lines: number} {
+function readString(
+  src: string,
+  start: number,
+  prefix: string,
+  unterminated: () => never,
+): {end: number; value?: string; why?: string; lines: number} {
   const q = src[start];
   const triple = src.startsWith(q.repeat(3), start);
   const close = triple ? q.repeat(3) : q;
@@ -277,13 +343,19 @@ class Parser {
     if (this.atEnd()) return v;
     const t = this.tok;
     const why =
-      t.kind === 'op' && t.text === '(' ? 'a call'
-      : t.kind === 'op' && t.text === '[' ? 'a subscript'
-      : t.kind === 'op' && t.text === '.' ? 'attribute access'
-      : t.kind === 'name' && t.text === 'for' ? 'a comprehension'
-      : t.kind === 'name' && t.text === 'if' ? 'a conditional expression'
-      : t.kind === 'op' ? `the operator "${t.text}"`
-      : `"${t.text}" after a value`;
+      t.kind === 'op' && t.text === '('
+        ? 'a call'
+        : t.kind === 'op' && t.text === '['
+          ? 'a subscript'
+          : t.kind === 'op' && t.text === '.'
+            ? 'attribute access'
+            : t.kind === 'name' && t.text === 'for'
+              ? 'a comprehension'
+              : t.kind === 'name' && t.text === 'if'
+                ? 'a conditional expression'
+                : t.kind === 'op'
+                  ? `the operator "${t.text}"`
+                  : `"${t.text}" after a value`;
     return this.skipExpr(start.line, v instanceof PyUnsupported && why !== 'a comprehension' ? v.why : why);
   }
 
@@ -292,7 +364,8 @@ class Parser {
     if (t.kind === 'op' && (t.text === '-' || t.text === '+')) {
       this.pos++;
       const n = this.tok;
-      if (n.kind !== 'number') return this.skipExpr(t.line, `the operator "${t.text}" on something other than a number`);
+      if (n.kind !== 'number')
+        return this.skipExpr(t.line, `the operator "${t.text}" on something other than a number`);
       const v = this.number();
       return typeof v === 'number' ? (t.text === '-' ? -v : v) : v;
     }
@@ -323,7 +396,8 @@ class Parser {
     const isInt = !/[.eE]/.test(text) || /^0[xX]/.test(text);
     let v: number;
     if (/^0[xXoObB]/.test(text)) v = Number(text);
-    else if (isInt && /^0\d/.test(text) && /[1-9]/.test(text)) return new PyUnsupported(t.line, 'an integer with a leading zero (not Python 3)');
+    else if (isInt && /^0\d/.test(text) && /[1-9]/.test(text))
+      return new PyUnsupported(t.line, 'an integer with a leading zero (not Python 3)');
     else v = Number(text);
     if (!Number.isFinite(v)) return new PyUnsupported(t.line, `${t.text} overflows a float`);
     if (isInt && !Number.isSafeInteger(v)) return new PyUnsupported(t.line, `${t.text} is too large an integer`);
@@ -366,7 +440,8 @@ class Parser {
     }
     this.pos++;
     if (close === ')' && items.length === 1 && !sawComma) return items[0]; // (x) is x
-    if (items.some((v) => v instanceof PyUnsupported && v.why.startsWith('a comprehension'))) return new PyUnsupported(open.line, 'a comprehension');
+    if (items.some((v) => v instanceof PyUnsupported && v.why.startsWith('a comprehension')))
+      return new PyUnsupported(open.line, 'a comprehension');
     return items;
   }
 
@@ -377,12 +452,14 @@ class Parser {
     while (!this.isOp('}')) {
       const keyTok = this.tok;
       const key = this.value();
-      if (!this.isOp(':')) return this.skipUntilClose(open, this.isOp(',') || this.isOp('}') ? 'a set' : 'a dict that is not plain data');
+      if (!this.isOp(':'))
+        return this.skipUntilClose(open, this.isOp(',') || this.isOp('}') ? 'a set' : 'a dict that is not plain data');
       this.pos++;
       const v = this.value();
       if (this.tok.kind === 'name' && this.tok.text === 'for') return this.skipUntilClose(open, 'a dict comprehension');
       if (typeof key === 'string' || typeof key === 'number') out[String(key)] = v;
-      else if (typeof key === 'boolean' || key === null) out[key === null ? 'None' : key ? 'True' : 'False'] = v; // as str() writes them
+      else if (typeof key === 'boolean' || key === null)
+        out[key === null ? 'None' : key ? 'True' : 'False'] = v; // as str() writes them
       else return this.skipUntilClose(open, `a dict key that is not a plain value (line ${keyTok.line})`);
       if (this.isOp(',')) this.pos++;
       else if (!this.isOp('}')) return this.skipUntilClose(open, `"${this.tok.text}" inside {}`);
@@ -420,7 +497,10 @@ class Parser {
     if (t.indented) this.fail('an indented line belongs to a block of code');
     if (t.kind === 'name' && (t.text === 'import' || t.text === 'from')) {
       const words: string[] = [];
-      while (this.tok.kind !== 'newline' && this.tok.kind !== 'eof' && !this.isOp(';')) words.push(this.tok.text), this.pos++;
+      while (this.tok.kind !== 'newline' && this.tok.kind !== 'eof' && !this.isOp(';')) {
+        words.push(this.tok.text);
+        this.pos++;
+      }
       skipped.push(`line ${t.line}: ${words.join(' ').replace(/ \. /g, '.').replace(/ ,/g, ',')} (not run)`);
       return;
     }
@@ -439,10 +519,28 @@ class Parser {
       return;
     }
     const what =
-      t.kind === 'name' && ['def', 'class', 'if', 'for', 'while', 'with', 'try', 'async', 'global', 'del', 'exec', 'return', 'assert', 'raise', 'lambda'].includes(t.text)
+      t.kind === 'name' &&
+      [
+        'def',
+        'class',
+        'if',
+        'for',
+        'while',
+        'with',
+        'try',
+        'async',
+        'global',
+        'del',
+        'exec',
+        'return',
+        'assert',
+        'raise',
+        'lambda',
+      ].includes(t.text)
         ? `"${t.text}" is code`
-        : next.kind === 'op' && next.text.endsWith('=') && next.text !== '==' ? 'not a plain "name = value" assignment'
-        : 'a statement that is not an assignment';
+        : next.kind === 'op' && next.text.endsWith('=') && next.text !== '=='
+          ? 'not a plain "name = value" assignment'
+          : 'a statement that is not an assignment';
     this.fail(`${what}, not data`);
   }
 
@@ -454,7 +552,9 @@ class Parser {
 /** Read Python source as data (see the header). `file` names it in messages. */
 export function parsePythonData(src: string, file: string): PyModule {
   if (src.length > MAX_FILE_CHARS) {
-    throw new PldrError(`${file}: ${src.length} characters is too large for a hyper-parameter file (limit ${MAX_FILE_CHARS})`);
+    throw new PldrError(
+      `${file}: ${src.length} characters is too large for a hyper-parameter file (limit ${MAX_FILE_CHARS})`,
+    );
   }
   const text = src.startsWith('\ufeff') ? src.slice(1) : src;
   const assignments = new Map<string, PyAssignment>();

@@ -114,7 +114,9 @@ export function parseSafetensors(input: Uint8Array, source = '<buffer>'): Safete
     }
     const count = numel(dims);
     if (end - begin !== count * ITEM_SIZE[dt]) {
-      fail(`tensor "${name}" has ${end - begin} bytes but shape [${dims.join(', ')}] of ${dt} needs ${count * ITEM_SIZE[dt]}`);
+      fail(
+        `tensor "${name}" has ${end - begin} bytes but shape [${dims.join(', ')}] of ${dt} needs ${count * ITEM_SIZE[dt]}`,
+      );
     }
     // slice() copies into a fresh ArrayBuffer at offset 0, so any element size is aligned.
     const bytes = buf.slice(dataStart + begin, dataStart + end);
@@ -150,7 +152,9 @@ export function serializeSafetensors(tensors: StateDict, metadata?: Record<strin
   for (const name of names) {
     if (name === '__metadata__') throw new PldrError('a tensor cannot be named "__metadata__" in safetensors');
     const t = tensors.get(name)!;
-    parts.push(`${JSON.stringify(name)}:${JSON.stringify({dtype: t.dtype, shape: t.shape, data_offsets: offsets.get(name)})}`);
+    parts.push(
+      `${JSON.stringify(name)}:${JSON.stringify({dtype: t.dtype, shape: t.shape, data_offsets: offsets.get(name)})}`,
+    );
   }
   const headerBytes = new TextEncoder().encode(`{${parts.join(',')}}`);
   const padded = Math.ceil(headerBytes.byteLength / 8) * 8;
@@ -180,7 +184,9 @@ export function checkHostTensor(name: string, t: HostTensor): void {
     throw new PldrError(`tensor "${name}" is ${t.dtype} but holds a ${t.data.constructor.name} (expected ${want})`);
   }
   if (t.data.length !== numel(t.shape)) {
-    throw new PldrError(`tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel(t.shape)}`);
+    throw new PldrError(
+      `tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel(t.shape)}`,
+    );
   }
 }
 

@@ -46,11 +46,15 @@ function gunzipCapped(gz: Uint8Array, maxBytes: number, file: string): Uint8Arra
     else chunks.push(chunk);
   });
   try {
-    for (let i = 0; i < gz.length && !over; i += GZIP_STEP) inflater.push(gz.subarray(i, i + GZIP_STEP), i + GZIP_STEP >= gz.length);
+    for (let i = 0; i < gz.length && !over; i += GZIP_STEP)
+      inflater.push(gz.subarray(i, i + GZIP_STEP), i + GZIP_STEP >= gz.length);
   } catch (e) {
     throw new PldrError(`${file} is not a valid gzip file (${(e as Error).message})`);
   }
-  if (over) throw new PldrError(`${file} inflates to more than ${maxBytes} bytes, more than a tokenizer archive can hold: refusing it`);
+  if (over)
+    throw new PldrError(
+      `${file} inflates to more than ${maxBytes} bytes, more than a tokenizer archive can hold: refusing it`,
+    );
   const out = new Uint8Array(total);
   let at = 0;
   for (const c of chunks) out.set(c, (at += c.length) - c.length);
@@ -95,7 +99,14 @@ function isUnsafeName(name: string): boolean {
   return name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.split(/[/\\]/).includes('..');
 }
 
-const TYPES: Record<string, TarEntryType> = {'0': 'file', '\0': 'file', '7': 'file', '5': 'dir', '2': 'symlink', '1': 'hardlink'};
+const TYPES: Record<string, TarEntryType> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '5': 'dir',
+  '2': 'symlink',
+  '1': 'hardlink',
+};
 
 /** The entries of a tar archive held in memory. */
 export function parseTar(buf: Uint8Array, file: string): TarEntry[] {
@@ -128,7 +139,8 @@ export function parseTar(buf: Uint8Array, file: string): TarEntry[] {
       longName = paxPath = paxSize = undefined;
     }
     if (truncated) {
-      if (flag === 'L' || flag === 'x') entries.push({name: '(extended header)', type: 'other', size, unsafe: false, truncated});
+      if (flag === 'L' || flag === 'x')
+        entries.push({name: '(extended header)', type: 'other', size, unsafe: false, truncated});
       break;
     }
     pos = dataStart + Math.ceil(size / BLOCK) * BLOCK;
@@ -139,7 +151,10 @@ export function parseTar(buf: Uint8Array, file: string): TarEntry[] {
 /** The entries of a .tar or .tar.gz file (gzip is recognised by its magic bytes). */
 export function readTarball(path: string, opts: {maxBytes: number}): TarEntry[] {
   const onDisk = statSync(path).size;
-  if (onDisk > opts.maxBytes) throw new PldrError(`${path} is ${onDisk} bytes, more than a tokenizer archive can hold (${opts.maxBytes}): refusing it`);
+  if (onDisk > opts.maxBytes)
+    throw new PldrError(
+      `${path} is ${onDisk} bytes, more than a tokenizer archive can hold (${opts.maxBytes}): refusing it`,
+    );
   const raw = new Uint8Array(readFileSync(path));
   const tar = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipCapped(raw, opts.maxBytes, path) : raw;
   return parseTar(tar, path);

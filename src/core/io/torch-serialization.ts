@@ -11,7 +11,7 @@
  */
 import {PldrError} from '../errors.js';
 import {plainBytes} from './fsutil.js';
-import {attributesOf, codecsEncode, unpickle} from './pickle.js';
+import {attributesOf, codecsEncode, unpickle} from './pickle/reader.js';
 import {ITEM_SIZE, typedView} from './safetensors.js';
 import {DType, HostTensor, numel} from './tensor.js';
 import {ZipArchive, type ZipReadOptions} from './zip.js';
@@ -93,7 +93,9 @@ export function loadTorchFile(input: Uint8Array, source: string, zipOptions: Zip
     return {value: ctx.loadLegacy(buf, source), locations: ctx.locations};
   }
   if (buf.length < 4) throw new PldrError(`${source}: file is too short (${buf.length} bytes) to be a PyTorch file`);
-  throw new PldrError(`${source}: not a PyTorch file (neither a torch.save zip archive nor a legacy torch.save stream)`);
+  throw new PldrError(
+    `${source}: not a PyTorch file (neither a torch.save zip archive nor a legacy torch.save stream)`,
+  );
 }
 
 /** Legacy torch.save streams open with a protocol-2 pickle of the magic number 0x1950a86a20f9469cfc6c. */
@@ -109,7 +111,8 @@ export function loadTorchZip(input: Uint8Array, source: string, zipOptions: ZipR
   const zip = new ZipArchive(buf, source, zipOptions);
   // The folder name is whatever the writer chose (file basename, "archive", ...): find data.pkl.
   const pkls = zip.entries.filter((e) => /^[^/]*\/data\.pkl$/.test(e.name));
-  if (pkls.length === 0) throw new PldrError(`${source}: zip archive has no <folder>/data.pkl: not a torch.save checkpoint`);
+  if (pkls.length === 0)
+    throw new PldrError(`${source}: zip archive has no <folder>/data.pkl: not a torch.save checkpoint`);
   if (pkls.length > 1) throw new PldrError(`${source}: zip archive has ${pkls.length} data.pkl records`);
   const prefix = pkls[0].name.slice(0, -'data.pkl'.length);
   let bigEndian = false;
@@ -147,7 +150,10 @@ export function loadTorchZip(input: Uint8Array, source: string, zipOptions: ZipR
 }
 
 /** The globals torch files may name, for unpickling a plain pickle of tensors; `locations` fills as storages load. */
-export function makeTorchResolver(source: string): {resolveGlobal: (module: string, name: string) => unknown; locations: string[]} {
+export function makeTorchResolver(source: string): {
+  resolveGlobal: (module: string, name: string) => unknown;
+  locations: string[];
+} {
   const ctx = new LoadContext(source);
   return {resolveGlobal: ctx.resolveGlobal, locations: ctx.locations};
 }
@@ -210,9 +216,11 @@ class LoadContext {
       }
     };
     const magic = header(0, 'magic number');
-    if (magic.value !== LEGACY_MAGIC) throw new PldrError(`${source}: not a legacy torch.save stream (wrong magic number)`);
+    if (magic.value !== LEGACY_MAGIC)
+      throw new PldrError(`${source}: not a legacy torch.save stream (wrong magic number)`);
     const proto = header(magic.end, 'protocol version');
-    if (proto.value !== 1001) throw new PldrError(`${source}: unsupported legacy torch.save protocol ${describe(proto.value)}`);
+    if (proto.value !== 1001)
+      throw new PldrError(`${source}: unsupported legacy torch.save protocol ${describe(proto.value)}`);
     const sysInfo = header(proto.end, 'system info');
     if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false) {
       throw new PldrError(`${source}: big-endian legacy torch.save streams are not supported`);
@@ -234,7 +242,8 @@ class LoadContext {
         }
         if (view === null || view === undefined) return new TorchStorage(root, 0, root.numel, location);
         // (view_key, offset, view_size) in elements of the root storage's type
-        if (!Array.isArray(view) || view.length !== 3) throw new PldrError(`${source}: bad storage view ${describe(view)}`);
+        if (!Array.isArray(view) || view.length !== 3)
+          throw new PldrError(`${source}: bad storage view ${describe(view)}`);
         const [viewKey, off, len] = view as unknown[];
         if (typeof viewKey !== 'string' || !isCount(off) || !isCount(len) || off + len > root.numel) {
           throw new PldrError(`${source}: bad storage view ${describe(view)}`);
@@ -279,7 +288,13 @@ function isCount(x: unknown): x is number {
 function describe(x: unknown): string {
   try {
     const s = JSON.stringify(x, (_k, v: unknown) =>
-      typeof v === 'bigint' ? v.toString() : v instanceof StorageType ? `torch.${v.name}` : v instanceof Uint8Array ? `<${v.length} bytes>` : v,
+      typeof v === 'bigint'
+        ? v.toString()
+        : v instanceof StorageType
+          ? `torch.${v.name}`
+          : v instanceof Uint8Array
+            ? `<${v.length} bytes>`
+            : v,
     );
     return s === undefined ? String(x) : s.length > 120 ? `${s.slice(0, 117)}...` : s;
   } catch {
@@ -295,14 +310,17 @@ function rebuildTensor(storage: unknown, offset: unknown, size: unknown, stride:
   if (!(storage instanceof TorchStorage)) return bad('its storage is not a torch storage');
   if (!isCount(offset)) return bad(`bad storage offset ${describe(offset)}`);
   if (!Array.isArray(size) || !size.every(isCount)) return bad(`bad size ${describe(size)}`);
-  if (!Array.isArray(stride) || stride.length !== size.length || !stride.every(isCount)) return bad(`bad stride ${describe(stride)}`);
+  if (!Array.isArray(stride) || stride.length !== size.length || !stride.every(isCount))
+    return bad(`bad stride ${describe(stride)}`);
   const shape = (size as number[]).slice();
   const strides = stride as number[];
   const n = numel(shape);
   if (n > 0) {
     const last = offset + shape.reduce((acc, d, i) => acc + (d - 1) * strides[i], 0);
     if (last >= storage.numel) {
-      bad(`shape [${shape.join(', ')}] with stride (${strides.join(', ')}) at offset ${offset} needs more than the storage's ${storage.numel} elements`);
+      bad(
+        `shape [${shape.join(', ')}] with stride (${strides.join(', ')}) at offset ${offset} needs more than the storage's ${storage.numel} elements`,
+      );
     }
   }
   const dtype = storage.dtype;

@@ -113,10 +113,13 @@ export class ZipArchive {
       this.fail(`local header of ${e.name} is missing or damaged`);
     }
     const start = at + 30 + this.view.getUint16(at + 26, true) + this.view.getUint16(at + 28, true);
-    if (start + e.compressedSize > this.buf.length) this.fail(`data of ${e.name} runs past the end of the file (truncated?)`);
+    if (start + e.compressedSize > this.buf.length)
+      this.fail(`data of ${e.name} runs past the end of the file (truncated?)`);
     const raw = this.buf.subarray(start, start + e.compressedSize);
     if (e.size > this.maxEntryBytes)
-      throw new PldrError(`${this.source}: zip entry ${e.name} claims ${e.size} bytes, more than the ${this.maxEntryBytes} any record of this file may hold: refusing to inflate it (damaged or not a checkpoint)`);
+      throw new PldrError(
+        `${this.source}: zip entry ${e.name} claims ${e.size} bytes, more than the ${this.maxEntryBytes} any record of this file may hold: refusing to inflate it (damaged or not a checkpoint)`,
+      );
     let data: Uint8Array;
     if (e.method === 0) {
       if (e.compressedSize !== e.size) this.fail(`stored entry ${e.name} has inconsistent sizes`);
@@ -167,7 +170,8 @@ export class ZipArchive {
     const entries: ZipEntry[] = [];
     let p = cdOffset;
     for (let k = 0; k < count; k++) {
-      if (p + 46 > buf.length || v.getUint32(p, true) !== SIG_CENTRAL) this.fail(`central directory entry ${k} is damaged`);
+      if (p + 46 > buf.length || v.getUint32(p, true) !== SIG_CENTRAL)
+        this.fail(`central directory entry ${k} is damaged`);
       const flags = v.getUint16(p + 8, true);
       const method = v.getUint16(p + 10, true);
       const crc = v.getUint32(p + 16, true);
@@ -188,8 +192,14 @@ export class ZipArchive {
         const len = v.getUint16(x + 2, true);
         if (id === 0x0001) {
           let f = x + 4;
-          if (size === 0xffffffff) (size = this.u64(f)), (f += 8);
-          if (compressedSize === 0xffffffff) (compressedSize = this.u64(f)), (f += 8);
+          if (size === 0xffffffff) {
+            size = this.u64(f);
+            f += 8;
+          }
+          if (compressedSize === 0xffffffff) {
+            compressedSize = this.u64(f);
+            f += 8;
+          }
           if (localHeaderOffset === 0xffffffff) localHeaderOffset = this.u64(f);
         }
         x += 4 + len;

@@ -47,7 +47,8 @@ export function checkDagCoeffs(c: readonly number[]): DagCoeffs {
 export function expm(M: tf.Tensor): tf.Tensor {
   const shape = M.shape;
   const n = shape[shape.length - 1];
-  if (shape.length < 2 || shape[shape.length - 2] !== n) throw new PldrError(`expm needs square matrices, got shape [${shape}]`);
+  if (shape.length < 2 || shape[shape.length - 2] !== n)
+    throw new PldrError(`expm needs square matrices, got shape [${shape}]`);
   const count = shape.slice(0, -2).reduce((a, b) => a * b, 1);
   if (count === 0) return tf.clone(M);
   const X = M.reshape([count, n, n]);
@@ -57,7 +58,10 @@ export function expm(M: tf.Tensor): tf.Tensor {
   norms.dispose();
   const s = Array.from(nv, (x) => (Number.isFinite(x) && x > THETA ? Math.max(0, Math.ceil(Math.log2(x / THETA))) : 0));
   const maxS = Math.max(...s);
-  const scale = tf.tensor3d(s.map((k) => 2 ** -k), [count, 1, 1]); // powers of two: exact
+  const scale = tf.tensor3d(
+    s.map((k) => 2 ** -k),
+    [count, 1, 1],
+  ); // powers of two: exact
   const Xs = maxS > 0 ? tf.mul(X, scale) : X;
   scale.dispose();
   let T = taylor(Xs, n);
@@ -67,7 +71,13 @@ export function expm(M: tf.Tensor): tf.Tensor {
     if (s.every((k) => k > j)) {
       T = sq;
     } else {
-      const active = tf.tensor3d(s.map((k) => (k > j ? 1 : 0)), [count, 1, 1], 'int32').cast('bool');
+      const active = tf
+        .tensor3d(
+          s.map((k) => (k > j ? 1 : 0)),
+          [count, 1, 1],
+          'int32',
+        )
+        .cast('bool');
       T = tf.where(active, sq, T);
     }
   }
@@ -111,7 +121,9 @@ export function traceExpm(M: tf.Tensor): tf.Tensor {
   const tr = tf.sum(tf.where(diagMask, E, tf.zerosLike(E)), [-2, -1]);
   const trv = tr.dataSync();
   if (!trv.some(Number.isNaN)) return tr;
-  const finiteNonNeg = tf.tidy(() => tf.logicalAnd(tf.all(tf.isFinite(M), [-2, -1]), tf.all(tf.greaterEqual(M, 0), [-2, -1])));
+  const finiteNonNeg = tf.tidy(() =>
+    tf.logicalAnd(tf.all(tf.isFinite(M), [-2, -1]), tf.all(tf.greaterEqual(M, 0), [-2, -1])),
+  );
   const fn = finiteNonNeg.dataSync();
   finiteNonNeg.dispose();
   const overflow = Array.from(trv, (x, i) => Number.isNaN(x) && fn[i] === 1);
@@ -169,13 +181,20 @@ export function dagTerms(layers: readonly DagInputs[]): DagTerms {
  * coefficients return (a copy of) CE — the reference crashes there (documented deviation).
  * No tidy here: call it inside the caller's tidy or gradient function.
  */
-export function dagLoss(ce: tf.Scalar, layers: readonly DagInputs[], coeffs: readonly number[]): {total: tf.Scalar; terms: DagTerms} {
+export function dagLoss(
+  ce: tf.Scalar,
+  layers: readonly DagInputs[],
+  coeffs: readonly number[],
+): {total: tf.Scalar; terms: DagTerms} {
   const c = checkDagCoeffs(coeffs);
   const terms = dagTerms(layers);
   const parts: tf.Scalar[] = [];
   ([terms.A_LM, terms.A_P, terms.G_LM] as tf.Scalar[]).forEach((d, i) => {
     if (c[i] > 0) parts.push(tf.mul(d, c[i]) as tf.Scalar);
   });
-  const total = parts.length === 0 ? (tf.clone(ce) as tf.Scalar) : (tf.add(ce, parts.length === 1 ? parts[0] : tf.addN(parts)) as tf.Scalar);
+  const total =
+    parts.length === 0
+      ? (tf.clone(ce) as tf.Scalar)
+      : (tf.add(ce, parts.length === 1 ? parts[0] : tf.addN(parts)) as tf.Scalar);
   return {total, terms};
 }

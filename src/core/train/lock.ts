@@ -36,12 +36,17 @@ export function lockRun(runDir: string): () => void {
         createWhole(mine, file);
         break;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new PldrError(`cannot lock ${runDir}: ${fsMessage(e)}`);
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new PldrError(`cannot lock ${runDir}: ${fsMessage(e)}`);
       }
       const holder = readHolder(file);
       if ((holder && (holder.host !== me.host || isAlive(holder.pid))) || attempt > 1) {
-        const who = holder ? `PID ${holder.pid}${holder.host !== me.host ? ` on ${holder.host}` : ''}` : 'unreadable lock';
-        throw new PldrError(`${runDir} is in use by another training (${who}): wait for it to end or stop it; if it is gone, delete ${file}`);
+        const who = holder
+          ? `PID ${holder.pid}${holder.host !== me.host ? ` on ${holder.host}` : ''}`
+          : 'unreadable lock';
+        throw new PldrError(
+          `${runDir} is in use by another training (${who}): wait for it to end or stop it; if it is gone, delete ${file}`,
+        );
       }
       rmSync(file, {force: true}); // the lock of a run that died (or an unreadable one)
     }

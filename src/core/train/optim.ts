@@ -43,7 +43,8 @@ export class AdamW {
   constructor(vars: Map<string, tf.Variable>, opts: Partial<AdamWOptions> = {}) {
     this.opts = {...ADAMW_DEFAULTS, ...opts};
     const {beta1, beta2, eps, weightDecay} = this.opts;
-    if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new PldrError(`AdamW betas must be in [0, 1), got (${beta1}, ${beta2})`);
+    if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
+      throw new PldrError(`AdamW betas must be in [0, 1), got (${beta1}, ${beta2})`);
     if (!(eps >= 0)) throw new PldrError(`AdamW eps must be >= 0, got ${eps}`);
     if (!(weightDecay >= 0)) throw new PldrError(`AdamW weight decay must be >= 0, got ${weightDecay}`);
     this.vars = vars;
@@ -64,7 +65,8 @@ export class AdamW {
    * The gradients are not disposed (they belong to the caller).
    */
   step(grads: Map<string, tf.Tensor>, lr: number): void {
-    if (!(lr >= 0) || !Number.isFinite(lr)) throw new PldrError(`learning rate must be a finite number >= 0, got ${lr}`);
+    if (!(lr >= 0) || !Number.isFinite(lr))
+      throw new PldrError(`learning rate must be a finite number >= 0, got ${lr}`);
     for (const k of this.vars.keys()) if (!grads.has(k)) throw new PldrError(`AdamW.step: no gradient for ${k}`);
     const {beta1, beta2, eps, weightDecay} = this.opts;
     this.t += 1;
@@ -75,7 +77,8 @@ export class AdamW {
     const stepSize = lr / bc1;
     for (const [k, p] of this.vars) {
       const g = grads.get(k)!;
-      if (g.size !== p.size) throw new PldrError(`AdamW.step: gradient of ${k} has shape [${g.shape}], parameter [${p.shape}]`);
+      if (g.size !== p.size)
+        throw new PldrError(`AdamW.step: gradient of ${k} has shape [${g.shape}], parameter [${p.shape}]`);
       const m0 = this.m.get(k)!;
       const v0 = this.v.get(k)!;
       const [p1, m1, v1] = tf.tidy(() => {
@@ -109,7 +112,8 @@ export class AdamW {
 
   /** Restore a state written by state(): every parameter needs both moments, of the right size. */
   loadState(s: AdamWState): void {
-    if (!Number.isInteger(s.t) || s.t < 0) throw new PldrError(`optimiser state: step count must be an integer >= 0, got ${s.t}`);
+    if (!Number.isInteger(s.t) || s.t < 0)
+      throw new PldrError(`optimiser state: step count must be an integer >= 0, got ${s.t}`);
     for (const [k, p] of this.vars) {
       const m = s.m.get(k);
       const v = s.v.get(k);
@@ -140,7 +144,10 @@ export class AdamW {
  * tensors (the inputs are left to the caller) and how many elements lay strictly outside the range.
  * NaN stays NaN (the caller checks finiteness before clipping).
  */
-export function clipByValue(grads: Map<string, tf.Tensor>, clip: number): {grads: Map<string, tf.Tensor>; clipped: number} {
+export function clipByValue(
+  grads: Map<string, tf.Tensor>,
+  clip: number,
+): {grads: Map<string, tf.Tensor>; clipped: number} {
   if (!(clip > 0)) throw new PldrError(`clip value must be > 0, got ${clip}`);
   const out = new Map<string, tf.Tensor>();
   const counts: tf.Tensor[] = [];

@@ -10,7 +10,8 @@ import {PldrError} from '../errors.js';
  * W = 0 means no warm-up (λ(0) = 1: the cosine branch at s' = W). T ≤ W: the warm-up ends the schedule.
  */
 export function lrMultiplier(s: number, warmup: number, total: number, alpha: number): number {
-  if (!(s >= 0) || !(warmup >= 0) || !(total >= 0)) throw new PldrError(`lrMultiplier: step, warmup and total must be >= 0 (got ${s}, ${warmup}, ${total})`);
+  if (!(s >= 0) || !(warmup >= 0) || !(total >= 0))
+    throw new PldrError(`lrMultiplier: step, warmup and total must be >= 0 (got ${s}, ${warmup}, ${total})`);
   const sc = Math.min(s, total);
   if (sc <= warmup) return warmup > 0 ? sc / warmup : 1;
   return alpha + (1 - alpha) * 0.5 * (1 + Math.cos((Math.PI * (sc - warmup)) / (total - warmup)));

@@ -153,7 +153,9 @@ export function fileSha256(path: string): string {
     bytes = fs.readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new PldrError(code === 'ENOENT' ? `tokenizer model not found: ${path}` : `cannot read tokenizer model ${path}: ${code ?? e}`);
+    throw new PldrError(
+      code === 'ENOENT' ? `tokenizer model not found: ${path}` : `cannot read tokenizer model ${path}: ${code ?? e}`,
+    );
   }
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -175,13 +177,21 @@ export async function buildTokenCache(opts: BuildTokenCacheOptions): Promise<Tok
   if (
     existing &&
     existing.tokenizer.sha256 === sha256 &&
-    (opts.tokenizer === undefined || (opts.tokenizer.vocabSize === existing.tokenizer.vocabSize && opts.tokenizer.endId === existing.tokenizer.endId)) &&
+    (opts.tokenizer === undefined ||
+      (opts.tokenizer.vocabSize === existing.tokenizer.vocabSize &&
+        opts.tokenizer.endId === existing.tokenizer.endId)) &&
     existing.corpus.split === split &&
     existing.corpus.textField === textField &&
     sameSources(existing.corpus.sources, sources) &&
     shardsIntact(dir, existing)
   ) {
-    opts.onProgress?.({phase: 'reused', documents: existing.documents, tokens: existing.totalTokens, bytesRead: 0, bytesTotal});
+    opts.onProgress?.({
+      phase: 'reused',
+      documents: existing.documents,
+      tokens: existing.totalTokens,
+      bytesRead: 0,
+      bytesTotal,
+    });
     return new TokenCache(dir, existing, true);
   }
 
@@ -190,13 +200,15 @@ export async function buildTokenCache(opts: BuildTokenCacheOptions): Promise<Tok
   const dtype = dtypeFor(vocabSize);
   const bpt = bytesPer(dtype);
   const shardTokens = opts.shardTokens ?? DEFAULT_SHARD_TOKENS;
-  if (!Number.isInteger(shardTokens) || shardTokens < 1) throw new PldrError(`shardTokens must be a positive integer, got ${shardTokens}`);
+  if (!Number.isInteger(shardTokens) || shardTokens < 1)
+    throw new PldrError(`shardTokens must be a positive integer, got ${shardTokens}`);
 
   try {
     fs.mkdirSync(dir, {recursive: true});
     fs.rmSync(join(dir, INDEX_FILE), {force: true});
     for (const name of fs.readdirSync(dir)) {
-      if (/^shard-\d+\.bin(\.tmp-\d+)?$/.test(name) || /^index\.json\.tmp-\d+$/.test(name)) fs.rmSync(join(dir, name), {force: true});
+      if (/^shard-\d+\.bin(\.tmp-\d+)?$/.test(name) || /^index\.json\.tmp-\d+$/.test(name))
+        fs.rmSync(join(dir, name), {force: true});
     }
   } catch (e) {
     throw new PldrError(`cannot prepare the token cache folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`);
@@ -218,18 +230,18 @@ export async function buildTokenCache(opts: BuildTokenCacheOptions): Promise<Tok
   let last = -Infinity;
   let documents = 0;
   let tokens = 0;
-  let bytesRead = 0;
   for await (const doc of readDocuments(sources, opts.corpus)) {
     const ids = tokenizer.tokenize(doc.text);
     for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new Error(`tokenizer produced id ${id} outside its vocabulary of ${vocabSize}`);
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+        throw new Error(`tokenizer produced id ${id} outside its vocabulary of ${vocabSize}`);
       if (bpt === 2) view.setUint16(fill * 2, id, true);
       else view.setUint32(fill * 4, id, true);
       if (++fill === shardTokens) flush();
     }
     documents++;
     tokens += ids.length;
-    bytesRead = doc.bytesRead;
+    const bytesRead = doc.bytesRead;
     if (opts.onProgress) {
       const now = Date.now();
       if (now - last >= interval) {
@@ -239,9 +251,10 @@ export async function buildTokenCache(opts: BuildTokenCacheOptions): Promise<Tok
     }
   }
   flush();
-  bytesRead = bytesTotal; // every file was read to its end
   if (documents === 0) {
-    throw new PldrError(`the corpus has no documents: ${sources.length === 1 ? sources[0].path : `all ${sources.length} files`} ${sources.length === 1 ? 'is' : 'are'} empty`);
+    throw new PldrError(
+      `the corpus has no documents: ${sources.length === 1 ? sources[0].path : `all ${sources.length} files`} ${sources.length === 1 ? 'is' : 'are'} empty`,
+    );
   }
 
   const index: TokenCacheIndex = {
@@ -253,11 +266,11 @@ export async function buildTokenCache(opts: BuildTokenCacheOptions): Promise<Tok
     shards,
     totalTokens: tokens,
     documents,
-    bytesRead,
+    bytesRead: bytesTotal, // every file was read to its end
     created: new Date().toISOString(),
   };
   writeFileAtomic(join(dir, INDEX_FILE), [Buffer.from(`${JSON.stringify(index, null, 1)}\n`)]);
-  opts.onProgress?.({phase: 'done', documents, tokens, bytesRead, bytesTotal});
+  opts.onProgress?.({phase: 'done', documents, tokens, bytesRead: bytesTotal, bytesTotal});
   return new TokenCache(dir, index, false);
 }
 
@@ -274,7 +287,13 @@ function readIndex(dir: string): TokenCacheIndex | undefined {
   }
   try {
     const idx = JSON.parse(raw) as TokenCacheIndex;
-    if (idx?.format !== 'pldr-token-cache' || idx.version !== 1 || !Array.isArray(idx.shards) || !Array.isArray(idx.corpus?.sources)) return undefined;
+    if (
+      idx?.format !== 'pldr-token-cache' ||
+      idx.version !== 1 ||
+      !Array.isArray(idx.shards) ||
+      !Array.isArray(idx.corpus?.sources)
+    )
+      return undefined;
     if (idx.dtype !== 'uint16' && idx.dtype !== 'uint32') return undefined;
     if (idx.shards.reduce((a, s) => a + s.tokens, 0) !== idx.totalTokens) return undefined;
     return idx;
@@ -284,7 +303,12 @@ function readIndex(dir: string): TokenCacheIndex | undefined {
 }
 
 function sameSources(a: readonly CorpusSource[], b: readonly CorpusSource[]): boolean {
-  return a.length === b.length && a.every((s, i) => s.path === b[i].path && s.kind === b[i].kind && s.size === b[i].size && s.mtimeMs === b[i].mtimeMs);
+  return (
+    a.length === b.length &&
+    a.every(
+      (s, i) => s.path === b[i].path && s.kind === b[i].kind && s.size === b[i].size && s.mtimeMs === b[i].mtimeMs,
+    )
+  );
 }
 
 function shardsIntact(dir: string, idx: TokenCacheIndex): boolean {
@@ -322,7 +346,10 @@ export class TokenCache {
   static open(dir: string): TokenCache {
     const idx = readIndex(resolve(dir));
     if (!idx) throw new PldrError(`${dir} holds no complete token cache (${INDEX_FILE} missing or invalid)`);
-    if (!shardsIntact(resolve(dir), idx)) throw new PldrError(`the token cache in ${dir} is damaged (a shard file is missing or has the wrong size); delete it to rebuild`);
+    if (!shardsIntact(resolve(dir), idx))
+      throw new PldrError(
+        `the token cache in ${dir} is damaged (a shard file is missing or has the wrong size); delete it to rebuild`,
+      );
     return new TokenCache(resolve(dir), idx);
   }
 
@@ -340,7 +367,13 @@ export class TokenCache {
 
   /** Tokens [start, start+count) of the stream. */
   read(start: number, count: number): Uint32Array {
-    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > this.totalTokens) {
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(count) ||
+      start < 0 ||
+      count < 0 ||
+      start + count > this.totalTokens
+    ) {
       throw new RangeError(`token range [${start}, ${start + count}) outside the cache's ${this.totalTokens} tokens`);
     }
     const out = new Uint32Array(count);
@@ -355,7 +388,10 @@ export class TokenCache {
       let got = 0;
       while (got < bytes.length) {
         const r = fs.readSync(fd, bytes, got, bytes.length - got, at + got);
-        if (r === 0) throw new PldrError(`token cache shard ${join(this.dir, this.index.shards[s].file)} is shorter than its index says; delete ${this.dir} to rebuild`);
+        if (r === 0)
+          throw new PldrError(
+            `token cache shard ${join(this.dir, this.index.shards[s].file)} is shorter than its index says; delete ${this.dir} to rebuild`,
+          );
         got += r;
       }
       if (this.bpt === 2) for (let i = 0; i < n; i++) out[o + i] = bytes[2 * i] | (bytes[2 * i + 1] << 8);
@@ -393,7 +429,9 @@ export class TokenCache {
       try {
         fd = fs.openSync(path, 'r');
       } catch (e) {
-        throw new PldrError(`cannot read token cache shard ${path}: ${(e as NodeJS.ErrnoException).code ?? e}; delete ${this.dir} to rebuild`);
+        throw new PldrError(
+          `cannot read token cache shard ${path}: ${(e as NodeJS.ErrnoException).code ?? e}; delete ${this.dir} to rebuild`,
+        );
       }
       this.fds[s] = fd;
     }
@@ -455,7 +493,8 @@ export class PackedDataset {
 
   constructor(cache: TokenCache, opts: PackOptions) {
     const {context} = opts;
-    if (!Number.isInteger(context) || context < 1) throw new PldrError(`context must be a positive integer, got ${context}`);
+    if (!Number.isInteger(context) || context < 1)
+      throw new PldrError(`context must be a positive integer, got ${context}`);
     this.cache = cache;
     this.context = context;
     this.windowLength = context + 1;
@@ -464,7 +503,9 @@ export class PackedDataset {
     this.shuffle = opts.shuffle ?? true;
     if (!Number.isSafeInteger(this.seed)) throw new PldrError(`seed must be an integer, got ${this.seed}`);
     if (this.numWindows === 0) {
-      throw new PldrError(`the corpus has ${cache.totalTokens} tokens, fewer than one window of context + 1 = ${this.windowLength}; use more text or a smaller context`);
+      throw new PldrError(
+        `the corpus has ${cache.totalTokens} tokens, fewer than one window of context + 1 = ${this.windowLength}; use more text or a smaller context`,
+      );
     }
     const nVal = validationCount(opts.validation, this.numWindows);
     const isVal = new Uint8Array(this.numWindows);
@@ -501,7 +542,8 @@ export class PackedDataset {
 
   /** Window w: context + 1 ids. */
   window(w: number): number[] {
-    if (!Number.isInteger(w) || w < 0 || w >= this.numWindows) throw new RangeError(`window ${w} outside 0..${this.numWindows - 1}`);
+    if (!Number.isInteger(w) || w < 0 || w >= this.numWindows)
+      throw new RangeError(`window ${w} outside 0..${this.numWindows - 1}`);
     return Array.from(this.cache.read(w * this.windowLength, this.windowLength));
   }
 
@@ -534,7 +576,8 @@ export class PackedDataset {
    * `next` resumes the stream right after it.
    */
   *batches(batchSize: number, from?: BatchPosition): Generator<Batch> {
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new PldrError(`batch size must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new PldrError(`batch size must be a positive integer, got ${batchSize}`);
     if (batchSize > this.trainCount) {
       throw new PldrError(
         `the corpus gives ${this.trainCount} training windows of ${this.windowLength} tokens, fewer than the batch size ${batchSize}; use more text, a smaller batch or a smaller context`,
@@ -559,7 +602,8 @@ export class PackedDataset {
 
   /** Validation batches in stream order, each window once; the last batch may be short unless dropLast. */
   *valBatches(batchSize: number, opts: {dropLast?: boolean} = {}): Generator<number[][]> {
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new PldrError(`batch size must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new PldrError(`batch size must be a positive integer, got ${batchSize}`);
     for (let i = 0; i < this.valCount; i += batchSize) {
       const ids = this.valIds.subarray(i, Math.min(i + batchSize, this.valCount));
       if (ids.length < batchSize && opts.dropLast) return;
@@ -575,7 +619,9 @@ export class PackedDataset {
     if (typeof p.rng !== 'string') throw bad('no RNG state');
     Rng.fromState(p.rng); // PldrError when malformed
     if (p.trainWindows !== undefined && p.trainWindows !== this.trainCount) {
-      throw bad(`the data changed since it was saved (${p.trainWindows} training windows then, ${this.trainCount} now)`);
+      throw bad(
+        `the data changed since it was saved (${p.trainWindows} training windows then, ${this.trainCount} now)`,
+      );
     }
     return {epoch: p.epoch, index: p.index, rng: p.rng, trainWindows: this.trainCount};
   }
@@ -583,10 +629,12 @@ export class PackedDataset {
 
 function validationCount(v: PackOptions['validation'], numWindows: number): number {
   if (!v || (v.count === undefined && v.fraction === undefined)) return 0;
-  if (v.count !== undefined && v.fraction !== undefined) throw new PldrError('give the validation split as a count or a fraction, not both');
+  if (v.count !== undefined && v.fraction !== undefined)
+    throw new PldrError('give the validation split as a count or a fraction, not both');
   let n: number;
   if (v.count !== undefined) {
-    if (!Number.isInteger(v.count) || v.count < 0) throw new PldrError(`validation count must be a non-negative integer, got ${v.count}`);
+    if (!Number.isInteger(v.count) || v.count < 0)
+      throw new PldrError(`validation count must be a non-negative integer, got ${v.count}`);
     n = v.count;
   } else {
     const f = v.fraction as number;
@@ -594,7 +642,9 @@ function validationCount(v: PackOptions['validation'], numWindows: number): numb
     n = f > 0 ? Math.max(1, Math.round(f * numWindows)) : 0;
   }
   if (n >= numWindows) {
-    throw new PldrError(`the validation split takes ${n} of the corpus' ${numWindows} windows, leaving none for training; use more text or a smaller split`);
+    throw new PldrError(
+      `the validation split takes ${n} of the corpus' ${numWindows} windows, leaving none for training; use more text or a smaller split`,
+    );
   }
   return n;
 }

@@ -79,11 +79,14 @@ function checkWindows(model: PldrModel, batch: number[][], what: string): void {
   if (batch.length === 0) throw new PldrError(`${what} is empty`);
   const n = batch[0].length;
   if (n < 2) throw new PldrError(`${what}: a training window needs at least 2 ids (input and target), got ${n}`);
-  if (n - 1 > model.cfg.max_seq_len) throw new PldrError(`${what}: ${n - 1} input positions exceed max_seq_len ${model.cfg.max_seq_len}`);
+  if (n - 1 > model.cfg.max_seq_len)
+    throw new PldrError(`${what}: ${n - 1} input positions exceed max_seq_len ${model.cfg.max_seq_len}`);
   const V = model.cfg.input_vocab_size;
   for (const row of batch) {
     if (row.length !== n) throw new PldrError(`${what}: all windows must have the same length`);
-    for (const id of row) if (!Number.isInteger(id) || id < 0 || id >= V) throw new PldrError(`${what}: token id ${id} is outside the vocabulary (0..${V - 1})`);
+    for (const id of row)
+      if (!Number.isInteger(id) || id < 0 || id >= V)
+        throw new PldrError(`${what}: token id ${id} is outside the vocabulary (0..${V - 1})`);
   }
 }
 
@@ -99,9 +102,19 @@ export interface LossValues {
  * The loss of one batch on the given parameter tensors. No tidy here (the caller's tidy or
  * gradient function owns the tensors); host values are written to `out`.
  */
-function batchLoss(model: PldrModel, get: (k: string) => tf.Tensor, windows: number[][], coeffs: DagCoeffs | undefined, out: LossValues): tf.Scalar {
+function batchLoss(
+  model: PldrModel,
+  get: (k: string) => tf.Tensor,
+  windows: number[][],
+  coeffs: DagCoeffs | undefined,
+  out: LossValues,
+): tf.Scalar {
   const inp = windows.map((r) => r.slice(0, -1));
-  const tar = tf.tensor2d(windows.map((r) => r.slice(1)), undefined, 'int32');
+  const tar = tf.tensor2d(
+    windows.map((r) => r.slice(1)),
+    undefined,
+    'int32',
+  );
   const mask = createMask(inp);
   const r = forwardWith(model, prepareWeights(model.cfg, get, {G: model.G}), inp, {mask});
   const ce = maskedLoss(r.logits, tar);
@@ -187,7 +200,9 @@ export function trainStep(
   if (microBatches.length !== recipe.gradAccum)
     throw new PldrError(`gradAccum is ${recipe.gradAccum} but ${microBatches.length} micro-batches were given`);
   if (opt.opts.weightDecay !== recipe.weightDecay)
-    throw new PldrError(`the optimiser was built with weight decay ${opt.opts.weightDecay} but the recipe says ${recipe.weightDecay}`);
+    throw new PldrError(
+      `the optimiser was built with weight decay ${opt.opts.weightDecay} but the recipe says ${recipe.weightDecay}`,
+    );
   const lr = lrForUpdate(update, recipe);
   const g = computeGradients(model, vars, microBatches, recipe);
   const result: StepResult = {loss: g.loss, ce: g.ce, accuracy: g.accuracy, lr, clipped: 0, finite: false};

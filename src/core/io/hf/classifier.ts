@@ -28,18 +28,32 @@ export interface ClassifierFiles extends ModelFiles {
 export function readClassifierFiles(path: string): ClassifierFiles {
   if (!existsSync(path)) throw new PldrError(`no such model: ${path} (give a Hugging Face classifier snapshot folder)`);
   if (!statSync(path).isDirectory() || !isHfSnapshot(path)) {
-    throw new PldrError(`${path} is not a classifier: pldr classify needs a Hugging Face snapshot of a ${HF_SEQUENCE_CLASSIFICATION} or ${HF_TOKEN_CLASSIFICATION} (for text generation use pldr generate)`);
+    throw new PldrError(
+      `${path} is not a classifier: pldr classify needs a Hugging Face snapshot of a ${HF_SEQUENCE_CLASSIFICATION} or ${HF_TOKEN_CLASSIFICATION} (for text generation use pldr generate)`,
+    );
   }
   const snap = readHfSnapshot(path);
   const {config, architecture, json, tokens} = snap.hf;
   const task = taskOf(architecture);
-  if (!task) throw new PldrError(`${path} is a ${architecture}, not a classifier: pldr classify needs a ${HF_SEQUENCE_CLASSIFICATION} or ${HF_TOKEN_CLASSIFICATION} (for text generation use pldr generate)`);
+  if (!task)
+    throw new PldrError(
+      `${path} is a ${architecture}, not a classifier: pldr classify needs a ${HF_SEQUENCE_CLASSIFICATION} or ${HF_TOKEN_CLASSIFICATION} (for text generation use pldr generate)`,
+    );
   const head = readTaskHead(architecture, json, snap.extras, config.d_model, tokens.pad, path)!;
-  const files: ClassifierFiles = {config, weights: withStandInLmHead(snap.weights, config), source: path, hf: snap, head};
+  const files: ClassifierFiles = {
+    config,
+    weights: withStandInLmHead(snap.weights, config),
+    source: path,
+    hf: snap,
+    head,
+  };
   if (snap.tokenizer) files.tokenizer = snap.tokenizer;
   const G = snapshotGList(snap, path, taskHeadTensors(head).keys());
   if (G) files.G = G;
-  if (snap.weights.has('final_layer.weight')) throw new PldrError(`${path} holds final_layer.weight, an LM head, but config.json's architectures say ${architecture}`);
+  if (snap.weights.has('final_layer.weight'))
+    throw new PldrError(
+      `${path} holds final_layer.weight, an LM head, but config.json's architectures say ${architecture}`,
+    );
   checkModelFiles(files);
   return files;
 }
@@ -59,14 +73,22 @@ function withStandInLmHead(weights: StateDict, cfg: ModelConfig): StateDict {
  * PldrllmTokenizer's defaults: bos added, eos not), with their ids from the SentencePiece model or
  * else config.json.
  */
-export function headSpecialTokens(files: ClassifierFiles, pieceToId: (piece: string) => number | undefined): SpecialTokens {
+export function headSpecialTokens(
+  files: ClassifierFiles,
+  pieceToId: (piece: string) => number | undefined,
+): SpecialTokens {
   const s = files.hf?.tokenizerSettings;
   const tokens = files.hf!.hf.tokens;
   const id = (role: 'bos' | 'eos', fallback: number | null) => {
     const piece = s?.tokens[role];
     return (piece !== undefined ? pieceToId(piece) : undefined) ?? fallback;
   };
-  return {addBos: s?.addBos ?? true, addEos: s?.addEos ?? false, bosId: id('bos', tokens.bos), eosId: id('eos', tokens.eos[0] ?? null)};
+  return {
+    addBos: s?.addBos ?? true,
+    addEos: s?.addEos ?? false,
+    bosId: id('bos', tokens.bos),
+    eosId: id('eos', tokens.eos[0] ?? null),
+  };
 }
 
 /**
@@ -76,12 +98,24 @@ export function headSpecialTokens(files: ClassifierFiles, pieceToId: (piece: str
 export function writeClassifierDir(dir: string, files: ClassifierFiles, opts: {replace?: boolean} = {}): string[] {
   const {head} = files;
   const weights: StateDict = new Map([...files.weights].filter(([k]) => !k.startsWith('final_layer.')));
-  const extras: StateDict = new Map([...(files.G ? pastGValuesFromGList(files.G, files.config) : []), ...taskHeadTensors(head)]);
+  const extras: StateDict = new Map([
+    ...(files.G ? pastGValuesFromGList(files.G, files.config) : []),
+    ...taskHeadTensors(head),
+  ]);
   const {architectures, ...fields} = taskHeadConfig(head);
-  return writeHfModelDir(dir, {...files, weights}, {replace: opts.replace, architecture: (architectures as HfArchitecture[])[0], extras, extra: fields});
+  return writeHfModelDir(
+    dir,
+    {...files, weights},
+    {replace: opts.replace, architecture: (architectures as HfArchitecture[])[0], extras, extra: fields},
+  );
 }
 
 /** True for a Hugging Face snapshot folder whose architecture is a classifier. */
 export function isClassifierSnapshot(path: string): boolean {
-  return existsSync(path) && statSync(path).isDirectory() && isHfSnapshot(path) && taskOf(readHfConfig(path).architecture) !== undefined;
+  return (
+    existsSync(path) &&
+    statSync(path).isDirectory() &&
+    isHfSnapshot(path) &&
+    taskOf(readHfConfig(path).architecture) !== undefined
+  );
 }

@@ -24,7 +24,16 @@ export interface GenerationDefaults {
 }
 
 /** Fields Transformers' generate reads that pldr's sampler has no counterpart for. */
-const UNSUPPORTED = ['repetition_penalty', 'no_repeat_ngram_size', 'num_beams', 'typical_p', 'min_p', 'length_penalty', 'min_new_tokens', 'penalty_alpha'];
+const UNSUPPORTED = [
+  'repetition_penalty',
+  'no_repeat_ngram_size',
+  'num_beams',
+  'typical_p',
+  'min_p',
+  'length_penalty',
+  'min_new_tokens',
+  'penalty_alpha',
+];
 
 const isWhole = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
 const inUnit = (v: unknown): v is number => typeof v === 'number' && v > 0 && v <= 1;
@@ -33,7 +42,11 @@ const inUnit = (v: unknown): v is number => typeof v === 'number' && v > 0 && v 
  * `given` names the fields the user set on the command line (they win); `settings` holds the
  * command's values, defaults included.
  */
-export function applyGenerationConfig(gen: Record<string, unknown>, settings: GenerationSettings, given: ReadonlySet<GenerationField>): GenerationDefaults {
+export function applyGenerationConfig(
+  gen: Record<string, unknown>,
+  settings: GenerationSettings,
+  given: ReadonlySet<GenerationField>,
+): GenerationDefaults {
   const out: GenerationDefaults = {settings: {...settings}, taken: [], ignored: []};
   const s = out.settings;
   const samplingGiven = given.has('greedy') || given.has('temperature') || given.has('topK') || given.has('topP');
@@ -42,7 +55,12 @@ export function applyGenerationConfig(gen: Record<string, unknown>, settings: Ge
     s.greedy = true;
     out.taken.push('greedy (do_sample false)');
   } else if (gen.do_sample === true || gen.do_sample === undefined) {
-    const take = (field: 'temperature' | 'topK' | 'topP', key: string, ok: (v: unknown) => v is number, why: string) => {
+    const take = (
+      field: 'temperature' | 'topK' | 'topP',
+      key: string,
+      ok: (v: unknown) => v is number,
+      why: string,
+    ) => {
       const v = gen[key];
       if (v === undefined || v === null || given.has(field) || given.has('greedy')) return;
       if (!ok(v)) out.ignored.push(`${key} ${JSON.stringify(v)} (${why})`);

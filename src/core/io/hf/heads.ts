@@ -53,21 +53,26 @@ export function taskOf(architecture: HfArchitecture): TaskKind | undefined {
 export function readLabels(json: Record<string, unknown>, where: string): string[] {
   const map = json.id2label;
   if (map !== undefined && map !== null) {
-    if (!isObject(map) || Object.keys(map).length === 0) throw new PldrError(`${where}: id2label must be an object {"0": "label", ...}`);
+    if (!isObject(map) || Object.keys(map).length === 0)
+      throw new PldrError(`${where}: id2label must be an object {"0": "label", ...}`);
     const n = Object.keys(map).length;
     const labels: string[] = new Array(n);
     for (const [k, v] of Object.entries(map)) {
       const i = Number(k);
-      if (!Number.isInteger(i) || i < 0 || i >= n || String(i) !== k) throw new PldrError(`${where}: id2label keys must be 0..${n - 1}, got "${k}"`);
-      if (typeof v !== 'string') throw new PldrError(`${where}: id2label["${k}"] must be a label name, got ${JSON.stringify(v)}`);
+      if (!Number.isInteger(i) || i < 0 || i >= n || String(i) !== k)
+        throw new PldrError(`${where}: id2label keys must be 0..${n - 1}, got "${k}"`);
+      if (typeof v !== 'string')
+        throw new PldrError(`${where}: id2label["${k}"] must be a label name, got ${JSON.stringify(v)}`);
       labels[i] = v;
     }
     const n2 = json.num_labels;
-    if (n2 !== undefined && n2 !== null && n2 !== n) throw new PldrError(`${where}: num_labels ${JSON.stringify(n2)} disagrees with id2label's ${n} labels`);
+    if (n2 !== undefined && n2 !== null && n2 !== n)
+      throw new PldrError(`${where}: num_labels ${JSON.stringify(n2)} disagrees with id2label's ${n} labels`);
     return labels;
   }
   const n = json.num_labels ?? 2;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0) throw new PldrError(`${where}: num_labels must be a positive integer, got ${JSON.stringify(n)}`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n <= 0)
+    throw new PldrError(`${where}: num_labels must be a positive integer, got ${JSON.stringify(n)}`);
   return Array.from({length: n}, (_, i) => `LABEL_${i}`);
 }
 
@@ -82,7 +87,9 @@ function checkShape(t: HostTensor | undefined, name: string, want: number[], whe
   if (!t) throw new PldrError(`${where} lacks ${name}, the classifier's head: the snapshot is incomplete`);
   if (t.dtype !== 'F32') throw new PldrError(`${where}: ${name} is ${t.dtype}, expected float32`);
   if (t.shape.length !== want.length || t.shape.some((s, i) => s !== want[i]))
-    throw new PldrError(`${where}: ${name} has shape [${t.shape.join(', ')}], the config needs [${want.join(', ')}] (num_labels ${want[0]}${want.length > 1 ? `, hidden_size ${want[1]}` : ''})`);
+    throw new PldrError(
+      `${where}: ${name} has shape [${t.shape.join(', ')}], the config needs [${want.join(', ')}] (num_labels ${want[0]}${want.length > 1 ? `, hidden_size ${want[1]}` : ''})`,
+    );
   return t;
 }
 
@@ -90,10 +97,20 @@ function checkShape(t: HostTensor | undefined, name: string, want: number[], whe
  * The task head of a snapshot whose architecture is a classifier (undefined for any other), from
  * its config.json and tensors; `d` is hidden_size, `pad` the config's pad_token_id.
  */
-export function readTaskHead(architecture: HfArchitecture, json: Record<string, unknown>, tensors: StateDict, d: number, pad: number | null, where: string): TaskHead | undefined {
+export function readTaskHead(
+  architecture: HfArchitecture,
+  json: Record<string, unknown>,
+  tensors: StateDict,
+  d: number,
+  pad: number | null,
+  where: string,
+): TaskHead | undefined {
   const task = taskOf(architecture);
   if (!task) {
-    if (tensors.has(SCORE_WEIGHT)) throw new PldrError(`${where} holds ${SCORE_WEIGHT}, a classifier's head, but config.json's architectures say ${architecture}`);
+    if (tensors.has(SCORE_WEIGHT))
+      throw new PldrError(
+        `${where} holds ${SCORE_WEIGHT}, a classifier's head, but config.json's architectures say ${architecture}`,
+      );
     return undefined;
   }
   const labels = readLabels(json, where);
@@ -101,7 +118,8 @@ export function readTaskHead(architecture: HfArchitecture, json: Record<string, 
   const weight = checkShape(tensors.get(SCORE_WEIGHT), SCORE_WEIGHT, [C, d], where);
   const head: TaskHead = {task, weight, labels, problemType: readProblemType(json, where), padTokenId: pad};
   if (task === 'token-classification') head.bias = checkShape(tensors.get(SCORE_BIAS), SCORE_BIAS, [C], where);
-  else if (tensors.has(SCORE_BIAS)) throw new PldrError(`${where} holds ${SCORE_BIAS}, but a sequence classifier's score layer has no bias`);
+  else if (tensors.has(SCORE_BIAS))
+    throw new PldrError(`${where} holds ${SCORE_BIAS}, but a sequence classifier's score layer has no bias`);
   return head;
 }
 
@@ -137,6 +155,11 @@ export function describeTaskHead(dir: string): TaskHeadDescription | undefined {
   const task = taskOf(hf.architecture);
   if (!task) return undefined;
   const where = join(dir, 'config.json');
-  const pooling = task === 'token-classification' ? 'every token' : hf.tokens.pad === null ? 'the last token' : `the last token that is not pad_token_id ${hf.tokens.pad}`;
+  const pooling =
+    task === 'token-classification'
+      ? 'every token'
+      : hf.tokens.pad === null
+        ? 'the last token'
+        : `the last token that is not pad_token_id ${hf.tokens.pad}`;
   return {task, pooling, labels: readLabels(hf.json, where), problem_type: readProblemType(hf.json, where)};
 }

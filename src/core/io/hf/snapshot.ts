@@ -19,7 +19,18 @@ import {type StateDict} from '../tensor.js';
 import {widen} from '../torch-serialization.js';
 import {dk, type ModelConfig} from '../../config.js';
 import {type HostTensor, numel} from '../tensor.js';
-import {customGTypeOf, type HfConfig, hfConfigToModel, type HfConfigOptions, type HfCustomGType, hfKeyToRef, HF_G_STATUS, HF_G_VALUES, modelConfigToHf, refKeyToHf} from './config.js';
+import {
+  customGTypeOf,
+  type HfConfig,
+  hfConfigToModel,
+  type HfConfigOptions,
+  type HfCustomGType,
+  hfKeyToRef,
+  HF_G_STATUS,
+  HF_G_VALUES,
+  modelConfigToHf,
+  refKeyToHf,
+} from './config.js';
 
 export const HF_CONFIG = 'config.json';
 export const HF_GENERATION_CONFIG = 'generation_config.json';
@@ -78,21 +89,30 @@ export function readHfConfig(dir: string): HfConfig {
 }
 
 /** Tensors of a sharded checkpoint: every file the index names, each checked to hold the keys the index puts in it. */
-function readSharded(dir: string, indexName: string, readShard: (path: string) => StateDict): {tensors: StateDict; files: string[]} {
+function readSharded(
+  dir: string,
+  indexName: string,
+  readShard: (path: string) => StateDict,
+): {tensors: StateDict; files: string[]} {
   const indexPath = join(dir, indexName);
   const index = readJson(indexPath) as {weight_map?: unknown};
   const map = index?.weight_map;
-  if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new PldrError(`${indexPath}: no "weight_map" object`);
+  if (map === null || typeof map !== 'object' || Array.isArray(map))
+    throw new PldrError(`${indexPath}: no "weight_map" object`);
   const byFile = new Map<string, string[]>();
   for (const [key, file] of Object.entries(map as Record<string, unknown>)) {
     if (typeof file !== 'string' || file.includes('/') || file.includes('\\') || file.startsWith('.')) {
-      throw new PldrError(`${indexPath}: weight_map entry ${key} names ${JSON.stringify(file)}, not a file name in the snapshot`);
+      throw new PldrError(
+        `${indexPath}: weight_map entry ${key} names ${JSON.stringify(file)}, not a file name in the snapshot`,
+      );
     }
     byFile.set(file, [...(byFile.get(file) ?? []), key]);
   }
   const missing = [...byFile.keys()].filter((f) => !existsSync(join(dir, f)));
   if (missing.length > 0) {
-    throw new PldrError(`${indexPath} names ${missing.length} shard(s) that are not in ${dir}: ${missing.slice(0, 3).join(', ')} (download the whole snapshot)`);
+    throw new PldrError(
+      `${indexPath} names ${missing.length} shard(s) that are not in ${dir}: ${missing.slice(0, 3).join(', ')} (download the whole snapshot)`,
+    );
   }
   const tensors: StateDict = new Map();
   for (const [file, keys] of byFile) {
@@ -124,7 +144,10 @@ const WEIGHT_LAYOUTS = [
 
 function weightLayout(dir: string): (typeof WEIGHT_LAYOUTS)[number] {
   const layout = WEIGHT_LAYOUTS.find((l) => existsSync(join(dir, l.file)));
-  if (!layout) throw new PldrError(`${dir} has a Hugging Face config.json but no weights: expected ${HF_SAFETENSORS}, ${HF_SAFETENSORS_INDEX} or ${HF_BIN}`);
+  if (!layout)
+    throw new PldrError(
+      `${dir} has a Hugging Face config.json but no weights: expected ${HF_SAFETENSORS}, ${HF_SAFETENSORS_INDEX} or ${HF_BIN}`,
+    );
   return layout;
 }
 
@@ -143,10 +166,15 @@ function weightFileNames(dir: string): string[] {
   return [layout.file, ...new Set(Object.values(map).map(String))];
 }
 
+/** The files pldr reads from every snapshot, besides its weights and tokenizer settings. */
+const HF_READ = [HF_CONFIG, HF_GENERATION_CONFIG, HF_TOKENIZER];
+
 /** Files in the folder that pldr does not read (custom code, tokenizer.json, README.md ...). */
 function ignoredFiles(dir: string, read: Iterable<string>): string[] {
   const used = new Set(read);
-  return readdirSync(dir).filter((f) => !used.has(f) && statSync(join(dir, f)).isFile()).sort();
+  return readdirSync(dir)
+    .filter((f) => !used.has(f) && statSync(join(dir, f)).isFile())
+    .sort();
 }
 
 /** What `pldr info` says about a snapshot, read from its JSON files alone (no tensor is read). */
@@ -169,7 +197,13 @@ export interface HfSnapshotDescription {
 export function describeHfSnapshot(dir: string): HfSnapshotDescription {
   const hf = readHfConfig(dir);
   const family =
-    hf.customGType === null ? (hf.referenceRope ? 'v51' : 'v52') : hf.customGType === 'external' ? 'G/Gi (external G in past_G_values)' : `G (${hf.customGType} G)`;
+    hf.customGType === null
+      ? hf.referenceRope
+        ? 'v51'
+        : 'v52'
+      : hf.customGType === 'external'
+        ? 'G/Gi (external G in past_G_values)'
+        : `G (${hf.customGType} G)`;
   const weights = weightFileNames(dir);
   const settings = readTokenizerSettings(dir);
   const d: HfSnapshotDescription = {
@@ -191,7 +225,7 @@ export function describeHfSnapshot(dir: string): HfSnapshotDescription {
   }
   const gen = join(dir, HF_GENERATION_CONFIG);
   if (existsSync(gen)) d.generation = readJson(gen) as Record<string, unknown>;
-  d.ignored = ignoredFiles(dir, [HF_CONFIG, HF_GENERATION_CONFIG, HF_TOKENIZER, ...weights, ...(settings?.files ?? [])]);
+  d.ignored = ignoredFiles(dir, [...HF_READ, ...weights, ...(settings?.files ?? [])]);
   return d;
 }
 
@@ -214,19 +248,29 @@ function readTokenizerSettings(dir: string): HfTokenizerSettings | undefined {
     const path = join(dir, name);
     if (!existsSync(path)) continue;
     const obj = readJson(path);
-    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new PldrError(`${path}: expected a JSON object`);
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+      throw new PldrError(`${path}: expected a JSON object`);
     const o = obj as Record<string, unknown>;
     settings.files.push(name);
     for (const role of ['bos', 'eos', 'unk', 'pad'] as const) {
       const v = o[`${role}_token`];
       // a token is a string or an AddedToken dict {"content": "[START]", ...}
-      const piece = typeof v === 'string' ? v : v !== null && typeof v === 'object' && typeof (v as {content?: unknown}).content === 'string' ? (v as {content: string}).content : undefined;
+      const piece =
+        typeof v === 'string'
+          ? v
+          : v !== null && typeof v === 'object' && typeof (v as {content?: unknown}).content === 'string'
+            ? (v as {content: string}).content
+            : undefined;
       if (piece !== undefined) settings.tokens[role] = piece;
     }
-    for (const [flag, field] of [['add_bos_token', 'addBos'], ['add_eos_token', 'addEos']] as const) {
+    for (const [flag, field] of [
+      ['add_bos_token', 'addBos'],
+      ['add_eos_token', 'addEos'],
+    ] as const) {
       const v = o[flag];
       if (v === undefined || v === null) continue;
-      if (typeof v !== 'boolean') throw new PldrError(`${path}: ${flag} must be true or false, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'boolean')
+        throw new PldrError(`${path}: ${flag} must be true or false, got ${JSON.stringify(v)}`);
       settings[field] = v;
     }
   }
@@ -255,7 +299,7 @@ export function readHfSnapshot(dir: string): HfSnapshot {
   if (existsSync(join(dir, HF_TOKENIZER))) snap.tokenizer = join(dir, HF_TOKENIZER);
   const settings = readTokenizerSettings(dir);
   if (settings) snap.tokenizerSettings = settings;
-  snap.ignored = ignoredFiles(dir, [HF_CONFIG, HF_GENERATION_CONFIG, HF_TOKENIZER, ...files, ...(settings?.files ?? [])]);
+  snap.ignored = ignoredFiles(dir, [...HF_READ, ...files, ...(settings?.files ?? [])]);
   return snap;
 }
 
@@ -287,7 +331,12 @@ const DTYPE_RANK: Record<string, number> = {F64: 8, I64: 8, F32: 4, I32: 4, F16:
  * as save_pretrained writes them) and, with a tokenizer, tokenizer.model + tokenizer_config.json +
  * special_tokens_map.json. Returns the file names written.
  */
-export function writeHfSnapshotFiles(dir: string, cfg: ModelConfig, weights: StateDict, opts: HfWriteOptions = {}): string[] {
+export function writeHfSnapshotFiles(
+  dir: string,
+  cfg: ModelConfig,
+  weights: StateDict,
+  opts: HfWriteOptions = {},
+): string[] {
   const config = modelConfigToHf(cfg, opts);
   const json = (o: unknown) => JSON.stringify(o, null, 2) + '\n';
   writeFileSync(join(dir, HF_CONFIG), json(config));
@@ -300,9 +349,14 @@ export function writeHfSnapshotFiles(dir: string, cfg: ModelConfig, weights: Sta
   };
   writeFileSync(join(dir, HF_GENERATION_CONFIG), json(generation));
 
-  const all: [string, StateDict extends Map<string, infer T> ? T : never][] = [...weights].map(([k, t]) => [refKeyToHf(k), t]);
+  const all: [string, StateDict extends Map<string, infer T> ? T : never][] = [...weights].map(([k, t]) => [
+    refKeyToHf(k),
+    t,
+  ]);
   for (const [k, t] of opts.extras ?? []) all.push([k, t]);
-  all.sort(([a, ta], [b, tb]) => (DTYPE_RANK[tb.dtype] ?? 0) - (DTYPE_RANK[ta.dtype] ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  all.sort(
+    ([a, ta], [b, tb]) => (DTYPE_RANK[tb.dtype] ?? 0) - (DTYPE_RANK[ta.dtype] ?? 0) || (a < b ? -1 : a > b ? 1 : 0),
+  );
   writeSafetensors(join(dir, HF_SAFETENSORS), new Map(all), {format: 'pt'});
   const written = [HF_CONFIG, HF_GENERATION_CONFIG, HF_SAFETENSORS];
 
@@ -335,14 +389,23 @@ export function gListFromPastGValues(extras: StateDict, cfg: ModelConfig, where:
   const {num_layers: N, num_heads: H} = cfg;
   const d_k = dk(cfg);
   const t = extras.get(HF_G_VALUES);
-  if (!t) throw new PldrError(`${where}: a fixed-G snapshot (custom_G_type ${cfg.source}) must hold ${HF_G_VALUES}, and this one does not`);
+  if (!t)
+    throw new PldrError(
+      `${where}: a fixed-G snapshot (custom_G_type ${cfg.source}) must hold ${HF_G_VALUES}, and this one does not`,
+    );
   const want = [N, 3, 1, H, d_k, d_k];
   if (t.dtype !== 'F32' || t.shape.join(',') !== want.join(',')) {
-    throw new PldrError(`${where}: ${HF_G_VALUES} is ${t.dtype} [${t.shape.join(',')}], expected F32 [${want.join(',')}]`);
+    throw new PldrError(
+      `${where}: ${HF_G_VALUES} is ${t.dtype} [${t.shape.join(',')}], expected F32 [${want.join(',')}]`,
+    );
   }
   const size = H * d_k * d_k;
   const data = t.data as Float32Array;
-  return Array.from({length: N}, (_, l) => ({dtype: 'F32' as const, shape: [1, H, d_k, d_k], data: data.slice((l * 3 + 2) * size, (l * 3 + 3) * size)}));
+  return Array.from({length: N}, (_, l) => ({
+    dtype: 'F32' as const,
+    shape: [1, H, d_k, d_k],
+    data: data.slice((l * 3 + 2) * size, (l * 3 + 3) * size),
+  }));
 }
 
 /**
@@ -360,7 +423,8 @@ export function snapshotGList(snap: HfSnapshot, where: string, known: Iterable<s
     extras.delete(HF_G_VALUES);
     extras.delete(HF_G_STATUS);
   }
-  if (extras.size > 0) throw new PldrError(`${where}: unexpected tensor(s) for a ${architecture}: ${[...extras].slice(0, 3).join(', ')}`);
+  if (extras.size > 0)
+    throw new PldrError(`${where}: unexpected tensor(s) for a ${architecture}: ${[...extras].slice(0, 3).join(', ')}`);
   return G;
 }
 
