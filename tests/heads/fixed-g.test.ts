@@ -40,14 +40,34 @@ interface Run {
 
 /** generate --ids PROMPT --greedy --max-new-tokens 16 on the command line (for what must go through the CLI). */
 function genCli(model: string, prompt: number[], cache: string, extra: string[] = []): Run {
-  return JSON.parse(ok(['generate', '--model', model, '--ids', prompt.join(','), '--greedy', '--max-new-tokens', '16', '--cache', cache, '--json', ...extra]).stdout);
+  return JSON.parse(
+    ok([
+      'generate',
+      '--model',
+      model,
+      '--ids',
+      prompt.join(','),
+      '--greedy',
+      '--max-new-tokens',
+      '16',
+      '--cache',
+      cache,
+      '--json',
+      ...extra,
+    ]).stdout,
+  );
 }
 
 /** The same, in this process: the model read as the commands read it (faster than a CLI run). */
 async function gen(model: string, prompt: number[], cache: CacheMode, gInit?: string): Promise<Run> {
   const m = instantiate(readModelFiles(model));
   try {
-    return await generate(m, prompt, {maxNewTokens: 16, greedy: true, cache, gInit: gInit ? readGList(gInit) : undefined});
+    return await generate(m, prompt, {
+      maxNewTokens: 16,
+      greedy: true,
+      cache,
+      gInit: gInit ? readGList(gInit) : undefined,
+    });
   } finally {
     m.dispose();
   }
@@ -56,7 +76,9 @@ async function gen(model: string, prompt: number[], cache: CacheMode, gInit?: st
 function expectSameRun(a: Run, b: Run, what: string): void {
   expect(a.ids, what).toEqual(b.ids);
   expect(a.logprobs.length).toBe(b.logprobs.length);
-  a.logprobs.forEach((lp, i) => expect(Math.abs(lp - b.logprobs[i]!), `${what}: log-prob ${i}`).toBeLessThanOrEqual(LOGPROB_TOL));
+  a.logprobs.forEach((lp, i) =>
+    expect(Math.abs(lp - b.logprobs[i]!), `${what}: log-prob ${i}`).toBeLessThanOrEqual(LOGPROB_TOL),
+  );
 }
 
 function configOf(dir: string): Record<string, unknown> {
@@ -95,13 +117,19 @@ for (const name of ['tiny-G-random', 'tiny-G-identity'] as FixtureName[]) {
       const back = readModelFiles(snap);
       const orig = readModelFiles(f.checkpoint);
       expect(back.config.variant).toBe('v510G');
-      back.G!.forEach((g, l) => expect(Array.from(g.data as Float32Array)).toEqual(Array.from(orig.G![l]!.data as Float32Array)));
-      for (const [k, t] of orig.weights) expect(Array.from(back.weights.get(k)!.data as Float32Array), k).toEqual(Array.from(t.data as Float32Array));
+      back.G!.forEach((g, l) =>
+        expect(Array.from(g.data as Float32Array)).toEqual(Array.from(orig.G![l]!.data as Float32Array)),
+      );
+      for (const [k, t] of orig.weights)
+        expect(Array.from(back.weights.get(k)!.data as Float32Array), k).toEqual(Array.from(t.data as Float32Array));
     });
 
     it('generates what the checkpoint generates, and the reference ids, in both cache modes', async () => {
       const prompt = f.json.generation.gen.prompt_ids as number[];
-      for (const [mode, cache] of [['nocache', 'none'], ['kv', 'kv']] as const) {
+      for (const [mode, cache] of [
+        ['nocache', 'none'],
+        ['kv', 'kv'],
+      ] as const) {
         const fromSnap = await gen(snap, prompt, cache);
         expect(fromSnap.ids, mode).toEqual(f.json.generation.gen.modes[mode].ids);
         expectSameRun(fromSnap, await gen(f.checkpoint, prompt, cache), `${name} ${mode}`);
@@ -178,7 +206,11 @@ describe('Gi through the Hugging Face format', () => {
     const fromGi = await gen(gi, prompt, 'kv');
     expectSameRun(await gen(giHf, prompt, 'kv'), fromGi, 'Gi snapshot vs Gi folder');
     expectSameRun(await gen(giHf, prompt, 'none'), await gen(gi, prompt, 'none'), 'Gi snapshot vs Gi folder, no cache');
-    expectSameRun(genCli(v51, prompt, 'kv', ['--g-init', gFile]), fromGi, 'v51 snapshot with pldr generate --g-init vs Gi');
+    expectSameRun(
+      genCli(v51, prompt, 'kv', ['--g-init', gFile]),
+      fromGi,
+      'v51 snapshot with pldr generate --g-init vs Gi',
+    );
   });
 });
 
@@ -194,16 +226,21 @@ describe('broken fixed-G snapshots: one line each', () => {
     writeSafetensors(join(dir, 'model.safetensors'), tensors, metadata);
     return dir;
   }
-  const run = (dir: string) => oneLineError(pldr(['generate', '--model', dir, '--ids', '5,6', '--greedy', '--max-new-tokens', '2']));
+  const run = (dir: string) =>
+    oneLineError(pldr(['generate', '--model', dir, '--ids', '5,6', '--greedy', '--max-new-tokens', '2']));
 
   it('an unknown custom_G_type', () => {
-    expect(run(broken('g-unknown', (c) => (c.custom_G_type = 'learned')))).toMatch(/custom_G_type "learned" is unknown/);
+    expect(run(broken('g-unknown', (c) => (c.custom_G_type = 'learned')))).toMatch(
+      /custom_G_type "learned" is unknown/,
+    );
   });
   it('no past_G_values', () => {
     expect(run(broken('g-missing', (_, t) => t.delete(HF_G_VALUES)))).toMatch(/past_G_values/);
   });
   it('a past_G_values whose shape disagrees with the config', () => {
-    expect(run(broken('g-shape', (c) => (c.num_hidden_layers = 3)))).toMatch(/past_G_values is F32 \[2,3,1,2,8,8\], expected F32 \[3,3,1,2,8,8\]/);
+    expect(run(broken('g-shape', (c) => (c.num_hidden_layers = 3)))).toMatch(
+      /past_G_values is F32 \[2,3,1,2,8,8\], expected F32 \[3,3,1,2,8,8\]/,
+    );
     expect(
       run(
         broken('g-shape-2', (_, t) => {
