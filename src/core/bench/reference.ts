@@ -77,31 +77,12 @@ export function describeReference(r: ReferenceRun): string {
   return `PyTorch ${r.torch}, ${r.threads} thread${r.threads === 1 ? '' : 's'}, ${blas}${env.length ? `, ${env.join(' ')}` : ''}`;
 }
 
+/** The hyper-parameters the reference script reads, in this order. */
+// prettier-ignore
+const REFERENCE_CONFIG_KEYS = ['variant', 'num_layers', 'd_model', 'num_heads', 'dff', 'num_reslayerA', 'num_denseA', 'A_dff', 'input_vocab_size', 'max_seq_len'] as const;
+
 function configJson(cfg: ModelConfig): string {
-  const {
-    variant,
-    num_layers,
-    d_model,
-    num_heads,
-    dff,
-    num_reslayerA,
-    num_denseA,
-    A_dff,
-    input_vocab_size,
-    max_seq_len,
-  } = cfg;
-  return JSON.stringify({
-    variant,
-    num_layers,
-    d_model,
-    num_heads,
-    dff,
-    num_reslayerA,
-    num_denseA,
-    A_dff,
-    input_vocab_size,
-    max_seq_len,
-  });
+  return JSON.stringify(Object.fromEntries(REFERENCE_CONFIG_KEYS.map((k) => [k, cfg[k]])));
 }
 
 /** Fail in one line, before anything is timed, when the script, python or torch is missing. */

@@ -338,16 +338,7 @@ export function renderSummary(r: BenchReport): string {
   }
   if (r.suite === 'train') {
     const {header, cells} = trainComparisons(r);
-    const rows = r.runs.map((x, i) => [
-      x.model,
-      `${(x.params / 1e6).toFixed(2)}M`,
-      `${x.batch} × ${x.context}`,
-      num(x.stats.median),
-      num(x.stats.min),
-      num(x.stats.max),
-      num(x.tokens_per_s, 0),
-      ...cells[i]!,
-    ]);
+    const rows = r.runs.map((x, i) => [x.model, ...trainCells(x, cells[i]!)]);
     return [
       textTable(
         ['configuration', 'parameters', 'batch × context', 'median ms/step', 'min', 'max', 'tokens/s', ...header],
@@ -763,6 +754,19 @@ function targetsMarkdown(r: BenchReport & PaperResult): string {
   return lines.join('\n\n');
 }
 
+/** A train run's cells after its name: parameters, batch × context, step times, tokens/s, then `more`. */
+function trainCells(x: TrainBenchResult['runs'][number], more: string[]): string[] {
+  return [
+    `${(x.params / 1e6).toFixed(2)}M`,
+    `${x.batch} × ${x.context}`,
+    num(x.stats.median),
+    num(x.stats.min),
+    num(x.stats.max),
+    num(x.tokens_per_s, 0),
+    ...more,
+  ];
+}
+
 /**
  * The columns a train run adds beside pldr's own tokens/s: the same steps on one thread (a run on
  * more threads) and the reference (--reference), each with the ratio to it.
@@ -814,17 +818,7 @@ function trainMarkdown(r: BenchReport & TrainBenchResult): MdBody {
           'tokens/s',
           ...header,
         ],
-        r.runs.map((x, i) => [
-          x.model,
-          x.description,
-          `${(x.params / 1e6).toFixed(2)}M`,
-          `${x.batch} × ${x.context}`,
-          num(x.stats.median),
-          num(x.stats.min),
-          num(x.stats.max),
-          num(x.tokens_per_s, 0),
-          ...cells[i]!,
-        ]),
+        r.runs.map((x, i) => [x.model, x.description, ...trainCells(x, cells[i]!)]),
         ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', ...header.map(() => 'r' as const)],
       ),
   );
