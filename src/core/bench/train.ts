@@ -54,7 +54,7 @@ const REF_SMALL: ModelConfig = validateConfig(
   'bench preset ref-small',
 );
 
-/** The reference's figure for ref-small on this machine type quoted in issue 13 (PyTorch 1.13, OpenBLAS, 2 threads): 1.19 s a step. */
+/** The reference's figure for ref-small on this machine type, quoted in issue 13 (PyTorch 1.13, OpenBLAS, 2 threads). */
 export const REFERENCE_TRAIN = {tokens_s: 1714};
 
 /**
