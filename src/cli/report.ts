@@ -23,15 +23,29 @@ export function renderReport(r: DeductiveReport & {mode?: string; tokens?: numbe
   const out: string[] = [];
   const L = Array.from({length: r.layers}, (_, l) => `layer ${l}`);
   const outputs = Object.entries(r.outputs);
-  const src = r.mode === 'none' ? `last call of a ${r.tokens}-token greedy run without caches` : 'the prompt pass (KV- and G-cache on)';
+  const src =
+    r.mode === 'none'
+      ? `last call of a ${r.tokens}-token greedy run without caches`
+      : 'the prompt pass (KV- and G-cache on)';
   out.push(`\nDeductive outputs (spec §7), from ${src}; H ${r.H}, d_k ${r.dk}`);
   out.push('\nRMSE between heads');
-  out.push(table(['output', ...L, 'pooled'], outputs.map(([name, o]) => [name, ...o!.rmse.perLayer.map((x) => num(x)), num(o!.rmse.pooled)])));
+  out.push(
+    table(
+      ['output', ...L, 'pooled'],
+      outputs.map(([name, o]) => [name, ...o!.rmse.perLayer.map((x) => num(x)), num(o!.rmse.pooled)]),
+    ),
+  );
   out.push('\nmaximum |det| over heads (float64)');
   out.push(
     table(
       ['output', '|det|', '15-decimal', 'where', 'singular heads'],
-      outputs.map(([name, o]) => [name, o!.maxAbsDet.scientific, o!.maxAbsDet.fixed, `layer ${o!.maxAbsDet.layer} head ${o!.maxAbsDet.head}`, String(o!.maxAbsDet.singularHeads)]),
+      outputs.map(([name, o]) => [
+        name,
+        o!.maxAbsDet.scientific,
+        o!.maxAbsDet.fixed,
+        `layer ${o!.maxAbsDet.layer} head ${o!.maxAbsDet.head}`,
+        String(o!.maxAbsDet.singularHeads),
+      ]),
     ),
   );
   if (r.G_LM_spectral) {
@@ -54,7 +68,15 @@ export function renderReport(r: DeductiveReport & {mode?: string; tokens?: numbe
     out.push('\nA_LM positivity and Perron root per layer');
     out.push(
       table(
-        ['layer', 'min entry', 'entries ≤ 0', 'at 1e-9 floor', 'ρ mean (min-max)', 'ρ within row-sum bounds', 'σmin/σ1 mean'],
+        [
+          'layer',
+          'min entry',
+          'entries ≤ 0',
+          'at 1e-9 floor',
+          'ρ mean (min-max)',
+          'ρ within row-sum bounds',
+          'σmin/σ1 mean',
+        ],
         r.A_LM_perron.layers.map((a) => [
           String(a.layer),
           num(a.minEntry),

@@ -14,11 +14,11 @@ describe('compareG and gVariation', () => {
 
   function layer(seed: number): Float64Array {
     const r = rng(seed);
-    return Float64Array.from({ length: n }, () => randn(r));
+    return Float64Array.from({length: n}, () => randn(r));
   }
 
   it('compareG: known differences per layer and overall', () => {
-    const a = [Float64Array.from({ length: n }, () => 2), Float64Array.from({ length: n }, () => -1)];
+    const a = [Float64Array.from({length: n}, () => 2), Float64Array.from({length: n}, () => -1)];
     const b = [a[0].slice(), a[1].slice()];
     b[0][3] += 0.5; // one entry off by 0.5
     for (let i = 0; i < n; i++) b[1][i] += 0.1; // every entry off by 0.1
@@ -33,7 +33,7 @@ describe('compareG and gVariation', () => {
     const rms = Math.sqrt((0.25 + n * 0.01) / (2 * n));
     expect(c.overall.rmsDiff).toBeCloseTo(rms, 15);
     expect(c.overall.relRms).toBeCloseTo(rms / Math.sqrt((4 * n + n) / (2 * n)), 15);
-    expect(compareG(a, a).overall).toEqual({ maxAbsDiff: 0, rmsDiff: 0, relRms: 0 });
+    expect(compareG(a, a).overall).toEqual({maxAbsDiff: 0, rmsDiff: 0, relRms: 0});
   });
 
   it('compareG: shape mismatch → one-line PldrError', () => {

@@ -5,8 +5,9 @@
  */
 import {describe, expect, it} from 'vitest';
 
+import {A_LM_FLOOR} from '../../src/core/model/forward.js';
 import {logAbsDet, numericalRank, perronRoot, singularValues} from '../../src/core/deductive/linalg.js';
-import {A_LM_FLOOR, formatDet, maxAbsDet} from '../../src/core/deductive/metrics.js';
+import {formatDet, maxAbsDet} from '../../src/core/deductive/metrics.js';
 import {diag, fromRows, randn, rng} from './helpers.js';
 
 describe('logAbsDet (LU with partial pivoting, float64)', () => {
@@ -72,7 +73,7 @@ describe('logAbsDet (LU with partial pivoting, float64)', () => {
       [4, 5, 6],
       [1, 2, 3],
     ]);
-    expect(logAbsDet(M, 3)).toEqual({ logAbsDet: -Infinity, sign: 0 });
+    expect(logAbsDet(M, 3)).toEqual({logAbsDet: -Infinity, sign: 0});
   });
 
   it('64×64 diagonal 0.1: det 1e-64, beyond float32, prints as 0 in the fixed style', () => {
@@ -104,10 +105,14 @@ describe('logAbsDet (LU with partial pivoting, float64)', () => {
 describe('singular values (one-sided Jacobi)', () => {
   it('a 2×2 with known singular values', () => {
     // MᵀM = [[25,20],[20,25]]: eigenvalues 45 and 5
-    const s = singularValues(fromRows([
-      [3, 0],
-      [4, 5],
-    ]), 2, 2);
+    const s = singularValues(
+      fromRows([
+        [3, 0],
+        [4, 5],
+      ]),
+      2,
+      2,
+    );
     expect(s[0]).toBeCloseTo(Math.sqrt(45), 14);
     expect(s[1]).toBeCloseTo(Math.sqrt(5), 14);
   });
@@ -124,7 +129,7 @@ describe('singular values (one-sided Jacobi)', () => {
   it('random 64×64: log|det| from LU = Σ log σ_i (1e-8 relative), Σσ² = ‖M‖_F²', () => {
     const r = rng(2025);
     const n = 64;
-    const M = Float64Array.from({ length: n * n }, () => randn(r));
+    const M = Float64Array.from({length: n * n}, () => randn(r));
     const s = singularValues(M, n, n);
     let logSigma = 0;
     let s2 = 0;
@@ -141,10 +146,14 @@ describe('singular values (one-sided Jacobi)', () => {
   });
 
   it('scales: entries of 1e200 neither overflow nor lose the ratio', () => {
-    const s = singularValues(fromRows([
-      [3e200, 0],
-      [4e200, 5e200],
-    ]), 2, 2);
+    const s = singularValues(
+      fromRows([
+        [3e200, 0],
+        [4e200, 5e200],
+      ]),
+      2,
+      2,
+    );
     expect(s[0] / 1e200).toBeCloseTo(Math.sqrt(45), 12);
     expect(s[1] / 1e200).toBeCloseTo(Math.sqrt(5), 12);
   });
@@ -172,7 +181,7 @@ describe('the Perron root (power iteration, Collatz–Wielandt bounds)', () => {
   it('random positive 64×64: min row sum ≤ ρ ≤ max row sum, and ρ is an eigenvalue (det(A − ρI) ≈ 0)', () => {
     const r = rng(5);
     const n = 64;
-    const A = Float64Array.from({ length: n * n }, () => r() + A_LM_FLOOR);
+    const A = Float64Array.from({length: n * n}, () => r() + A_LM_FLOOR);
     let lo = Infinity;
     let hi = -Infinity;
     for (let i = 0; i < n; i++) {

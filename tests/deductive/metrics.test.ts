@@ -5,9 +5,17 @@
  */
 import {describe, expect, it} from 'vitest';
 
+import {A_LM_FLOOR} from '../../src/core/model/forward.js';
 import {PldrError} from '../../src/core/errors.js';
 import {dominantEigenvalue, rowSpread} from '../../src/core/deductive/linalg.js';
-import {A_LM_FLOOR, formatDet, maxAbsDet, pooledRmse, positivity, rmseBetweenHeads, spectralFacts} from '../../src/core/deductive/metrics.js';
+import {
+  formatDet,
+  maxAbsDet,
+  pooledRmse,
+  positivity,
+  rmseBetweenHeads,
+  spectralFacts,
+} from '../../src/core/deductive/metrics.js';
 import {constant, diag, fromRows, identity, randn, rng, stack} from './helpers.js';
 
 describe('maxAbsDet and formatDet', () => {
@@ -38,14 +46,14 @@ describe('maxAbsDet and formatDet', () => {
     expect(md.value).toBe(0);
     expect(md.log10).toBe(-Infinity);
     expect(md.singularHeads).toBe(2);
-    expect(formatDet(md)).toEqual({ scientific: '0.000000e+0', fixed: '0.000000000000000' });
+    expect(formatDet(md)).toEqual({scientific: '0.000000e+0', fixed: '0.000000000000000'});
   });
 
   it('above double range: value ∞, log10 kept, scientific from the logarithm', () => {
     const md = maxAbsDet([diag(new Array(64).fill(1e10))], 1, 64);
     expect(md.value).toBe(Infinity);
     expect(md.log10).toBeCloseTo(640, 10);
-    expect(formatDet(md)).toEqual({ scientific: '1.000000e+640', fixed: 'inf' });
+    expect(formatDet(md)).toEqual({scientific: '1.000000e+640', fixed: 'inf'});
   });
 
   it('formats the 15-decimal fixed style with the 5e-16 cut', () => {
@@ -55,9 +63,9 @@ describe('maxAbsDet and formatDet', () => {
     expect(formatDet(8e17).fixed).toBe('800000000000000000.000000000000000');
     expect(formatDet(8e17).scientific).toBe('8.000000e+17');
     expect(formatDet(1e22).fixed).toBe('10000000000000000000000.000000000000000');
-    expect(formatDet({ value: 0, log10: -400 }).scientific).toBe('1.000000e-400');
-    expect(formatDet({ value: 0, log10: -400 }).fixed).toBe('0.000000000000000');
-    expect(formatDet(NaN)).toEqual({ scientific: 'nan', fixed: 'nan' });
+    expect(formatDet({value: 0, log10: -400}).scientific).toBe('1.000000e-400');
+    expect(formatDet({value: 0, log10: -400}).fixed).toBe('0.000000000000000');
+    expect(formatDet(NaN)).toEqual({scientific: 'nan', fixed: 'nan'});
   });
 });
 
@@ -74,7 +82,7 @@ describe('RMSE between heads', () => {
     const r = rng(7);
     const H = 5;
     const dk = 6;
-    const X = Float32Array.from({ length: H * dk * dk }, () => randn(r) * 3 + 1);
+    const X = Float32Array.from({length: H * dk * dk}, () => randn(r) * 3 + 1);
     let meanVar = 0;
     for (let e = 0; e < dk * dk; e++) {
       let m = 0;
@@ -104,8 +112,8 @@ describe('spectral facts of a G head', () => {
   it('rank-1 G = u vᵀ: σ₂/σ₁ ≈ 0, rank 1, λ₁ = vᵀu, σ₁ = ‖u‖‖v‖', () => {
     const r = rng(11);
     const n = 64;
-    const u = Array.from({ length: n }, () => randn(r));
-    const v = Array.from({ length: n }, () => randn(r) + 0.3);
+    const u = Array.from({length: n}, () => randn(r));
+    const v = Array.from({length: n}, () => randn(r) + 0.3);
     const G = new Float64Array(n * n);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) G[i * n + j] = u[i] * v[j];
     const f = spectralFacts(G, n);
@@ -126,7 +134,7 @@ describe('spectral facts of a G head', () => {
   it('identical rows r: λ₁ = Σ r_j = the row sum, row spread 0', () => {
     const rowv = [0.5, -0.25, 2, 1.5, 0.75];
     const n = rowv.length;
-    const G = Float64Array.from({ length: n * n }, (_, k) => rowv[k % n]);
+    const G = Float64Array.from({length: n * n}, (_, k) => rowv[k % n]);
     const sum = rowv.reduce((s, x) => s + x, 0);
     const f = spectralFacts(G, n);
     expect(f.lambda1.value!).toBeCloseTo(sum, 12);
@@ -161,18 +169,18 @@ describe('spectral facts of a G head', () => {
       [1, 0, 0],
       [0, 0, 0.5],
     ]);
-    const a = dominantEigenvalue(rot, 3, { maxIterations: 200 });
+    const a = dominantEigenvalue(rot, 3, {maxIterations: 200});
     expect(a.value).toBeNull();
     expect(a.converged).toBe(false);
     expect(a.reason).toMatch(/did not converge in 200 steps/);
-    const tie = dominantEigenvalue(diag([1, -1]), 2, { maxIterations: 200 });
+    const tie = dominantEigenvalue(diag([1, -1]), 2, {maxIterations: 200});
     expect(tie.value).toBeNull();
   });
 
   it('row spread across heads: identical rows everywhere → 0; one changed row measured exactly', () => {
     const rows = 6;
     const cols = 3;
-    const M = Float64Array.from({ length: rows * cols }, (_, k) => [1, 2, 2][k % cols]);
+    const M = Float64Array.from({length: rows * cols}, (_, k) => [1, 2, 2][k % cols]);
     expect(rowSpread(M, rows, cols)).toBe(0);
     // add (6, 0, 0) to row 0: mean row = (2, 2, 2), ‖ḡ‖ = sqrt(12); row 0 − ḡ = (5, 0, 0), others (−1, 0, 0)
     M[0] += 6;
@@ -184,6 +192,6 @@ describe('A_LM: positivity', () => {
   it('counts entries at the 1e-9 floor and non-positive entries', () => {
     const X = [A_LM_FLOOR, 1e-9, 2e-9, 0, -1, 0.3];
     const p = positivity(X);
-    expect(p).toEqual({ minEntry: -1, nonPositive: 2, atFloor: 2, entries: 6 });
+    expect(p).toEqual({minEntry: -1, nonPositive: 2, atFloor: 2, entries: 6});
   });
 });

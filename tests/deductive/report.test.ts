@@ -5,11 +5,11 @@
  */
 import {describe, expect, it} from 'vitest';
 
+import {A_LM_FLOOR} from '../../src/core/model/forward.js';
 import {PldrError} from '../../src/core/errors.js';
 import {fromJsonNum, jsonSafe} from '../../src/core/deductive/json.js';
-import {A_LM_FLOOR} from '../../src/core/deductive/metrics.js';
 import {deductiveReport} from '../../src/core/deductive/report.js';
-import {compareG, gVariation} from '../../src/core/deductive/compare.js';
+import {compareG} from '../../src/core/deductive/compare.js';
 import {rng} from './helpers.js';
 
 describe('deductiveReport', () => {
@@ -18,26 +18,27 @@ describe('deductiveReport', () => {
 
   function rank1Layer(seed: number): Float32Array {
     const r = rng(seed);
-    const v = Array.from({ length: dk }, () => r() + 0.5);
+    const v = Array.from({length: dk}, () => r() + 0.5);
     // every head: identical rows v scaled by (h+1) → rank 1, λ₁ = row sum
     const out = new Float32Array(H * dk * dk);
-    for (let h = 0; h < H; h++) for (let i = 0; i < dk; i++) for (let j = 0; j < dk; j++) out[h * dk * dk + i * dk + j] = (h + 1) * v[j];
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < dk; i++) for (let j = 0; j < dk; j++) out[h * dk * dk + i * dk + j] = (h + 1) * v[j];
     return out;
   }
 
   function positiveLayer(seed: number): Float32Array {
     const r = rng(seed);
-    return Float32Array.from({ length: H * dk * dk }, () => r() + A_LM_FLOOR);
+    return Float32Array.from({length: H * dk * dk}, () => r() + A_LM_FLOOR);
   }
 
   it('reports every output present, survives JSON unchanged, and encodes ∞ as "inf"', () => {
     const A_P0 = positiveLayer(30);
     A_P0[5] = Infinity;
     const layers = [
-      { A: positiveLayer(10), A_LM: positiveLayer(20), A_P: A_P0, G_LM: rank1Layer(40) },
-      { A: positiveLayer(11), A_LM: positiveLayer(21), A_P: positiveLayer(31), G_LM: rank1Layer(41) },
+      {A: positiveLayer(10), A_LM: positiveLayer(20), A_P: A_P0, G_LM: rank1Layer(40)},
+      {A: positiveLayer(11), A_LM: positiveLayer(21), A_P: positiveLayer(31), G_LM: rank1Layer(41)},
     ];
-    const rep = deductiveReport({ H, dk, layers }, { includeHeads: true });
+    const rep = deductiveReport({H, dk, layers}, {includeHeads: true});
     expect(JSON.parse(JSON.stringify(rep))).toEqual(rep);
     expect(Object.keys(rep.outputs).sort()).toEqual(['A', 'A_LM', 'A_P', 'G_LM']);
     expect(rep.layers).toBe(2);
@@ -54,7 +55,7 @@ describe('deductiveReport', () => {
     expect(g.maxAbsDet.log10).toBe('-inf');
     expect(g.maxAbsDet.fixed).toBe('0.000000000000000');
     const sp = rep.G_LM_spectral!;
-    expect(sp.overall.rank).toEqual({ mean: 1, max: 1, min: 1 });
+    expect(sp.overall.rank).toEqual({mean: 1, max: 1, min: 1});
     expect(fromJsonNum(sp.overall.sigma2OverSigma1.max)).toBeLessThan(1e-12);
     expect(sp.overall.lambda1.converged).toBe(2 * H);
     expect(fromJsonNum(sp.overall.lambda1.relGapToRowSum.max)).toBeLessThan(1e-9);
@@ -78,22 +79,22 @@ describe('deductiveReport', () => {
   });
 
   it('G-only input (a Gi model) reports G_LM alone', () => {
-    const rep = deductiveReport({ H, dk, layers: [{ G_LM: rank1Layer(1) }] });
+    const rep = deductiveReport({H, dk, layers: [{G_LM: rank1Layer(1)}]});
     expect(Object.keys(rep.outputs)).toEqual(['G_LM']);
     expect(rep.A_LM_perron).toBeUndefined();
     expect(rep.G_LM_spectral!.layers[0].heads).toBeUndefined();
   });
 
   it('an output given for only some layers, or of the wrong size → PldrError', () => {
-    expect(() => deductiveReport({ H, dk, layers: [{ G_LM: rank1Layer(1), A: positiveLayer(2) }, { G_LM: rank1Layer(3) }] })).toThrow(
-      /A is given for 1 of 2 layers/,
-    );
-    expect(() => deductiveReport({ H, dk, layers: [{ G_LM: new Float32Array(3) }] })).toThrow(PldrError);
+    expect(() =>
+      deductiveReport({H, dk, layers: [{G_LM: rank1Layer(1), A: positiveLayer(2)}, {G_LM: rank1Layer(3)}]}),
+    ).toThrow(/A is given for 1 of 2 layers/);
+    expect(() => deductiveReport({H, dk, layers: [{G_LM: new Float32Array(3)}]})).toThrow(PldrError);
   });
 
   it('jsonSafe encodes compareG / gVariation results and typed arrays', () => {
     const z = [new Float64Array(4)];
-    const out = jsonSafe(compareG(z, [Float64Array.from([1, 0, 0, 0])])) as { overall: { relRms: unknown } };
+    const out = jsonSafe(compareG(z, [Float64Array.from([1, 0, 0, 0])])) as {overall: {relRms: unknown}};
     expect(out.overall.relRms).toBe('inf');
     expect(jsonSafe(new Float32Array([1, NaN, -Infinity]))).toEqual([1, 'nan', '-inf']);
   });

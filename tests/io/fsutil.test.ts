@@ -39,12 +39,16 @@ describe('checkOutputDir', () => {
     expect(() => checkOutputDir(join(input, 'gi'), {inputs: [input], flag: '--to-gi'})).toThrow(
       `--to-gi ${join(input, 'gi')} would overlap the input ${input}: give --to-gi a folder outside it`,
     );
-    expect(() => checkOutputDir(dir, {inputs: [input]})).toThrow(`${dir} would overlap the input ${input}: write to a folder outside it`);
+    expect(() => checkOutputDir(dir, {inputs: [input]})).toThrow(
+      `${dir} would overlap the input ${input}: write to a folder outside it`,
+    );
   });
 
   it('refuses a non-empty folder unless force', () => {
     writeFileSync(join(dir, 'x'), '');
-    expect(() => checkOutputDir(dir, {flag: '--out'})).toThrow(`${dir} is not empty: choose a new folder, or add --force to replace it`);
+    expect(() => checkOutputDir(dir, {flag: '--out'})).toThrow(
+      `${dir} is not empty: choose a new folder, or add --force to replace it`,
+    );
     checkOutputDir(dir, {force: true});
   });
 });
@@ -73,7 +77,9 @@ describe('writeDirAtomic', () => {
     expect(readFileSync(join(out, 'sub/w.bin'), 'utf8')).toBe('w');
     expect(readdirSync(dir)).toEqual(['model']);
     const tmp = `${out}.tmp-${process.pid}`;
-    expect([...flushed].sort()).toEqual([tmp, join(tmp, 'config.json'), join(tmp, 'sub'), join(tmp, 'sub/w.bin'), dir].sort());
+    expect([...flushed].sort()).toEqual(
+      [tmp, join(tmp, 'config.json'), join(tmp, 'sub'), join(tmp, 'sub/w.bin'), dir].sort(),
+    );
     expect(flushed.indexOf(dir)).toBe(flushed.length - 1);
   });
 

@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import {afterAll, describe, expect, it} from 'vitest';
 
 import {GList, readGList, writeGListSafetensors} from '../../src/core/io/glist.js';
-import {PickleWriter} from '../../src/core/io/pickle.js';
+import {PickleWriter} from '../../src/core/io/pickle/writer.js';
 import {writeSafetensors} from '../../src/core/io/safetensors.js';
 import {HostTensor} from '../../src/core/io/tensor.js';
 import {ExpectedGList, GLISTS, REFERENCE, SHARED_PREDEFINED_G, bytesEqual, expectGListMatches, expectPldrError, tempDir} from './helpers.js';

@@ -4,7 +4,7 @@ import {join} from 'node:path';
 import {zipSync, type Zippable} from 'fflate';
 import {afterAll, describe, expect, it} from 'vitest';
 
-import {PickleWriter} from '../../src/core/io/pickle.js';
+import {PickleWriter} from '../../src/core/io/pickle/writer.js';
 import {deriveModuleVersions, readPth, writePth} from '../../src/core/io/pth.js';
 import {HostTensor, StateDict, numel} from '../../src/core/io/tensor.js';
 import {ZipArchive} from '../../src/core/io/zip.js';

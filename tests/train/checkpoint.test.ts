@@ -14,7 +14,11 @@ beforeEach(() => {
 afterEach(() => rmSync(runDir, {recursive: true, force: true}));
 
 /** A checkpoint folder with the files a resume needs (their contents are not read here, but progress.json's). */
-function checkpointFolder(name: string, updates: number, files = ['config.json', 'model.safetensors', 'optimizer.safetensors']): string {
+function checkpointFolder(
+  name: string,
+  updates: number,
+  files = ['config.json', 'model.safetensors', 'optimizer.safetensors'],
+): string {
   const dir = join(runDir, name);
   mkdirSync(dir);
   for (const f of files) writeFileSync(join(dir, f), '');

@@ -39,7 +39,9 @@ describe('lockRun', () => {
 
   it('never takes over a lock from another host, and says how to remove it', () => {
     holder(DEAD, 'elsewhere.example');
-    expect(() => lockRun(dir)).toThrow(/in use by another training \(PID \d+ on elsewhere\.example\): .*delete .*lock$/);
+    expect(() => lockRun(dir)).toThrow(
+      /in use by another training \(PID \d+ on elsewhere\.example\): .*delete .*lock$/,
+    );
     expect(JSON.parse(readFileSync(lockFile(), 'utf8')).host).toBe('elsewhere.example');
   });
 

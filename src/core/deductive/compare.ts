@@ -24,10 +24,15 @@ export interface GCompare {
 }
 
 function checkSameShape(a: GLayers, b: GLayers, what: string): void {
-  if (a.length !== b.length) throw new PldrError(`${what}: ${a.length} layers against ${b.length}; the G lists must have the same number of layers`);
+  if (a.length !== b.length)
+    throw new PldrError(
+      `${what}: ${a.length} layers against ${b.length}; the G lists must have the same number of layers`,
+    );
   for (let l = 0; l < a.length; l++)
     if (a[l].length !== b[l].length)
-      throw new PldrError(`${what}: layer ${l} has ${a[l].length} values against ${b[l].length}; the G lists must have the same shape`);
+      throw new PldrError(
+        `${what}: layer ${l} has ${a[l].length} values against ${b[l].length}; the G lists must have the same shape`,
+      );
 }
 
 /** Differences between two G lists (b against the reference a), per layer and overall. */
@@ -54,9 +59,12 @@ export function compareG(a: GLayers, b: GLayers): GCompare {
     tA2 += a2;
     tN += x.length;
     const n = x.length;
-    return { maxAbsDiff: mx, rmsDiff: Math.sqrt(d2 / n), relRms: Math.sqrt(d2 / n) / Math.sqrt(a2 / n) };
+    return {maxAbsDiff: mx, rmsDiff: Math.sqrt(d2 / n), relRms: Math.sqrt(d2 / n) / Math.sqrt(a2 / n)};
   });
-  return { layers, overall: { maxAbsDiff: tMax, rmsDiff: Math.sqrt(tD2 / tN), relRms: Math.sqrt(tD2 / tN) / Math.sqrt(tA2 / tN) } };
+  return {
+    layers,
+    overall: {maxAbsDiff: tMax, rmsDiff: Math.sqrt(tD2 / tN), relRms: Math.sqrt(tD2 / tN) / Math.sqrt(tA2 / tN)},
+  };
 }
 
 export interface GVariationLayer {
@@ -86,7 +94,8 @@ export interface GVariation {
  */
 export function gVariation(lists: GLayers[]): GVariation {
   if (lists.length === 0) throw new PldrError('G variation: no G lists given; export G_LM for at least one prompt');
-  for (let p = 1; p < lists.length; p++) checkSameShape(lists[0], lists[p], `G variation, prompt ${p} against prompt 0`);
+  for (let p = 1; p < lists.length; p++)
+    checkSameShape(lists[0], lists[p], `G variation, prompt ${p} against prompt 0`);
   const P = lists.length;
   const L = lists[0].length;
   const promptDev2 = new Float64Array(P);
@@ -123,10 +132,10 @@ export function gVariation(lists: GLayers[]): GVariation {
       if (d2 !== 0) rel2 += d2 / m2;
     }
     totalMax = Number.isNaN(totalMax) || Number.isNaN(mx) ? NaN : Math.max(totalMax, mx);
-    layers.push({ maxAbsDev: mx, relFrobRms: Math.sqrt(rel2 / P), meanFrob: Math.sqrt(m2) });
+    layers.push({maxAbsDev: mx, relFrobRms: Math.sqrt(rel2 / P), meanFrob: Math.sqrt(m2)});
   }
   const perPromptRelFrob = Array.from(promptDev2, (d2) => (d2 === 0 ? 0 : Math.sqrt(d2 / totalMean2)));
   let r2 = 0;
   for (const r of perPromptRelFrob) r2 += r * r;
-  return { layers, overall: { maxAbsDev: totalMax, relFrobRms: Math.sqrt(r2 / P), perPromptRelFrob } };
+  return {layers, overall: {maxAbsDev: totalMax, relFrobRms: Math.sqrt(r2 / P), perPromptRelFrob}};
 }

@@ -29,7 +29,7 @@ export interface LogDet {
  */
 export function logAbsDet(M: ArrayLike<number>, n: number): LogDet {
   if (M.length !== n * n) throw new PldrError(`determinant: expected ${n}×${n} = ${n * n} values, got ${M.length}`);
-  if (!allFinite(M)) return { logAbsDet: NaN, sign: 0 };
+  if (!allFinite(M)) return {logAbsDet: NaN, sign: 0};
   const a = Float64Array.from(M);
   let logSum = 0;
   let sign: -1 | 1 = 1;
@@ -43,7 +43,7 @@ export function logAbsDet(M: ArrayLike<number>, n: number): LogDet {
         p = i;
       }
     }
-    if (best === 0) return { logAbsDet: -Infinity, sign: 0 };
+    if (best === 0) return {logAbsDet: -Infinity, sign: 0};
     if (p !== k) {
       const rp = p * n;
       const rk = k * n;
@@ -66,7 +66,7 @@ export function logAbsDet(M: ArrayLike<number>, n: number): LogDet {
       for (let j = k + 1; j < n; j++) a[ri + j] -= f * a[rk + j];
     }
   }
-  return { logAbsDet: logSum, sign };
+  return {logAbsDet: logSum, sign};
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -84,7 +84,8 @@ const EPS = 2 ** -52;
  */
 export function singularValues(M: ArrayLike<number>, m: number, n?: number): Float64Array {
   const cols = n ?? m;
-  if (M.length !== m * cols) throw new PldrError(`singular values: expected ${m}×${cols} = ${m * cols} values, got ${M.length}`);
+  if (M.length !== m * cols)
+    throw new PldrError(`singular values: expected ${m}×${cols} = ${m * cols} values, got ${M.length}`);
   const k = Math.min(m, cols);
   if (!allFinite(M)) return new Float64Array(k).fill(NaN);
   // Work on the taller orientation: columns of U (length r) with c ≤ r columns.
@@ -99,7 +100,8 @@ export function singularValues(M: ArrayLike<number>, m: number, n?: number): Flo
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < cols; j++) {
       const v = M[i * cols + j] / scale;
-      if (transpose) U[i * r + j] = v; // column i of Mᵀ = row i of M
+      if (transpose)
+        U[i * r + j] = v; // column i of Mᵀ = row i of M
       else U[j * r + i] = v;
     }
   }
@@ -227,21 +229,22 @@ function norm2(x: ArrayLike<number>): number {
  * reason, never a wrong number.
  */
 export function dominantEigenvalue(M: ArrayLike<number>, n: number, opts: IterationOptions = {}): DominantEigen {
-  if (M.length !== n * n) throw new PldrError(`dominant eigenvalue: expected ${n}×${n} = ${n * n} values, got ${M.length}`);
+  if (M.length !== n * n)
+    throw new PldrError(`dominant eigenvalue: expected ${n}×${n} = ${n * n} values, got ${M.length}`);
   const maxIt = opts.maxIterations ?? 1000;
   const tol = opts.tol ?? 1e-10;
-  if (!allFinite(M)) return { value: null, converged: false, iterations: 0, relResidual: NaN, reason: 'matrix has non-finite entries' };
+  if (!allFinite(M))
+    return {value: null, converged: false, iterations: 0, relResidual: NaN, reason: 'matrix has non-finite entries'};
   const normM = norm2(M);
-  if (normM === 0) return { value: 0, converged: true, iterations: 0, relResidual: 0 };
+  if (normM === 0) return {value: 0, converged: true, iterations: 0, relResidual: 0};
   let x: Float64Array = startVector(n);
   const nx = norm2(x);
   for (let i = 0; i < n; i++) x[i] /= nx;
   let y: Float64Array = new Float64Array(n);
-  let lambda = 0;
   let rel = Infinity;
   for (let it = 1; it <= maxIt; it++) {
     matVec(M, n, x, y);
-    lambda = 0;
+    let lambda = 0;
     for (let i = 0; i < n; i++) lambda += x[i] * y[i];
     let r2 = 0;
     for (let i = 0; i < n; i++) {
@@ -249,9 +252,9 @@ export function dominantEigenvalue(M: ArrayLike<number>, n: number, opts: Iterat
       r2 += d * d;
     }
     rel = Math.sqrt(r2) / normM;
-    if (rel <= tol) return { value: lambda, converged: true, iterations: it, relResidual: rel };
+    if (rel <= tol) return {value: lambda, converged: true, iterations: it, relResidual: rel};
     const ny = norm2(y);
-    if (ny === 0) return { value: 0, converged: true, iterations: it, relResidual: 0 }; // nilpotent on the iterate
+    if (ny === 0) return {value: 0, converged: true, iterations: it, relResidual: 0}; // nilpotent on the iterate
     for (let i = 0; i < n; i++) y[i] /= ny;
     const t = x;
     x = y;
@@ -283,7 +286,8 @@ export function meanRowSum(M: ArrayLike<number>, n: number): number {
  * differs from it; NaN when every row is 0.
  */
 export function rowSpread(M: ArrayLike<number>, rows: number, cols: number): number {
-  if (M.length !== rows * cols) throw new PldrError(`row spread: expected ${rows}×${cols} = ${rows * cols} values, got ${M.length}`);
+  if (M.length !== rows * cols)
+    throw new PldrError(`row spread: expected ${rows}×${cols} = ${rows * cols} values, got ${M.length}`);
   const mean = new Float64Array(cols);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) mean[j] += M[i * cols + j];
   for (let j = 0; j < cols; j++) mean[j] /= rows;
@@ -341,10 +345,18 @@ export function perronRoot(M: ArrayLike<number>, n: number, opts: IterationOptio
     minRow = Math.min(minRow, s);
     maxRow = Math.max(maxRow, s);
   }
-  const base = { lower: NaN, upper: NaN, minRowSum: minRow, maxRowSum: maxRow, withinRowSumBounds: null, converged: false, iterations: 0 };
-  if (!allFinite(M)) return { ...base, rho: null, reason: 'matrix has non-finite entries' };
-  if (minEntry < 0) return { ...base, rho: null, reason: 'matrix has negative entries: Perron–Frobenius does not apply' };
-  if (maxRow === 0) return { ...base, rho: 0, lower: 0, upper: 0, withinRowSumBounds: true, converged: true };
+  const base = {
+    lower: NaN,
+    upper: NaN,
+    minRowSum: minRow,
+    maxRowSum: maxRow,
+    withinRowSumBounds: null,
+    converged: false,
+    iterations: 0,
+  };
+  if (!allFinite(M)) return {...base, rho: null, reason: 'matrix has non-finite entries'};
+  if (minEntry < 0) return {...base, rho: null, reason: 'matrix has negative entries: Perron–Frobenius does not apply'};
+  if (maxRow === 0) return {...base, rho: 0, lower: 0, upper: 0, withinRowSumBounds: true, converged: true};
   const shift = minEntry > 0 ? 0 : maxRow;
   let x: Float64Array = new Float64Array(n).fill(1);
   let y: Float64Array = new Float64Array(n);
@@ -362,7 +374,15 @@ export function perronRoot(M: ArrayLike<number>, n: number, opts: IterationOptio
     if (hi - lo <= tol * hi) {
       const rho = (lo + hi) / 2;
       const slack = 1e-12 * Math.max(Math.abs(minRow), Math.abs(maxRow));
-      return { ...base, rho, lower: lo, upper: hi, withinRowSumBounds: rho >= minRow - slack && rho <= maxRow + slack, converged: true, iterations: it };
+      return {
+        ...base,
+        rho,
+        lower: lo,
+        upper: hi,
+        withinRowSumBounds: rho >= minRow - slack && rho <= maxRow + slack,
+        converged: true,
+        iterations: it,
+      };
     }
     let s = 0;
     for (let i = 0; i < n; i++) {

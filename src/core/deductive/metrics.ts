@@ -8,7 +8,17 @@
  * h·dk² + i·dk + j.
  */
 import {PldrError} from '../errors.js';
-import {type DominantEigen, dominantEigenvalue, type IterationOptions, logAbsDet, meanRowSum, numericalRank, rowSpread, singularValues} from './linalg.js';
+import {A_LM_FLOOR} from '../model/forward.js';
+import {
+  type DominantEigen,
+  dominantEigenvalue,
+  type IterationOptions,
+  logAbsDet,
+  meanRowSum,
+  numericalRank,
+  rowSpread,
+  singularValues,
+} from './linalg.js';
 
 /* ------------------------------------------------------------------------------------------ */
 /* Shapes                                                                                      */
@@ -91,7 +101,7 @@ export interface MaxAbsDet {
   /** Heads skipped because they hold a non-finite entry. */
   nonFiniteHeads: number;
   /** Per layer: the maximum over that layer's heads. */
-  perLayer: Array<{ log10: number; head: number }>;
+  perLayer: Array<{log10: number; head: number}>;
 }
 
 /** max over layers ℓ and heads h of |det X_h^(ℓ)|, through log|det| (spec §7, T14). */
@@ -103,7 +113,7 @@ export function maxAbsDet(layers: ArrayLike<number>[], H: number, dk: number): M
   let singularHeads = 0;
   let nonFiniteHeads = 0;
   let anyEvaluated = false;
-  const perLayer: Array<{ log10: number; head: number }> = [];
+  const perLayer: Array<{log10: number; head: number}> = [];
   layers.forEach((X, l) => {
     checkLayer(X, H, dk, `maximum |det|, layer ${l}`);
     let lb = -Infinity;
@@ -136,10 +146,18 @@ export function maxAbsDet(layers: ArrayLike<number>[], H: number, dk: number): M
         bestHead = h;
       }
     }
-    perLayer.push({ log10: layerEvaluated ? lb / Math.LN10 : NaN, head: lh });
+    perLayer.push({log10: layerEvaluated ? lb / Math.LN10 : NaN, head: lh});
   });
-  if (!anyEvaluated) return { value: NaN, log10: NaN, layer: -1, head: -1, singularHeads, nonFiniteHeads, perLayer };
-  return { value: Math.exp(best), log10: best / Math.LN10, layer: bestLayer, head: bestHead, singularHeads, nonFiniteHeads, perLayer };
+  if (!anyEvaluated) return {value: NaN, log10: NaN, layer: -1, head: -1, singularHeads, nonFiniteHeads, perLayer};
+  return {
+    value: Math.exp(best),
+    log10: best / Math.LN10,
+    layer: bestLayer,
+    head: bestHead,
+    singularHeads,
+    nonFiniteHeads,
+    perLayer,
+  };
 }
 
 /**
@@ -148,10 +166,10 @@ export function maxAbsDet(layers: ArrayLike<number>[], H: number, dk: number): M
  * format values outside double range from their logarithm; a plain number is formatted as is.
  * The fixed style of a value that overflowed double range is "inf", as printf/numpy would print.
  */
-export function formatDet(x: number | { value: number; log10: number }, digits = 6): { scientific: string; fixed: string } {
+export function formatDet(x: number | {value: number; log10: number}, digits = 6): {scientific: string; fixed: string} {
   const value = typeof x === 'number' ? x : x.value;
   const log10 = typeof x === 'number' ? Math.log10(Math.abs(x)) : x.log10;
-  if (Number.isNaN(value) || Number.isNaN(log10)) return { scientific: 'nan', fixed: 'nan' };
+  if (Number.isNaN(value) || Number.isNaN(log10)) return {scientific: 'nan', fixed: 'nan'};
   const neg = value < 0;
   let scientific: string;
   if (log10 === -Infinity) scientific = (0).toExponential(digits);
@@ -172,7 +190,7 @@ export function formatDet(x: number | { value: number; log10: number }, digits =
   if (!Number.isFinite(value)) fixed = value > 0 ? 'inf' : '-inf';
   else if (Math.abs(value) < 1e21) fixed = value.toFixed(15);
   else fixed = `${BigInt(value).toString()}.000000000000000`;
-  return { scientific, fixed };
+  return {scientific, fixed};
 }
 /* ------------------------------------------------------------------------------------------ */
 /* Spectral facts of one G head                                                                */
@@ -224,9 +242,6 @@ export function spectralFacts(G: ArrayLike<number>, n: number, opts: IterationOp
 /* A_LM: positivity                                                                           */
 /* ------------------------------------------------------------------------------------------ */
 
-/** The A_LM floor: the float32 value nearest to 1e-9 (spec §3.6). */
-export const A_LM_FLOOR = Math.fround(1e-9);
-
 export interface Positivity {
   minEntry: number;
   /** Entries ≤ 0 (NaN entries count too; minEntry ignores them). */
@@ -236,7 +251,7 @@ export interface Positivity {
   entries: number;
 }
 
-/** Positivity facts of any array (A_LM > 0 by construction: iSwiGLU + 1e-9). */
+/** Positivity facts of any array (A_LM > 0 by construction: iSwiGLU + A_LM_FLOOR, the float32 value nearest to 1e-9). */
 export function positivity(X: ArrayLike<number>, floorRelTol = 1e-12): Positivity {
   let minEntry = Infinity;
   let nonPositive = 0;
@@ -249,5 +264,5 @@ export function positivity(X: ArrayLike<number>, floorRelTol = 1e-12): Positivit
     if (!(v > 0)) nonPositive++;
     if (Math.abs(v - f32) <= floorRelTol * f32 || Math.abs(v - f64) <= floorRelTol * f64) atFloor++;
   }
-  return { minEntry: X.length === 0 ? NaN : minEntry, nonPositive, atFloor, entries: X.length };
+  return {minEntry: X.length === 0 ? NaN : minEntry, nonPositive, atFloor, entries: X.length};
 }

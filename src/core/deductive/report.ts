@@ -7,7 +7,18 @@
 import {PldrError} from '../errors.js';
 import {type JsonNum, jsonNum} from './json.js';
 import {allFinite, type IterationOptions, perronRoot, rowSpread, singularValues} from './linalg.js';
-import {checkDims, checkLayer, countNonFinite, formatDet, headMatrix, maxAbsDet, pooledRmse, positivity, rmseBetweenHeads, spectralFacts} from './metrics.js';
+import {
+  checkDims,
+  checkLayer,
+  countNonFinite,
+  formatDet,
+  headMatrix,
+  maxAbsDet,
+  pooledRmse,
+  positivity,
+  rmseBetweenHeads,
+  spectralFacts,
+} from './metrics.js';
 
 export const DEDUCTIVE_OUTPUTS = ['A', 'A_LM', 'A_P', 'G_LM'] as const;
 export type DeductiveOutput = (typeof DEDUCTIVE_OUTPUTS)[number];
@@ -38,7 +49,7 @@ export interface StatMin extends Stat {
 
 export interface OutputReport {
   /** spec §7: per layer RMSE_ℓ, and pooled sqrt(mean RMSE_ℓ²). */
-  rmse: { perLayer: JsonNum[]; pooled: JsonNum };
+  rmse: {perLayer: JsonNum[]; pooled: JsonNum};
   maxAbsDet: {
     value: JsonNum;
     log10: JsonNum;
@@ -49,7 +60,7 @@ export interface OutputReport {
     head: number;
     singularHeads: number;
     nonFiniteHeads: number;
-    perLayer: Array<{ log10: JsonNum; head: number }>;
+    perLayer: Array<{log10: JsonNum; head: number}>;
   };
   /** Non-finite entries over all layers (e.g. A_P = A_LM^P overflowing at the floor, T15). */
   nonFiniteEntries: number;
@@ -94,7 +105,7 @@ export interface GSpectralReport {
     sigma2OverSigma1: Stat;
     sigmaMinOverSigma1: Stat;
     rank: StatMin;
-    lambda1: { converged: number; notConverged: number; relGapToRowSum: Stat };
+    lambda1: {converged: number; notConverged: number; relGapToRowSum: Stat};
     rowSpreadWithinHeads: Stat;
     rowSpreadAcrossHeads: Stat;
   };
@@ -158,7 +169,8 @@ export interface DeductiveReport {
   A_LM_perron?: ALMReport;
 }
 
-const ENCODING = 'non-finite numbers are the strings "inf", "-inf", "nan"; null marks a value that could not be established (see the reasons)';
+const ENCODING =
+  'non-finite numbers are the strings "inf", "-inf", "nan"; null marks a value that could not be established (see the reasons)';
 
 class Acc {
   private s = 0;
@@ -177,12 +189,12 @@ class Acc {
     this.mn = Math.min(this.mn, x);
   }
   stat(): Stat {
-    if (this.n === 0) return { mean: 'nan', max: 'nan' };
-    return { mean: jsonNum(this.s / this.n), max: jsonNum(this.mx) };
+    if (this.n === 0) return {mean: 'nan', max: 'nan'};
+    return {mean: jsonNum(this.s / this.n), max: jsonNum(this.mx)};
   }
   statMin(): StatMin {
-    if (this.n === 0) return { mean: 'nan', max: 'nan', min: 'nan' };
-    return { mean: jsonNum(this.s / this.n), max: jsonNum(this.mx), min: jsonNum(this.mn) };
+    if (this.n === 0) return {mean: 'nan', max: 'nan', min: 'nan'};
+    return {mean: jsonNum(this.s / this.n), max: jsonNum(this.mx), min: jsonNum(this.mn)};
   }
   get sawNaN(): boolean {
     return this.nan;
@@ -196,7 +208,7 @@ function outputReport(layers: ArrayLike<number>[], H: number, dk: number): Outpu
   let nonFiniteEntries = 0;
   for (const X of layers) nonFiniteEntries += countNonFinite(X);
   return {
-    rmse: { perLayer: per.map(jsonNum), pooled: jsonNum(pooledRmse(per)) },
+    rmse: {perLayer: per.map(jsonNum), pooled: jsonNum(pooledRmse(per))},
     maxAbsDet: {
       value: jsonNum(md.value),
       log10: jsonNum(md.log10),
@@ -206,15 +218,24 @@ function outputReport(layers: ArrayLike<number>[], H: number, dk: number): Outpu
       head: md.head,
       singularHeads: md.singularHeads,
       nonFiniteHeads: md.nonFiniteHeads,
-      perLayer: md.perLayer.map((p) => ({ log10: jsonNum(p.log10), head: p.head })),
+      perLayer: md.perLayer.map((p) => ({log10: jsonNum(p.log10), head: p.head})),
     },
     nonFiniteEntries,
   };
 }
 
 function gSpectral(layers: ArrayLike<number>[], H: number, dk: number, opts: ReportOptions): GSpectralReport {
-  const it: IterationOptions = { maxIterations: opts.maxIterations, tol: opts.tol };
-  const o = { s2: new Acc(), smin: new Acc(), rank: new Acc(), gap: new Acc(), within: new Acc(), across: new Acc(), conv: 0, notConv: 0 };
+  const it: IterationOptions = {maxIterations: opts.maxIterations, tol: opts.tol};
+  const o = {
+    s2: new Acc(),
+    smin: new Acc(),
+    rank: new Acc(),
+    gap: new Acc(),
+    within: new Acc(),
+    across: new Acc(),
+    conv: 0,
+    notConv: 0,
+  };
   const out: GLayerReport[] = layers.map((X, l) => {
     const s2 = new Acc();
     const smin = new Acc();
@@ -256,7 +277,7 @@ function gSpectral(layers: ArrayLike<number>[], H: number, dk: number, opts: Rep
           sigmaMinOverSigma1: jsonNum(f.sigmaMinOverSigma1),
           rank: jsonNum(f.rank),
           lambda1: f.lambda1.value === null ? null : jsonNum(f.lambda1.value),
-          ...(f.lambda1.reason ? { lambda1Reason: f.lambda1.reason } : {}),
+          ...(f.lambda1.reason ? {lambda1Reason: f.lambda1.reason} : {}),
           meanRowSum: jsonNum(f.meanRowSum),
           lambdaRowSumRelGap: f.lambdaRowSumRelGap === null ? null : jsonNum(f.lambdaRowSumRelGap),
           rowSpread: jsonNum(f.rowSpread),
@@ -272,11 +293,11 @@ function gSpectral(layers: ArrayLike<number>[], H: number, dk: number, opts: Rep
       sigma2OverSigma1: s2.stat(),
       sigmaMinOverSigma1: smin.stat(),
       rank: rank.statMin(),
-      lambda1: { converged: conv, notConverged: notConv, reasons: [...reasons], relGapToRowSum: gap.stat() },
+      lambda1: {converged: conv, notConverged: notConv, reasons: [...reasons], relGapToRowSum: gap.stat()},
       rowSpreadWithinHeads: within.stat(),
       rowSpreadAcrossHeads: jsonNum(across),
       nonFiniteHeads,
-      ...(opts.includeHeads ? { heads } : {}),
+      ...(opts.includeHeads ? {heads} : {}),
     };
   });
   return {
@@ -285,7 +306,7 @@ function gSpectral(layers: ArrayLike<number>[], H: number, dk: number, opts: Rep
       sigma2OverSigma1: o.s2.stat(),
       sigmaMinOverSigma1: o.smin.stat(),
       rank: o.rank.statMin(),
-      lambda1: { converged: o.conv, notConverged: o.notConv, relGapToRowSum: o.gap.stat() },
+      lambda1: {converged: o.conv, notConverged: o.notConv, relGapToRowSum: o.gap.stat()},
       rowSpreadWithinHeads: o.within.stat(),
       rowSpreadAcrossHeads: o.across.stat(),
     },
@@ -293,8 +314,18 @@ function gSpectral(layers: ArrayLike<number>[], H: number, dk: number, opts: Rep
 }
 
 function almReport(layers: ArrayLike<number>[], H: number, dk: number, opts: ReportOptions): ALMReport {
-  const it: IterationOptions = { maxIterations: opts.maxIterations };
-  const o = { rho: new Acc(), smin: new Acc(), conv: 0, notConv: 0, within: 0, minEntry: Infinity, nonPositive: 0, atFloor: 0, entries: 0 };
+  const it: IterationOptions = {maxIterations: opts.maxIterations};
+  const o = {
+    rho: new Acc(),
+    smin: new Acc(),
+    conv: 0,
+    notConv: 0,
+    within: 0,
+    minEntry: Infinity,
+    nonPositive: 0,
+    atFloor: 0,
+    entries: 0,
+  };
   const out: ALMLayerReport[] = layers.map((X, l) => {
     const pos = positivity(X);
     o.minEntry = Math.min(o.minEntry, pos.minEntry);
@@ -329,7 +360,7 @@ function almReport(layers: ArrayLike<number>[], H: number, dk: number, opts: Rep
           head: h,
           minEntry: jsonNum(positivity(A).minEntry),
           rho: p.rho === null ? null : jsonNum(p.rho),
-          ...(p.reason ? { rhoReason: p.reason } : {}),
+          ...(p.reason ? {rhoReason: p.reason} : {}),
           minRowSum: jsonNum(p.minRowSum),
           maxRowSum: jsonNum(p.maxRowSum),
           withinRowSumBounds: p.withinRowSumBounds,
@@ -346,9 +377,15 @@ function almReport(layers: ArrayLike<number>[], H: number, dk: number, opts: Rep
       nonPositive: pos.nonPositive,
       atFloor: pos.atFloor,
       entries: pos.entries,
-      perron: { rho: rho.statMin(), converged: conv, notConverged: notConv, reasons: [...reasons], withinRowSumBounds: within },
+      perron: {
+        rho: rho.statMin(),
+        converged: conv,
+        notConverged: notConv,
+        reasons: [...reasons],
+        withinRowSumBounds: within,
+      },
       sigmaMinOverSigma1: smin.statMin(),
-      ...(opts.includeHeads ? { heads } : {}),
+      ...(opts.includeHeads ? {heads} : {}),
     };
   });
   return {
@@ -374,14 +411,16 @@ function almReport(layers: ArrayLike<number>[], H: number, dk: number, opts: Rep
  * JSON-safe (see the module comment).
  */
 export function deductiveReport(input: DeductiveInput, opts: ReportOptions = {}): DeductiveReport {
-  const { H, dk, layers } = input;
+  const {H, dk, layers} = input;
   checkDims(H, dk, 'deductive report');
-  const report: DeductiveReport = { H, dk, layers: layers.length, encoding: ENCODING, outputs: {} };
+  const report: DeductiveReport = {H, dk, layers: layers.length, encoding: ENCODING, outputs: {}};
   for (const name of DEDUCTIVE_OUTPUTS) {
     const present = layers.filter((l) => l[name] !== undefined).length;
     if (present === 0) continue;
     if (present !== layers.length)
-      throw new PldrError(`deductive report: ${name} is given for ${present} of ${layers.length} layers; give it for every layer or for none`);
+      throw new PldrError(
+        `deductive report: ${name} is given for ${present} of ${layers.length} layers; give it for every layer or for none`,
+      );
     const arrays = layers.map((l, i) => {
       const X = l[name]!;
       checkLayer(X, H, dk, `deductive report, ${name} of layer ${i}`);

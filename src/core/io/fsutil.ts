@@ -1,6 +1,13 @@
 /** File access for the readers and writers: user-facing errors, and writes that never leave half a file. */
 import * as fs from 'node:fs';
-import {basename as basenamePath, dirname as dirnamePath, isAbsolute as isAbsolutePath, join as joinPath, relative as relativePath, resolve as resolvePath} from 'node:path';
+import {
+  basename as basenamePath,
+  dirname as dirnamePath,
+  isAbsolute as isAbsolutePath,
+  join as joinPath,
+  relative as relativePath,
+  resolve as resolvePath,
+} from 'node:path';
 
 import {PldrError} from '../errors.js';
 
@@ -9,7 +16,9 @@ import {PldrError} from '../errors.js';
  * code that relies on slice() copying (for alignment and ownership) must not be handed a Buffer.
  */
 export function plainBytes(buf: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(buf) === Uint8Array.prototype ? buf : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return Object.getPrototypeOf(buf) === Uint8Array.prototype
+    ? buf
+    : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 /** Whole-file read; any failure (missing, a directory, too large) becomes one PldrError line. */
@@ -18,7 +27,7 @@ export function readFileBytes(path: string): Uint8Array {
     const buf = fs.readFileSync(path);
     return plainBytes(buf);
   } catch (err) {
-    throw new PldrError(`cannot read ${path}: ${describeFsError(err)}`);
+    throw new PldrError(`cannot read ${path}: ${fsMessage(err)}`);
   }
 }
 
@@ -56,7 +65,7 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): voi
       // best effort: the temp name is unique to this process
     }
     if (err instanceof PldrError) throw err;
-    throw new PldrError(`cannot write ${path}: ${describeFsError(err)}`);
+    throw new PldrError(`cannot write ${path}: ${fsMessage(err)}`);
   }
 }
 
@@ -134,25 +143,14 @@ function syncFolder(dir: string): void {
   }
 }
 
-function describeFsError(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const e = err as {code?: string; message?: string};
-    if (e.code === 'ENOENT') return 'no such file or directory';
-    if (e.code === 'EISDIR') return 'is a directory';
-    if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied';
-    if (e.code === 'ERR_FS_FILE_TOO_LARGE') return 'file is too large to load into memory';
-    if (e.message) return e.message.split('\n')[0];
-  }
-  return String(err);
-}
-
 /** A file-system error as a short phrase for a one-line message ("no such file or directory", ...). */
 export function fsMessage(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
+  const err = e as NodeJS.ErrnoException | null | undefined;
   if (err?.code === 'ENOENT') return 'no such file or directory';
-  if (err?.code === 'EACCES' || err?.code === 'EPERM') return 'permission denied';
   if (err?.code === 'EISDIR') return 'is a directory';
-  return (err?.message ?? String(e)).replace(/\s+/g, ' ').trim();
+  if (err?.code === 'EACCES' || err?.code === 'EPERM') return 'permission denied';
+  if (err?.code === 'ERR_FS_FILE_TOO_LARGE') return 'file is too large to load into memory';
+  return (err?.message || String(e)).split('\n')[0].replace(/\s+/g, ' ').trim();
 }
 
 /**
@@ -171,7 +169,8 @@ export function checkOutputDir(dir: string, opts: {force?: boolean; inputs?: str
   const what = opts.flag ? `${opts.flag} ${dir}` : dir;
   const fix = opts.flag ? `give ${opts.flag} a folder outside it` : 'write to a folder outside it';
   for (const input of opts.inputs ?? [])
-    if (isInside(dir, input) || isInside(input, dir)) throw new PldrError(`${what} would overlap the input ${input}: ${fix}`);
+    if (isInside(dir, input) || isInside(input, dir))
+      throw new PldrError(`${what} would overlap the input ${input}: ${fix}`);
   if (!fs.existsSync(dir)) return;
   if (!fs.statSync(dir).isDirectory()) throw new PldrError(`${dir} exists and is not a folder`);
   if (fs.readdirSync(dir).length > 0 && !opts.force)
@@ -184,11 +183,16 @@ export function checkOutputDir(dir: string, opts: {force?: boolean; inputs?: str
  * created) and may be written to. The file itself may exist: writeFileAtomic replaces it only once
  * the new one is complete. `flag` names the option that gave the path, for the message.
  */
-export function checkOutputFile(path: string, opts: {inputs?: string[]; flag?: string; createDir?: boolean} = {}): void {
+export function checkOutputFile(
+  path: string,
+  opts: {inputs?: string[]; flag?: string; createDir?: boolean} = {},
+): void {
   const what = opts.flag ? `${opts.flag} ${path}` : path;
   for (const input of opts.inputs ?? [])
-    if (isInside(path, input)) throw new PldrError(`${what} would overwrite the input ${input}: write to a path outside it`);
-  if (fs.existsSync(path) && fs.statSync(path).isDirectory()) throw new PldrError(`${what} is a folder: give a file path`);
+    if (isInside(path, input))
+      throw new PldrError(`${what} would overwrite the input ${input}: write to a path outside it`);
+  if (fs.existsSync(path) && fs.statSync(path).isDirectory())
+    throw new PldrError(`${what} is a folder: give a file path`);
   checkWritableFolder(dirnamePath(path), what, opts.createDir);
 }
 

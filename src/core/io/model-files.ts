@@ -19,7 +19,19 @@ import {writeDirAtomic, writeFileAtomic} from './fsutil.js';
 import {checkGShape, readGList} from './glist.js';
 import {findLegacyHub, type LegacyHub, legacyTokenizerPath} from './legacy-hub.js';
 import {HF_BASE_MODEL, HF_CAUSAL_LM, type HfArchitecture} from './hf/config.js';
-import {customGTypeFor, HF_BIN, HF_SAFETENSORS, HF_SAFETENSORS_INDEX, type HfSnapshot, type HfWriteOptions, isHfSnapshot, pastGValuesFromGList, readHfSnapshot, snapshotGList, writeHfSnapshotFiles} from './hf/snapshot.js';
+import {
+  customGTypeFor,
+  HF_BIN,
+  HF_SAFETENSORS,
+  HF_SAFETENSORS_INDEX,
+  type HfSnapshot,
+  type HfWriteOptions,
+  isHfSnapshot,
+  pastGValuesFromGList,
+  readHfSnapshot,
+  snapshotGList,
+  writeHfSnapshotFiles,
+} from './hf/snapshot.js';
 import {makeConfigJson, readModelConfig} from './modelconfig.js';
 import {readPth, writePth} from './pth.js';
 import {readSafetensors, writeSafetensors} from './safetensors.js';
@@ -65,14 +77,22 @@ export function readModelFiles(path: string, opts: ReadOptions = {}): ModelFiles
   const legacy = opts.hparams === undefined ? findLegacyHub(path, opts.variant) : undefined;
   if (legacy) return readLegacyHubFiles(legacy);
   const {config, source: configSource} = readModelConfig(path, opts.hparams, opts.variant);
-  if (statSync(path).isDirectory()) return isHfSnapshot(path) ? readHfModelDir(path, opts.variant) : readModelDir(path, config);
+  if (statSync(path).isDirectory())
+    return isHfSnapshot(path) ? readHfModelDir(path, opts.variant) : readModelDir(path, config);
   return readCheckpoint(path, config, config.variant === 'v510G' ? gListPath(path, configSource) : undefined);
 }
 
 /** A reference .pth read against `config`; a v510G model's G from `gList`. */
 function readCheckpoint(path: string, config: ModelConfig, gList: string | undefined): ModelFiles {
   const ckpt = readPth(path, {maxEntryBytes: largestRecordBytes(config)});
-  const files: ModelFiles = {config, weights: checkF32(ckpt.stateDict, path), source: path, moduleVersions: ckpt.moduleVersions, loss: ckpt.loss, accuracy: ckpt.accuracy};
+  const files: ModelFiles = {
+    config,
+    weights: checkF32(ckpt.stateDict, path),
+    source: path,
+    moduleVersions: ckpt.moduleVersions,
+    loss: ckpt.loss,
+    accuracy: ckpt.accuracy,
+  };
   if (gList !== undefined) files.G = readConstantG(gList);
   checkModelFiles(files);
   return files;
@@ -119,7 +139,8 @@ function readHfModelDir(dir: string, variantHint?: ModelConfig['variant']): Mode
   const snap = readHfSnapshot(dir);
   const {config, architecture} = snap.hf;
   if (variantHint === 'v510_dag' && config.variant === 'v510') config.variant = 'v510_dag';
-  else if (variantHint !== undefined && variantHint !== config.variant) throw new PldrError(`${dir}: the model is ${config.variant}, not ${variantHint}`);
+  else if (variantHint !== undefined && variantHint !== config.variant)
+    throw new PldrError(`${dir}: the model is ${config.variant}, not ${variantHint}`);
   if (architecture !== HF_CAUSAL_LM) refuseArchitecture(dir, architecture);
   const files: ModelFiles = {config, weights: snap.weights, source: dir, hf: snap};
   if (snap.tokenizer) files.tokenizer = snap.tokenizer;
@@ -133,14 +154,18 @@ function readHfModelDir(dir: string, variantHint?: ModelConfig['variant']): Mode
 
 /** The extension point for snapshots that are not causal LMs (the task heads read `hf.extras`). */
 function refuseArchitecture(dir: string, architecture: HfArchitecture): never {
-  if (architecture === HF_BASE_MODEL) throw new PldrError(`${dir} is a bare PldrllmModel (no final_layer): it cannot predict tokens`);
-  throw new PldrError(`${dir} is a ${architecture} (a classifier, not a language model): run it with pldr classify; this command needs a PldrllmForCausalLM`);
+  if (architecture === HF_BASE_MODEL)
+    throw new PldrError(`${dir} is a bare PldrllmModel (no final_layer): it cannot predict tokens`);
+  throw new PldrError(
+    `${dir} is a ${architecture} (a classifier, not a language model): run it with pldr classify; this command needs a PldrllmForCausalLM`,
+  );
 }
 
 function metaFields(metadata: Record<string, string>, file: string): Partial<ModelFiles> {
   const out: Partial<ModelFiles> = {};
   try {
-    if (metadata[META_MODULES]) out.moduleVersions = new Map(Object.entries(JSON.parse(metadata[META_MODULES]) as Record<string, number>));
+    if (metadata[META_MODULES])
+      out.moduleVersions = new Map(Object.entries(JSON.parse(metadata[META_MODULES]) as Record<string, number>));
   } catch {
     throw new PldrError(`${file}: metadata ${META_MODULES} is not valid JSON`);
   }
@@ -172,11 +197,15 @@ function gListPath(checkpoint: string, hparamsFile: string): string {
     if (existsSync(p)) return p;
     const beside = join(dirname(checkpoint), basename(named));
     if (existsSync(beside)) return beside;
-    throw new PldrError(`the G list of this PLDRv51G model (Gcachelst = ${named}) was not found next to ${hparamsFile}`);
+    throw new PldrError(
+      `the G list of this PLDRv51G model (Gcachelst = ${named}) was not found next to ${hparamsFile}`,
+    );
   }
   const beside = join(dirname(checkpoint), 'G_LM.safetensors');
   if (existsSync(beside)) return beside;
-  throw new PldrError(`${checkpoint} is a PLDRv51G model but no G list was found: set Gcachelst in its hparams or put G_LM.safetensors beside it`);
+  throw new PldrError(
+    `${checkpoint} is a PLDRv51G model but no G list was found: set Gcachelst in its hparams or put G_LM.safetensors beside it`,
+  );
 }
 
 function readConstantG(path: string): HostTensor[] {
@@ -196,7 +225,8 @@ export function checkModelFiles(f: ModelFiles): void {
   if (f.config.variant !== 'v510G') return;
   const {num_layers: N, num_heads: H, d_model: d} = f.config;
   const dk = d / H;
-  if (!f.G || f.G.length !== N) throw new PldrError(`${f.source}: the G list has ${f.G?.length ?? 0} layers, the model has ${N}`);
+  if (!f.G || f.G.length !== N)
+    throw new PldrError(`${f.source}: the G list has ${f.G?.length ?? 0} layers, the model has ${N}`);
   f.G.forEach((g, l) => checkGShape(g, H, dk, `${f.source}: G_LM of layer ${l}`));
 }
 
@@ -205,7 +235,12 @@ export function checkModelFiles(f: ModelFiles): void {
  * `replace` (the command's --force, checked up front with checkOutputDir); it is then replaced only
  * once the new folder is complete.
  */
-export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<string, string> = {}, opts: {replace?: boolean} = {}): void {
+export function writeModelDir(
+  dir: string,
+  f: ModelFiles,
+  metadata: Record<string, string> = {},
+  opts: {replace?: boolean} = {},
+): void {
   writeDirAtomic(dir, (tmp) => writeModelFiles(tmp, f, metadata), {replace: opts.replace});
 }
 
@@ -213,7 +248,9 @@ export function writeModelDir(dir: string, f: ModelFiles, metadata: Record<strin
 export function writeModelFiles(dir: string, f: ModelFiles, metadata: Record<string, string> = {}): void {
   writeFileSync(join(dir, 'config.json'), JSON.stringify(makeConfigJson(f.config), null, 2) + '\n');
   const tensors: StateDict = new Map(f.weights);
-  f.G?.forEach((g, l) => tensors.set(`G_LM.layer.${l}`, {...g, shape: g.shape.length === 4 ? g.shape : [1, ...g.shape]}));
+  f.G?.forEach((g, l) =>
+    tensors.set(`G_LM.layer.${l}`, {...g, shape: g.shape.length === 4 ? g.shape : [1, ...g.shape]}),
+  );
   const meta: Record<string, string> = {format: 'pt', source: basename(f.source), ...metadata};
   if (f.moduleVersions) meta[META_MODULES] = JSON.stringify(Object.fromEntries(f.moduleVersions));
   if (f.loss !== undefined) meta[META_LOSS] = String(f.loss);
@@ -275,7 +312,13 @@ export function writeReferenceCheckpoint(dst: string, f: ModelFiles): string[] {
     hparams.Gcachelst = gFile;
     written.push(join(dir, gFile));
   }
-  writePth(dst, {stateDict: f.weights, loss: f.loss, accuracy: f.accuracy, moduleVersions: f.moduleVersions, optimizerStateDictNone: true});
+  writePth(dst, {
+    stateDict: f.weights,
+    loss: f.loss,
+    accuracy: f.accuracy,
+    moduleVersions: f.moduleVersions,
+    optimizerStateDictNone: true,
+  });
   const hpFile = join(dir, `${stem}_hparams.json`);
   writeFileAtomic(hpFile, [Buffer.from(JSON.stringify(hparams, null, 1) + '\n')]);
   written.push(hpFile);
@@ -291,7 +334,14 @@ export function isPlgaKey(key: string): boolean {
 export function toGi(src: ModelFiles, G: HostTensor[], note: string): ModelFiles {
   if (src.config.variant === 'v510G') throw new PldrError(`${src.source} is already a PLDRv51G model`);
   const weights: StateDict = new Map([...src.weights].filter(([k]) => !isPlgaKey(k)));
-  const config: ModelConfig = {...src.config, variant: 'v510G', num_reslayerA: 0, num_denseA: 0, A_dff: 0, source: note};
+  const config: ModelConfig = {
+    ...src.config,
+    variant: 'v510G',
+    num_reslayerA: 0,
+    num_denseA: 0,
+    A_dff: 0,
+    source: note,
+  };
   delete config.DAG_reg_coeffs;
   const gi: ModelFiles = {config, weights, G, tokenizer: src.tokenizer, source: src.source};
   // the source's module list names the PLGA modules a Gi model lacks: let the writer derive its own
@@ -314,6 +364,10 @@ export function loadModel(path: string, opts: ReadOptions = {}): PldrModel {
 /** sha256 of the file that holds a model's weights (model.safetensors of a directory, or the .pth). */
 export function modelDigest(path: string): string {
   // a sharded snapshot is named by its index (which names every shard)
-  const file = statSync(path).isDirectory() ? ([HF_SAFETENSORS, HF_SAFETENSORS_INDEX, HF_BIN].map((f) => join(path, f)).find((p) => existsSync(p)) ?? findLegacyHub(path)?.checkpoint ?? join(path, HF_SAFETENSORS)) : path;
+  const file = statSync(path).isDirectory()
+    ? ([HF_SAFETENSORS, HF_SAFETENSORS_INDEX, HF_BIN].map((f) => join(path, f)).find((p) => existsSync(p)) ??
+      findLegacyHub(path)?.checkpoint ??
+      join(path, HF_SAFETENSORS))
+    : path;
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }

@@ -64,7 +64,8 @@ export function writeCheckpoint(runDir: string, c: Checkpoint): void {
 
 /** Why the checkpoint folder `dir` cannot be resumed from, or undefined when it is whole. */
 function incomplete(dir: string): string | undefined {
-  for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors', 'progress.json']) if (!existsSync(join(dir, f))) return `${f} is missing`;
+  for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors', 'progress.json'])
+    if (!existsSync(join(dir, f))) return `${f} is missing`;
   try {
     readProgress(dir);
   } catch (e) {
@@ -81,7 +82,8 @@ function readProgress(dir: string): Progress {
     throw new PldrError(`progress.json is unreadable: ${(e as Error).message.split('\n')[0]}`);
   }
   const count = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-  if (!count(p?.updates) || !count(p.tokens) || !(p.elapsedS >= 0) || p.data === undefined) throw new PldrError('progress.json lacks the updates, tokens, elapsed time or data position');
+  if (!count(p?.updates) || !count(p.tokens) || !(p.elapsedS >= 0) || p.data === undefined)
+    throw new PldrError('progress.json lacks the updates, tokens, elapsed time or data position');
   return p;
 }
 
@@ -94,10 +96,15 @@ function readProgress(dir: string): Progress {
  */
 export function recoverCheckpoint(runDir: string): boolean {
   const dir = checkpointPath(runDir);
-  const leftovers = readdirSync(runDir).filter((n) => n.startsWith(`${CHECKPOINT_DIR}.tmp-`) || n.startsWith(`${CHECKPOINT_DIR}.old-`));
+  const leftovers = readdirSync(runDir).filter(
+    (n) => n.startsWith(`${CHECKPOINT_DIR}.tmp-`) || n.startsWith(`${CHECKPOINT_DIR}.old-`),
+  );
   if (existsSync(dir)) {
     const why = incomplete(dir);
-    if (why) throw new PldrError(`cannot resume ${runDir}: its checkpoint is incomplete (${why}) and no earlier one is beside it; nothing was changed (train it anew with --out ${runDir} --force, or use another --out)`);
+    if (why)
+      throw new PldrError(
+        `cannot resume ${runDir}: its checkpoint is incomplete (${why}) and no earlier one is beside it; nothing was changed (train it anew with --out ${runDir} --force, or use another --out)`,
+      );
   } else {
     const previous = previousCheckpoint(runDir);
     if (previous) renameSync(join(runDir, previous), dir);
@@ -122,7 +129,8 @@ function previousCheckpoint(runDir: string): string | undefined {
 
 export function readCheckpoint(runDir: string): Checkpoint {
   const dir = checkpointPath(runDir);
-  if (!existsSync(join(dir, 'progress.json'))) throw new PldrError(`${runDir} has no checkpoint to resume from (no ${CHECKPOINT_DIR}/progress.json)`);
+  if (!existsSync(join(dir, 'progress.json')))
+    throw new PldrError(`${runDir} has no checkpoint to resume from (no ${CHECKPOINT_DIR}/progress.json)`);
   const files = readModelFiles(dir);
   const {tensors, metadata} = readSafetensors(join(dir, 'optimizer.safetensors'));
   const optimizer: AdamWState = {t: Number(metadata.t), m: new Map(), v: new Map()};

@@ -121,11 +121,18 @@ export async function trainTokenizer(opts: TrainTokenizerOptions): Promise<Train
   const env = opts.env ?? process.env;
   const name = opts.spmTrain ?? 'spm_train';
   const bin = findSpmTrain(name, env);
-  if (!bin) throw new PldrError(`${name} (SentencePiece's trainer) was not found${name.includes('/') ? '' : ' on PATH'}; ${SPM_INSTALL_HINT}`);
+  if (!bin)
+    throw new PldrError(
+      `${name} (SentencePiece's trainer) was not found${name.includes('/') ? '' : ' on PATH'}; ${SPM_INSTALL_HINT}`,
+    );
 
   const vocabSize = opts.vocabSize;
-  if (!Number.isInteger(vocabSize) || vocabSize < 1) throw new PldrError(`tokenizer vocabulary size must be a positive integer, got ${vocabSize}`);
-  if (vocabSize <= 262) throw new PldrError(`tokenizer vocabulary size ${vocabSize} is too small: 6 special and 256 byte pieces take 262 ids`);
+  if (!Number.isInteger(vocabSize) || vocabSize < 1)
+    throw new PldrError(`tokenizer vocabulary size must be a positive integer, got ${vocabSize}`);
+  if (vocabSize <= 262)
+    throw new PldrError(
+      `tokenizer vocabulary size ${vocabSize} is too small: 6 special and 256 byte pieces take 262 ids`,
+    );
   const numThreads = opts.numThreads ?? availableParallelism();
   const outPrefix = resolve(opts.outPrefix);
   const outDir = dirname(outPrefix);
@@ -202,16 +209,25 @@ export async function trainTokenizer(opts: TrainTokenizerOptions): Promise<Train
       moveFileAtomic(join(work, 'spm.vocab'), vocab);
       moveFileAtomic(join(work, 'spm.model'), model);
     } catch (e) {
-      throw new PldrError(`spm_train finished but its output could not be moved to ${outPrefix}.model: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      throw new PldrError(
+        `spm_train finished but its output could not be moved to ${outPrefix}.model: ${(e as NodeJS.ErrnoException).code ?? e}`,
+      );
     }
-    const pieces = fs.readFileSync(vocab, 'utf8').split('\n').filter((l) => l.length > 0).length;
+    const pieces = fs
+      .readFileSync(vocab, 'utf8')
+      .split('\n')
+      .filter((l) => l.length > 0).length;
     return {model, vocab, vocabSize: pieces, documents, args: [bin, ...used], seconds: (Date.now() - t0) / 1000};
   } finally {
     fs.rmSync(work, {recursive: true, force: true});
   }
 }
 
-async function writeTrainingText(input: Exclude<SpmInput, string>, path: string, maxDocuments?: number): Promise<number> {
+async function writeTrainingText(
+  input: Exclude<SpmInput, string>,
+  path: string,
+  maxDocuments?: number,
+): Promise<number> {
   const fd = fs.openSync(path, 'w');
   let n = 0;
   try {
@@ -239,7 +255,13 @@ async function writeTrainingText(input: Exclude<SpmInput, string>, path: string,
   return n;
 }
 
-function runSpm(bin: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, onLog?: (line: string) => void): Promise<void> {
+function runSpm(
+  bin: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  onLog?: (line: string) => void,
+): Promise<void> {
   return new Promise((resolveRun, reject) => {
     const tail: string[] = [];
     const skipped: string[] = []; // "Skipped N too long sentences" comes before hundreds of other lines
@@ -264,7 +286,11 @@ function runSpm(bin: string, args: string[], cwd: string, env: NodeJS.ProcessEnv
     child.stdout.on('data', take);
     child.stderr.on('data', take);
     child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(new PldrError(e.code === 'ENOENT' ? `${bin} was not found; ${SPM_INSTALL_HINT}` : `cannot run ${bin}: ${e.message}`));
+      reject(
+        new PldrError(
+          e.code === 'ENOENT' ? `${bin} was not found; ${SPM_INSTALL_HINT}` : `cannot run ${bin}: ${e.message}`,
+        ),
+      );
     });
     child.on('close', (code, signal) => {
       if (partial) {
@@ -293,11 +319,24 @@ export function spmErrorLine(lines: readonly string[]): string {
     const skipped = lines.map((l) => /Skipped (\d+) too long sentences/.exec(l)).find(Boolean);
     return `too little text to train a tokenizer on: spm_train kept no sentence${skipped ? ` (it skipped ${skipped[1]} too long, one document being one sentence: split the text into shorter documents)` : ''}; give more text`;
   }
-  const useful = lines.map((l) => l.trim()).filter((l) => l !== '' && !/^Program terminated with an unrecoverable error/.test(l) && !/LOG\(INFO\)/.test(l));
-  let line = useful[useful.length - 1] ?? lines.map((l) => l.trim()).filter(Boolean).pop() ?? 'no error message';
-  for (let prev = ''; prev !== line; ) {
+  const useful = lines
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^Program terminated with an unrecoverable error/.test(l) && !/LOG\(INFO\)/.test(l));
+  let line =
+    useful[useful.length - 1] ??
+    lines
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .pop() ??
+    'no error message';
+  for (let prev = ''; prev !== line;) {
     prev = line;
-    line = line.replace(/^\S+\.cc\(\d+\)\s+(\[[^\]]*\]\s*)?/, '').replace(/^(Internal|Unknown|Invalid argument|Not found|Out of range|Failed precondition|Already exists|Permission denied|Unimplemented|Data loss|Resource exhausted|Aborted|Cancelled|Unavailable|Deadline exceeded):\s*/, '');
+    line = line
+      .replace(/^\S+\.cc\(\d+\)\s+(\[[^\]]*\]\s*)?/, '')
+      .replace(
+        /^(Internal|Unknown|Invalid argument|Not found|Out of range|Failed precondition|Already exists|Permission denied|Unimplemented|Data loss|Resource exhausted|Aborted|Cancelled|Unavailable|Deadline exceeded):\s*/,
+        '',
+      );
   }
   return line.replace(/\s+/g, ' ').trim() || 'no error message';
 }

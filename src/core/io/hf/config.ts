@@ -21,6 +21,7 @@
  */
 import {defaultDff, type ModelConfig, ropeStyle, validateConfig} from '../../config.js';
 import {PldrError} from '../../errors.js';
+import {isObject} from '../modelconfig.js';
 
 export const HF_MODEL_TYPE = 'pldrllm';
 
@@ -29,7 +30,12 @@ export const HF_CAUSAL_LM = 'PldrllmForCausalLM';
 export const HF_BASE_MODEL = 'PldrllmModel';
 export const HF_SEQUENCE_CLASSIFICATION = 'PldrllmForSequenceClassification';
 export const HF_TOKEN_CLASSIFICATION = 'PldrllmForTokenClassification';
-export const HF_ARCHITECTURES = [HF_CAUSAL_LM, HF_BASE_MODEL, HF_SEQUENCE_CLASSIFICATION, HF_TOKEN_CLASSIFICATION] as const;
+export const HF_ARCHITECTURES = [
+  HF_CAUSAL_LM,
+  HF_BASE_MODEL,
+  HF_SEQUENCE_CLASSIFICATION,
+  HF_TOKEN_CLASSIFICATION,
+] as const;
 export type HfArchitecture = (typeof HF_ARCHITECTURES)[number];
 
 /** custom_G_type: null (G learned by the metric learner) or a fixed G stored as buffers. */
@@ -75,10 +81,6 @@ export interface HfConfig {
   json: Record<string, unknown>;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
 function show(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
@@ -91,7 +93,8 @@ function posInt(json: Record<string, unknown>, key: string, where: string, fallb
     if (fallback !== undefined) return fallback;
     throw new PldrError(`${where}: missing ${key}`);
   }
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new PldrError(`${where}: ${key} must be a positive integer, got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+    throw new PldrError(`${where}: ${key} must be a positive integer, got ${show(v)}`);
   return v;
 }
 
@@ -104,7 +107,8 @@ function bool(json: Record<string, unknown>, key: string, where: string, fallbac
 
 function tokenId(v: unknown, key: string, where: string): number | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new PldrError(`${where}: ${key} must be a token id, got ${show(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw new PldrError(`${where}: ${key} must be a token id, got ${show(v)}`);
   return v;
 }
 
@@ -120,7 +124,8 @@ function readArchitecture(json: Record<string, unknown>, where: string): HfArchi
     throw new PldrError(`${where}: architectures must be a list of class names, got ${show(a)}`);
   }
   const known = a.find((s) => (HF_ARCHITECTURES as readonly string[]).includes(s));
-  if (!known) refuse(where, `architectures ${show(a)} names no class pldr reads`, `use one of ${HF_ARCHITECTURES.join(', ')}`);
+  if (!known)
+    refuse(where, `architectures ${show(a)} names no class pldr reads`, `use one of ${HF_ARCHITECTURES.join(', ')}`);
   return known as HfArchitecture;
 }
 
@@ -141,7 +146,9 @@ export function hfConfigToModel(obj: unknown, where: string): HfConfig {
   if (!isObject(obj)) throw new PldrError(`${where}: expected a JSON object`);
   const json = obj;
   if (json.model_type !== HF_MODEL_TYPE) {
-    throw new PldrError(`${where}: model_type is ${show(json.model_type ?? null)}, not "${HF_MODEL_TYPE}": this is not a PLDR-LLM snapshot`);
+    throw new PldrError(
+      `${where}: model_type is ${show(json.model_type ?? null)}, not "${HF_MODEL_TYPE}": this is not a PLDR-LLM snapshot`,
+    );
   }
   const architecture = readArchitecture(json, where);
   const customGType = readCustomG(json, where);
@@ -151,13 +158,23 @@ export function hfConfigToModel(obj: unknown, where: string): HfConfig {
   const headDim = posInt(json, 'head_dim', where, HF_DEFAULTS.head_dim);
   const d = json.hidden_size === null ? H * headDim : posInt(json, 'hidden_size', where, HF_DEFAULTS.hidden_size);
   if (headDim * H !== d) {
-    refuse(where, `head_dim ${headDim} × num_attention_heads ${H} = ${headDim * H} is not hidden_size ${d}`, `head_dim must be hidden_size / num_attention_heads = ${d / H}`);
+    refuse(
+      where,
+      `head_dim ${headDim} × num_attention_heads ${H} = ${headDim * H} is not hidden_size ${d}`,
+      `head_dim must be hidden_size / num_attention_heads = ${d / H}`,
+    );
   }
   const kv = json.num_key_value_heads;
-  if (kv !== undefined && kv !== null && kv !== H) refuse(where, `num_key_value_heads ${show(kv)} differs from num_attention_heads ${H}`, 'PLDR-LLM attention has one key/value head per query head');
+  if (kv !== undefined && kv !== null && kv !== H)
+    refuse(
+      where,
+      `num_key_value_heads ${show(kv)} differs from num_attention_heads ${H}`,
+      'PLDR-LLM attention has one key/value head per query head',
+    );
 
   const eps = json.layer_norm_eps ?? LAYER_NORM_EPS;
-  if (eps !== LAYER_NORM_EPS) refuse(where, `layer_norm_eps is ${show(eps)}`, `the reference's LayerNorms use ${LAYER_NORM_EPS}`);
+  if (eps !== LAYER_NORM_EPS)
+    refuse(where, `layer_norm_eps is ${show(eps)}`, `the reference's LayerNorms use ${LAYER_NORM_EPS}`);
   const theta = json.rope_theta ?? ROPE_THETA;
   if (theta !== ROPE_THETA) refuse(where, `rope_theta is ${show(theta)}`, `the reference's RoPE uses ${ROPE_THETA}`);
   const scaling = json.rope_scaling;
@@ -165,9 +182,11 @@ export function hfConfigToModel(obj: unknown, where: string): HfConfig {
     const type = isObject(scaling) ? (scaling.rope_type ?? scaling.type) : undefined;
     if (type !== 'default') refuse(where, `rope_scaling is ${show(scaling)}`, 'set rope_scaling to null');
   }
-  if (bool(json, 'tie_word_embeddings', where, false)) refuse(where, 'tie_word_embeddings is true', 'final_layer must have weights of its own');
+  if (bool(json, 'tie_word_embeddings', where, false))
+    refuse(where, 'tie_word_embeddings is true', 'final_layer must have weights of its own');
   for (const flag of ['attention_bias', 'glu_bias', 'final_bias']) {
-    if (!bool(json, flag, where, true)) refuse(where, `${flag} is false`, 'every linear layer of a PLDR-LLM has a bias');
+    if (!bool(json, flag, where, true))
+      refuse(where, `${flag} is false`, 'every linear layer of a PLDR-LLM has a bias');
   }
   const act = json.hidden_act ?? 'silu';
   if (act !== 'silu') refuse(where, `hidden_act is ${show(act)}`, 'the GLUs use silu');
@@ -189,19 +208,27 @@ export function hfConfigToModel(obj: unknown, where: string): HfConfig {
   if (fixedG) config.source = customGType;
   // not a PldrllmConfig field: pldr writes it so a DAG model's regulariser survives a round trip
   const dag = json.DAG_reg_coeffs;
-  if (Array.isArray(dag) && dag.length === 3 && dag.every((c) => typeof c === 'number')) config.DAG_reg_coeffs = [dag[0], dag[1], dag[2]];
+  if (Array.isArray(dag) && dag.length === 3 && dag.every((c) => typeof c === 'number'))
+    config.DAG_reg_coeffs = [dag[0], dag[1], dag[2]];
   applyRopeStyle(config, referenceRope);
   validateConfig(config, where);
 
   const eosRaw = json.eos_token_id === undefined ? HF_DEFAULTS.eos_token_id : json.eos_token_id;
-  const eos = (Array.isArray(eosRaw) ? eosRaw : [eosRaw]).map((v) => tokenId(v, 'eos_token_id', where)).filter((v): v is number => v !== null);
+  const eos = (Array.isArray(eosRaw) ? eosRaw : [eosRaw])
+    .map((v) => tokenId(v, 'eos_token_id', where))
+    .filter((v): v is number => v !== null);
   const tokens: HfTokenIds = {
     pad: tokenId(json.pad_token_id === undefined ? HF_DEFAULTS.pad_token_id : json.pad_token_id, 'pad_token_id', where),
     bos: tokenId(json.bos_token_id === undefined ? HF_DEFAULTS.bos_token_id : json.bos_token_id, 'bos_token_id', where),
     eos,
   };
-  for (const [name, id] of [['pad_token_id', tokens.pad], ['bos_token_id', tokens.bos], ...eos.map((e) => ['eos_token_id', e] as const)] as const) {
-    if (id !== null && id >= config.input_vocab_size) throw new PldrError(`${where}: ${name} ${id} is outside the vocabulary (vocab_size ${config.input_vocab_size})`);
+  for (const [name, id] of [
+    ['pad_token_id', tokens.pad],
+    ['bos_token_id', tokens.bos],
+    ...eos.map((e) => ['eos_token_id', e] as const),
+  ] as const) {
+    if (id !== null && id >= config.input_vocab_size)
+      throw new PldrError(`${where}: ${name} ${id} is outside the vocabulary (vocab_size ${config.input_vocab_size})`);
   }
   return {config, architecture, referenceRope, customGType, tokens, json};
 }
@@ -236,7 +263,12 @@ export function modelConfigToHf(cfg: ModelConfig, opts: HfConfigOptions = {}): R
   const customG = opts.customGType ?? customGTypeOf(cfg);
   const H = cfg.num_heads;
   const fixedG = cfg.variant === 'v510G';
-  const tokens = {pad: HF_DEFAULTS.pad_token_id, bos: HF_DEFAULTS.bos_token_id, eos: [HF_DEFAULTS.eos_token_id], ...opts.tokens};
+  const tokens = {
+    pad: HF_DEFAULTS.pad_token_id,
+    bos: HF_DEFAULTS.bos_token_id,
+    eos: [HF_DEFAULTS.eos_token_id],
+    ...opts.tokens,
+  };
   const out: Record<string, unknown> = {
     A_dff: fixedG ? 0 : cfg.A_dff,
     architectures: [opts.architecture ?? HF_CAUSAL_LM],
@@ -272,7 +304,11 @@ export function modelConfigToHf(cfg: ModelConfig, opts: HfConfigOptions = {}): R
     ...(cfg.DAG_reg_coeffs ? {DAG_reg_coeffs: [...cfg.DAG_reg_coeffs]} : {}),
     ...opts.extra,
   };
-  return Object.fromEntries(Object.keys(out).sort().map((k) => [k, out[k]]));
+  return Object.fromEntries(
+    Object.keys(out)
+      .sort()
+      .map((k) => [k, out[k]]),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,7 +329,8 @@ export const HF_SCORE = /^score\.(weight|bias)$/;
  * Causal-LM names are the reference's; a bare PldrllmModel's lack the `decoder.` prefix.
  */
 export function hfKeyToRef(key: string): string | undefined {
-  const full = key.startsWith(HF_BASE_PREFIX) || key.startsWith('final_layer.') || HF_SCORE.test(key) ? key : HF_BASE_PREFIX + key;
+  const full =
+    key.startsWith(HF_BASE_PREFIX) || key.startsWith('final_layer.') || HF_SCORE.test(key) ? key : HF_BASE_PREFIX + key;
   if (full === HF_G_VALUES || full === HF_G_STATUS || HF_SCORE.test(full)) return undefined;
   return full;
 }
