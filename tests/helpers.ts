@@ -17,7 +17,7 @@ export const REFERENCE = join(ROOT, 'fixtures', 'reference');
 /** ../shared beside the checkout: present on developers' machines and in CI, never on a user's. */
 export const SHARED = resolve(ROOT, '..', 'shared');
 
-/** The paper tokenizer's first six pieces and their SentencePiece types (spec §2). */
+/** The paper tokenizer's first six pieces and their SentencePiece types (docs/spec.md §2). */
 export const SPECIAL_PIECES = ['[PAD]', '[UNK]', '[START]', '[END]', '[SEP]', '[CLS]'];
 export const SPECIAL_TYPES = ['control', 'unknown', 'control', 'control', 'user_defined', 'user_defined'];
 
@@ -94,7 +94,7 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
  * negative power (T15): there the float32 reference itself is 1.2e-4 (relative) from an exact
  * float64 evaluation in A_P of layer 1, and 2.4e-5 in the logits — above the spec's 1e-4 and 2e-5.
  * We apply the fixtures' own policy, 10 × the reference's float32 noise, measured on this batch
- * (float64 evaluation of spec §3 in torch 1.13, float32-rounded √d and √d_k).
+ * (float64 evaluation of docs/spec.md §3 in torch 1.13, float32-rounded √d and √d_k).
  */
 export const TRAIN_BATCH_TOL = {logits: 2.4e-4, A_P_rel: 1.2e-3};
 

@@ -27,7 +27,7 @@ export function renderReport(r: DeductiveReport & {mode?: string; tokens?: numbe
     r.mode === 'none'
       ? `last call of a ${r.tokens}-token greedy run without caches`
       : 'the prompt pass (KV- and G-cache on)';
-  out.push(`\nDeductive outputs (spec §7), from ${src}; H ${r.H}, d_k ${r.dk}`);
+  out.push(`\nDeductive outputs (docs/spec.md §7), from ${src}; H ${r.H}, d_k ${r.dk}`);
   out.push('\nRMSE between heads');
   out.push(
     table(

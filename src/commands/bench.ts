@@ -17,7 +17,7 @@ export default class Bench extends PldrCommand {
 backend, CPU, memory, Node and tfjs versions, git commit), <name>.md (a readable summary) and a chart
 (<name>.svg and <name>.png):
 
-  paper    the paper's inference-time experiment (spec §9): prompt "Write a letter requesting people use
+  paper    the paper's inference-time experiment (docs/spec.md §9): prompt "Write a letter requesting people use
            language models responsibly.", temperature 1.0, top-k 0, top-p 0.8, exactly --tokens new
            tokens (default 100; the end token is suppressed so no run stops early), in the modes
            none, kv, kv+g, g and ext-g (an external G list with the KV-cache). Reports median, min, max

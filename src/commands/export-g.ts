@@ -31,7 +31,7 @@ paper's Gi models) and takes each layer's A_LM and G_LM (and A, A_P on request),
 prompt, prompt ids, date) or, with --format pkl, as the reference's pickled list (pairs for
 Gcachelst_init, or with --pkl-list tensors the G_LM list that v510G takes as Gcachelst).
 --to-gi writes a PLDRv51Gi model directory: every weight except the metric learner and PLGA, plus G.
---report prints the deductive-output metrics of spec §7; --compare and --prompts measure how much
+--report prints the deductive-output metrics of docs/spec.md §7; --compare and --prompts measure how much
 G_LM differs between two files, or moves across many prompts.`;
 
   static override examples = [
@@ -73,7 +73,7 @@ G_LM differs between two files, or moves across many prompts.`;
       description: 'let --to-gi replace a non-empty folder (once the new model is complete)',
       default: false,
     }),
-    report: Flags.boolean({description: 'print the deductive-output report (spec §7)', default: false}),
+    report: Flags.boolean({description: 'print the deductive-output report (docs/spec.md §7)', default: false}),
     'report-mode': Flags.string({
       description: 'kv+g: the prompt pass; none: the last call of a greedy run without caches',
       options: ['kv+g', 'none'],

@@ -25,7 +25,7 @@ const GIVEN_FLAGS = [
 export default class Generate extends PldrCommand {
   static override summary = 'Generate text (or token ids) from a PLDR-LLM, with the cache mode of your choice.';
 
-  static override description = `Runs the reference's generation loop (spec §5): the prompt call, then one call per new token,
+  static override description = `Runs the reference's generation loop (docs/spec.md §5): the prompt call, then one call per new token,
 with temperature → top-p → top-k filtering exactly as the reference applies them, stopping after [END].
 Same seed and settings give the same text, run after run.
 

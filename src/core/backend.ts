@@ -1,5 +1,5 @@
 /**
- * Choosing and initialising the tfjs backend (design.md §2).
+ * Choosing and initialising the tfjs backend (docs/design.md §2).
  *
  * wasm is the default: it ships its .wasm in the npm package and is ~40x faster than the pure-JS
  * cpu backend on matMul. It lacks a few kernels the model's gradients need; we register them here.

@@ -75,7 +75,7 @@ export function pooledPosition(ids: readonly number[], pad: number | null): numb
 }
 
 /**
- * The base model's last hidden state for one sequence, on the host: [L][d]. The mask is spec §3.7's
+ * The base model's last hidden state for one sequence, on the host: [L][d]. The mask is docs/spec.md §3.7's
  * (look-ahead, and keys with the padding id 0 blocked): what Transformers applies to a padded row
  * with its attention mask, and the plain causal mask for a text without padding (the pipeline's case).
  */

@@ -20,7 +20,7 @@ export type Variant = 'v510' | 'v510_dag' | 'v510G';
 export const VARIANTS: readonly Variant[] = ['v510', 'v510_dag', 'v510G'];
 
 /**
- * How RoPE pairs a head's components (spec §3.4; rope.ts): 'reference' is the reference's
+ * How RoPE pairs a head's components (docs/spec.md §3.4; rope.ts): 'reference' is the reference's
  * interleaved (2i, 2i+1) pairing (PLDR-LLM v51, Transformers' `reference_rope: true`), 'neox' the
  * GPT-NeoX rotate-half pairing (i, i + d_k/2) of PLDR-LLM v52 (`reference_rope: false`).
  */
@@ -246,7 +246,7 @@ export function validateConfig(cfg: ModelConfig, where = 'config'): ModelConfig 
 }
 
 // ---------------------------------------------------------------------------------------------
-// What any model pldr handles must fit in, whatever the backend (issue 11: refuse, don't crash)
+// What any model pldr handles must fit in, whatever the backend (refuse, don't crash)
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -636,7 +636,7 @@ const PRESET_LIST: Preset[] = [
   gi('PLDRv51Gi-DAG-106M', 5, 14, 'PLDRv51-DAG-110M'),
   g('PLDRv51G-106M-1', 'PLDRv51-110M-1', 'G_LM of PLDRv51-110M-1'),
   g('PLDRv51G-106M-2', 'identity', 'identity (standard SDPA with RoPE)'),
-  g('PLDRv51G-106M-3', 'random', '"random" (spec §5.6)'),
+  g('PLDRv51G-106M-3', 'random', '"random" (docs/spec.md §5.6)'),
   // CPU presets. The vocabulary stays 32000 so the paper tokenizer works as is; the output layer
   // then dominates both the count and the step time, which is what a small model costs anyway.
   {

@@ -1,5 +1,5 @@
 /**
- * The G-cache as an artifact (spec §4.1, §5.4, §7): infer A, A_LM, A_P and G_LM once from a prompt
+ * The G-cache as an artifact (docs/spec.md §4.1, §5.4, §7): infer A, A_LM, A_P and G_LM once from a prompt
  * — the prompt call of generate_text with caches on, which is the call generate_Glst keeps — and
  * hand them over as host arrays (batch row 0, each [H, dk, dk]).
  */
@@ -123,7 +123,7 @@ export interface ExportGOptions {
   toGi?: string;
   /** Let toGi replace a non-empty folder. */
   force: boolean;
-  /** The deductive-output report (spec §7) of the prompt pass (kv+g), or of the last call of a greedy run without caches. */
+  /** The deductive-output report (docs/spec.md §7) of the prompt pass (kv+g), or of the last call of a greedy run without caches. */
   report?: {mode: 'kv+g' | 'none'; tokens: number};
   /** A G file to compare G_LM with. */
   compare?: string;

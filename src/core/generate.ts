@@ -1,5 +1,5 @@
 /**
- * Generation at the level of token ids: the reference's `generate_text` loop (spec §5.2, §4.3).
+ * Generation at the level of token ids: the reference's `generate_text` loop (docs/spec.md §5.2, §4.3).
  *
  *   prompt call: the whole prompt with its mask → keep KV and/or G as the mode says
  *   later calls:  KV held → the one new token, no mask; otherwise the whole sequence, mask rebuilt
@@ -26,7 +26,7 @@ import {createMask} from './model/forward.js';
 import type {PldrModel} from './model/pldr.js';
 import {GREEDY, logSoftmaxAt, Rng, sampleNext, type SamplingOptions, validateSampling} from './sampling.js';
 
-/** Where the external G list becomes a G-cache (spec §4.3): importers of generation find it here too. */
+/** Where the external G list becomes a G-cache (docs/spec.md §4.3): importers of generation find it here too. */
 export {gCacheFromList} from './model/cache.js';
 
 export const CACHE_MODES = ['none', 'kv', 'g', 'kv+g'] as const;
@@ -40,7 +40,7 @@ export interface GenerateOptions {
   greedy?: boolean; // top-k 1, temperature 1, top-p 1 (as the reference)
   seed?: number;
   cache?: CacheMode; // default kv+g
-  /** An external G list: every call uses it, PLGA is bypassed from the first call (spec §4.3). */
+  /** An external G list: every call uses it, PLGA is bypassed from the first call (docs/spec.md §4.3). */
   gInit?: GList;
   endId?: number;
   /** Keep each step's raw last-position logits (tests, probes). */
@@ -103,7 +103,7 @@ export async function generate(model: PldrModel, prompt: number[], opts: Generat
   for (const id of fed)
     if (!Number.isInteger(id) || id < 0 || id >= cfg.input_vocab_size)
       throw new PldrError(`token id ${id} is outside the vocabulary (0..${cfg.input_vocab_size - 1})`);
-  // The last generated token is never fed back, so P + n − 1 positions are used (spec §5.2).
+  // The last generated token is never fed back, so P + n − 1 positions are used (docs/spec.md §5.2).
   if (fed.length + n - 1 > cfg.max_seq_len)
     throw new PldrError(
       fed.length > cfg.max_seq_len

@@ -1,5 +1,5 @@
 /**
- * Next-token sampling for generation (spec §5.1–§5.3, traps T9 and T22): the reference's
+ * Next-token sampling for generation (docs/spec.md §5.1–§5.3, traps T9 and T22): the reference's
  * temperature → top-p → top-k filters on one row of V float32 logits, a seeded RNG and the
  * categorical draw. Plain TypeScript on typed arrays: one row per step, no tensor library.
  *

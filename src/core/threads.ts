@@ -1,5 +1,5 @@
 /**
- * How many threads the tensor backend uses (issue 13): `--threads N` or PLDR_THREADS. Above 1, tfjs's
+ * How many threads the tensor backend uses: `--threads N` or PLDR_THREADS. Above 1, tfjs's
  * threaded wasm build runs XNNPACK's products on N threads and our batched products take a pool of
  * workers (src/core/wasm/pool.ts). What that buys depends on the work, so the default does too:
  * - `compute` (train, eval, classify, export-g, bench train|eval): every core Node reports — the

@@ -1,6 +1,6 @@
 /**
  * The tokenizer: a SentencePiece model, run by the emscripten build of the C++ library
- * (`@sctg/sentencepiece-js`), with the reference's conventions on top (spec §2):
+ * (`@sctg/sentencepiece-js`), with the reference's conventions on top (docs/spec.md §2):
  *
  *   encode(text)    plain SentencePiece ids: no [START], no [END]
  *   tokenize(text)  the reference's tokenize: encode(text) + [END]

@@ -1,5 +1,5 @@
 /**
- * The copy bandwidth of several threads (issue 13): measured with worker threads, and the cached
+ * The copy bandwidth of several threads: measured with worker threads, and the cached
  * step judged against it where the run's products were split over threads, the one-core figure kept.
  */
 import {describe, expect, it} from 'vitest';

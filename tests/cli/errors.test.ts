@@ -1,5 +1,5 @@
 /**
- * Bad input gets one clear line and a non-zero exit, never a stack trace (issue: engine, item 7).
+ * Bad input gets one clear line and a non-zero exit, never a stack trace.
  */
 import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';

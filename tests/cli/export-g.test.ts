@@ -127,7 +127,7 @@ describe('pldr export-g', () => {
     expect(v.overall.perPromptRelFrob).toHaveLength(3);
   });
 
-  it('--report: the spec §7 metrics, checked on a hand-built G with known rank and determinant', () => {
+  it('--report: the docs/spec.md §7 metrics, checked on a hand-built G with known rank and determinant', () => {
     // layer 0: every head u vᵀ (rank 1, λ1 = v·u, singular); layer 1: diag(1..8) in head 0, 2·I in head 1
     const u = [1, 2, 3, 4, 5, 6, 7, 8].map((x) => x / 8);
     const v = [1, -1, 2, -2, 3, -3, 4, 1].map((x) => x / 4);

@@ -1,5 +1,5 @@
 /**
- * A closed output pipe does not stop the work (issue 11, item 6): real processes, real pipes whose
+ * A closed output pipe does not stop the work: real processes, real pipes whose
  * reading end is closed early. Training still ends normally with its checkpoint; generation still
  * finishes; no stack trace, exit 0.
  */

@@ -1,5 +1,5 @@
 /**
- * `pldr train` when things go wrong (issue 11): the --out folder rule, resuming only from a whole
+ * `pldr train` when things go wrong: the --out folder rule, resuming only from a whole
  * checkpoint, the run's own stopping rules on resume, elapsed time, one training per folder (with
  * real processes: a second one refused, a kill -9 not leaving the lock stuck), and one-line refusals
  * before any long work that leave nothing behind.

@@ -41,7 +41,7 @@ function zeroStateDict(cfg: ModelConfig): StateDict {
   return sd;
 }
 
-describe('paper presets (spec §3.15, Table 1)', () => {
+describe('paper presets (docs/spec.md §3.15, Table 1)', () => {
   const TOTALS: Record<string, number> = {
     'PLDRv51-104M': 104_237_120,
     'PLDRv51-110M-1': 109_689_362,

@@ -1,5 +1,5 @@
 /**
- * Comparing G lists (spec §7). Expected values are worked out here by hand or by
+ * Comparing G lists (docs/spec.md §7). Expected values are worked out here by hand or by
  * an independent route (closed forms, the variance shortcut, Σσ² = ‖M‖_F²), never by calling the
  * function under test a second time.
  */

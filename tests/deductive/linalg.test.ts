@@ -1,5 +1,5 @@
 /**
- * The float64 linear algebra under the deductive metrics (spec §7, T14). Expected values are worked out here by hand or by
+ * The float64 linear algebra under the deductive metrics (docs/spec.md §7, T14). Expected values are worked out here by hand or by
  * an independent route (closed forms, the variance shortcut, Σσ² = ‖M‖_F²), never by calling the
  * function under test a second time.
  */

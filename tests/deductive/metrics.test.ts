@@ -1,5 +1,5 @@
 /**
- * The per-layer deductive metrics (spec §7, T14, T15). Expected values are worked out here by hand or by
+ * The per-layer deductive metrics (docs/spec.md §7, T14, T15). Expected values are worked out here by hand or by
  * an independent route (closed forms, the variance shortcut, Σσ² = ‖M‖_F²), never by calling the
  * function under test a second time.
  */

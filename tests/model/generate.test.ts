@@ -105,7 +105,7 @@ for (const name of ['tiny-public', 'tiny-G-identity', 'tiny-G-random'] as const)
 }
 
 describe('a cache that is not used would be caught', () => {
-  it('v510 nocache and kv differ on these untrained weights (different functions, spec §4.4)', async () => {
+  it('v510 nocache and kv differ on these untrained weights (different functions, docs/spec.md §4.4)', async () => {
     const f = fixture('tiny-public');
     const model = loadModel(f.checkpoint);
     const prompt = f.json.generation.gen.prompt_ids;

@@ -1,5 +1,5 @@
 /**
- * External G and PLDRv51Gi (spec §4.3, §4.4 items 3 and 7, §5.5, A20): a Gi model built from
+ * External G and PLDRv51Gi (docs/spec.md §4.3, §4.4 items 3 and 7, §5.5, A20): a Gi model built from
  * tiny-public and its empty-prompt G computes the same function as tiny-public given that G.
  */
 import {mkdtempSync, rmSync} from 'node:fs';

@@ -1,4 +1,4 @@
-/** Initialisation distributions of spec §3.13, the W_v quirk included (T1). */
+/** Initialisation distributions of docs/spec.md §3.13, the W_v quirk included (T1). */
 import {describe, expect, it} from 'vitest';
 
 import {getPreset, stateDictSpec} from '../../src/core/config.js';

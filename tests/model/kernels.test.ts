@@ -133,7 +133,7 @@ describe('PldrLayerNorm', () => {
 });
 
 describe('PldrCachedAttention: one token over an in-place KV-cache', () => {
-  // The reference's step (spec §3.7): append k, v to the cache, S = qG·Kᵀ/√dk, O = softmax(S)·V.
+  // The reference's step (docs/spec.md §3.7): append k, v to the cache, S = qG·Kᵀ/√dk, O = softmax(S)·V.
   function reference(qG: tf.Tensor4D, K: tf.Tensor4D, V: tf.Tensor4D) {
     // qG [B, H, 1, dk]; K, V [B, n, H, dk] (the concatenated cache)
     const dk = qG.shape[3];

@@ -1,5 +1,5 @@
 /**
- * A batch's PLGA (spec §3.6) and a given G on inference: the [1, H, dk, dk] parameters are copied
+ * A batch's PLGA (docs/spec.md §3.6) and a given G on inference: the [1, H, dk, dk] parameters are copied
  * per row, not broadcast (Tile and broadcasting Pow/Add run element by element on wasm, ~100× the
  * cost at batch 8 of a 104M model). Copying must not move a bit: each row equals its own call.
  */

@@ -1,5 +1,5 @@
 /**
- * The kernel pool (wasm/pool.ts, issue 13): a job cut over threads gives the bits of one thread,
+ * The kernel pool (wasm/pool.ts): a job cut over threads gives the bits of one thread,
  * directly on a shared memory of our own, and through the batched products of the threaded wasm
  * backend (a child process per thread count on the built code, as tests/model/threads.test.ts).
  */

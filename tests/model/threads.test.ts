@@ -1,5 +1,5 @@
 /**
- * --threads / PLDR_THREADS (issue 13): the flag's validation, and that the products give the same
+ * --threads / PLDR_THREADS: the flag's validation, and that the products give the same
  * bits at 1 and 2 threads. The wasm module is made once per process, so each thread count runs in
  * a child process on the built code (dist/, as the CLI tests).
  */

@@ -148,7 +148,7 @@ describe.skipIf(!HAVE_PAPER)('paper tokenizer against the C++ library', () => {
     tok = await Tokenizer.load(PAPER_MODEL);
   });
 
-  it('has the vocabulary, special ids and settings of spec §2', () => {
+  it('has the vocabulary, special ids and settings of docs/spec.md §2', () => {
     expect(tok.vocabSize).toBe(32000);
     expect(tok.vocabSize).toBe(exp.special.vocab_size);
     expect([tok.padId, tok.unkId, tok.bosId, tok.endId]).toEqual([0, 1, 2, 3]);

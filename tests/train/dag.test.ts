@@ -1,5 +1,5 @@
 /**
- * The DAG regulariser (spec §6.7, Appendix A15, A16): its terms and loss against the reference, and
+ * The DAG regulariser (docs/spec.md §6.7, Appendix A15, A16): its terms and loss against the reference, and
  * expm with its gradient against a float64 reference.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -18,7 +18,7 @@ import {f, rel, rows, scalar, tarInp, tarReal} from './recipe-fixture.js';
 // DAG regulariser (A15, A16)
 
 /**
- * A float64 evaluation of spec §3 on input.train_ids (numpy/scipy port of the forward, checked
+ * A float64 evaluation of docs/spec.md §3 on input.train_ids (numpy/scipy port of the forward, checked
  * against the fixture's forward64.logits to 1e-13; scipy.linalg.expm in float64). It shows the
  * reference's own float32 noise on this batch: its A_P of layer 1 is 1.2e-4 (relative) from exact
  * (TRAIN_BATCH_TOL), which moves its dagG by 3.8e-5 relative and its loss_total by 3.6e-6 — more
@@ -179,7 +179,7 @@ function expm64(m: Float64Array, n: number): Float64Array {
   for (let i = 0; i < sq; i++) r = matmul64(r, r, n);
   return r;
 }
-/** d(X) of spec §6.7 for matrices X [count, n, n] in float64. */
+/** d(X) of docs/spec.md §6.7 for matrices X [count, n, n] in float64. */
 function dag64(x: Float64Array, count: number, n: number): number {
   let s = 0;
   for (let c = 0; c < count; c++) {
@@ -231,7 +231,7 @@ describe('expm (wasm)', () => {
     });
   });
 
-  it('the gradient of d_X matches finite differences and the analytic gradient of spec §6.7', () => {
+  it('the gradient of d_X matches finite differences and the analytic gradient of docs/spec.md §6.7', () => {
     expect(new Set(squarings).size, `squarings ${squarings}`).toBe(3);
     const g = tf.tidy(() =>
       tf

@@ -1,5 +1,5 @@
 /**
- * The learning-rate schedule (spec §6.6, Appendix A14, T6): its multipliers, the first update at
+ * The learning-rate schedule (docs/spec.md §6.6, Appendix A14, T6): its multipliers, the first update at
  * lr 0, and three scheduled steps against the reference.
  */
 import {beforeAll, describe, expect, it} from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * Training steps (spec §6.2–§6.5, Appendix A12, A13): loss and accuracy, gradients, clipping by
+ * Training steps (docs/spec.md §6.2–§6.5, Appendix A12, A13): loss and accuracy, gradients, clipping by
  * value, one AdamW step on wasm and cpu; skipped non-finite steps, gradient accumulation, the
  * optimiser's state and tensor bookkeeping.
  */

@@ -1,5 +1,5 @@
 /**
- * The paper's inference-time experiment (spec §9, Appendix B; design.md §4), reproducible on any
+ * The paper's inference-time experiment (docs/spec.md §9, Appendix B; docs/design.md §4), reproducible on any
  * machine: generate exactly `newTokens` tokens from the paper prompt with temperature 1.0, top-k 0
  * and top-p 0.8, in each cache mode, for trained model directories or for presets with seeded
  * random weights (timing does not depend on the weights), and report the ratios the paper states
@@ -596,9 +596,9 @@ export function paperRatios(scenarios: PaperScenario[], models: BenchModelInfo[]
 
 function paperNotes(models: BenchModelInfo[]): string[] {
   const notes = [
-    'Absolute times depend on the machine, the backend and its load; compare ratios measured in the same run (spec §9).',
+    'Absolute times depend on the machine, the backend and its load; compare ratios measured in the same run (docs/spec.md §9).',
     'The paper stops on [END]; here the end token is suppressed so that every generation has the same length and ms per token is comparable across modes.',
-    'The SDPA baselines run through this engine as PLDRv51G with G = identity (spec §1): attention is softmax(Q·I·Kᵀ/√d_k)·V, so they do one more small product per layer than a dedicated SDPA kernel would.',
+    'The SDPA baselines run through this engine as PLDRv51G with G = identity (docs/spec.md §1): attention is softmax(Q·I·Kᵀ/√d_k)·V, so they do one more small product per layer than a dedicated SDPA kernel would.',
     "Ratios against a baseline use the PLDR model's KV+G time and the baseline's KV time (a constant-G model has nothing else to cache), as the paper compared both caches on against GPT-Neo with use_cache=True.",
     'ext-g includes handing the G list to the backend at the start of every generation (N·H·d_k² floats per tensor), as generate takes it from the host.',
   ];

@@ -71,7 +71,7 @@ export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freez
   ),
 );
 
-/** Short names the issue uses. */
+/** Short names people use for the paper's models. */
 const ALIASES: Record<string, string> = {
   'pldrv51-110m': 'PLDRv51-110M-1',
   sdpa: 'SDPA-110M',

@@ -1,5 +1,5 @@
 /**
- * The paper's inference-time protocol (spec §9, Appendix B): the prompt, the sampling settings, the number of new
+ * The paper's inference-time protocol (docs/spec.md §9, Appendix B): the prompt, the sampling settings, the number of new
  * tokens, and the timing modes every suite shares.
  */
 import {PldrError} from '../errors.js';

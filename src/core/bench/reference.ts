@@ -17,7 +17,7 @@ import type {BenchModelInfo} from './paper.js';
 
 /** Where Debian's PyTorch lives (the `python3` on PATH may be another one). */
 export const DEFAULT_PYTHON = '/usr/bin/python3';
-/** The issue's reference: PyTorch on 2 threads. */
+/** The reference as it was timed: PyTorch on 2 threads. */
 export const DEFAULT_REFERENCE_THREADS = 2;
 /** In a checkout: src/core/bench/ or dist/core/bench/ → scripts/ (not shipped in the npm package). */
 export const REFERENCE_SCRIPT = fileURLToPath(new URL('../../../scripts/torch-reference.py', import.meta.url));

@@ -1,5 +1,5 @@
 /**
- * Cost of a generated token against its position (design.md §4, issue "scaling"): generate up to
+ * Cost of a generated token against its position (docs/design.md §4): generate up to
  * max_seq_len (or a cap) with the end token suppressed and record every step's time. Without a
  * cache a step reruns the whole sequence, so its cost grows with the position; with the KV-cache
  * a step feeds one token, so it should stay nearly flat (attention over the cache grows, slowly).

@@ -3,7 +3,7 @@
  * clipping by value, AdamW) on random token windows, for a few configurations. The data does not
  * change the cost of a step, so no corpus is needed.
  *
- * The `ref-small` configuration is the one the authors' implementation was timed on (issue 7):
+ * The `ref-small` configuration is the one the authors' implementation was timed on:
  * 4 layers, 4 heads, d_model 128, A_dff 42, 8 residual units of 2 GLUs, vocabulary 8000,
  * batch 8 × context 256. With `reference`, the reference (scripts/torch-reference.py, PyTorch) is
  * timed on every configuration right after pldr, and the target is judged against it.
@@ -54,7 +54,7 @@ const REF_SMALL: ModelConfig = validateConfig(
   'bench preset ref-small',
 );
 
-/** The reference's figure for ref-small on this machine type, quoted in issue 13 (PyTorch 1.13, OpenBLAS, 2 threads). */
+/** The reference's figure for ref-small, measured once on a 2-core machine of this type (PyTorch 1.13, OpenBLAS, 2 threads). */
 export const REFERENCE_TRAIN = {tokens_s: 1714};
 
 /**
@@ -263,8 +263,8 @@ export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBench
 }
 
 /**
- * Training at least as fast as the reference (issue 13): every configuration the reference was
- * run on in this run; without it, ref-small at 8 × 256 against the figure quoted in the issue.
+ * Training at least as fast as the reference: every configuration the reference was
+ * run on in this run; without it, ref-small at 8 × 256 against that fixed figure.
  */
 export function trainTargets(runs: TrainBenchRun[]): Target[] {
   const out: Target[] = [];
@@ -289,7 +289,7 @@ export function trainTargets(runs: TrainBenchRun[]): Target[] {
         measured: `${ratio.toFixed(2)}× (${measured}; the reference ${REFERENCE_TRAIN.tokens_s} tokens/s)`,
         goal: '≥ 1.0×',
         met: ratio >= 1,
-        note: 'the reference figure is the one quoted in the issue, not re-measured in this run (--reference measures it)',
+        note: 'the reference figure is a fixed one measured earlier on a 2-core machine, not re-measured in this run (--reference measures it)',
       });
     }
   }

@@ -1,5 +1,5 @@
 /**
- * Comparing G lists (spec §7): how far one per-layer G_LM list lies from another (compareG), and how
+ * Comparing G lists (docs/spec.md §7): how far one per-layer G_LM list lies from another (compareG), and how
  * much G_LM moves across prompts (gVariation, the quantitative test of the paper's invariance
  * claim). Plain numbers, which may be non-finite: see json.ts before serialising.
  */

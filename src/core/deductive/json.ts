@@ -1,5 +1,5 @@
 /**
- * JSON-safe numbers for the deductive report (spec §7). JSON.stringify turns a number that is not
+ * JSON-safe numbers for the deductive report (docs/spec.md §7). JSON.stringify turns a number that is not
  * finite into null, which would lose the difference between +∞ (e.g. A_P overflowing at the 1e-9
  * floor, T15) and a 0/0; here such numbers are written as the strings "inf", "-inf" and "nan" (type
  * `JsonNum`), so an exact-singular determinant reads `log10: "-inf"`, `value: 0`. `compareG`,

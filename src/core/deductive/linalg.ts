@@ -1,5 +1,5 @@
 /**
- * Dense linear algebra in float64 for the deductive metrics (spec §7, trap T14): ln|det| by LU,
+ * Dense linear algebra in float64 for the deductive metrics (docs/spec.md §7, trap T14): ln|det| by LU,
  * singular values by one-sided Jacobi, the dominant eigenvalue and the Perron root by power
  * iteration, row statistics. Matrices are row-major host arrays (any ArrayLike<number>; Float32Array
  * inputs are widened exactly). No tensor library, no printing; inputs are never modified.

@@ -1,5 +1,5 @@
 /**
- * The deductive-output metrics of spec §7 (traps T14 and T15) on per-layer host arrays: RMSE between
+ * The deductive-output metrics of docs/spec.md §7 (traps T14 and T15) on per-layer host arrays: RMSE between
  * heads, the maximum |det| and its two print styles, the spectral facts the paper states about a
  * G_LM head, and A_LM's positivity. Computed in float64 whatever the input type; the linear algebra
  * underneath is in linalg.ts.
@@ -104,7 +104,7 @@ export interface MaxAbsDet {
   perLayer: Array<{log10: number; head: number}>;
 }
 
-/** max over layers ℓ and heads h of |det X_h^(ℓ)|, through log|det| (spec §7, T14). */
+/** max over layers ℓ and heads h of |det X_h^(ℓ)|, through log|det| (docs/spec.md §7, T14). */
 export function maxAbsDet(layers: ArrayLike<number>[], H: number, dk: number): MaxAbsDet {
   checkDims(H, dk, 'maximum |det|');
   let best = -Infinity;
@@ -214,7 +214,7 @@ export interface SpectralFacts {
   rowSpread: number;
 }
 
-/** Spectral facts of one n×n head G (spec §7, "Spectral facts"). */
+/** Spectral facts of one n×n head G (docs/spec.md §7, "Spectral facts"). */
 export function spectralFacts(G: ArrayLike<number>, n: number, opts: IterationOptions = {}): SpectralFacts {
   const sv = singularValues(G, n, n);
   const s1 = sv[0];

@@ -1,5 +1,5 @@
 /**
- * The spec §7 report for one set of deductive outputs (A, A_LM, A_P, G_LM per layer): the metrics of
+ * The docs/spec.md §7 report for one set of deductive outputs (A, A_LM, A_P, G_LM per layer): the metrics of
  * metrics.ts gathered per layer and overall into one object that survives JSON.stringify unchanged
  * (non-finite numbers as json.ts writes them; null marks a value that could not be established, with
  * the reasons beside it).
@@ -48,7 +48,7 @@ export interface StatMin extends Stat {
 }
 
 export interface OutputReport {
-  /** spec §7: per layer RMSE_ℓ, and pooled sqrt(mean RMSE_ℓ²). */
+  /** docs/spec.md §7: per layer RMSE_ℓ, and pooled sqrt(mean RMSE_ℓ²). */
   rmse: {perLayer: JsonNum[]; pooled: JsonNum};
   maxAbsDet: {
     value: JsonNum;
@@ -405,7 +405,7 @@ function almReport(layers: ArrayLike<number>[], H: number, dk: number, opts: Rep
 }
 
 /**
- * The spec §7 report for one set of deductive outputs: per output present, the per-layer and
+ * The docs/spec.md §7 report for one set of deductive outputs: per output present, the per-layer and
  * pooled RMSE between heads, the maximum |det| (value, log10, where, both print styles); for G_LM
  * the spectral summary per layer and overall; for A_LM positivity and Perron facts. The result is
  * JSON-safe (see the module comment).

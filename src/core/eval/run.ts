@@ -1,5 +1,5 @@
 /**
- * Evaluating a model on loaded tasks in one setting (issue: pldr eval; settings compared and the
+ * Evaluating a model on loaded tasks in one setting (settings compared and the
  * invariance check: invariance.ts). The full forward is not causal (A sums over every input position), so padding
  * a request would change A and every log-likelihood: requests are never padded. In full mode, those
  * of equal input length may share one forward of batch B (`batchSize`; each row is the one-request

@@ -213,7 +213,7 @@ export class CachedScorer {
     // first continuation token from the context's last row; then each predecessor fed alone
     const rows = new Float32Array(cont.length * V);
     rows.set(pass.logits, 0);
-    // A G-cache returns itself (spec §4.1), so pass.g serves every step; only the KV-cache grows.
+    // A G-cache returns itself (docs/spec.md §4.1), so pass.g serves every step; only the KV-cache grows.
     let kv = pass.kv;
     const steps: ForwardResult[] = [];
     try {

@@ -1,5 +1,5 @@
 /**
- * The eight zero-shot benchmarks of the paper (spec §8), built exactly as EleutherAI
+ * The eight zero-shot benchmarks of the paper (docs/spec.md §8), built exactly as EleutherAI
  * lm-evaluation-harness v0.4.3 (the authors' fork) builds them: validation of one document in its
  * Hugging Face schema, the context string (`fewshot_context` with 0 shots = `doc_to_text`), the
  * choices (`doc_to_choice`), the gold index (`doc_to_target`) and the loglikelihood requests
@@ -48,7 +48,7 @@ export const TASK_NAMES = [
 ] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
-/** The paper's columns, in its order (spec §8): Avg-1 = mean of the first seven, Avg-2 = of all eight. */
+/** The paper's columns, in its order (docs/spec.md §8): Avg-1 = mean of the first seven, Avg-2 = of all eight. */
 export const PAPER_ORDER: readonly TaskName[] = [
   'arc_challenge',
   'arc_easy',

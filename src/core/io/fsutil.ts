@@ -154,7 +154,7 @@ export function fsMessage(e: unknown): string {
 }
 
 /**
- * Where a command may write a folder (issue 11: never destroy what we did not create).
+ * Where a command may write a folder (never destroy what we did not create).
  *
  * - `dir` must not be, contain, or lie inside any of `inputs` (a command never writes into its own input);
  * - a missing or empty folder is fine; a non-empty one is refused unless `force` (the user asked to

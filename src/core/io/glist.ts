@@ -1,5 +1,5 @@
 /**
- * External / predefined G lists (spec §5.6). Three list formats exist and must not be confused:
+ * External / predefined G lists (docs/spec.md §5.6). Three list formats exist and must not be confused:
  * a list of tensors G_LM (v510G construction), a list of [A_LM, G_LM] pairs (v510 external
  * G-cache) and a list of [A_LM, G_LM, A_P] triples (DAG external G-cache).
  *

@@ -1,5 +1,5 @@
 /**
- * The older Hub layout of the authors' models (issue 12): one folder holding
+ * The older Hub layout of the authors' models: one folder holding
  *
  *   <name>-model-checkpoint.pth      the reference's checkpoint (model_state_dict, loss, accuracy)
  *   <name>_hyperparameters.py        the hpdict, as Python source: read as data, never run (pyliteral.ts)

@@ -1,5 +1,5 @@
 /**
- * Model files (design.md §3): a model directory (config.json, model.safetensors, optional
+ * Model files (docs/design.md §3): a model directory (config.json, model.safetensors, optional
  * tokenizer.model) or a reference checkpoint (.pth + its hparams.json). Everything is read into
  * host memory and checked against the hyper-parameters before a tensor reaches the backend.
  *
@@ -325,7 +325,7 @@ export function writeReferenceCheckpoint(dst: string, f: ModelFiles): string[] {
   return written;
 }
 
-/** Keys that a Gi model drops from its source (spec §5.5). */
+/** Keys that a Gi model drops from its source (docs/spec.md §5.5). */
 export function isPlgaKey(key: string): boolean {
   return key.includes('reslayerAs') || key.includes('plgatt_layer') || key.includes('mha1.layernorm1');
 }

@@ -2,7 +2,7 @@
  * Reading a model's hyper-parameters without touching its weights: from a model directory's
  * config.json (our format), or from the hparams.json that sits next to a reference .pth.
  *
- * config.json format (design.md §3):
+ * config.json format (docs/design.md §3):
  *   {"format": "pldr-llm", "format_version": 1, "variant": "v510",
  *    "hparams": {reference hpdict names ...},
  *    "special_tokens": {"pad": 0, "unk": 1, "start": 2, "end": 3},

@@ -1,6 +1,6 @@
 /**
  * Python source read as data, never run: the `<name>_hyperparameters.py` files of the older Hub
- * layout (issue 12). Nothing here evaluates, imports or calls anything; the file is tokenized and
+ * layout. Nothing here evaluates, imports or calls anything; the file is tokenized and
  * only a small data subset of Python is understood:
  *
  *   values      numbers (ints, floats, hex/octal/binary, underscores, exponents), strings (quotes,

@@ -1,10 +1,10 @@
 /**
- * The caches of a model call (spec §4): the KV-cache, the G-cache and the in-place KV buffer.
+ * The caches of a model call (docs/spec.md §4): the KV-cache, the G-cache and the in-place KV buffer.
  *
  * Per layer, the KV-cache holds the rotated keys K̃ and the values Vv of every position seen so far
  * (and, for v510, the metric learner's A from the prompt: it is never recomputed). The G-cache holds
  * what PLGA made from that A — A_LM and G_LM, and A_P for the DAG variant — so a call given it skips
- * the metric learner and PLGA altogether. The cache modes of generation (spec §4.3), per call:
+ * the metric learner and PLGA altogether. The cache modes of generation (docs/spec.md §4.3), per call:
  *
  *   mode       prompt call                           each later call (one new token unless "none")
  *   none       whole prompt, mask; keeps nothing     whole sequence again, mask rebuilt; keeps nothing
@@ -62,7 +62,7 @@ export interface GCache {
   A_P?: tf.Tensor4D;
 }
 
-/** The G-cache a call's deductive outputs give for the next call (spec §5.2 step 4.4): [A_LM, G_LM (, A_P)]. */
+/** The G-cache a call's deductive outputs give for the next call (docs/spec.md §5.2 step 4.4): [A_LM, G_LM (, A_P)]. */
 export function gCacheOf(deductive: Deductive[]): GCache[] {
   return deductive.map((d) => ({A_LM: d.A_LM, G_LM: d.G_LM, ...(d.A_P ? {A_P: d.A_P} : {})}));
 }
@@ -99,7 +99,7 @@ export function kvBufferOf(kv: KVCache[], capacity: number): KVBuffer {
 }
 
 /**
- * An external G list as the per-layer G-cache of this model (spec §4.3, §5.6). Accepts bare G_LM
+ * An external G list as the per-layer G-cache of this model (docs/spec.md §4.3, §5.6). Accepts bare G_LM
  * lists (A_LM then zero, as in the reference's NAB lists), pairs, and triples; a DAG model without
  * A_P in the list gets A_LM^∘P.
  */

@@ -1,5 +1,5 @@
 /**
- * The PLDR-LLM forward pass, read top to bottom as spec §3 and §4.2 write it: embedding, then per
+ * The PLDR-LLM forward pass, read top to bottom as docs/spec.md §3 and §4.2 write it: embedding, then per
  * decoder layer the projections and RoPE, the metric learner, PLGA, attention through G_LM and the
  * feed-forward block, then the output layer. One file for the mathematics; the weights it reads are
  * prepared in weights.ts, the caches it reads and returns are described in cache.ts.
@@ -26,11 +26,11 @@ import type {Glu, LayerWeights, Norm, Plga, Weights} from './weights.js';
 // ---------------------------------------------------------------------------------------------
 // Constants
 
-/** LayerNorm's ε, everywhere (spec §0). */
+/** LayerNorm's ε, everywhere (docs/spec.md §0). */
 export const LN_EPS = 1e-6;
-/** Added to A_LM so that its power A_LM^∘P stays finite (spec §3.6). */
+/** Added to A_LM so that its power A_LM^∘P stays finite (docs/spec.md §3.6). */
 export const A_LM_FLOOR = Math.fround(1e-9);
-/** What a blocked position adds to its score before the softmax (spec §3.7). */
+/** What a blocked position adds to its score before the softmax (docs/spec.md §3.7). */
 const MASK_NEG = -1e9;
 
 // ---------------------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ interface Hidden {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Basic operators (spec §0)
+// Basic operators (docs/spec.md §0)
 
 /**
  * LayerNorm over the last axis, biased variance, ε = LN_EPS; LN(x + r) with a residual.
@@ -391,7 +391,7 @@ export function decodeStep(
   };
 }
 
-/** The standard mask of spec §3.7: max(key padding (id 0), look-ahead), 1 = blocked, [B, 1, L, L]. */
+/** The standard mask of docs/spec.md §3.7: max(key padding (id 0), look-ahead), 1 = blocked, [B, 1, L, L]. */
 export function createMask(ids: number[][]): tf.Tensor4D {
   const B = ids.length;
   const L = ids[0]!.length;

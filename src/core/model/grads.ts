@@ -2,7 +2,7 @@
  * Matrix products with hand-written gradients (training runs through these; inference too, where
  * the gradient wrapper costs nothing). tfjs's own gradients multiply by transposed operands
  * (transposeA/B), which the wasm backend runs far slower than plain products: each gradient here
- * transposes explicitly first and multiplies plainly (design.md §2).
+ * transposes explicitly first and multiplies plainly (docs/design.md §2).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -59,7 +59,7 @@ const batchMatMul = tf.customGrad((a, b, save) => {
  * a @ b over leading batch dims, which may broadcast (size 1 against size n): a [..., m, k],
  * b [..., k, n] → [..., m, n]. One matrix is a 2-D matMul. Several go to our batched kernel on
  * wasm, which beat both tfjs's own batched matMul and one 2-D matMul per matrix at every size
- * measured, from a decode step's heads to a training batch's (design.md §2, results/).
+ * measured, from a decode step's heads to a training batch's (docs/design.md §2, results/).
  */
 export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const r = a.rank;

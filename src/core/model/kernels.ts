@@ -1,14 +1,14 @@
 /**
- * Fused inference kernels for the wasm backend (issue 7): plain loops over the wasm heap that
+ * Fused inference kernels for the wasm backend: plain loops over the wasm heap that
  * replace chains of small tfjs ops. A cached decode step works on one token, so its elementwise
  * work is a few thousand floats per op and tfjs's fixed cost per op dominated it. The kernels have
  * no gradients: inference (`PldrModel.forward`) uses them, training keeps the composite ops —
  * except PldrBatchMatMul, which grads.ts's bmm wraps with its gradients.
  *
  *   PldrLayerNorm  LN(x [+ r]) over the last axis, ε given, biased variance      x, r [R, n]
- *   PldrQkvRope    split a fused Q|K|V projection, rotate Q and K (spec §3.4) and lay Q out per head
+ *   PldrQkvRope    split a fused Q|K|V projection, rotate Q and K (docs/spec.md §3.4) and lay Q out per head
  *                  qkv [B·L, 3d] → q [B, H, L, dk], k [B, L, H, dk], v [B, L, H, dk]
- *   PldrCachedAttention  one new token's attention over an in-place KV-cache (spec §3.7, L = 1):
+ *   PldrCachedAttention  one new token's attention over an in-place KV-cache (docs/spec.md §3.7, L = 1):
  *                  writes k, v at `position` of Kt [B, H, dk, cap] and V [B, H, cap, dk], then
  *                  S = qG·Kt/√dk, E = softmax(S), O = E·V per head → O [B, 1, d], S [B, H, 1, position+1]
  *   PldrBatchMatMul  a [n, M, K] · b [n or 1, K, N] → [n, M, N] with our 4 × 8 register-blocked wasm

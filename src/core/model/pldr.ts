@@ -1,5 +1,5 @@
 /**
- * A PLDR-LLM as a loaded model (spec §1): its parameters under the reference's state-dict names,
+ * A PLDR-LLM as a loaded model (docs/spec.md §1): its parameters under the reference's state-dict names,
  * prepared once for inference (weights.ts), and one checked model call, `forward`, over the forward
  * pass of forward.ts. Re-exports what callers of the model use, so that they import from one place:
  * the forward pass and mask (forward.ts), the caches (cache.ts), prepared weights (weights.ts) and
@@ -135,7 +135,7 @@ export class PldrModel {
     return this.isG && this.w.layers.every((lw) => lw.identityG === true);
   }
 
-  /** One model call (spec §3, §4.2). ids is [B][L]; cached calls take exactly one token. */
+  /** One model call (docs/spec.md §3, §4.2). ids is [B][L]; cached calls take exactly one token. */
   forward(ids: number[][], opts: ForwardOptions = {}): ForwardResult {
     this.checkCall(ids, opts);
     return tf.tidy(
@@ -156,7 +156,7 @@ export class PldrModel {
     }
     const Lc = cachedLength(opts);
     if ((opts.kv || opts.kvBuffer) && L !== 1)
-      throw new PldrError(`a call with a KV-cache takes exactly one new token, got ${L} (spec §3.4, T5)`);
+      throw new PldrError(`a call with a KV-cache takes exactly one new token, got ${L} (docs/spec.md §3.4, T5)`);
     if (opts.kvBuffer && Lc >= opts.kvBuffer.capacity)
       throw new PldrError(`the in-place KV-cache is full (${opts.kvBuffer.capacity} positions)`);
     if (Lc + L > this.cfg.max_seq_len)

@@ -1,5 +1,5 @@
 /**
- * Rotary position embedding, in the two styles PLDR-LLMs use (spec §3.4):
+ * Rotary position embedding, in the two styles PLDR-LLMs use (docs/spec.md §3.4):
  * - 'reference' (v51, Transformers' `reference_rope: true`): exactly torchtune v0.5.0's
  *   RotaryPositionalEmbeddings, interleaved adjacent pairs (2i, 2i+1);
  * - 'neox' (v52, `reference_rope: false`): GPT-NeoX / LLaMA "rotate-half", component i paired

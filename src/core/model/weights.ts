@@ -1,7 +1,7 @@
 /**
  * Prepared weights. Parameters are kept under the reference's state-dict names (reference shapes)
  * and prepared once for the forward pass: every linear weight transposed to [in, out] so each
- * matMul stays on the wasm fast path (design.md §2), and, for inference, Q, K and V as one product.
+ * matMul stays on the wasm fast path (docs/design.md §2), and, for inference, Q, K and V as one product.
  * Shapes: H heads, dk head width, d = H·dk, V vocabulary.
  */
 import * as tf from '@tensorflow/tfjs';

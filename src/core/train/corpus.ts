@@ -1,5 +1,5 @@
 /**
- * Corpus inputs → an ordered, deterministic stream of documents (spec §6.1: the reference tokenises
+ * Corpus inputs → an ordered, deterministic stream of documents (docs/spec.md §6.1: the reference tokenises
  * each sample of its dataset; here a "sample" is a document read from local files).
  *
  * Resolution (`resolveCorpus`): each input, in the order given, is

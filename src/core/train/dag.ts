@@ -1,5 +1,5 @@
 /**
- * The DAG regulariser of PLDRv51-DAG (spec §6.7, T12), in float32 with tf ops so it is
+ * The DAG regulariser of PLDRv51-DAG (docs/spec.md §6.7, T12), in float32 with tf ops so it is
  * differentiable:
  *
  *     d_X = mean over (layer, batch, head) of | log( tr( expm(X ∘ X) ) / d_k ) |
@@ -13,7 +13,7 @@
  * None of these functions tidies: call them inside tf.tidy or a gradient function (valueAndGrads).
  * They read small host values (the matrices' norms, the traces) with dataSync.
  *
- * Deviation from the reference (documented, spec §6.7): with all three coefficients 0 the
+ * Deviation from the reference (documented, docs/spec.md §6.7): with all three coefficients 0 the
  * reference raises UnboundLocalError (and [0, 0, 0] is its default); dagLoss returns the plain CE
  * loss instead and still reports the three d_X.
  */
@@ -30,7 +30,7 @@ const TAYLOR_DEGREE = 18;
  */
 const THETA = 3.010066362817634;
 
-/** Coefficients (c_A, c_AP, c_G), each ≥ 0 (spec §6.7). */
+/** Coefficients (c_A, c_AP, c_G), each ≥ 0 (docs/spec.md §6.7). */
 export type DagCoeffs = [number, number, number];
 
 export function checkDagCoeffs(c: readonly number[]): DagCoeffs {
@@ -159,7 +159,7 @@ export interface DagTerms<T = tf.Scalar> {
   G_LM: T;
 }
 
-/** The three d_X over the layers' deductive outputs (spec §6.7), each a float32 scalar tensor. */
+/** The three d_X over the layers' deductive outputs (docs/spec.md §6.7), each a float32 scalar tensor. */
 export function dagTerms(layers: readonly DagInputs[]): DagTerms {
   if (layers.length === 0) throw new PldrError('the DAG terms need the deductive outputs of at least one layer');
   const ap = layers.map((l, i) => {

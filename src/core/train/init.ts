@@ -1,5 +1,5 @@
 /**
- * Initial weights for training from scratch (spec §3.13), with the reference's W_v quirk: wv keeps
+ * Initial weights for training from scratch (docs/spec.md §3.13), with the reference's W_v quirk: wv keeps
  * PyTorch's default Linear init because the reference Xavier-initialises wk twice (T1). PyTorch's
  * random stream cannot be reproduced, so only the distributions match; the draw is seeded.
  */

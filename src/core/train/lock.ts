@@ -1,5 +1,5 @@
 /**
- * One training per run folder (issue 11): RUN_DIR/lock names the process training in it, as
+ * One training per run folder: RUN_DIR/lock names the process training in it, as
  * {"pid": …, "host": …}. The lock is written beside and hard-linked into place, so it appears whole
  * or not at all and only one process can create it (a file system without hard links gets an
  * exclusive create instead). It goes when the run ends (on any exit), and a lock whose process is

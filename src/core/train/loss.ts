@@ -1,5 +1,5 @@
 /**
- * Masked cross-entropy and accuracy (spec §6.2): only target id 0 is ignored; the loss is the mean
+ * Masked cross-entropy and accuracy (docs/spec.md §6.2): only target id 0 is ignored; the loss is the mean
  * over all non-pad targets of the batch, not a mean of per-row means.
  */
 import * as tf from '@tensorflow/tfjs';

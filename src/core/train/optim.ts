@@ -1,5 +1,5 @@
 /**
- * AdamW with PyTorch's semantics (spec §6.3, T7) and clipping by value (spec §6.5, T8).
+ * AdamW with PyTorch's semantics (docs/spec.md §6.3, T7) and clipping by value (docs/spec.md §6.5, T8).
  *
  * One parameter group holding every parameter: embeddings, biases, LayerNorm γ/β and the PLGA
  * tensors (the power P too) are all decayed. At step t ≥ 1, with learning rate η and the clipped
@@ -23,7 +23,7 @@ export interface AdamWOptions {
   weightDecay: number;
 }
 
-/** The reference's settings (spec §6.3); wd = `adamw_decay`, 0.1 in the paper. */
+/** The reference's settings (docs/spec.md §6.3); wd = `adamw_decay`, 0.1 in the paper. */
 export const ADAMW_DEFAULTS: AdamWOptions = {beta1: 0.9, beta2: 0.95, eps: 1e-5, weightDecay: 0.1};
 
 /** The optimiser state on the host, for checkpoints: the moments per parameter name, and the step count. */

@@ -1,5 +1,5 @@
 /**
- * The learning-rate schedule of the reference (spec §6.4, T6): linear warm-up then cosine decay to
+ * The learning-rate schedule of the reference (docs/spec.md §6.4, T6): linear warm-up then cosine decay to
  * α·η₀, as a LambdaLR multiplier, with the reference's off-by-one — update n (1-based) runs with
  * η₀·λ(n−1), so the first update runs at lr 0 (it still advances Adam's moments and step count).
  */

@@ -1,5 +1,5 @@
 /**
- * A run's settings from `pldr train`'s flags (spec §6): the model (a preset, the flags, or the model
+ * A run's settings from `pldr train`'s flags (docs/spec.md §6): the model (a preset, the flags, or the model
  * --init-from names), the recipe, the data split and the stopping rules, each checked before any
  * long work. A resume takes only its limits (RESUME_FLAGS); everything else is fixed in run.json.
  */

@@ -1,6 +1,6 @@
 /**
  * Training data: a binary token cache of the corpus, and the reference's packing on top of it
- * (spec §6.1).
+ * (docs/spec.md §6.1).
  *
  * ## Token cache (`buildTokenCache`)
  *

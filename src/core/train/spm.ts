@@ -1,7 +1,7 @@
 /**
  * Tokenizer training with SentencePiece's own trainer, `spm_train`, run as a subprocess (no npm
- * package trains SentencePiece models; design.md §2). The settings are the paper tokenizer's, read
- * from its model file (trainer_spec) and spec §2:
+ * package trains SentencePiece models; docs/design.md §2). The settings are the paper tokenizer's, read
+ * from its model file (trainer_spec) and docs/spec.md §2:
  *
  *   unigram, byte_fallback, split_digits, nmt_nfkc normaliser, character_coverage 0.9995,
  *   pad 0 [PAD], unk 1 [UNK], bos 2 [START], eos 3 [END], user-defined [SEP] → 4, [CLS] → 5

@@ -1,5 +1,5 @@
 /**
- * One optimisation step (spec §6.2–§6.7) and the validation loss (§6.8), for a model whose
+ * One optimisation step (docs/spec.md §6.2–§6.7) and the validation loss (§6.8), for a model whose
  * parameters are tf.Variables keyed by their reference names.
  *
  * A step: for each micro-batch of token windows [B][L+1], input = ids[:, :−1], target =
@@ -231,7 +231,7 @@ function allFinite(ts: tf.Tensor[]): boolean {
 }
 
 /**
- * Validation (spec §6.8): the loss and accuracy of each batch of windows [B][L+1], then the mean
+ * Validation (docs/spec.md §6.8): the loss and accuracy of each batch of windows [B][L+1], then the mean
  * over batches (each batch counts equally). Eval mode (the model has no dropout), no gradients.
  * `params` may be the training variables or the model's own params. With `dag` coefficients (or
  * for a v510_dag model: its DAG_reg_coeffs) the loss includes the active DAG terms, as the

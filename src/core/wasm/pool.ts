@@ -1,5 +1,5 @@
 /**
- * A pool of threads for our wasm kernels (issue 13). With --threads N > 1, tfjs's multi-threaded
+ * A pool of threads for our wasm kernels. With --threads N > 1, tfjs's multi-threaded
  * build keeps its heap in a shared WebAssembly.Memory: N − 1 worker threads instantiate gemv.wat on
  * that same memory. A pooled job is a list of kernel calls (wasm exports taking nine i32
  * arguments), cut into one contiguous run of calls per thread, the calling thread taking the
