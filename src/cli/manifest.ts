@@ -44,8 +44,12 @@ export async function manifestDifferences(root: string): Promise<string[]> {
     const b = built.commands[id];
     if (!a || !b) out.push(`command ${id}: ${a ? 'no longer built' : 'not in the manifest'}`);
     else if (JSON.stringify(a) !== JSON.stringify(b)) {
-      const flags = [...new Set([...Object.keys(a.flags), ...Object.keys(b.flags)])].filter((f) => JSON.stringify(a.flags[f]) !== JSON.stringify(b.flags[f]));
-      out.push(`command ${id}: ${flags.length ? `flags ${flags.map((f) => `--${f}`).join(', ')} differ` : 'help or arguments differ'}`);
+      const flags = [...new Set([...Object.keys(a.flags), ...Object.keys(b.flags)])].filter(
+        (f) => JSON.stringify(a.flags[f]) !== JSON.stringify(b.flags[f]),
+      );
+      out.push(
+        `command ${id}: ${flags.length ? `flags ${flags.map((f) => `--${f}`).join(', ')} differ` : 'help or arguments differ'}`,
+      );
     }
   }
   if (onDisk.version !== built.version) out.push(`version ${onDisk.version} vs ${built.version}`);

@@ -13,7 +13,10 @@ describe('the embedded demo model', () => {
     const files = readModelFiles(DEMO_MODEL);
     expect(files.config.variant).toBe('v510');
     expect(files.tokenizer).toBe(join(DEMO_MODEL, 'tokenizer.model'));
-    const bytes = ['config.json', 'model.safetensors', 'tokenizer.model'].reduce((s, f) => s + statSync(join(DEMO_MODEL, f)).size, 0);
+    const bytes = ['config.json', 'model.safetensors', 'tokenizer.model'].reduce(
+      (s, f) => s + statSync(join(DEMO_MODEL, f)).size,
+      0,
+    );
     expect(bytes).toBeLessThanOrEqual(10 * 1024 * 1024);
     expect(readFileSync(join(DEMO_MODEL, 'README.md'), 'utf8')).toMatch(/pldr train/);
   });
@@ -22,7 +25,9 @@ describe('the embedded demo model', () => {
     const a = okJson(['generate', 'The old man said', '-n', '20', '--seed', '3', '--temperature', '0.8']);
     expect(a.text.startsWith('The old man said')).toBe(true);
     expect(a.generated.length).toBeGreaterThan(0);
-    expect(okJson(['generate', 'The old man said', '-n', '20', '--seed', '3', '--temperature', '0.8']).text).toBe(a.text);
+    expect(okJson(['generate', 'The old man said', '-n', '20', '--seed', '3', '--temperature', '0.8']).text).toBe(
+      a.text,
+    );
     // greedy continuation stays English-like: mostly ASCII words, no byte soup
     const g = okJson(['generate', 'The committee said that', '-n', '30', '--greedy']);
     expect(g.completion).toMatch(/^[\x20-\x7e\n]*$/);

@@ -34,17 +34,24 @@ function variantDir(name: string, edit: (tensors: ReturnType<typeof readSafetens
   return d;
 }
 
-const gen = (model: string, ...rest: string[]) => pldr(['generate', '--model', model, '--ids', '5,17,42', '--greedy', '--max-new-tokens', '4', ...rest]);
+const gen = (model: string, ...rest: string[]) =>
+  pldr(['generate', '--model', model, '--ids', '5,17,42', '--greedy', '--max-new-tokens', '4', ...rest]);
 
 describe('bad input: one line, non-zero exit', () => {
   it('an unknown backend (flag and PLDR_BACKEND)', () => {
     expect(oneLineError(gen(f.checkpoint, '--backend', 'metal'))).toMatch(/metal/);
-    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5'], {PLDR_BACKEND: 'metal'}))).toMatch(/metal/);
+    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5'], {PLDR_BACKEND: 'metal'}))).toMatch(
+      /metal/,
+    );
   });
 
   it('an opt-in backend that is not installed names the install command', () => {
-    expect(oneLineError(gen(f.checkpoint, '--backend', 'tensorflow'))).toMatch(/npm install @tensorflow\/tfjs-node@4\.22\.0/);
-    expect(oneLineError(gen(f.checkpoint, '--backend', 'tensorflow-gpu'))).toMatch(/npm install @tensorflow\/tfjs-node-gpu@4\.22\.0/);
+    expect(oneLineError(gen(f.checkpoint, '--backend', 'tensorflow'))).toMatch(
+      /npm install @tensorflow\/tfjs-node@4\.22\.0/,
+    );
+    expect(oneLineError(gen(f.checkpoint, '--backend', 'tensorflow-gpu'))).toMatch(
+      /npm install @tensorflow\/tfjs-node-gpu@4\.22\.0/,
+    );
   });
 
   it('a truncated safetensors file', () => {
@@ -80,12 +87,16 @@ describe('bad input: one line, non-zero exit', () => {
   it('missing and unexpected keys are named', () => {
     const missing = variantDir('missing', (t) => t.delete('decoder.dec_layers.1.mha1.wv.bias'));
     expect(oneLineError(gen(missing))).toMatch(/decoder\.dec_layers\.1\.mha1\.wv\.bias/);
-    const extra = variantDir('extra', (t) => t.set('decoder.extra.weight', {dtype: 'F32', shape: [2], data: new Float32Array(2)}));
+    const extra = variantDir('extra', (t) =>
+      t.set('decoder.extra.weight', {dtype: 'F32', shape: [2], data: new Float32Array(2)}),
+    );
     expect(oneLineError(gen(extra))).toMatch(/decoder\.extra\.weight/);
   });
 
   it('tensors whose shapes disagree with the hyper-parameters', () => {
-    const d = variantDir('shape', (t) => t.set('final_layer.bias', {dtype: 'F32', shape: [96], data: new Float32Array(96)}));
+    const d = variantDir('shape', (t) =>
+      t.set('final_layer.bias', {dtype: 'F32', shape: [96], data: new Float32Array(96)}),
+    );
     expect(oneLineError(gen(d))).toMatch(/final_layer\.bias.*97|97.*final_layer\.bias/);
     // hparams that disagree with a good checkpoint
     const hp = JSON.parse(readFileSync(join(f.dir, 'hparams.json'), 'utf8'));
@@ -95,17 +106,27 @@ describe('bad input: one line, non-zero exit', () => {
   });
 
   it('token ids outside the vocabulary, a prompt longer than max_seq_len, a generation past it', () => {
-    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5,97', '--greedy']))).toMatch(/97.*vocabulary/);
+    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5,97', '--greedy']))).toMatch(
+      /97.*vocabulary/,
+    );
     const long = Array.from({length: 65}, (_, i) => 5 + (i % 80)).join(',');
-    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', long, '--greedy']))).toMatch(/max_seq_len 64/);
-    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5,6,7', '--max-new-tokens', '63']))).toMatch(/--max-new-tokens 62/);
+    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', long, '--greedy']))).toMatch(
+      /max_seq_len 64/,
+    );
+    expect(
+      oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5,6,7', '--max-new-tokens', '63'])),
+    ).toMatch(/--max-new-tokens 62/);
     expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5,x']))).toMatch(/--ids/);
   });
 
   it('out-of-range sampling settings', () => {
-    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5', '--temperature', '0']))).toMatch(/temperature/);
+    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5', '--temperature', '0']))).toMatch(
+      /temperature/,
+    );
     expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5', '--top-p', '1.5']))).toMatch(/top_p/);
-    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5', '--top-k', '-1']))).toMatch(/top_k|top-k/);
+    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--ids', '5', '--top-k', '-1']))).toMatch(
+      /top_k|top-k/,
+    );
   });
 
   it('a model path that does not exist, and a .pth without hyper-parameters', () => {
@@ -134,7 +155,11 @@ describe('with --json, an error is one JSON object on stderr', () => {
   });
 
   it('a usage error: {"error", "exit": 2}, exit code 2', () => {
-    for (const args of [['info', '--preset', 'tiny', '--bogus', '--json'], ['generate', '--cache', 'sideways', '--json'], ['bogus', '--json']]) {
+    for (const args of [
+      ['info', '--preset', 'tiny', '--bogus', '--json'],
+      ['generate', '--cache', 'sideways', '--json'],
+      ['bogus', '--json'],
+    ]) {
       const r = pldr(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(jsonError(r)).toEqual({error: expect.stringMatching(/see --help/), exit: 2});

@@ -37,7 +37,11 @@ describe('pldr export-g', () => {
     const {tensors, metadata} = readSafetensors(out);
     expect([...tensors.keys()].sort()).toEqual(['layer.0.A_LM', 'layer.0.G_LM', 'layer.1.A_LM', 'layer.1.G_LM']);
     for (const t of tensors.values()) expect(t.shape).toEqual([1, H, dk, dk]);
-    expect(metadata.model_sha256).toBe(createHash('sha256').update(readFileSync(join(model, 'model.safetensors'))).digest('hex'));
+    expect(metadata.model_sha256).toBe(
+      createHash('sha256')
+        .update(readFileSync(join(model, 'model.safetensors')))
+        .digest('hex'),
+    );
     expect(metadata.prompt).toBe('');
     expect(JSON.parse(metadata.prompt_ids)).toEqual([3]);
     expect(Date.now() - Date.parse(metadata.date)).toBeLessThan(10 * 60_000);
@@ -58,7 +62,10 @@ describe('pldr export-g', () => {
     A_LM.forEach((a, i) => expect(Math.abs(A_P[i] - a ** P[i]) / Math.abs(a ** P[i])).toBeLessThan(1e-5));
     expect(tensors.get('layer.0.A')!.shape).toEqual([1, H, dk, dk]);
     const empty = readSafetensors(join(tmp, 'g-empty.safetensors')).tensors;
-    const d = f32(tensors.get('layer.0.G_LM')!).reduce((m, v, i) => Math.max(m, Math.abs(v - f32(empty.get('layer.0.G_LM')!)[i])), 0);
+    const d = f32(tensors.get('layer.0.G_LM')!).reduce(
+      (m, v, i) => Math.max(m, Math.abs(v - f32(empty.get('layer.0.G_LM')!)[i])),
+      0,
+    );
     expect(d).toBeGreaterThan(1e-4);
     // the file goes back in as --g-init (A is carried, not used)
     expect(readGList(out).kind).toBe('triples');
@@ -105,14 +112,18 @@ describe('pldr export-g', () => {
     let mx = 0;
     let s = 0;
     let n = 0;
-    a.forEach((x, l) => x.forEach((v, i) => {
-      mx = Math.max(mx, Math.abs(v - b[l][i]));
-      s += (v - b[l][i]) ** 2;
-      n++;
-    }));
+    a.forEach((x, l) =>
+      x.forEach((v, i) => {
+        mx = Math.max(mx, Math.abs(v - b[l][i]));
+        s += (v - b[l][i]) ** 2;
+        n++;
+      }),
+    );
     expect(other.compare.overall.maxAbsDiff).toBeCloseTo(mx, 6);
     expect(other.compare.overall.rmsDiff).toBeCloseTo(Math.sqrt(s / n), 6);
-    expect(ok(['export-g', join(tmp, 'g-empty.safetensors'), '--compare', join(tmp, 'g-text.safetensors')]).stdout).toMatch(/max \|diff\|/);
+    expect(
+      ok(['export-g', join(tmp, 'g-empty.safetensors'), '--compare', join(tmp, 'g-text.safetensors')]).stdout,
+    ).toMatch(/max \|diff\|/);
   });
 
   it('--prompts reports how much G_LM moves: zero for repeated prompts, more for different ones', () => {
@@ -139,7 +150,11 @@ describe('pldr export-g', () => {
           g0[(h * dk + i) * dk + j] = u[i] * v[j];
           g1[(h * dk + i) * dk + j] = i === j ? (h === 0 ? i + 1 : 2) : 0;
         }
-    const gdir = makeModelDir(join(tmp, 'handG'), 'v510G', [g0, g1].map((data) => ({dtype: 'F32' as const, shape: [1, H, dk, dk], data})));
+    const gdir = makeModelDir(
+      join(tmp, 'handG'),
+      'v510G',
+      [g0, g1].map((data) => ({dtype: 'F32' as const, shape: [1, H, dk, dk], data})),
+    );
     const r = json(['export-g', gdir, '--report']).report;
     const G = r.outputs.G_LM;
     // between heads: layer 0 heads are equal; layer 1 differs on the diagonal only: Σ (i+1−2)² / 64
@@ -166,7 +181,17 @@ describe('pldr export-g', () => {
     const r = json(['export-g', model, '--prompt', 'the river', '--report']).report;
     expect(Object.keys(r.outputs).sort()).toEqual(['A', 'A_LM', 'A_P', 'G_LM']);
     expect(r.A_LM_perron.overall.nonPositive).toBe(0);
-    const n = json(['export-g', model, '--prompt', 'the river', '--report', '--report-mode', 'none', '--report-tokens', '5']).report;
+    const n = json([
+      'export-g',
+      model,
+      '--prompt',
+      'the river',
+      '--report',
+      '--report-mode',
+      'none',
+      '--report-tokens',
+      '5',
+    ]).report;
     expect(n.mode).toBe('none');
     expect(n.outputs.G_LM.rmse.pooled).not.toBe(r.outputs.G_LM.rmse.pooled);
   });
@@ -176,7 +201,11 @@ describe('pldr export-g', () => {
     const ids = (await Tokenizer.load(TOKENIZER)).promptIds(prompt);
     const file = join(tmp, 'p.txt');
     writeFileSync(file, prompt);
-    const outs = [['--prompt', prompt], ['--prompt-file', file], ['--ids', ids.join(',')]].map((src, i) => {
+    const outs = [
+      ['--prompt', prompt],
+      ['--prompt-file', file],
+      ['--ids', ids.join(',')],
+    ].map((src, i) => {
       const out = join(tmp, `src-${i}.safetensors`);
       ok(['export-g', model, ...src, '--out', out]);
       return readGList(out).layers.map((l) => Array.from(f32(l.G_LM)));
@@ -199,20 +228,39 @@ describe('pldr export-g', () => {
   it('a reference .pth with --hparams and --variant v510_dag exports the DAG cache (triples with A_P)', () => {
     const f = fixture('tiny-public');
     const out = join(tmp, 'dag.pkl');
-    ok(['export-g', f.checkpoint, '--hparams', join(f.dir, 'hparams.json'), '--variant', 'v510_dag', '--out', out, '--format', 'pkl']);
+    ok([
+      'export-g',
+      f.checkpoint,
+      '--hparams',
+      join(f.dir, 'hparams.json'),
+      '--variant',
+      'v510_dag',
+      '--out',
+      out,
+      '--format',
+      'pkl',
+    ]);
     const g = readGList(out);
     expect(g.kind).toBe('triples');
     // the empty-prompt G of tiny-public is the reference's gen_empty G-cache
-    g.layers.forEach((l, i) => expect(maxAbsDiff(f32(l.G_LM), f.t(`gen_empty.kv_g.Gcache.layer.${i}.G_LM`))).toBeLessThanOrEqual(3e-4));
+    g.layers.forEach((l, i) =>
+      expect(maxAbsDiff(f32(l.G_LM), f.t(`gen_empty.kv_g.Gcache.layer.${i}.G_LM`))).toBeLessThanOrEqual(3e-4),
+    );
   });
 
   it('refuses what it cannot do, with one line', () => {
     expect(oneLineError(pldr(['export-g', model, '--format', 'pkl']))).toMatch(/--out/);
-    expect(oneLineError(pldr(['export-g', model, '--out', join(tmp, 'x.st'), '--pkl-list', 'tensors']))).toMatch(/--pkl-list/);
+    expect(oneLineError(pldr(['export-g', model, '--out', join(tmp, 'x.st'), '--pkl-list', 'tensors']))).toMatch(
+      /--pkl-list/,
+    );
     expect(oneLineError(pldr(['export-g', model, '--prompt', 'a', '--ids', '5']))).toMatch(/once/);
     expect(oneLineError(pldr(['export-g', model, '--report', '--report-tokens', '0']))).toMatch(/--report-tokens/);
     expect(oneLineError(pldr(['export-g', join(tmp, 'handG'), '--to-gi', join(tmp, 'nope')]))).toMatch(/PLDRv51G/);
     expect(oneLineError(pldr(['export-g', join(tmp, 'g-empty.safetensors')]))).toMatch(/--compare/);
-    expect(oneLineError(pldr(['export-g', join(tmp, 'g-empty.safetensors'), '--compare', join(tmp, 'handG', 'model.safetensors')]))).toMatch(/model\.safetensors/);
+    expect(
+      oneLineError(
+        pldr(['export-g', join(tmp, 'g-empty.safetensors'), '--compare', join(tmp, 'handG', 'model.safetensors')]),
+      ),
+    ).toMatch(/model\.safetensors/);
   });
 });

@@ -22,10 +22,27 @@ describe('pldr generate --ids', () => {
   const f = fixture('tiny-public');
 
   it('gives the reference ids in every cache mode, with logprobs and the stop reason', () => {
-    for (const [mode, flag] of [['nocache', 'none'], ['kv', 'kv'], ['kv_g', 'kv+g'], ['g', 'g']]) {
+    for (const [mode, flag] of [
+      ['nocache', 'none'],
+      ['kv', 'kv'],
+      ['kv_g', 'kv+g'],
+      ['g', 'g'],
+    ]) {
       for (const c of ['gen', 'gen_stop']) {
         const e = f.json.generation[c].modes[mode];
-        const out = json(['generate', '--model', f.checkpoint, '--ids', f.json.generation[c].prompt_ids.join(','), '--greedy', '--max-new-tokens', '16', '--cache', flag, '--json']);
+        const out = json([
+          'generate',
+          '--model',
+          f.checkpoint,
+          '--ids',
+          f.json.generation[c].prompt_ids.join(','),
+          '--greedy',
+          '--max-new-tokens',
+          '16',
+          '--cache',
+          flag,
+          '--json',
+        ]);
         expect(out.ids, `${c} ${mode}`).toEqual(e.ids);
         expect(out.generated).toEqual(e.new_ids);
         expect(out.stop).toBe(e.stopped_on_end ? 'end' : 'length');
@@ -37,14 +54,33 @@ describe('pldr generate --ids', () => {
 
   it('the empty prompt is fed as [END]', () => {
     const e = f.json.generation.gen_empty.modes.kv_g;
-    const out = json(['generate', '--model', f.checkpoint, '--ids', '', '--greedy', '--max-new-tokens', '16', '--json']);
+    const out = json([
+      'generate',
+      '--model',
+      f.checkpoint,
+      '--ids',
+      '',
+      '--greedy',
+      '--max-new-tokens',
+      '16',
+      '--json',
+    ]);
     expect(out.ids).toEqual(e.ids);
   });
 
   it('a PLDRv51G checkpoint, and a model directory converted from it', () => {
     const g = fixture('tiny-G-random');
     const e = g.json.generation.gen.modes.kv;
-    const args = ['--ids', g.json.generation.gen.prompt_ids.join(','), '--greedy', '--max-new-tokens', '16', '--cache', 'kv', '--json'];
+    const args = [
+      '--ids',
+      g.json.generation.gen.prompt_ids.join(','),
+      '--greedy',
+      '--max-new-tokens',
+      '16',
+      '--cache',
+      'kv',
+      '--json',
+    ];
     expect(json(['generate', '--model', g.checkpoint, ...args]).ids).toEqual(e.ids);
     const dir = join(tmp, 'g-random');
     expect(pldr(['convert', g.checkpoint, dir]).code).toBe(0);
@@ -61,14 +97,43 @@ describe('pldr generate --ids', () => {
     writeGListSafetensors(file, {kind: 'pairs', layers, metadata: {}});
     const prompt = f.json.generation.gen.prompt_ids.join(',');
     const outs = ['none', 'kv', 'kv+g'].map((cache) =>
-      json(['generate', '--model', f.checkpoint, '--ids', prompt, '--greedy', '--max-new-tokens', '16', '--cache', cache, '--g-init', file, '--json']),
+      json([
+        'generate',
+        '--model',
+        f.checkpoint,
+        '--ids',
+        prompt,
+        '--greedy',
+        '--max-new-tokens',
+        '16',
+        '--cache',
+        cache,
+        '--g-init',
+        file,
+        '--json',
+      ]),
     );
     // With the prompt's own G given, every mode computes what kv+g computes.
     for (const o of outs) expect(o.ids).toEqual(f.json.generation.gen.modes.kv_g.ids);
   });
 
   it('same seed, same sampled ids', () => {
-    const args = ['generate', '--model', f.checkpoint, '--ids', '5,17,42', '--temperature', '0.9', '--top-p', '0.95', '--seed', '11', '--max-new-tokens', '12', '--json'];
+    const args = [
+      'generate',
+      '--model',
+      f.checkpoint,
+      '--ids',
+      '5,17,42',
+      '--temperature',
+      '0.9',
+      '--top-p',
+      '0.95',
+      '--seed',
+      '11',
+      '--max-new-tokens',
+      '12',
+      '--json',
+    ];
     expect(json(args).ids).toEqual(json(args).ids);
   });
 });
@@ -93,7 +158,21 @@ describe('pldr convert', () => {
     }
     // and the exported checkpoint generates like the original
     const e = f.json.generation.gen.modes.kv;
-    expect(json(['generate', '--model', back, '--ids', f.json.generation.gen.prompt_ids.join(','), '--greedy', '--max-new-tokens', '16', '--cache', 'kv', '--json']).ids).toEqual(e.ids);
+    expect(
+      json([
+        'generate',
+        '--model',
+        back,
+        '--ids',
+        f.json.generation.gen.prompt_ids.join(','),
+        '--greedy',
+        '--max-new-tokens',
+        '16',
+        '--cache',
+        'kv',
+        '--json',
+      ]).ids,
+    ).toEqual(e.ids);
   });
 
   it('--help shows examples for every command', () => {

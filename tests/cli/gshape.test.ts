@@ -29,7 +29,9 @@ const identity = (shape: number[]): HostTensor => {
 /** A G list file whose every tensor has `shape` (H·dk·dk values whatever the shape). */
 function gFile(name: string, shape: number[], kind: 'tensors' | 'pairs'): string {
   const path = join(tmp, `${name}.safetensors`);
-  const layers = [0, 1].map(() => (kind === 'tensors' ? {G_LM: identity(shape)} : {A_LM: identity([1, H, dk, dk]), G_LM: identity(shape)}));
+  const layers = [0, 1].map(() =>
+    kind === 'tensors' ? {G_LM: identity(shape)} : {A_LM: identity([1, H, dk, dk]), G_LM: identity(shape)},
+  );
   writeGListSafetensors(path, {kind, layers, metadata: {}});
   return path;
 }
@@ -48,24 +50,58 @@ const WRONG: number[][] = [
 
 describe('G shapes are checked exactly', () => {
   it('generate --g-init: [1, H, dk, dk] and [H, dk, dk] are taken', () => {
-    for (const shape of [[1, H, dk, dk], [H, dk, dk]]) ok(['generate', '--model', model, '--ids', '5,6', '-n', '2', '--greedy', '--g-init', gFile(`ok-${shape.length}`, shape, 'pairs')]);
+    for (const shape of [
+      [1, H, dk, dk],
+      [H, dk, dk],
+    ])
+      ok([
+        'generate',
+        '--model',
+        model,
+        '--ids',
+        '5,6',
+        '-n',
+        '2',
+        '--greedy',
+        '--g-init',
+        gFile(`ok-${shape.length}`, shape, 'pairs'),
+      ]);
   });
 
   it('generate --g-init with a G of the right size but the wrong shape: one line naming layer, tensor, shapes', () => {
     for (const shape of WRONG) {
-      const line = oneLineError(pldr(['generate', '--model', model, '--ids', '5,6', '-n', '2', '--g-init', gFile(`bad-${shape.join('x')}`, shape, 'pairs')]));
+      const line = oneLineError(
+        pldr([
+          'generate',
+          '--model',
+          model,
+          '--ids',
+          '5,6',
+          '-n',
+          '2',
+          '--g-init',
+          gFile(`bad-${shape.join('x')}`, shape, 'pairs'),
+        ]),
+      );
       expect(line).toContain(`layer 0 G_LM has shape [${shape.join(', ')}], the model needs [1, ${H}, ${dk}, ${dk}]`);
     }
   });
 
   it('the constant G of a v510G model directory', () => {
     const bad = makeModelDir(join(tmp, 'g-model'), 'v510G', [identity([1, dk, H, dk]), identity([1, dk, H, dk])]);
-    expect(oneLineError(pldr(['generate', '--model', bad, '--ids', '5', '-n', '1']))).toMatch(/G_LM of layer 0 has shape \[1, 8, 2, 8\], the model needs \[1, 2, 8, 8\]/);
+    expect(oneLineError(pldr(['generate', '--model', bad, '--ids', '5', '-n', '1']))).toMatch(
+      /G_LM of layer 0 has shape \[1, 8, 2, 8\], the model needs \[1, 2, 8, 8\]/,
+    );
   });
 
   it('train --g-init (the constant G of a new v510G run)', () => {
     const cfg = tinyConfig('v510G');
-    expect(constantG(cfg, gFile('ok-tensors', [1, H, dk, dk], 'tensors'), 0).map((g) => g.shape)).toEqual([[1, H, dk, dk], [1, H, dk, dk]]);
-    expect(() => constantG(cfg, gFile('bad-tensors', [1, dk, H, dk], 'tensors'), 0)).toThrow(/layer 0 G_LM has shape \[1, 8, 2, 8\], the model needs \[1, 2, 8, 8\]/);
+    expect(constantG(cfg, gFile('ok-tensors', [1, H, dk, dk], 'tensors'), 0).map((g) => g.shape)).toEqual([
+      [1, H, dk, dk],
+      [1, H, dk, dk],
+    ]);
+    expect(() => constantG(cfg, gFile('bad-tensors', [1, dk, H, dk], 'tensors'), 0)).toThrow(
+      /layer 0 G_LM has shape \[1, 8, 2, 8\], the model needs \[1, 2, 8, 8\]/,
+    );
   });
 });

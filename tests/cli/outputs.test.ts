@@ -3,7 +3,16 @@
  * with one line before the long work; results written atomically, with no temporary file left.
  */
 import {spawnSync} from 'node:child_process';
-import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 
@@ -70,7 +79,9 @@ describe('export-g --to-gi and convert never replace a folder they did not creat
     const before = snapshot(ckpt);
     for (const extra of [[], ['--force']]) {
       expect(oneLineError(pldr(['export-g', ckpt, '--to-gi', ckpt, ...extra]))).toMatch(/would overlap the input/);
-      expect(oneLineError(pldr(['export-g', ckpt, '--to-gi', join(ckpt, 'gi'), ...extra]))).toMatch(/would overlap the input/);
+      expect(oneLineError(pldr(['export-g', ckpt, '--to-gi', join(ckpt, 'gi'), ...extra]))).toMatch(
+        /would overlap the input/,
+      );
     }
     expect(snapshot(ckpt)).toEqual(before);
   });
@@ -89,11 +100,17 @@ describe('export-g --to-gi and convert never replace a folder they did not creat
     copyFileSync(f.checkpoint, join(dir, 'checkpoint.pth'));
     copyFileSync(join(f.dir, 'hparams.json'), join(dir, 'hparams.json'));
     const before = snapshot(dir);
-    expect(oneLineError(pldr(['export-g', join(dir, 'checkpoint.pth'), '--out', join(dir, 'checkpoint.pth')]))).toMatch(/--out .*would overwrite the input/);
-    expect(oneLineError(pldr(['export-g', model, '--out', join(model, 'model.safetensors')]))).toMatch(/--out .*would overwrite the input/);
+    expect(oneLineError(pldr(['export-g', join(dir, 'checkpoint.pth'), '--out', join(dir, 'checkpoint.pth')]))).toMatch(
+      /--out .*would overwrite the input/,
+    );
+    expect(oneLineError(pldr(['export-g', model, '--out', join(model, 'model.safetensors')]))).toMatch(
+      /--out .*would overwrite the input/,
+    );
     // nor lies in the --to-gi folder, which --force would replace whole
     const gi = folderWithNotes('gi-with-g');
-    expect(oneLineError(pldr(['export-g', model, '--out', join(gi, 'g.safetensors'), '--to-gi', gi, '--force']))).toMatch(/--out .*lies inside --to-gi/);
+    expect(
+      oneLineError(pldr(['export-g', model, '--out', join(gi, 'g.safetensors'), '--to-gi', gi, '--force'])),
+    ).toMatch(/--out .*lies inside --to-gi/);
     expect(readdirSync(gi)).toEqual(['notes.txt']);
     expect(snapshot(dir)).toEqual(before);
   });
@@ -115,7 +132,9 @@ describe('export-g --to-gi and convert never replace a folder they did not creat
     mkdirSync(src, {recursive: true});
     copyFileSync(f.checkpoint, join(src, 'checkpoint.pth'));
     copyFileSync(join(f.dir, 'hparams.json'), join(src, 'hparams.json'));
-    expect(oneLineError(pldr(['convert', join(src, 'checkpoint.pth'), src, '--force']))).toMatch(/would overlap the input/);
+    expect(oneLineError(pldr(['convert', join(src, 'checkpoint.pth'), src, '--force']))).toMatch(
+      /would overlap the input/,
+    );
     expect(readdirSync(src).sort()).toEqual(['checkpoint.pth', 'hparams.json']);
   });
 });
@@ -124,13 +143,19 @@ describe('eval --output is checked before scoring and written atomically', () =>
   const args = ['eval', '--tasks', 'arc_easy', '--data-dir', TASKS, '--limit', '2'];
 
   it('a missing folder, a folder as the file, or the model itself: one line, at once', () => {
-    expect(oneLineError(pldr([...args, '--output', join(tmp, 'no-such-dir', 'r.json')]))).toMatch(/^error: --output .*no-such-dir.* does not exist/);
+    expect(oneLineError(pldr([...args, '--output', join(tmp, 'no-such-dir', 'r.json')]))).toMatch(
+      /^error: --output .*no-such-dir.* does not exist/,
+    );
     expect(oneLineError(pldr([...args, '--output', tmp]))).toMatch(/^error: --output .* is a folder/);
-    expect(oneLineError(pldr([...args, '--model', model, '--output', join(model, 'config.json')]))).toMatch(/would overwrite the input/);
+    expect(oneLineError(pldr([...args, '--model', model, '--output', join(model, 'config.json')]))).toMatch(
+      /would overwrite the input/,
+    );
     const task = join(tmp, 'arc_easy.jsonl');
     copyFileSync(join(TASKS, 'arc_easy.jsonl'), task);
     const before = readFileSync(task);
-    expect(oneLineError(pldr(['eval', '--tasks', 'arc_easy', '--task', `arc_easy=${task}`, '--output', task]))).toMatch(/would overwrite the input/);
+    expect(oneLineError(pldr(['eval', '--tasks', 'arc_easy', '--task', `arc_easy=${task}`, '--output', task]))).toMatch(
+      /would overwrite the input/,
+    );
     expect(readFileSync(task).equals(before)).toBe(true);
   });
 
@@ -140,8 +165,14 @@ describe('eval --output is checked before scoring and written atomically', () =>
     // a 1 KiB file-size limit stands in for a full disk: the results with samples are larger
     const cmd = `ulimit -f 1 && exec "${process.execPath}" bin/run.js ${[...args, '--log-samples', '--output', join(dir, 'r.json')].map((a) => `'${a}'`).join(' ')}`;
     // one thread: the limit would stop a threaded start's worker scripts first (tests/model/threads.test.ts covers that)
-    const r = spawnSync('bash', ['-c', cmd], {cwd: ROOT, encoding: 'utf8', env: {...process.env, NODE_NO_WARNINGS: '1', PLDR_THREADS: '1'}});
-    expect(oneLineError({code: r.status, stdout: r.stdout, stderr: r.stderr})).toMatch(/^error: cannot write .*r\.json/);
+    const r = spawnSync('bash', ['-c', cmd], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: {...process.env, NODE_NO_WARNINGS: '1', PLDR_THREADS: '1'},
+    });
+    expect(oneLineError({code: r.status, stdout: r.stdout, stderr: r.stderr})).toMatch(
+      /^error: cannot write .*r\.json/,
+    );
     expect(readdirSync(dir)).toEqual([]);
   });
 });
@@ -155,7 +186,9 @@ describe('bench writes its reports outside the tracked results/ by default', () 
   it('a results folder that cannot be made is refused before the suite runs', () => {
     const file = join(tmp, 'a-file');
     writeFileSync(file, '');
-    expect(oneLineError(pldr(['bench', 'paper', '--quick', '--results-dir', join(file, 'sub')]))).toMatch(/^error: --results-dir .*a-file is not a folder/);
+    expect(oneLineError(pldr(['bench', 'paper', '--quick', '--results-dir', join(file, 'sub')]))).toMatch(
+      /^error: --results-dir .*a-file is not a folder/,
+    );
   });
 });
 
@@ -164,11 +197,14 @@ describe('a model whose weights are not finite', () => {
     const config = tinyConfig('v510');
     const files = readModelFiles(model);
     const weights = new Map(files.weights);
-    for (const [k, t] of weights) if (k.includes('embedding')) weights.set(k, {...t, data: new Float32Array(t.data.length).fill(NaN)});
+    for (const [k, t] of weights)
+      if (k.includes('embedding')) weights.set(k, {...t, data: new Float32Array(t.data.length).fill(NaN)});
     const nan = join(tmp, 'nan-model');
     writeModelDir(nan, {config, weights, source: 'test'});
     const out = join(tmp, 'nan-g.safetensors');
-    expect(oneLineError(pldr(['export-g', nan, '--ids', '5,6', '--out', out]))).toMatch(/^error: .*layer 0 .*not finite.*weights/);
+    expect(oneLineError(pldr(['export-g', nan, '--ids', '5,6', '--out', out]))).toMatch(
+      /^error: .*layer 0 .*not finite.*weights/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 });

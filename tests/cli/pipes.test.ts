@@ -30,7 +30,10 @@ interface Closed {
 
 /** Runs pldr with piped stdout and stderr and closes our end of `close` once its first bytes arrive. */
 function runClosing(close: 'stdout' | 'stderr', args: string[]): Promise<Closed> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), ...args], {cwd: ROOT, env: {...process.env, NODE_NO_WARNINGS: '1'}});
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), ...args], {
+    cwd: ROOT,
+    env: {...process.env, NODE_NO_WARNINGS: '1'},
+  });
   const closing = close === 'stdout' ? child.stdout : child.stderr;
   const open = close === 'stdout' ? child.stderr : child.stdout;
   let other = '';
@@ -40,8 +43,28 @@ function runClosing(close: 'stdout' | 'stderr', args: string[]): Promise<Closed>
 }
 
 const train = (out: string, ...rest: string[]) => [
-  'train', '--corpus', CORPUS, '--tokenizer', TOKENIZER, '--out', out,
-  '--layers', '1', '--d-model', '16', '--heads', '2', '--context', '16', '--batch-size', '2', '--max-steps', '20', '--log-every', '1', ...rest,
+  'train',
+  '--corpus',
+  CORPUS,
+  '--tokenizer',
+  TOKENIZER,
+  '--out',
+  out,
+  '--layers',
+  '1',
+  '--d-model',
+  '16',
+  '--heads',
+  '2',
+  '--context',
+  '16',
+  '--batch-size',
+  '2',
+  '--max-steps',
+  '20',
+  '--log-every',
+  '1',
+  ...rest,
 ];
 const updates = (run: string) => JSON.parse(readFileSync(join(run, 'checkpoint', 'progress.json'), 'utf8')).updates;
 
@@ -76,7 +99,14 @@ describe('a closed output pipe', () => {
     const code = await new Promise((resolve) => child.on('close', resolve));
     expect(code).toBe(0);
     expect(updates(run)).toBe(20);
-    const gen = spawn('bash', ['-c', `'${process.execPath}' bin/run.js generate --ids 5,17,42 -n 60 --stream 2>&1 | head -c 5 >/dev/null; exit \${PIPESTATUS[0]}`], {cwd: ROOT});
+    const gen = spawn(
+      'bash',
+      [
+        '-c',
+        `'${process.execPath}' bin/run.js generate --ids 5,17,42 -n 60 --stream 2>&1 | head -c 5 >/dev/null; exit \${PIPESTATUS[0]}`,
+      ],
+      {cwd: ROOT},
+    );
     expect(await new Promise((resolve) => gen.on('close', resolve))).toBe(0);
   });
 });
@@ -89,7 +119,10 @@ describe('a terminal that goes away', () => {
     const run = join(tmp, 'hangup');
     const pidFile = join(tmp, 'hangup.pid');
     const cmd = [process.execPath, join(ROOT, 'bin', 'run.js'), ...train(run)].map((a) => `'${a}'`).join(' ');
-    const term = spawn(SCRIPT!, ['-qfc', `echo $$ > '${pidFile}'; exec ${cmd}`, '/dev/null'], {cwd: ROOT, stdio: ['pipe', 'pipe', 'ignore']});
+    const term = spawn(SCRIPT!, ['-qfc', `echo $$ > '${pidFile}'; exec ${cmd}`, '/dev/null'], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
     await new Promise((resolve) => term.stdout.once('data', resolve)); // training has started
     const pid = Number(readFileSync(pidFile, 'utf8'));
     term.kill('SIGKILL'); // the terminal's other end closes: SIGHUP, then EIO on every write
@@ -112,7 +145,8 @@ describe('keepGoingWhenOutputCloses', () => {
     const stream = new EventEmitter();
     keepGoingWhenOutputCloses([stream as unknown as NodeJS.WritableStream]);
     const fail = (code: string) => Object.assign(new Error(code), {code});
-    for (const code of ['EPIPE', 'EIO', 'ECONNRESET']) expect(() => stream.emit('error', fail(code)), code).not.toThrow();
+    for (const code of ['EPIPE', 'EIO', 'ECONNRESET'])
+      expect(() => stream.emit('error', fail(code)), code).not.toThrow();
     expect(() => stream.emit('error', fail('ENOSPC'))).toThrow('ENOSPC');
   });
 });

@@ -58,14 +58,20 @@ describe('spinner', () => {
   it('withSpinner stops when the work throws, and after a promise settles', async () => {
     const a = fakeStream('throws', true);
     expect(() =>
-      withSpinner('loading', () => {
-        busy(500);
-        throw new Error('corrupt');
-      }, {stream: a.stream, delayMs: 100, frameMs: 20}),
+      withSpinner(
+        'loading',
+        () => {
+          busy(500);
+          throw new Error('corrupt');
+        },
+        {stream: a.stream, delayMs: 100, frameMs: 20},
+      ),
     ).toThrow('corrupt');
     expect(a.drawn().endsWith('\r\x1b[K')).toBe(true);
     const b = fakeStream('promise', true);
-    expect(await withSpinner('prompt pass', async () => (busy(400), 7), {stream: b.stream, delayMs: 100, frameMs: 20})).toBe(7);
+    expect(
+      await withSpinner('prompt pass', async () => (busy(400), 7), {stream: b.stream, delayMs: 100, frameMs: 20}),
+    ).toBe(7);
     expect(b.drawn()).toMatch(/prompt pass[^]*\r\x1b\[K$/);
   });
 });

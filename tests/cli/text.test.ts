@@ -48,7 +48,10 @@ describe('pldr generate with text', () => {
     const file = join(tmp, 'prompt.txt');
     writeFileSync(file, PROMPT);
     expect(json(gen('--prompt-file', file, '--greedy', '-n', '8')).ids).toEqual(a.ids);
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'run.js'), ...gen('--greedy', '-n', '8', '--json')], {input: PROMPT, encoding: 'utf8'});
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'run.js'), ...gen('--greedy', '-n', '8', '--json')], {
+      input: PROMPT,
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).ids).toEqual(a.ids);
   });
@@ -60,7 +63,9 @@ describe('pldr generate with text', () => {
     // must wait for the end of input instead.
     const pieces = ['The river runs\npast the', ' old mill, and'];
     const want = json(gen(pieces.join(''), '--greedy', '-n', '4'));
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), ...gen('--greedy', '-n', '4', '--json')], {stdio: ['pipe', 'pipe', 'pipe']});
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), ...gen('--greedy', '-n', '4', '--json')], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -85,7 +90,9 @@ describe('pldr generate with text', () => {
     const args = gen(PROMPT, '--temperature', '0.9', '--top-p', '0.95', '--seed', '5', '-n', '20');
     const a = json(args);
     expect(json(args).text).toBe(a.text);
-    const others = [6, 7, 8].map((s) => json(gen(PROMPT, '--temperature', '0.9', '--top-p', '0.95', '--seed', String(s), '-n', '20')).ids);
+    const others = [6, 7, 8].map(
+      (s) => json(gen(PROMPT, '--temperature', '0.9', '--top-p', '0.95', '--seed', String(s), '-n', '20')).ids,
+    );
     expect(others.some((ids) => JSON.stringify(ids) !== JSON.stringify(a.ids))).toBe(true);
     expect(json(gen(PROMPT, '--top-k', '1', '-n', '10')).ids).toEqual(json(gen(PROMPT, '--greedy', '-n', '10')).ids);
   });
@@ -117,7 +124,10 @@ describe('pldr generate with text', () => {
     const prompts = ['Once upon a time', 'The cat sat', ''];
     const file = join(tmp, 'prompts.jsonl');
     writeFileSync(file, prompts.map((p, i) => JSON.stringify({id: `p${i}`, prompt: p})).join('\n') + '\n');
-    const lines = ok(gen('--prompts', file, '--greedy', '-n', '6')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = ok(gen('--prompts', file, '--greedy', '-n', '6'))
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.id)).toEqual(['p0', 'p1', 'p2']);
     lines.forEach((l, i) => {
       expect(l.prompt).toBe(prompts[i]);
@@ -125,7 +135,11 @@ describe('pldr generate with text', () => {
     });
     const plain = join(tmp, 'prompts.txt');
     writeFileSync(plain, 'Once upon a time\nThe cat sat\n');
-    expect(ok(gen('--prompts', plain, '--greedy', '-n', '6')).stdout.trim().split('\n')).toHaveLength(2);
+    expect(
+      ok(gen('--prompts', plain, '--greedy', '-n', '6'))
+        .stdout.trim()
+        .split('\n'),
+    ).toHaveLength(2);
   });
 
   it('refuses out-of-range settings and ambiguous prompts with one line', () => {
@@ -144,6 +158,8 @@ describe('pldr generate with text', () => {
     const f = fixture('tiny-public');
     expect(oneLineError(pldr(['generate', '--model', f.checkpoint, 'hello']))).toMatch(/--tokenizer/);
     // ... and one that belongs to it: 512 pieces against a vocabulary of 97
-    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--tokenizer', TOKENIZER, 'hello']))).toMatch(/512 pieces.*97/);
+    expect(oneLineError(pldr(['generate', '--model', f.checkpoint, '--tokenizer', TOKENIZER, 'hello']))).toMatch(
+      /512 pieces.*97/,
+    );
   });
 });

@@ -34,7 +34,7 @@ class Out {
   }
   zigzag(n: number) {
     const b = BigInt(n);
-    this.varint(b >= 0n ? b << 1n : ((-b) << 1n) - 1n);
+    this.varint(b >= 0n ? b << 1n : (-b << 1n) - 1n);
   }
   raw(b: Uint8Array) {
     for (const x of b) this.byte(x);
@@ -107,7 +107,7 @@ function u32le(n: number): Uint8Array {
 /** Definition levels (0 = null, 1 = present) as the RLE/bit-packed hybrid with bit width 1, length-prefixed (data page v1). */
 function defLevels(present: boolean[]): Uint8Array {
   const o = new Out();
-  for (let i = 0; i < present.length; ) {
+  for (let i = 0; i < present.length;) {
     let j = i;
     while (j < present.length && present[j] === present[i]) j++;
     o.varint(BigInt(j - i) << 1n); // RLE run header
@@ -153,7 +153,18 @@ export function writeParquet(columns: Column[], opts: {rowGroupSize?: number; gz
           [1, i32(0)], // DATA_PAGE
           [2, i32(page.length)],
           [3, i32(body.length)],
-          [5, {t: 'struct', v: [[1, i32(rows)], [2, i32(0)], [3, i32(3)], [4, i32(3)]]}], // PLAIN, RLE levels
+          [
+            5,
+            {
+              t: 'struct',
+              v: [
+                [1, i32(rows)],
+                [2, i32(0)],
+                [3, i32(3)],
+                [4, i32(3)],
+              ],
+            },
+          ], // PLAIN, RLE levels
         ],
       });
       const chunkStart = offset;
@@ -185,9 +196,24 @@ export function writeParquet(columns: Column[], opts: {rowGroupSize?: number; gz
         ],
       });
     }
-    rowGroups.push({t: 'struct', v: [[1, {t: 'list', elem: 'struct', v: chunks}], [2, i64(groupBytes)], [3, i64(rows)]]});
+    rowGroups.push({
+      t: 'struct',
+      v: [
+        [1, {t: 'list', elem: 'struct', v: chunks}],
+        [2, i64(groupBytes)],
+        [3, i64(rows)],
+      ],
+    });
   }
-  const schema: TValue[] = [{t: 'struct', v: [[4, str('schema')], [5, i32(columns.length)]]}];
+  const schema: TValue[] = [
+    {
+      t: 'struct',
+      v: [
+        [4, str('schema')],
+        [5, i32(columns.length)],
+      ],
+    },
+  ];
   for (const col of columns) {
     const fields: [number, TValue][] = [
       [1, i32(col.type === 'int32' ? 1 : 6)],

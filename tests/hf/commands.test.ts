@@ -33,7 +33,20 @@ afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 /** `pldr eval` of one model on a few of our task items: the results file with every request. */
 function evalRun(m: string, name: string): any {
   const out = join(tmp, `${name}.json`);
-  ok(['eval', '--model', m, '--data-dir', TASKS, '--tasks', 'arc_easy,winogrande,truthfulqa_mc2', '--limit', '3', '--output', out, '--log-samples']);
+  ok([
+    'eval',
+    '--model',
+    m,
+    '--data-dir',
+    TASKS,
+    '--tasks',
+    'arc_easy,winogrande,truthfulqa_mc2',
+    '--limit',
+    '3',
+    '--output',
+    out,
+    '--log-samples',
+  ]);
   return JSON.parse(readFileSync(out, 'utf8'));
 }
 
@@ -41,7 +54,15 @@ describe('commands on a snapshot folder', () => {
   it('eval: every per-request log-likelihood and every score as the model directory gives them, exactly', () => {
     const dir = evalRun(model, 'eval-dir');
     const hf = evalRun(snap, 'eval-hf');
-    const requests = (r: any) => r.samples.map((s: any) => ({task: s.task, doc: s.doc, choice: s.choice, ids: [...s.context_ids, ...s.continuation_ids], ll: s.ll, greedy: s.is_greedy}));
+    const requests = (r: any) =>
+      r.samples.map((s: any) => ({
+        task: s.task,
+        doc: s.doc,
+        choice: s.choice,
+        ids: [...s.context_ids, ...s.continuation_ids],
+        ll: s.ll,
+        greedy: s.is_greedy,
+      }));
     expect(hf.samples.length).toBeGreaterThan(10);
     // the snapshot's tokenizer files encode the texts as tokenizer.model did
     expect(requests(hf)).toEqual(requests(dir));
@@ -49,7 +70,26 @@ describe('commands on a snapshot folder', () => {
   });
 
   it('bench paper --quick -m runs the snapshot and writes its report', () => {
-    ok(['bench', 'paper', '--quick', '-m', snap, '--modes', 'none,kv+g', '-r', '1', '-n', '1', '--warmup', '0', '--no-bandwidth', '--results-dir', tmp, '--out', 'bench-hf']);
+    ok([
+      'bench',
+      'paper',
+      '--quick',
+      '-m',
+      snap,
+      '--modes',
+      'none,kv+g',
+      '-r',
+      '1',
+      '-n',
+      '1',
+      '--warmup',
+      '0',
+      '--no-bandwidth',
+      '--results-dir',
+      tmp,
+      '--out',
+      'bench-hf',
+    ]);
     const report = JSON.parse(readFileSync(join(tmp, 'bench-hf.json'), 'utf8'));
     expect(report.suite).toBe('paper');
     expect(report.models).toHaveLength(1);
@@ -81,7 +121,9 @@ describe('convert --to pth of a v52 model', () => {
     writeFileSync(file, JSON.stringify({...JSON.parse(readFileSync(file, 'utf8')), reference_rope: false}));
     const pth = join(tmp, 'pth-v52', 'model.pth');
     const r = ok(['convert', v52, pth, '--to', 'pth']);
-    expect(r.stderr).toMatch(/^warning: this is a v52 model \(rope neox, rotate-half\): the reference's code ignores "rope" .* interleaved RoPE.* --to hf keeps it \(reference_rope false\)\n$/);
+    expect(r.stderr).toMatch(
+      /^warning: this is a v52 model \(rope neox, rotate-half\): the reference's code ignores "rope" .* interleaved RoPE.* --to hf keeps it \(reference_rope false\)\n$/,
+    );
     // pldr itself reads the style back from the hparams file, and --to hf writes it where Transformers reads it
     const hf = join(tmp, 'hf-v52');
     expect(ok(['convert', pth, hf, '--to', 'hf']).stderr).toBe('');

@@ -29,7 +29,17 @@ function tensor(seed: number, shape = SHAPE, special = false, nan = false): Host
     data[i] = (s / 2147483648 - 0.5) * 8;
   }
   if (special) {
-    const extras = [-0, Infinity, -Infinity, 1e-45, -1.17549421e-38, 3.4028234663852886e38, -3.4028234663852886e38, 1, 0];
+    const extras = [
+      -0,
+      Infinity,
+      -Infinity,
+      1e-45,
+      -1.17549421e-38,
+      3.4028234663852886e38,
+      -3.4028234663852886e38,
+      1,
+      0,
+    ];
     extras.forEach((v, i) => (data[(i * 7) % n] = v));
   }
   if (nan) new Uint32Array(data.buffer)[3] = 0x7fc01234;
@@ -47,7 +57,11 @@ function gList(kind: GList['kind'], layers = 2, shape = SHAPE, special = true, n
 }
 
 function partsOf(kind: GList['kind'], layer: GLayer): HostTensor[] {
-  return kind === 'tensors' ? [layer.G_LM] : kind === 'pairs' ? [layer.A_LM!, layer.G_LM] : [layer.A_LM!, layer.G_LM, layer.A_P!];
+  return kind === 'tensors'
+    ? [layer.G_LM]
+    : kind === 'pairs'
+      ? [layer.A_LM!, layer.G_LM]
+      : [layer.A_LM!, layer.G_LM, layer.A_P!];
 }
 
 function expectSameLayers(back: GList, kind: GList['kind'], want: GLayer[], label: string): void {
@@ -79,7 +93,9 @@ describe('serializeGListPickle / writeGListPickle (no torch needed)', () => {
       const back = readGList(path);
       expectSameLayers(back, kind, g.layers, kind);
       expect(back.metadata).toEqual({source_format: 'pickle', storage_locations: 'cpu'});
-      expect(bytesEqual(readFileSync(path), serializeGListPickle(g)), `${kind}: file = serializeGListPickle`).toBe(true);
+      expect(bytesEqual(readFileSync(path), serializeGListPickle(g)), `${kind}: file = serializeGListPickle`).toBe(
+        true,
+      );
     }
   });
 
@@ -88,7 +104,14 @@ describe('serializeGListPickle / writeGListPickle (no torch needed)', () => {
     const b = serializeGListPickle(g);
     expect([...b.subarray(0, 3)]).toEqual([0x80, 0x04, 0x95]); // PROTO 4, FRAME
     expect(b[b.length - 1]).toBe(0x2e); // STOP
-    for (const name of ['torch._utils', '_rebuild_tensor_v2', 'torch.storage', '_load_from_bytes', 'collections', 'OrderedDict']) {
+    for (const name of [
+      'torch._utils',
+      '_rebuild_tensor_v2',
+      'torch.storage',
+      '_load_from_bytes',
+      'collections',
+      'OrderedDict',
+    ]) {
       expect(countOf(b, name), name).toBe(1); // globals are memoized, named once
     }
     expect(countOf(b, 'ctorch\nFloatStorage\n')).toBe(6);
@@ -96,7 +119,14 @@ describe('serializeGListPickle / writeGListPickle (no torch needed)', () => {
     expect(bytesEqual(serializeGListPickle(g), b)).toBe(true);
     // a HostTensor shared between layers is still written as separate tensors
     const shared = tensor(1);
-    const s = serializeGListPickle({kind: 'pairs', layers: [{A_LM: shared, G_LM: shared}, {A_LM: shared, G_LM: tensor(2)}], metadata: {}});
+    const s = serializeGListPickle({
+      kind: 'pairs',
+      layers: [
+        {A_LM: shared, G_LM: shared},
+        {A_LM: shared, G_LM: tensor(2)},
+      ],
+      metadata: {},
+    });
     expect(countOf(s, 'ctorch\nFloatStorage\n')).toBe(4);
   });
 
@@ -118,7 +148,13 @@ describe('serializeGListPickle / writeGListPickle (no torch needed)', () => {
       writeGListPickle(path, g, list === undefined ? undefined : {list});
       const back = readGList(path);
       const label = `${kind} as ${list}`;
-      if (want === 'tensors') expectSameLayers(back, 'tensors', g.layers.map((l) => ({G_LM: l.G_LM})), label);
+      if (want === 'tensors')
+        expectSameLayers(
+          back,
+          'tensors',
+          g.layers.map((l) => ({G_LM: l.G_LM})),
+          label,
+        );
       else expectSameLayers(back, want, g.layers, label);
     }
   });
@@ -163,10 +199,12 @@ describe('serializeGListPickle / writeGListPickle (no torch needed)', () => {
     expect(bytesEqual(back.layers[0].G_LM.data, Float32Array.from(d))).toBe(true);
   });
 
-  it('reproduces python\'s own pickle of the committed fixture byte for byte (given torch\'s storage keys)', () => {
+  it("reproduces python's own pickle of the committed fixture byte for byte (given torch's storage keys)", () => {
     // tiny-tensors.pkl is torch 1.13's `pickle.dumps(list, protocol=5)`, which for tensors is protocol 4 but for the PROTO byte.
     const fixture = readFileSync(join(GLISTS, 'tiny-tensors.pkl'));
-    const keys = [...fixture.toString('latin1').matchAll(/storageq\x00ctorch\nFloatStorage\nq\x01X....([0-9]+)q\x02/gs)].map((m) => m[1]);
+    const keys = [
+      ...fixture.toString('latin1').matchAll(/storageq\x00ctorch\nFloatStorage\nq\x01X....([0-9]+)q\x02/gs),
+    ].map((m) => m[1]);
     expect(keys.length).toBe(2);
     const ours = serializeGListPickle(readGList(join(GLISTS, 'tiny-tensors.pkl')), {storageKey: (n) => keys[n]});
     expect(ours[1]).toBe(4);
@@ -273,7 +311,12 @@ describe.skipIf(!hasTorch())('python pickle.load of our G list pickles (real tor
       files.push({path: join(tmp.dir, `py-${kind}.pkl`), kind, g: gList(kind, 3)});
     }
     // a G-cache written as a v510G construction list
-    files.push({path: join(tmp.dir, 'py-pairs-as-tensors.pkl'), kind: 'tensors', g: gList('pairs', 2), list: 'tensors'});
+    files.push({
+      path: join(tmp.dir, 'py-pairs-as-tensors.pkl'),
+      kind: 'tensors',
+      g: gList('pairs', 2),
+      list: 'tensors',
+    });
     for (const f of files) writeGListPickle(f.path, f.g, f.list ? {list: f.list} : {});
     const input = files.map((f) => ({
       path: f.path,
@@ -318,7 +361,7 @@ describe.skipIf(!hasTorch())('python pickle.load of our G list pickles (real tor
     expect(r.elements[0].tensors[0].sha256).toBe(sha256(g.layers[0].G_LM));
   });
 
-  it('is byte for byte what torch 1.13\'s own pickle.dumps(protocol=4) writes (storage keys aside), framing included', () => {
+  it("is byte for byte what torch 1.13's own pickle.dumps(protocol=4) writes (storage keys aside), framing included", () => {
     const cases: [string, GList][] = [
       ['cmp-tensors.pkl', gList('tensors', 2)],
       ['cmp-pairs.pkl', gList('pairs', 2)],

@@ -7,7 +7,16 @@ import {GList, readGList, writeGListSafetensors} from '../../src/core/io/glist.j
 import {PickleWriter} from '../../src/core/io/pickle/writer.js';
 import {writeSafetensors} from '../../src/core/io/safetensors.js';
 import {HostTensor} from '../../src/core/io/tensor.js';
-import {ExpectedGList, GLISTS, REFERENCE, SHARED_PREDEFINED_G, bytesEqual, expectGListMatches, expectPldrError, tempDir} from './helpers.js';
+import {
+  ExpectedGList,
+  GLISTS,
+  REFERENCE,
+  SHARED_PREDEFINED_G,
+  bytesEqual,
+  expectGListMatches,
+  expectPldrError,
+  tempDir,
+} from './helpers.js';
 
 const tmp = tempDir();
 afterAll(tmp.cleanup);
@@ -64,7 +73,12 @@ describe('readGList: committed pickles (no torch needed)', () => {
     writeFileSync(p, v.bytes());
     expectPldrError(() => readGList(p), p, 'element 0');
     const evil = new PickleWriter();
-    evil.proto(2).global('subprocess', 'call').tuple(1, () => evil.str('ls')).reduce().stop();
+    evil
+      .proto(2)
+      .global('subprocess', 'call')
+      .tuple(1, () => evil.str('ls'))
+      .reduce()
+      .stop();
     writeFileSync(p, evil.bytes());
     expectPldrError(() => readGList(p), p, 'subprocess.call', 'not allowed');
     writeFileSync(p, 'plain text');
@@ -104,14 +118,49 @@ describe('readGList: safetensors', () => {
   it('accepts layer keys in any order but insists on 0..N-1 and one consistent kind', () => {
     const t = f32([1, 1, 2, 2], (i) => i);
     const p = join(tmp.dir, 'g.safetensors');
-    writeSafetensors(p, new Map([['layer.1', t], ['layer.0', t]]));
+    writeSafetensors(
+      p,
+      new Map([
+        ['layer.1', t],
+        ['layer.0', t],
+      ]),
+    );
     expect(readGList(p).layers.length).toBe(2);
     const cases: [Map<string, HostTensor>, string][] = [
-      [new Map([['layer.0', t], ['layer.2', t]]), 'layer.1 is missing'],
+      [
+        new Map([
+          ['layer.0', t],
+          ['layer.2', t],
+        ]),
+        'layer.1 is missing',
+      ],
       [new Map([['layer.1', t]]), 'layer.0 is missing'],
-      [new Map([['layer.0', t], ['layer.1.G_LM', t], ['layer.1.A_LM', t]]), 'mixes'],
-      [new Map([['layer.0.A_LM', t], ['layer.0.G_LM', t], ['layer.1.G_LM', t]]), 'layer 1'],
-      [new Map([['layer.0.A_LM', t], ['layer.0.G_LM', t], ['layer.0.A_P', t], ['layer.1.A_LM', t], ['layer.1.G_LM', t]]), 'layer 1'],
+      [
+        new Map([
+          ['layer.0', t],
+          ['layer.1.G_LM', t],
+          ['layer.1.A_LM', t],
+        ]),
+        'mixes',
+      ],
+      [
+        new Map([
+          ['layer.0.A_LM', t],
+          ['layer.0.G_LM', t],
+          ['layer.1.G_LM', t],
+        ]),
+        'layer 1',
+      ],
+      [
+        new Map([
+          ['layer.0.A_LM', t],
+          ['layer.0.G_LM', t],
+          ['layer.0.A_P', t],
+          ['layer.1.A_LM', t],
+          ['layer.1.G_LM', t],
+        ]),
+        'layer 1',
+      ],
       [new Map([['G_LM', t]]), 'unexpected tensor "G_LM"'],
       [new Map([['layer.01', t]]), 'unexpected tensor'],
       [new Map([['layer.0', {dtype: 'I32', shape: [1], data: Int32Array.from([1])} as HostTensor]]), 'float'],
@@ -125,54 +174,73 @@ describe('readGList: safetensors', () => {
 });
 
 interface PredefinedStats {
-  files: {output: string; element: string[]; tensors: Record<string, {shape: number[]; mean: number; std: number; min: number; max: number; is_identity: boolean; all_zero: boolean}>}[];
+  files: {
+    output: string;
+    element: string[];
+    tensors: Record<
+      string,
+      {shape: number[]; mean: number; std: number; min: number; max: number; is_identity: boolean; all_zero: boolean}
+    >;
+  }[];
 }
 
-describe.skipIf(!existsSync(SHARED_PREDEFINED_G))('readGList: the reference\'s predefined G lists (converted, in ../shared)', () => {
-  const stats = (existsSync(SHARED_PREDEFINED_G)
-    ? JSON.parse(readFileSync(join(SHARED_PREDEFINED_G, 'predefined_G.json'), 'utf8'))
-    : {files: []}) as PredefinedStats;
+describe.skipIf(!existsSync(SHARED_PREDEFINED_G))(
+  "readGList: the reference's predefined G lists (converted, in ../shared)",
+  () => {
+    const stats = (
+      existsSync(SHARED_PREDEFINED_G)
+        ? JSON.parse(readFileSync(join(SHARED_PREDEFINED_G, 'predefined_G.json'), 'utf8'))
+        : {files: []}
+    ) as PredefinedStats;
 
-  for (const file of stats.files) {
-    it(`${file.output}: kind, shapes and statistics`, () => {
-      const g = readGList(join(SHARED_PREDEFINED_G, file.output));
-      const pairs = file.element[0] !== 'tensor';
-      expect(g.kind).toBe(pairs ? 'pairs' : 'tensors');
-      expect(g.layers.length).toBe(5);
-      g.layers.forEach((layer, i) => {
-        const parts: [string, HostTensor | undefined][] = pairs
-          ? [[`layer.${i}.A_LM`, layer.A_LM], [`layer.${i}.G_LM`, layer.G_LM]]
-          : [[`layer.${i}`, layer.G_LM]];
-        for (const [key, t] of parts) {
-          const want = file.tensors[key];
-          expect(t!.shape).toEqual([1, 14, 64, 64]);
-          const d = t!.data as Float32Array;
-          let sum = 0;
-          let min = Infinity;
-          let max = -Infinity;
-          for (const v of d) {
-            sum += v;
-            if (v < min) min = v;
-            if (v > max) max = v;
-          }
-          const mean = sum / d.length;
-          let ss = 0;
-          for (const v of d) ss += (v - mean) ** 2;
-          const std = Math.sqrt(ss / (d.length - 1)); // torch.std: unbiased
-          expect(min, key).toBe(want.min);
-          expect(max, key).toBe(want.max);
-          expect(Math.abs(mean - want.mean), key).toBeLessThan(1e-6 + 1e-5 * Math.abs(want.mean));
-          expect(Math.abs(std - want.std), key).toBeLessThan(1e-6 + 1e-5 * want.std);
-          if (want.all_zero) expect(d.every((v) => v === 0)).toBe(true);
-          if (want.is_identity) {
-            for (let h = 0; h < 14; h++) for (let r = 0; r < 64; r++) for (let c = 0; c < 64; c++) {
-              if (d[h * 4096 + r * 64 + c] !== (r === c ? 1 : 0)) throw new Error(`${key} is not the identity at ${h},${r},${c}`);
+    for (const file of stats.files) {
+      it(`${file.output}: kind, shapes and statistics`, () => {
+        const g = readGList(join(SHARED_PREDEFINED_G, file.output));
+        const pairs = file.element[0] !== 'tensor';
+        expect(g.kind).toBe(pairs ? 'pairs' : 'tensors');
+        expect(g.layers.length).toBe(5);
+        g.layers.forEach((layer, i) => {
+          const parts: [string, HostTensor | undefined][] = pairs
+            ? [
+                [`layer.${i}.A_LM`, layer.A_LM],
+                [`layer.${i}.G_LM`, layer.G_LM],
+              ]
+            : [[`layer.${i}`, layer.G_LM]];
+          for (const [key, t] of parts) {
+            const want = file.tensors[key];
+            expect(t!.shape).toEqual([1, 14, 64, 64]);
+            const d = t!.data as Float32Array;
+            let sum = 0;
+            let min = Infinity;
+            let max = -Infinity;
+            for (const v of d) {
+              sum += v;
+              if (v < min) min = v;
+              if (v > max) max = v;
+            }
+            const mean = sum / d.length;
+            let ss = 0;
+            for (const v of d) ss += (v - mean) ** 2;
+            const std = Math.sqrt(ss / (d.length - 1)); // torch.std: unbiased
+            expect(min, key).toBe(want.min);
+            expect(max, key).toBe(want.max);
+            expect(Math.abs(mean - want.mean), key).toBeLessThan(1e-6 + 1e-5 * Math.abs(want.mean));
+            expect(Math.abs(std - want.std), key).toBeLessThan(1e-6 + 1e-5 * want.std);
+            if (want.all_zero) expect(d.every((v) => v === 0)).toBe(true);
+            if (want.is_identity) {
+              for (let h = 0; h < 14; h++)
+                for (let r = 0; r < 64; r++)
+                  for (let c = 0; c < 64; c++) {
+                    if (d[h * 4096 + r * 64 + c] !== (r === c ? 1 : 0))
+                      throw new Error(`${key} is not the identity at ${h},${r},${c}`);
+                  }
             }
           }
-        }
-        if (pairs) expect(file.tensors[`layer.${i}.A_LM`].all_zero).toBe(true);
+          if (pairs) expect(file.tensors[`layer.${i}.A_LM`].all_zero).toBe(true);
+        });
       });
-    });
-  }
-});
-if (!existsSync(SHARED_PREDEFINED_G)) console.warn(`[tests/io] skipping predefined-G checks: ${SHARED_PREDEFINED_G} is absent`);
+    }
+  },
+);
+if (!existsSync(SHARED_PREDEFINED_G))
+  console.warn(`[tests/io] skipping predefined-G checks: ${SHARED_PREDEFINED_G} is absent`);

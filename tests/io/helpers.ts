@@ -21,9 +21,12 @@ export const SYSTEM_PYTHON = process.env.PLDR_TORCH_PYTHON ?? '/usr/bin/python3'
 let torchChecked: boolean | undefined;
 export function hasTorch(): boolean {
   if (torchChecked === undefined) {
-    const r = existsSync(SYSTEM_PYTHON) ? spawnSync(SYSTEM_PYTHON, ['-c', 'import torch'], {encoding: 'utf8'}) : undefined;
+    const r = existsSync(SYSTEM_PYTHON)
+      ? spawnSync(SYSTEM_PYTHON, ['-c', 'import torch'], {encoding: 'utf8'})
+      : undefined;
     torchChecked = r?.status === 0;
-    if (!torchChecked) console.warn(`[tests/io] skipping torch cross-checks: \`${SYSTEM_PYTHON} -c "import torch"\` failed`);
+    if (!torchChecked)
+      console.warn(`[tests/io] skipping torch cross-checks: \`${SYSTEM_PYTHON} -c "import torch"\` failed`);
   }
   return torchChecked;
 }
@@ -73,7 +76,12 @@ export function expectGListMatches(g: GList, e: ExpectedGList, label: string): v
   expect(g.kind, label).toBe(e.kind);
   expect(g.layers.length, label).toBe(e.layers.length);
   g.layers.forEach((layer, i) => {
-    const parts = g.kind === 'tensors' ? [layer.G_LM] : g.kind === 'pairs' ? [layer.A_LM, layer.G_LM] : [layer.A_LM, layer.G_LM, layer.A_P];
+    const parts =
+      g.kind === 'tensors'
+        ? [layer.G_LM]
+        : g.kind === 'pairs'
+          ? [layer.A_LM, layer.G_LM]
+          : [layer.A_LM, layer.G_LM, layer.A_P];
     if (g.kind === 'tensors') expect(layer.A_LM).toBeUndefined();
     if (g.kind !== 'triples') expect(layer.A_P).toBeUndefined();
     parts.forEach((t, j) => {
@@ -85,6 +93,6 @@ export function expectGListMatches(g: GList, e: ExpectedGList, label: string): v
       expect(bytesEqual(t!.data, values), `${label} [${i}][${j}] values`).toBe(true);
     });
   });
-  if (g.metadata.storage_locations !== undefined) expect(g.metadata.storage_locations.split(','), label).toEqual(e.locations);
+  if (g.metadata.storage_locations !== undefined)
+    expect(g.metadata.storage_locations.split(','), label).toEqual(e.locations);
 }
-

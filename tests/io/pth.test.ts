@@ -39,7 +39,8 @@ function expectSameTensors(a: StateDict, b: StateDict): void {
 /** Re-zips `entries` the way a torch 2 writer (or any other zip tool) might: other folder, other order, deflated. */
 function rezip(entries: Record<string, Uint8Array>, deflateAll: boolean): Uint8Array {
   const files: Zippable = {};
-  for (const [name, data] of Object.entries(entries)) files[name] = [data, {level: deflateAll || name.endsWith('.pkl') ? 6 : 0}];
+  for (const [name, data] of Object.entries(entries))
+    files[name] = [data, {level: deflateAll || name.endsWith('.pkl') ? 6 : 0}];
   return zipSync(files);
 }
 
@@ -162,7 +163,7 @@ describe('writePth', () => {
   });
 });
 
-describe('readPth on other writers\' layouts', () => {
+describe("readPth on other writers' layouts", () => {
   /** Entries of a checkpoint we wrote, with the folder prefix stripped. */
   function entriesOf(path: string): Record<string, Uint8Array> {
     const zip = new ZipArchive(readFileSync(path), path);
@@ -174,13 +175,21 @@ describe('readPth on other writers\' layouts', () => {
   it('reads a torch-2-style archive: other folder name, shuffled entries, byteorder and serialization_id, no optimizer key, deflated', () => {
     const ckpt = readPth(join(REFERENCE, 'tiny-public/checkpoint.pth'));
     const plain = join(tmp.dir, 'plain.pth');
-    writePth(plain, {stateDict: ckpt.stateDict, loss: ckpt.loss, accuracy: ckpt.accuracy, optimizerStateDictNone: false});
+    writePth(plain, {
+      stateDict: ckpt.stateDict,
+      loss: ckpt.loss,
+      accuracy: ckpt.accuracy,
+      optimizerStateDictNone: false,
+    });
     const inner = entriesOf(plain);
     inner['byteorder'] = new TextEncoder().encode('little');
     inner['.data/serialization_id'] = new TextEncoder().encode('1234567890123456789012345678901234567890');
     inner['.data/version'] = new TextEncoder().encode('3\n');
     // deterministic shuffle
-    const names = Object.keys(inner).sort((a, b) => ((a.length * 7919 + a.charCodeAt(a.length - 1)) % 13) - ((b.length * 7919 + b.charCodeAt(b.length - 1)) % 13));
+    const names = Object.keys(inner).sort(
+      (a, b) =>
+        ((a.length * 7919 + a.charCodeAt(a.length - 1)) % 13) - ((b.length * 7919 + b.charCodeAt(b.length - 1)) % 13),
+    );
     for (const deflateAll of [false, true]) {
       const files: Record<string, Uint8Array> = {};
       for (const n of names) files[`archive/${n}`] = inner[n];
@@ -220,7 +229,17 @@ describe('readPth on other writers\' layouts', () => {
     tensor(1, [3], [2]);
     w.setitems().stop();
     const out = join(tmp.dir, 'bare.pth');
-    writeFileSync(out, rezip({'bare/data.pkl': w.bytes(), 'bare/data/0': new Uint8Array(storage.buffer), 'bare/version': new TextEncoder().encode('3\n')}, false));
+    writeFileSync(
+      out,
+      rezip(
+        {
+          'bare/data.pkl': w.bytes(),
+          'bare/data/0': new Uint8Array(storage.buffer),
+          'bare/version': new TextEncoder().encode('3\n'),
+        },
+        false,
+      ),
+    );
     const back = readPth(out);
     expect(back.hasOptimizerKey).toBe(false);
     expect(back.moduleVersions).toBeUndefined();
@@ -278,7 +297,12 @@ describe('readPth rejects bad input with one-line PldrErrors', () => {
   it('a pickle that names a disallowed global', () => {
     const p = join(tmp.dir, 'evil.pth');
     const w = new PickleWriter();
-    w.proto(2).global('os', 'system').put().tuple(1, () => w.str('echo hi')).reduce().stop();
+    w.proto(2)
+      .global('os', 'system')
+      .put()
+      .tuple(1, () => w.str('echo hi'))
+      .reduce()
+      .stop();
     writeFileSync(p, rezip({'evil/data.pkl': w.bytes()}, false));
     expectPldrError(() => readPth(p), p, 'os.system', 'not allowed');
   });

@@ -3,7 +3,12 @@ import {join} from 'node:path';
 
 import {afterAll, describe, expect, it} from 'vitest';
 
-import {parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors} from '../../src/core/io/safetensors.js';
+import {
+  parseSafetensors,
+  readSafetensors,
+  serializeSafetensors,
+  writeSafetensors,
+} from '../../src/core/io/safetensors.js';
 import {HostTensor, StateDict} from '../../src/core/io/tensor.js';
 import {REFERENCE, bytesEqual, expectPldrError, tempDir} from './helpers.js';
 
@@ -44,7 +49,10 @@ describe('safetensors', () => {
   it('aligns every tensor to its element size (largest first, then insertion order)', () => {
     const buf = serializeSafetensors(sample());
     const n = Number(new DataView(buf.buffer).getBigUint64(0, true));
-    const header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + n))) as Record<string, {dtype: string; data_offsets: number[]}>;
+    const header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + n))) as Record<
+      string,
+      {dtype: string; data_offsets: number[]}
+    >;
     const size: Record<string, number> = {F64: 8, I64: 8, F32: 4, I32: 4, F16: 2, BF16: 2, U8: 1, BOOL: 1};
     for (const v of Object.values(header)) expect(v.data_offsets[0] % size[v.dtype]).toBe(0);
     expect(header['2'].data_offsets[0]).toBe(0); // the first F64
@@ -100,8 +108,14 @@ describe('safetensors', () => {
       return b;
     };
     expectPldrError(() => parseSafetensors(make({a: {dtype: 'F32', shape: [3], data_offsets: [0, 16]}})), 'needs 12');
-    expectPldrError(() => parseSafetensors(make({a: {dtype: 'Q7', shape: [1], data_offsets: [0, 1]}})), 'unsupported dtype');
-    expectPldrError(() => parseSafetensors(make({a: {dtype: 'F32', shape: [-1], data_offsets: [0, 4]}})), 'invalid shape');
+    expectPldrError(
+      () => parseSafetensors(make({a: {dtype: 'Q7', shape: [1], data_offsets: [0, 1]}})),
+      'unsupported dtype',
+    );
+    expectPldrError(
+      () => parseSafetensors(make({a: {dtype: 'F32', shape: [-1], data_offsets: [0, 4]}})),
+      'invalid shape',
+    );
     expectPldrError(() => parseSafetensors(make({a: {dtype: 'F32', shape: [1], data_offsets: [8, 4]}})), 'outside');
     expectPldrError(() => parseSafetensors(make([1, 2])), 'not a JSON object');
     expectPldrError(() => parseSafetensors(make({__metadata__: {a: 1}})), '__metadata__');

@@ -11,7 +11,16 @@ import {afterAll, describe, expect, it} from 'vitest';
 import {readGList} from '../../src/core/io/glist.js';
 import {readPth, writePth} from '../../src/core/io/pth.js';
 import {HostTensor, StateDict} from '../../src/core/io/tensor.js';
-import {ExpectedGList, GLISTS, REFERENCE, bytesOf, expectGListMatches, hasTorch, runPython, tempDir} from './helpers.js';
+import {
+  ExpectedGList,
+  GLISTS,
+  REFERENCE,
+  bytesOf,
+  expectGListMatches,
+  hasTorch,
+  runPython,
+  tempDir,
+} from './helpers.js';
 
 const tmp = tempDir();
 afterAll(tmp.cleanup);
@@ -76,7 +85,16 @@ torch.save({'model_state_dict': {'a': base[1:3], 'b': base.t()[2:5], 'c': base[:
             'loss': 2.5, 'accuracy': 0.5}, sys.argv[2] + '/torch-views.pth')
 `;
 
-const DTYPE_NAME: Record<string, string> = {F32: 'float32', F64: 'float64', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', U8: 'uint8', BOOL: 'bool'};
+const DTYPE_NAME: Record<string, string> = {
+  F32: 'float32',
+  F64: 'float64',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  I64: 'int64',
+  I32: 'int32',
+  U8: 'uint8',
+  BOOL: 'bool',
+};
 
 function sha256(t: HostTensor): string {
   return createHash('sha256').update(bytesOf(t.data)).digest('hex');
@@ -139,14 +157,15 @@ describe.skipIf(!hasTorch())('torch cross-checks (real torch on /usr/bin/python3
     expectTorchSees(b, mixed);
   });
 
-  it('readPth reads torch\'s own zip, legacy, bare and view-sharing checkpoints', () => {
+  it("readPth reads torch's own zip, legacy, bare and view-sharing checkpoints", () => {
     const src = join(REFERENCE, 'tiny-G-random/checkpoint.pth');
     runPython(['-c', SAVE_SCRIPT, src, tmp.dir]);
     const ref = readPth(src);
     for (const name of ['torch-zip.pth', 'torch-legacy.pth', 'torch-bare.pth']) {
       const c = readPth(join(tmp.dir, name));
       expect([...c.stateDict.keys()], name).toEqual([...ref.stateDict.keys()]);
-      for (const [k, t] of ref.stateDict) expect(Buffer.compare(bytesOf(c.stateDict.get(k)!.data), bytesOf(t.data)), `${name} ${k}`).toBe(0);
+      for (const [k, t] of ref.stateDict)
+        expect(Buffer.compare(bytesOf(c.stateDict.get(k)!.data), bytesOf(t.data)), `${name} ${k}`).toBe(0);
       if (name !== 'torch-bare.pth') {
         expect(c.loss).toBe(ref.loss);
         expect(c.hasOptimizerKey).toBe(true);

@@ -38,7 +38,9 @@ describe('zip entries larger than a record may be', () => {
   it('an entry that claims more than the caller allows is refused before inflating', () => {
     const zip = zipClaiming({'a/data/0': new Uint8Array(4096)}, 'a/data/0', CLAIM);
     const archive = new ZipArchive(zip, 'bomb.zip', {maxEntryBytes: 2 ** 20});
-    expect(() => archive.read('a/data/0')).toThrow(/^bomb\.zip: zip entry a\/data\/0 claims 200000000 bytes, more than the 1048576 /);
+    expect(() => archive.read('a/data/0')).toThrow(
+      /^bomb\.zip: zip entry a\/data\/0 claims 200000000 bytes, more than the 1048576 /,
+    );
   });
 
   it('an entry that inflates to more than it claims is cut at the claim and refused', () => {
@@ -46,8 +48,11 @@ describe('zip entries larger than a record may be', () => {
     expect(() => new ZipArchive(zip, 'bomb.zip').read('a/data/0')).toThrow(/^bomb\.zip: corrupt zip archive: /);
   });
 
-  it('a checkpoint whose record claims more than the model\'s largest tensor: one line, nothing inflated', () => {
-    const src = new ZipArchive(new Uint8Array(readFileSync(join(REFERENCE, 'tiny-public', 'checkpoint.pth'))), 'tiny-public');
+  it("a checkpoint whose record claims more than the model's largest tensor: one line, nothing inflated", () => {
+    const src = new ZipArchive(
+      new Uint8Array(readFileSync(join(REFERENCE, 'tiny-public', 'checkpoint.pth'))),
+      'tiny-public',
+    );
     const entries: Record<string, Uint8Array> = {};
     for (const e of src.entries) entries[e.name] = src.readEntry(e).slice();
     const record = src.entries.find((e) => /\/data\/0$/.test(e.name))!.name;
@@ -55,6 +60,8 @@ describe('zip entries larger than a record may be', () => {
     mkdirSync(dir, {recursive: true});
     writeFileSync(join(dir, 'checkpoint.pth'), zipClaiming(entries, record, CLAIM));
     copyFileSync(join(REFERENCE, 'tiny-public', 'hparams.json'), join(dir, 'hparams.json'));
-    expect(() => readModelFiles(join(dir, 'checkpoint.pth'))).toThrow(new RegExp(`zip entry ${record} claims ${CLAIM} bytes, more than the ${64 * 2 ** 20} `));
+    expect(() => readModelFiles(join(dir, 'checkpoint.pth'))).toThrow(
+      new RegExp(`zip entry ${record} claims ${CLAIM} bytes, more than the ${64 * 2 ** 20} `),
+    );
   });
 });
