@@ -9,3 +9,8 @@ export class PldrError extends Error {
     this.name = 'PldrError';
   }
 }
+
+/** A message squeezed onto one line (whitespace runs become one space), for quoting inside a PldrError. */
+export function oneLine(s: string): string {
+  return s.replace(/\s+/g, ' ').trim();
+}

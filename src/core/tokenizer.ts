@@ -16,7 +16,7 @@
  */
 import {readFileSync, statSync} from 'node:fs';
 
-import {PldrError} from './errors.js';
+import {oneLine, PldrError} from './errors.js';
 
 export type PieceType = 'normal' | 'unknown' | 'control' | 'user_defined' | 'unused' | 'byte';
 
@@ -544,8 +544,4 @@ function fail(what: string): never {
  */
 function wellFormed(text: string): string {
   return text.replace(LONE_SURROGATE, '\uFFFD');
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
 }

@@ -13,7 +13,7 @@ import {type EncodedRequest, MAX_BATCH_TOKENS, type RequestScore, scoreFullAll} 
 import {disposeAllBut, type GCache} from '../model/pldr.js';
 import {emptyPromptGList, loadBenchModel} from './models.js';
 import type {ModelSpec} from './presets.js';
-import {collectGarbage, positiveInt, round, roundSummary, type Summary, summarize} from './stats.js';
+import {collectGarbage, nonNegativeInt, positiveInt, round, roundSummary, type Summary, summarize} from './stats.js';
 import {
   describeReference,
   type ReferenceForward,
@@ -107,9 +107,7 @@ export async function runEvalBench(opts: EvalBenchOptions): Promise<EvalBenchRes
   const count = positiveInt(opts.requests ?? EVAL_DEFAULTS.requests, '--requests');
   const batch = positiveInt(opts.batch ?? EVAL_DEFAULTS.batch, '--batch');
   const repeats = positiveInt(opts.repeats ?? EVAL_DEFAULTS.repeats, 'timed repeats (-r)');
-  const warmup = opts.warmup ?? EVAL_DEFAULTS.warmup;
-  if (!Number.isInteger(warmup) || warmup < 0)
-    throw new PldrError(`warm-up repeats must be a non-negative integer, got ${warmup}`);
+  const warmup = nonNegativeInt(opts.warmup ?? EVAL_DEFAULTS.warmup, 'warm-up repeats');
   const seed = opts.seed ?? 0;
   const say = opts.onProgress ?? (() => {});
   const batches = [...new Set([1, batch])];

@@ -50,6 +50,7 @@ import {
   collectGarbage,
   wasmHeapMb,
   maxRssMb,
+  nonNegativeInt,
   positiveInt,
 } from './stats.js';
 
@@ -292,9 +293,7 @@ export async function runPaper(opts: PaperOptions): Promise<PaperResult> {
   const n = positiveInt(opts.newTokens ?? PAPER_NEW_TOKENS, 'the number of new tokens');
   const repeats = positiveInt(opts.repeats ?? 5, 'repeats (-r)');
   const loops = positiveInt(opts.loops ?? 1, 'loops (-n)');
-  const warmup = opts.warmup ?? 1;
-  if (!Number.isInteger(warmup) || warmup < 0)
-    throw new PldrError(`warm-up runs must be a non-negative integer, got ${warmup}`);
+  const warmup = nonNegativeInt(opts.warmup ?? 1, 'warm-up runs');
   const seed = opts.seed ?? 0;
   const say = opts.onProgress ?? (() => {});
   if (opts.models.length === 0) throw new PldrError('no model to time: give --model DIR or --preset NAME');

@@ -74,3 +74,8 @@ export function positiveInt(v: number, what: string): number {
   if (!Number.isInteger(v) || v < 1) throw new PldrError(`${what} must be a positive integer, got ${v}`);
   return v;
 }
+
+export function nonNegativeInt(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 0) throw new PldrError(`${what} must be a non-negative integer, got ${v}`);
+  return v;
+}

@@ -19,7 +19,7 @@ import {AdamW} from '../train/optim.js';
 import {modelVariables, type Recipe, trainStep} from '../train/step.js';
 import {runAtOneThread} from './one-thread.js';
 import {findBenchPreset} from './presets.js';
-import {positiveInt, round, roundSummary, type Summary, summarize} from './stats.js';
+import {nonNegativeInt, positiveInt, round, roundSummary, type Summary, summarize} from './stats.js';
 import {
   describeReference,
   type ReferenceOptions,
@@ -148,9 +148,7 @@ function randomWindows(batch: number, context: number, vocab: number, seed: numb
 
 export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBenchResult> {
   const steps = positiveInt(opts.steps ?? 5, 'timed steps (-r)');
-  const warmup = opts.warmup ?? 1;
-  if (!Number.isInteger(warmup) || warmup < 0)
-    throw new PldrError(`warm-up steps must be a non-negative integer, got ${warmup}`);
+  const warmup = nonNegativeInt(opts.warmup ?? 1, 'warm-up steps');
   const seed = opts.seed ?? 0;
   const say = opts.onProgress ?? (() => {});
   const configs = opts.configs.map(trainBenchConfig); // every name checked before anything runs

@@ -19,9 +19,9 @@
  */
 import {promises as fsp, statSync} from 'node:fs';
 import {extname, join} from 'node:path';
-import {brotliDecompressSync, gunzipSync} from 'node:zlib';
 
-import {PldrError} from '../errors.js';
+import {oneLine, PldrError} from '../errors.js';
+import {COMPRESSORS, notParquet, unreadableRows} from '../io/parquet.js';
 import {buildTaskDoc, isTaskName, TASK_NAMES, type TaskDoc, type TaskName} from './tasks.js';
 import {fsMessage} from '../io/fsutil.js';
 
@@ -242,11 +242,6 @@ function elementLines(text: string): number[] {
 // Parquet (hyparquet)
 // ---------------------------------------------------------------------------------------------
 
-const COMPRESSORS = {
-  GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(input)),
-  BROTLI: (input: Uint8Array) => new Uint8Array(brotliDecompressSync(input)),
-};
-
 async function parquetRecords(path: string): Promise<RawRecord[]> {
   const hp = await import('hyparquet');
   let file: Awaited<ReturnType<typeof hp.asyncBufferFromFile>>;
@@ -259,19 +254,13 @@ async function parquetRecords(path: string): Promise<RawRecord[]> {
   try {
     metadata = await hp.parquetMetadataAsync(file);
   } catch (e) {
-    throw new PldrError(`${path} is not a readable Parquet file (${oneLine((e as Error).message)})`);
+    throw notParquet(path, e);
   }
   let rows: Record<string, unknown>[];
   try {
     rows = await hp.parquetReadObjects({file, metadata, compressors: COMPRESSORS});
   } catch (e) {
-    const msg = oneLine((e as Error).message);
-    const codec = /unsupported compression codec: (\w+)/.exec(msg);
-    if (codec)
-      throw new PldrError(
-        `${path} is compressed with ${codec[1]}, which Node 20 cannot decompress; re-save it with snappy or gzip compression`,
-      );
-    throw new PldrError(`${path}: cannot read its rows (${msg})`);
+    throw unreadableRows(path, 'its rows', e);
   }
   return rows.map((row, i) => ({value: plain(row), where: `${path}: row ${i + 1}`}));
 }
@@ -288,8 +277,4 @@ function plain(v: unknown): unknown {
     return o;
   }
   return v;
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
 }

@@ -33,9 +33,9 @@
  */
 import {promises as fsp, statSync, readdirSync, type Stats} from 'node:fs';
 import {extname, isAbsolute, join, resolve, sep} from 'node:path';
-import {brotliDecompressSync, gunzipSync} from 'node:zlib';
 
-import {PldrError} from '../errors.js';
+import {oneLine, PldrError} from '../errors.js';
+import {COMPRESSORS, notParquet, unreadableRows} from '../io/parquet.js';
 import {fsMessage} from '../io/fsutil.js';
 
 export type TextSplit = 'paragraphs' | 'lines' | 'file';
@@ -469,11 +469,6 @@ async function firstNonSpace(path: string): Promise<string> {
 type Hyparquet = typeof import('hyparquet');
 let hyparquet: Promise<Hyparquet> | undefined;
 
-const COMPRESSORS = {
-  GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(input)),
-  BROTLI: (input: Uint8Array) => new Uint8Array(brotliDecompressSync(input)),
-};
-
 async function* parquetTexts(
   src: CorpusSource,
   field: string,
@@ -503,7 +498,7 @@ async function* parquetTexts(
     try {
       metadata = await hp.parquetMetadataAsync(file);
     } catch (e) {
-      throw new PldrError(`${path} is not a readable Parquet file (${oneLine((e as Error).message)})`);
+      throw notParquet(path, e);
     }
     const root = metadata.schema[0];
     const top: string[] = [];
@@ -533,13 +528,7 @@ async function* parquetTexts(
           },
         });
       } catch (e) {
-        const msg = oneLine((e as Error).message);
-        const codec = /unsupported compression codec: (\w+)/.exec(msg);
-        if (codec)
-          throw new PldrError(
-            `${path} is compressed with ${codec[1]}, which Node 20 cannot decompress; re-save it with snappy or gzip compression`,
-          );
-        throw new PldrError(`${path}: cannot read rows ${rowStart}-${rowEnd - 1} (${msg})`);
+        throw unreadableRows(path, `rows ${rowStart}-${rowEnd - 1}`, e);
       }
       for (let i = 0; i < rows.length; i++) {
         const v = rows[i][0];
@@ -561,8 +550,4 @@ function skipSchema(schema: readonly {num_children?: number}[], i: number): numb
   let next = i + 1;
   for (let c = schema[i].num_children ?? 0; c > 0; c--) next = skipSchema(schema, next);
   return next;
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
 }
