@@ -43,3 +43,13 @@ export const promptFlags = {
   'prompt-file': Flags.string({description: 'read the prompt from a file'}),
   ids: Flags.string({description: 'the prompt as token ids, comma-separated ("" = the empty prompt)'}),
 };
+
+/** A switch: off unless given (--json, --force, --all, …). */
+export const switchFlag = (description: string) => Flags.boolean({description, default: false});
+
+/** The model of a command that falls back to the embedded demo model. */
+export const demoModelFlag = Flags.string({
+  char: 'm',
+  description:
+    'model directory, or a reference .pth (hparams.json beside it, or --hparams); default: the embedded demo model',
+});

@@ -1,4 +1,5 @@
 import {Args, Flags} from '@oclif/core';
+import {switchFlag} from '../cli/flags.js';
 
 import {PldrCommand} from '../cli/base.js';
 import {EVAL_DEFAULTS} from '../core/bench/eval.js';
@@ -147,7 +148,7 @@ before the suite runs.`;
       default: DEFAULT_RESULTS_DIR,
     }),
     compare: Flags.string({description: 'an earlier report (.json) of the same suite: print the change per scenario'}),
-    json: Flags.boolean({description: 'print the whole report as JSON on stdout', default: false}),
+    json: switchFlag('print the whole report as JSON on stdout'),
     'one-thread': Flags.boolean({
       description:
         'train, paper: on more than one thread (--threads), also time the same work on one thread, in a child process, and report the speed-up over it',

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {PldrCommand} from '../cli/base.js';
-import {positionalArgs, tokenizerFlag} from '../cli/flags.js';
+import {positionalArgs, switchFlag, tokenizerFlag} from '../cli/flags.js';
 import {loadTokenizer, readTextInput} from '../cli/prompt.js';
 import {withSpinner} from '../cli/spinner.js';
 import {classify, type Classification, encodeForHead, idsEncoding} from '../core/classify.js';
@@ -49,11 +49,8 @@ line per text.`;
     }),
     tokenizer: tokenizerFlag,
     'top-k': Flags.integer({description: 'sequence classification: the K best labels, sorted by score', min: 1}),
-    all: Flags.boolean({
-      description: 'every label (sequence), or every token including those labelled "O" (token)',
-      default: false,
-    }),
-    json: Flags.boolean({description: 'print the result as JSON', default: false}),
+    all: switchFlag('every label (sequence), or every token including those labelled "O" (token)'),
+    json: switchFlag('print the result as JSON'),
   };
 
   async run(): Promise<void> {

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {PldrCommand} from '../cli/base.js';
-import {positionalArgs, pthFlags} from '../cli/flags.js';
+import {positionalArgs, pthFlags, switchFlag} from '../cli/flags.js';
 import {convert, CONVERT_TARGETS, type ConvertTarget} from '../core/convert.js';
 import type {Variant} from '../core/config.js';
 
@@ -40,11 +40,8 @@ the new model is complete), and DST never lies inside or over SRC.`;
       options: [...CONVERT_TARGETS],
     }),
     ...pthFlags,
-    force: Flags.boolean({
-      description: 'replace a non-empty DST folder (once the new model is complete)',
-      default: false,
-    }),
-    json: Flags.boolean({description: 'print what was written as JSON', default: false}),
+    force: switchFlag('replace a non-empty DST folder (once the new model is complete)'),
+    json: switchFlag('print what was written as JSON'),
   };
 
   async run(): Promise<void> {

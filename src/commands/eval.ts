@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core';
+import {switchFlag, demoModelFlag} from '../cli/flags.js';
 
 import {PldrCommand} from '../cli/base.js';
 import {formatDuration, ProgressDisplay} from '../cli/progress.js';
@@ -47,10 +48,7 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
   ];
 
   static override flags = {
-    model: Flags.string({
-      char: 'm',
-      description: 'model directory or reference .pth (default: the embedded demo model)',
-    }),
+    model: demoModelFlag,
     hparams: Flags.string({description: "the reference's hparams.json for a .pth model"}),
     tokenizer: Flags.string({description: 'SentencePiece model (default: tokenizer.model of the model directory)'}),
     tasks: Flags.string({description: 'tasks or the group pldr_zeroshot, comma-separated', default: 'pldr_zeroshot'}),
@@ -68,10 +66,7 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
         'evaluate full, kv+g and the fixed-G setting; print each score and the largest log-likelihood difference',
       default: false,
     }),
-    'check-invariance': Flags.boolean({
-      description: 'evaluate the cache settings and exit non-zero when they disagree',
-      default: false,
-    }),
+    'check-invariance': switchFlag('evaluate the cache settings and exit non-zero when they disagree'),
     tolerance: Flags.string({
       description: 'allowed per-request |Δ log-likelihood| for the empirical agreements',
       default: '0.05',
@@ -95,11 +90,8 @@ full vs a fixed G) must keep every task score and every log-likelihood within --
       description: 'context + continuation tokens kept (left truncation); default min(1024, max_seq_len + 1)',
     }),
     output: Flags.string({char: 'o', description: 'write the results JSON here'}),
-    'log-samples': Flags.boolean({
-      description: 'add every request (context, continuation, ids, log-likelihood, is-greedy) to --output',
-      default: false,
-    }),
-    json: Flags.boolean({description: 'print the results JSON to stdout', default: false}),
+    'log-samples': switchFlag('add every request (context, continuation, ids, log-likelihood, is-greedy) to --output'),
+    json: switchFlag('print the results JSON to stdout'),
   };
 
   async run(): Promise<void> {

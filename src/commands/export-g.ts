@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {PldrCommand} from '../cli/base.js';
-import {positionalArgs, promptFlags, pthFlags, tokenizerFlag} from '../cli/flags.js';
+import {positionalArgs, promptFlags, pthFlags, switchFlag, tokenizerFlag} from '../cli/flags.js';
 import {loadTokenizer, parseIds, readPrompts, readTextFile} from '../cli/prompt.js';
 import {renderCompare, renderReport, renderVariation} from '../cli/report.js';
 import {withSpinner} from '../cli/spinner.js';
@@ -63,17 +63,14 @@ G_LM differs between two files, or moves across many prompts.`;
       description: 'with --format pkl: pairs [A_LM, G_LM] (Gcachelst_init) or tensors (G_LM only, v510G Gcachelst)',
       options: ['pairs', 'tensors'],
     }),
-    'with-a': Flags.boolean({description: 'also save A (the metric learner output) per layer', default: false}),
-    'with-ap': Flags.boolean({description: 'also save A_P = A_LM^P per layer', default: false}),
+    'with-a': switchFlag('also save A (the metric learner output) per layer'),
+    'with-ap': switchFlag('also save A_P = A_LM^P per layer'),
     'to-gi': Flags.string({
       description:
         'write a PLDRv51Gi model directory built from the model and this G (a new or empty folder, or --force)',
     }),
-    force: Flags.boolean({
-      description: 'let --to-gi replace a non-empty folder (once the new model is complete)',
-      default: false,
-    }),
-    report: Flags.boolean({description: 'print the deductive-output report (docs/spec.md §7)', default: false}),
+    force: switchFlag('let --to-gi replace a non-empty folder (once the new model is complete)'),
+    report: switchFlag('print the deductive-output report (docs/spec.md §7)'),
     'report-mode': Flags.string({
       description: 'kv+g: the prompt pass; none: the last call of a greedy run without caches',
       options: ['kv+g', 'none'],
@@ -87,7 +84,7 @@ G_LM differs between two files, or moves across many prompts.`;
     prompts: Flags.string({
       description: 'a file of prompts (one per line, or JSON lines): report how much G_LM moves across them',
     }),
-    json: Flags.boolean({description: 'print one JSON object', default: false}),
+    json: switchFlag('print one JSON object'),
   };
 
   async run(): Promise<void> {

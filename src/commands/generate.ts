@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {PldrCommand} from '../cli/base.js';
-import {positionalArgs, promptFlags, pthFlags, tokenizerFlag} from '../cli/flags.js';
+import {demoModelFlag, positionalArgs, promptFlags, pthFlags, switchFlag, tokenizerFlag} from '../cli/flags.js';
 import {loadTokenizer, parseNumber, readTextInput} from '../cli/prompt.js';
 import {spinner, withSpinner} from '../cli/spinner.js';
 import {demoModel} from '../core/demo.js';
@@ -57,11 +57,7 @@ per-token log-probs, stop reason, timings).`;
   );
 
   static override flags = {
-    model: Flags.string({
-      char: 'm',
-      description:
-        'model directory, or a reference .pth (hparams.json beside it, or --hparams); default: the embedded demo model',
-    }),
+    model: demoModelFlag,
     hparams: pthFlags.hparams,
     tokenizer: tokenizerFlag,
     ...promptFlags,
@@ -76,14 +72,14 @@ per-token log-probs, stop reason, timings).`;
     temperature: Flags.string({char: 't', description: 'temperature in (0, 1]; applied only when < 1', default: '1'}),
     'top-k': Flags.string({description: 'keep the k largest logits (0 = off)', default: '0'}),
     'top-p': Flags.string({description: 'nucleus filter in (0, 1], reference semantics (1 = off)', default: '1'}),
-    greedy: Flags.boolean({description: 'top-k 1, temperature 1, top-p 1 (overrides the three)', default: false}),
+    greedy: switchFlag('top-k 1, temperature 1, top-p 1 (overrides the three)'),
     seed: Flags.integer({description: 'seed of the sampler', default: 0}),
     cache: Flags.string({description: 'cache mode', options: [...CACHE_MODES], default: 'kv+g'}),
     'g-init': Flags.string({
       description: 'external G list (.safetensors from export-g, or the reference .pkl) used by every call',
     }),
     stream: Flags.boolean({description: 'print text as it is generated (default: on a terminal)', allowNo: true}),
-    json: Flags.boolean({description: 'print one JSON object: text, ids, logprobs, stop, timings', default: false}),
+    json: switchFlag('print one JSON object: text, ids, logprobs, stop, timings'),
   };
 
   async run(): Promise<void> {

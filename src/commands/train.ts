@@ -1,4 +1,5 @@
 import {Flags} from '@oclif/core';
+import {switchFlag} from '../cli/flags.js';
 import {mkdtempSync, rmSync} from 'node:fs';
 import {constants, tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -56,10 +57,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
       multiple: true,
     }),
     out: Flags.string({char: 'o', description: 'the run directory to create'}),
-    force: Flags.boolean({
-      description: 'let --out replace a folder that is not empty (or a run with a checkpoint)',
-      default: false,
-    }),
+    force: switchFlag('let --out replace a folder that is not empty (or a run with a checkpoint)'),
     resume: Flags.string({description: 'continue the run in this directory from its last checkpoint'}),
     'text-field': Flags.string({description: 'field holding the text in JSON lines and Parquet', default: 'text'}),
     split: Flags.string({
@@ -113,7 +111,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
     'ckpt-every': Flags.integer({description: 'checkpoint every N updates (0: only at the end)', default: 200}),
     'log-every': Flags.integer({description: 'log every N updates', default: 10}),
     seed: Flags.integer({description: 'seed of initialisation, shuffling and the validation split', default: 1234}),
-    json: Flags.boolean({description: 'print events as JSON lines instead of a progress display', default: false}),
+    json: switchFlag('print events as JSON lines instead of a progress display'),
   };
 
   async run(): Promise<void> {
