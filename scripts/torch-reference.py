@@ -2,7 +2,7 @@
 """
 The reference measured in the same run: a float32 PyTorch implementation of PLDR-LLM (v510) that
 does the reference's arithmetic in the reference's way, timed on the configuration `pldr bench`
-times. Written from ../shared/docs/pldr-llm-spec.md and scripts/v52-expected.py (whose RoPE table,
+times. Written from docs/spec.md (our account of the model spec) and scripts/v52-expected.py (whose RoPE table,
 rotation, mask and safetensors reader it imports); the authors' code is not used.
 
 The way of computing is that of the authors' PyTorch modules: nn.Linear / nn.LayerNorm /

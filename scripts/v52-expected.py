@@ -3,7 +3,7 @@
 Expected numbers for PLDR-LLM v52 (GPT-NeoX "rotate-half" RoPE) on the tiny-public weights.
 
 There is no v52 reference code here, so this is an independent forward pass of PLDR-LLM written
-from ../shared/docs/pldr-llm-spec.md (§3 forward, §4 caches, §5 greedy generation), in torch,
+from docs/spec.md (§3 forward, §4 caches, §5 greedy generation), in torch,
 in float64 and float32. It first checks itself against tiny-public's own fixture (reference,
 interleaved RoPE): logits of the forward batch and the greedy ids of every prompt in every
 cache mode. Then it swaps the pairing for rotate-half (component i with i + d_k/2, same

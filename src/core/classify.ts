@@ -17,7 +17,9 @@ import * as tf from '@tensorflow/tfjs';
 
 import {PldrError} from './errors.js';
 import type {TaskHead} from './io/hf/heads.js';
-import {createMask, disposeAllBut, type PldrModel} from './model/pldr.js';
+import {type PldrModel} from './model/pldr.js';
+import {createMask} from './model/forward.js';
+import {disposeAllBut} from './model/cache.js';
 import type {Tokenizer} from './tokenizer.js';
 
 export type ScoreFunction = 'softmax' | 'sigmoid' | 'none';

@@ -2,7 +2,7 @@
  * Model hyper-parameters: the config type, reading/writing the reference's hparams names,
  * validation, the state-dict layout implied by a config, parameter counts and presets.
  *
- * Everything here follows pldr-llm-spec.md §0 (names), §1 (variants), §3.11–§3.15 (keys, counts,
+ * Everything here follows docs/spec.md §0 (names), §1 (variants), §3.11–§3.15 (keys, counts,
  * presets). Nothing here touches tensors' values, so it is instant and safe for `pldr info`.
  */
 import {PldrError} from './errors.js';

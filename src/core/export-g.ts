@@ -16,7 +16,8 @@ import {type GList, readGList, writeGListPickle} from './io/glist.js';
 import {type ModelFiles, modelDigest, toGi, writeModelDir} from './io/model-files.js';
 import {writeSafetensors} from './io/safetensors.js';
 import type {HostTensor, StateDict} from './io/tensor.js';
-import {createMask, type PldrModel} from './model/pldr.js';
+import {type PldrModel} from './model/pldr.js';
+import {createMask} from './model/forward.js';
 
 export interface DeductiveLayer {
   A?: Float32Array; // KV entry 2: the metric learner's output (v510 only)

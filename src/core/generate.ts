@@ -27,7 +27,6 @@ import type {PldrModel} from './model/pldr.js';
 import {GREEDY, logSoftmaxAt, Rng, sampleNext, type SamplingOptions, validateSampling} from './sampling.js';
 
 /** Where the external G list becomes a G-cache (docs/spec.md §4.3): importers of generation find it here too. */
-export {gCacheFromList} from './model/cache.js';
 
 export const CACHE_MODES = ['none', 'kv', 'g', 'kv+g'] as const;
 export type CacheMode = (typeof CACHE_MODES)[number];

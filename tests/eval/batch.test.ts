@@ -23,9 +23,10 @@ import {
 } from '../../src/core/eval/score.js';
 import {TASK_NAMES} from '../../src/core/eval/tasks.js';
 import {gListOf, inferDeductive} from '../../src/core/export-g.js';
-import {gCacheFromList} from '../../src/core/generate.js';
+import {gCacheFromList} from '../../src/core/model/cache.js';
 import {loadModel} from '../../src/core/io/model-files.js';
-import type {GCache, PldrModel} from '../../src/core/model/pldr.js';
+import type {PldrModel} from '../../src/core/model/pldr.js';
+import type {GCache} from '../../src/core/model/cache.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
 import {oneLineError, pldr} from '../cli/run.js';
 import {ROOT, SHARED} from '../helpers.js';

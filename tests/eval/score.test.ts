@@ -16,7 +16,7 @@ import {scoreTask} from '../../src/core/eval/metrics.js';
 import {CachedScorer, encodeRequest, scoreFull} from '../../src/core/eval/score.js';
 import {TASK_NAMES} from '../../src/core/eval/tasks.js';
 import {gListOf, inferDeductive} from '../../src/core/export-g.js';
-import {gCacheFromList} from '../../src/core/generate.js';
+import {gCacheFromList} from '../../src/core/model/cache.js';
 import {loadModel} from '../../src/core/io/model-files.js';
 import type {PldrModel} from '../../src/core/model/pldr.js';
 import {Tokenizer} from '../../src/core/tokenizer.js';
@@ -107,7 +107,7 @@ describe('why requests are never padded (equal lengths are batched without paddi
   it('right-padding a request, as a batch would, moves its logits: A sums over every position, padding included', async () => {
     await initBackend('wasm');
     const {fixture, maxAbsDiff} = await import('../helpers.js');
-    const {createMask} = await import('../../src/core/model/pldr.js');
+    const {createMask} = await import('../../src/core/model/forward.js');
     const f = fixture('tiny-public');
     const model = loadModel(f.checkpoint);
     const input = [74, 82, 59, 13, 45, 84, 61];

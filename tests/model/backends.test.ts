@@ -9,7 +9,8 @@ import {describe, expect, it} from 'vitest';
 import {initBackend, parseBackendName} from '../../src/core/backend.js';
 import {PldrError} from '../../src/core/errors.js';
 import {instantiate, readModelFiles} from '../../src/core/io/model-files.js';
-import {createMask, forwardWith, prepareWeights} from '../../src/core/model/pldr.js';
+import {createMask, forwardWith} from '../../src/core/model/forward.js';
+import {prepareWeights} from '../../src/core/model/weights.js';
 import {maskedAccuracy, maskedLoss} from '../../src/core/train/loss.js';
 import {expectClose, fixture, maxAbsDiff, TRAIN_BATCH_TOL} from '../helpers.js';
 

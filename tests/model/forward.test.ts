@@ -7,7 +7,10 @@ import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
 import {loadModel, readModelFiles, instantiate} from '../../src/core/io/model-files.js';
-import {createMask, disposeAllBut, forwardWith, linearSources, type PldrModel} from '../../src/core/model/pldr.js';
+import {type PldrModel} from '../../src/core/model/pldr.js';
+import {createMask, forwardWith} from '../../src/core/model/forward.js';
+import {disposeAllBut} from '../../src/core/model/cache.js';
+import {linearSources} from '../../src/core/model/weights.js';
 import {fusedKernelsActive} from '../../src/core/model/kernels.js';
 import {ropeTable} from '../../src/core/model/rope.js';
 import {expectClose, fixture, maxAbsDiff, TRAIN_BATCH_TOL} from '../helpers.js';

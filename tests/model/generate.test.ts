@@ -9,7 +9,8 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {initBackend} from '../../src/core/backend.js';
 import {type CacheMode, generate} from '../../src/core/generate.js';
 import {loadModel} from '../../src/core/io/model-files.js';
-import {disposeAllBut, kvBufferOf, type PldrModel, tensorsOf} from '../../src/core/model/pldr.js';
+import {type PldrModel} from '../../src/core/model/pldr.js';
+import {disposeAllBut, kvBufferOf, tensorsOf} from '../../src/core/model/cache.js';
 import {expectClose, fixture, type FixtureName, maxAbsDiff} from '../helpers.js';
 
 const CASES = ['gen', 'gen_stop', 'gen_pad', 'gen_empty'] as const;

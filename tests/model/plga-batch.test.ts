@@ -9,7 +9,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {initBackend} from '../../src/core/backend.js';
 import {DEMO_MODEL} from '../../src/core/demo.js';
 import {loadModel} from '../../src/core/io/model-files.js';
-import {createMask, plga} from '../../src/core/model/pldr.js';
+import {createMask, plga} from '../../src/core/model/forward.js';
 
 beforeAll(async () => {
   await initBackend('wasm');

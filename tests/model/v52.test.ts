@@ -20,7 +20,9 @@ import {gListOf, inferDeductive} from '../../src/core/export-g.js';
 import {type CacheMode, generate, promptIds} from '../../src/core/generate.js';
 import {instantiate, type ModelFiles, readModelFiles, toGi} from '../../src/core/io/model-files.js';
 import {makeConfigJson, parseConfigJson} from '../../src/core/io/modelconfig.js';
-import {createMask, forwardWith, type PldrModel, prepareWeights} from '../../src/core/model/pldr.js';
+import {type PldrModel} from '../../src/core/model/pldr.js';
+import {createMask, forwardWith} from '../../src/core/model/forward.js';
+import {prepareWeights} from '../../src/core/model/weights.js';
 import {maskedLoss} from '../../src/core/train/loss.js';
 import {expectClose, fixture, maxAbsDiff, pldrMessage, ROOT} from '../helpers.js';
 

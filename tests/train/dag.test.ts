@@ -7,7 +7,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../src/core/backend.js';
 import {instantiate, readModelFiles} from '../../src/core/io/model-files.js';
-import {createMask, forwardWith, type PldrModel} from '../../src/core/model/pldr.js';
+import {type PldrModel} from '../../src/core/model/pldr.js';
+import {createMask, forwardWith} from '../../src/core/model/forward.js';
 import {dagLoss, dagTerm, type DagInputs, expm} from '../../src/core/train/dag.js';
 import {maskedLoss} from '../../src/core/train/loss.js';
 import {evalLoss} from '../../src/core/train/step.js';

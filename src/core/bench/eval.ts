@@ -7,10 +7,10 @@
  * With `reference`, the reference (scripts/torch-reference.py, PyTorch) scores the same requests
  * one at a time right after pldr, and the target is judged against it.
  */
-import {gCacheFromList} from '../generate.js';
+import {gCacheFromList} from '../model/cache.js';
 import {PldrError} from '../errors.js';
 import {type EncodedRequest, MAX_BATCH_TOKENS, type RequestScore, scoreFullAll} from '../eval/score.js';
-import {disposeAllBut, type GCache} from '../model/pldr.js';
+import {disposeAllBut, type GCache} from '../model/cache.js';
 import {emptyPromptGList, loadBenchModel} from './models.js';
 import type {ModelSpec} from './presets.js';
 import {collectGarbage, nonNegativeInt, positiveInt, round, roundSummary, type Summary, summarize} from './stats.js';

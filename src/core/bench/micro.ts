@@ -12,17 +12,11 @@ import * as tf from '@tensorflow/tfjs';
 import {measure} from 'mitata';
 
 import {PldrError} from '../errors.js';
-import {
-  bmm,
-  createMask,
-  disposeAllBut,
-  type GCache,
-  type KVCache,
-  metricLearner,
-  outputLayer,
-  plga,
-  type PldrModel,
-} from '../model/pldr.js';
+import {type PldrModel} from '../model/pldr.js';
+import {bmm} from '../model/grads.js';
+import {createMask, metricLearner, plga} from '../model/forward.js';
+import {disposeAllBut, type GCache, type KVCache} from '../model/cache.js';
+import {outputLayer} from '../model/linear.js';
 import {fixedPromptIds, loadBenchModel} from './models.js';
 import {type BenchModelInfo, modelInfo} from './paper.js';
 import type {ModelSpec} from './presets.js';

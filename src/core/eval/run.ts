@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {gCacheFromList} from '../generate.js';
+import {gCacheFromList} from '../model/cache.js';
 import type {GList} from '../io/glist.js';
 import type {PldrModel} from '../model/pldr.js';
 import type {Tokenizer} from '../tokenizer.js';

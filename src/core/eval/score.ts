@@ -13,18 +13,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {gCacheFromList} from '../generate.js';
+import {gCacheFromList} from '../model/cache.js';
 import type {GList} from '../io/glist.js';
-import {
-  createMask,
-  disposeAllBut,
-  type ForwardResult,
-  type GCache,
-  gCacheOf,
-  type KVCache,
-  type PldrModel,
-  tensorsOf,
-} from '../model/pldr.js';
+import {type PldrModel} from '../model/pldr.js';
+import {createMask, type ForwardResult} from '../model/forward.js';
+import {disposeAllBut, type GCache, gCacheOf, type KVCache, tensorsOf} from '../model/cache.js';
 import type {Tokenizer} from '../tokenizer.js';
 import type {Request} from './tasks.js';
 import {isPyWhitespace} from './tasks.js';

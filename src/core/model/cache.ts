@@ -4,14 +4,15 @@
  * Per layer, the KV-cache holds the rotated keys K̃ and the values Vv of every position seen so far
  * (and, for v510, the metric learner's A from the prompt: it is never recomputed). The G-cache holds
  * what PLGA made from that A — A_LM and G_LM, and A_P for the DAG variant — so a call given it skips
- * the metric learner and PLGA altogether. The cache modes of generation (docs/spec.md §4.3), per call:
+ * PLGA. The metric learner still runs, as in the reference, because its A goes into the returned
+ * KV-cache; only a caller that discards that cache (`noCache`, eval's scoring) skips it too. The cache modes of generation (docs/spec.md §4.3), per call:
  *
  *   mode       prompt call                           each later call (one new token unless "none")
  *   none       whole prompt, mask; keeps nothing     whole sequence again, mask rebuilt; keeps nothing
  *   kv         whole prompt, mask; keeps K̃, Vv, A    reads K̃, Vv, A; appends the token's K̃, Vv; PLGA
  *                                                    runs on the cached A
  *   g          whole prompt, mask; keeps A_LM, G_LM  whole sequence again, mask rebuilt; reads the
- *                                                    G-cache: no metric learner, no PLGA
+ *                                                    G-cache: no PLGA (the metric learner runs)
  *   kv+g       whole prompt, mask; keeps both        reads both: appends K̃, Vv; attention through
  *                                                    the cached G_LM (`decodeStep` in forward.ts)
  *   G list     an external G list is the G-cache of every call, the first included; with a

@@ -17,16 +17,6 @@ import {type BlockedLinear, blockedFromHost} from './linear.js';
 import {Rope} from './rope.js';
 import {isIdentity, linearSources, prepareWeights, type Weights} from './weights.js';
 
-export {cachedLength, disposeAllBut, gCacheFromList, gCacheOf, kvBufferOf, tensorsOf} from './cache.js';
-export type {GCache, KVBuffer, KVCache, KVSlot} from './cache.js';
-export {A_LM_FLOOR, createMask, decodeStep, forwardWith, LN_EPS, metricLearner, plga} from './forward.js';
-export type {Deductive, ForwardOptions, ForwardResult} from './forward.js';
-export {bmm} from './grads.js';
-export {linear, OUT_BLOCK, outputLayer} from './linear.js';
-export type {BlockedLinear, Linear} from './linear.js';
-export {linearSources, prepareWeights} from './weights.js';
-export type {Glu, LayerWeights, Norm, Plga, PrepareOptions, Weights} from './weights.js';
-
 export class PldrModel {
   readonly dk: number;
   readonly rope: Rope;

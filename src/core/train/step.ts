@@ -21,7 +21,9 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {PldrError} from '../errors.js';
-import {createMask, forwardWith, type PldrModel, prepareWeights} from '../model/pldr.js';
+import {type PldrModel} from '../model/pldr.js';
+import {createMask, forwardWith} from '../model/forward.js';
+import {prepareWeights} from '../model/weights.js';
 import {checkDagCoeffs, type DagCoeffs, dagLoss, type DagTerms} from './dag.js';
 import {maskedAccuracy, maskedLoss} from './loss.js';
 import {type AdamW, clipByValue} from './optim.js';
