@@ -3,7 +3,7 @@
  * concern under plot/:
  *
  * - plot/ticks.ts: "nice" 1-2-5 ticks, decades on log axes, how numbers are written.
- * - plot/svg.ts: line charts, bar charts and several panels in one SVG, laid out by hand.
+ * - plot/svg.ts: line charts, bar charts and several panels in one SVG, as vega-lite specs that vega renders.
  * - plot/png.ts: `svgToPng` through resvg, and `pngTextRenders` (does this machine draw text).
  * - plot/terminal.ts: `terminalChart`, the same curves as text (asciichart).
  *

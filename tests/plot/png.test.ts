@@ -8,8 +8,8 @@ import {barChartSvg, lineChartSvg, multiPanelSvg, type LineChartSpec} from '../.
 import {lossCurves, pngSize} from './helpers.js';
 
 describe('svgToPng', () => {
-  it('renders a PNG of the requested width', () => {
-    const svg = lineChartSvg(lossCurves());
+  it('renders a PNG of the requested width', async () => {
+    const svg = await lineChartSvg(lossCurves());
     const full = pngSize(svgToPng(svg));
     expect(full).toEqual({width: 800, height: 480});
     const small = pngSize(svgToPng(svg, {width: 400}));
@@ -18,17 +18,17 @@ describe('svgToPng', () => {
     expect(() => svgToPng('<svg')).toThrow(/PNG/);
   });
 
-  it('renders text when resvg finds a font, and still a PNG without fonts', () => {
+  it('renders text when resvg finds a font, and still a PNG without fonts', async () => {
     // Where the machine has fonts (fontconfig directories), text is drawn; without any font
     // resvg drops the text but the PNG still comes out.
     expect(typeof pngTextRenders()).toBe('boolean');
     expect(pngTextRenders({loadSystemFonts: false})).toBe(false);
-    const png = svgToPng(barChartSvg({title: 't', bars: [{label: 'a', value: 1}]}), {loadSystemFonts: false});
+    const png = svgToPng(await barChartSvg({title: 't', bars: [{label: 'a', value: 1}]}), {loadSystemFonts: false});
     expect(pngSize(png).width).toBe(720);
   });
 
   // Set PLDR_PLOT_DEMO_DIR to keep the pictures and look at them; otherwise they are removed.
-  it('writes example PNGs to a temp dir', () => {
+  it('writes example PNGs to a temp dir', async () => {
     const keep = process.env.PLDR_PLOT_DEMO_DIR;
     const dir = keep ?? mkdtempSync(join(tmpdir(), 'pldr-plot-'));
     const base = lossCurves(1200);
@@ -47,9 +47,9 @@ describe('svgToPng', () => {
       })),
     };
     const files = {
-      'curves.png': multiPanelSvg([loss, acc], {title: 'pldr train: demo run'}),
-      'log.png': lineChartSvg({...loss, title: 'Training loss (log y)', yLog: true}),
-      'bars.png': barChartSvg({
+      'curves.png': await multiPanelSvg([loss, acc], {title: 'pldr train: demo run'}),
+      'log.png': await lineChartSvg({...loss, title: 'Training loss (log y)', yLog: true}),
+      'bars.png': await barChartSvg({
         title: 'Generation speed',
         valueLabel: 'ms per token',
         categories: ['no cache', 'kv', 'g', 'kv+g'],

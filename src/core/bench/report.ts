@@ -191,7 +191,7 @@ export interface WrittenFiles {
 }
 
 /** Write the JSON, the chart (SVG, and PNG when resvg works here) and the Markdown summary. */
-export function writeReport(report: BenchReport, dir: string): WrittenFiles {
+export async function writeReport(report: BenchReport, dir: string): Promise<WrittenFiles> {
   try {
     mkdirSync(dir, {recursive: true});
   } catch (e) {
@@ -201,7 +201,7 @@ export function writeReport(report: BenchReport, dir: string): WrittenFiles {
   }
   const base = join(dir, report.name);
   const files: WrittenFiles = {json: `${base}.json`, md: `${base}.md`, svg: `${base}.svg`};
-  const svg = chartSvg(report);
+  const svg = await chartSvg(report);
   writeAtomic(files.svg, svg);
   try {
     writeAtomic(`${base}.png`, svgToPng(svg));
@@ -392,11 +392,11 @@ export function renderSummary(r: BenchReport): string {
 // ---------------------------------------------------------------------------------------------
 // Charts
 
-export function chartSvg(r: BenchReport): string {
+export async function chartSvg(r: BenchReport): Promise<string> {
   const title = `pldr bench ${r.suite}: ${r.name} (${r.environment.backend}, ${r.environment.cpu})`;
   /** One bar panel (the train and eval suites). */
-  const barChart = (id: string, panelTitle: string, valueLabel: string, bars: readonly BarDatum[]): string =>
-    multiPanelSvg([{type: 'bar', id, title: panelTitle, valueLabel, bars}], {columns: 1, title});
+  const barChart = (panelTitle: string, valueLabel: string, bars: readonly BarDatum[]): Promise<string> =>
+    multiPanelSvg([{type: 'bar', title: panelTitle, valueLabel, bars}], {columns: 1, title});
   if (r.suite === 'paper') {
     const models = r.models.filter((m) => m.modes.length > 0).map((m) => m.label);
     const modes = BENCH_MODES.filter((mode) => r.scenarios.some((s) => s.mode === mode));
@@ -404,14 +404,8 @@ export function chartSvg(r: BenchReport): string {
       const s = r.scenarios.find((x) => x.model === model && x.mode === mode);
       return s ? f(s) : NaN;
     };
-    const panel = (
-      t: string,
-      label: string,
-      f: (s: PaperResult['scenarios'][number]) => number,
-      id: string,
-    ): PanelSpec => ({
+    const panel = (t: string, label: string, f: (s: PaperResult['scenarios'][number]) => number): PanelSpec => ({
       type: 'bar',
-      id,
       title: t,
       valueLabel: label,
       categories: models,
@@ -423,13 +417,11 @@ export function chartSvg(r: BenchReport): string {
           `Whole generation of ${r.protocol.new_tokens} tokens (median of ${r.protocol.repeats * r.protocol.loops})`,
           'ms per generation (lower is faster)',
           (s) => s.stats.total_ms.median,
-          'total',
         ),
         panel(
           'Each generated token after the prompt (median)',
           'ms per token (lower is faster)',
           (s) => s.stats.ms_per_token.median,
-          'token',
         ),
       ],
       {columns: 1, title},
@@ -437,20 +429,14 @@ export function chartSvg(r: BenchReport): string {
   }
   if (r.suite === 'train') {
     const bars = r.runs.map((x) => ({label: `${x.model} (${x.batch}×${x.context})`, value: x.tokens_per_s}));
-    return barChart(
-      'train',
-      'Training throughput (whole optimisation steps)',
-      'tokens per second (higher is faster)',
-      bars,
-    );
+    return barChart('Training throughput (whole optimisation steps)', 'tokens per second (higher is faster)', bars);
   }
   if (r.suite === 'eval') {
     const bars = r.scenarios.map((x) => ({label: x.id, value: x.requests_per_s}));
-    return barChart('eval', 'Scoring throughput (full-mode requests)', 'requests per second (higher is faster)', bars);
+    return barChart('Scoring throughput (full-mode requests)', 'requests per second (higher is faster)', bars);
   }
   if (r.suite === 'scaling') {
-    const panels: PanelSpec[] = r.models.map((m, i): LineChartSpec => ({
-      id: `m${i}`,
+    const panels: PanelSpec[] = r.models.map((m): LineChartSpec => ({
       title: `${m.label}: cost of a token against its position`,
       xLabel: 'position (context length at the step)',
       yLabel: 'ms per generated token',
@@ -462,9 +448,8 @@ export function chartSvg(r: BenchReport): string {
     return multiPanelSvg(panels, {columns: 1, title});
   }
   const models = r.models.map((m) => m.label);
-  const panels: PanelSpec[] = models.map((label, i): BarChartSpec & {type: 'bar'} => ({
+  const panels: PanelSpec[] = models.map((label): BarChartSpec & {type: 'bar'} => ({
     type: 'bar',
-    id: `m${i}`,
     title: label,
     valueLabel: 'µs per call (mean; lower is faster)',
     bars: r.benchmarks.filter((b) => b.model === label).map((b) => ({label: b.name, value: b.avg_ns / 1000})),

@@ -191,7 +191,7 @@ export async function runBench(
     report.compare = {against: s.compare!, ...c};
     compareText = renderCompare(c.rows, c.warnings, s.compare!);
   }
-  const files = writeReport(report, s.resultsDir);
+  const files = await writeReport(report, s.resultsDir);
   return {report, files, compareText, summary: renderSummary(report)};
 }
 

@@ -510,7 +510,7 @@ export async function runTraining(
     cache.close();
   }
   emit({type: 'stop', reason, update: progress.updates, message});
-  const curves = writeCurves(runDir);
+  const curves = await writeCurves(runDir);
   return {reason, updates: progress.updates, tokens: progress.tokens, valLoss: progress.valLoss, curves};
 }
 
@@ -608,7 +608,7 @@ export function readMetrics(runDir: string): MetricLine[] {
 }
 
 /** Loss and accuracy against updates, train and validation: SVG, PNG, and a terminal chart. */
-export function writeCurves(runDir: string): {svg: string; png: string; terminal: string} | undefined {
+export async function writeCurves(runDir: string): Promise<{svg: string; png: string; terminal: string} | undefined> {
   const m = readMetrics(runDir);
   if (m.length === 0) return undefined;
   const series = (type: 'train' | 'val', key: 'loss' | 'accuracy') =>
@@ -623,7 +623,9 @@ export function writeCurves(runDir: string): {svg: string; png: string; terminal
     ],
     ...(key === 'accuracy' ? {yMin: 0} : {}),
   });
-  const svg = multiPanelSvg([panel('loss', 'Loss'), panel('accuracy', 'Accuracy')], {title: `pldr train — ${runDir}`});
+  const svg = await multiPanelSvg([panel('loss', 'Loss'), panel('accuracy', 'Accuracy')], {
+    title: `pldr train — ${runDir}`,
+  });
   const svgPath = join(runDir, 'curves.svg');
   const pngPath = join(runDir, 'curves.png');
   writeFileSync(svgPath, svg);
