@@ -105,6 +105,7 @@ describe('lineChartSvg', () => {
     expect(svg).not.toMatch(/NaN|Infinity/);
     const t = texts(svg);
     for (const s of ['train (no data)', 'val (no data)', 'no data']) expect(t).toContain(s);
+    expect(svg).toMatch(/<text[^>]*fill="#888888"[^>]*>train \(no data\)<\/text>/); // in grey
     expect(marks(svg, 'line mark').join('')).toBe('');
     assertWellFormed(await lineChartSvg({title: '', xLabel: '', yLabel: '', series: []}));
   });

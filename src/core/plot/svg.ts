@@ -134,6 +134,7 @@ function dim(v: number | undefined, dflt: number, min: number, what: string): nu
 
 const INK = '#222222';
 const MUTED = '#888888';
+const NO_DATA = ' (no data)';
 
 const CONFIG: Json = {
   font: FONT_FAMILY,
@@ -363,7 +364,7 @@ function linePanel(spec: LineChartSpec): Panel {
     : (y: number): number => ph - ((y - yTicks.min) / (yTicks.max - yTicks.min)) * ph;
 
   // One row per drawn point; a row without coordinates between runs breaks the line there.
-  const names = legendNames(spec.series.map((s, i) => truncate(s.name, 48) + (counts[i] === 0 ? ' (no data)' : '')));
+  const names = legendNames(spec.series.map((s, i) => truncate(s.name, 48) + (counts[i] === 0 ? NO_DATA : '')));
   const rows: Array<{s: string; i: number; x: number | null; y: number | null; m: boolean}> = [];
   const occupied: Array<[number, number]> = [];
   spec.series.forEach((ser, k) => {
@@ -389,6 +390,8 @@ function linePanel(spec: LineChartSpec): Panel {
         strokeColor: '#bbbbbb',
         padding: 6,
         cornerRadius: 3,
+        // Series without points: their entry in grey.
+        encode: {labels: {update: {fill: {signal: `indexof(datum.label, '${NO_DATA}') >= 0 ? '${MUTED}' : '${INK}'`}}}},
         offset: 8,
       }
     : null;
