@@ -25,7 +25,7 @@ const rows = runs.map(([run, label]) => {
   return {run, label, val, train, final: last, cfg: settings.config};
 });
 const series = rows.map((r) => ({name: r.label, points: r.val.map((v) => [v.update, v.loss])}));
-const svg = lineChartSvg({title: 'Validation loss: learned vs transferred vs identity vs random G (same data, budget, seed)', xLabel: 'update', yLabel: 'validation loss', series, width: 1000, height: 560});
+const svg = await lineChartSvg({title: 'Validation loss: learned vs transferred vs identity vs random G (same data, budget, seed)', xLabel: 'update', yLabel: 'validation loss', series, width: 1000, height: 560});
 writeFileSync(join(here, 'curves.svg'), svg);
 writeFileSync(join(here, 'curves.png'), svgToPng(svg, {width: 1400}));
 const table = [

@@ -147,7 +147,7 @@ describe('flatness and the targets', () => {
     expect(stream[0]!.value).toBeCloseTo(1.007, 2); // 15 ms against 298 MB at 20 GB/s = 14.9 ms
     expect(t['stream/PLDRv51-104M']!.met).toBe(true);
     expect(t['reference/PLDRv51-104M']!.met).toBe(false); // 8.3 s quoted ÷ 1.5 s = 5.53×, under 6×
-    expect(t['reference/PLDRv51-104M']!.note).toMatch(/quoted.*not re-measured/);
+    expect(t['reference/PLDRv51-104M']!.note).toMatch(/measured earlier.*not re-measured/);
     expect(t['reference/SDPA-104M']).toBeUndefined(); // no KV+G scenario
     expect(t['cache/PLDRv51-104M']!.met).toBe(true);
     expect(t['flat/PLDRv51-104M']!.met).toBe(true);
