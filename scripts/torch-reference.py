@@ -22,7 +22,7 @@ Suites (one JSON object on stdout each):
            requests/s, the metric learner's share
   check    the fixture model (--fixture DIR, e.g. fixtures/reference/tiny-public): its forward
            logits, greedy ids in every cache mode and one training step's losses, for
-           tests/bench/torch-reference.test.ts to compare with the fixture
+           tests/core/bench/reference.test.ts to compare with the fixture
 
   /usr/bin/python3 scripts/torch-reference.py train --config '{"variant": "v510", ...}' --batch 8 --context 256
   /usr/bin/python3 scripts/torch-reference.py decode --config CONFIG.json --prompt-ids 4,5,6 --tokens 100

@@ -1,6 +1,6 @@
 import {spawnSync} from 'node:child_process';
 /** Shared helpers for the parity tests: fixture loading and tolerance checks. */
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {dirname, join, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -16,6 +16,15 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REFERENCE = join(ROOT, 'fixtures', 'reference');
 /** ../shared beside the checkout: present on developers' machines and in CI, never on a user's. */
 export const SHARED = resolve(ROOT, '..', 'shared');
+/** The harness fixture (lm-evaluation-harness on the reference model) and the paper's tokenizer, both in ../shared. */
+export const EVAL = join(SHARED, 'fixtures', 'eval');
+export const PAPER_TOKENIZER = join(
+  SHARED,
+  'fixtures',
+  'tokenizer',
+  'refinedweb-tokenizer-model-pldrllm-kvg-cache-paper.model',
+);
+export const HAVE_HARNESS_FIXTURE = existsSync(join(EVAL, 'expected.json')) && existsSync(PAPER_TOKENIZER);
 
 /** The paper tokenizer's first six pieces and their SentencePiece types (docs/spec.md §2). */
 export const SPECIAL_PIECES = ['[PAD]', '[UNK]', '[START]', '[END]', '[SEP]', '[CLS]'];

@@ -1,7 +1,7 @@
 /**
  * The reference measured in the same run (`pldr bench … --reference`): scripts/torch-reference.py,
  * a float32 PyTorch implementation of PLDR-LLM written from the spec that computes the way the
- * authors' PyTorch code does (checked against the reference fixture by tests/bench/torch-reference.test.ts),
+ * authors' PyTorch code does (checked against the reference fixture by tests/core/bench/reference.test.ts),
  * run on the configuration pldr has just timed. The script prints one JSON object, which goes into
  * the report as it is.
  */

@@ -1,5 +1,5 @@
 /**
- * Bench reports (design.md §4): every run becomes `<dir>/<name>.json` (every sample, the flags and
+ * Bench reports (docs/design.md §4): every run becomes `<dir>/<name>.json` (every sample, the flags and
  * the environment: backend, CPU, memory, Node and tfjs versions, git commit), `<name>.md` (a
  * summary for someone who has not seen the code) and a chart (`<name>.svg`, `<name>.png`).
  * `compareReports` lines up two runs of the same suite scenario by scenario.
@@ -517,7 +517,7 @@ function paperMarkdown(r: BenchReport & PaperResult): MdBody {
     `## Headline ratios\n\n` +
       (ratioRows.length
         ? table(
-            ['ratio of median times', 'this run', 'range over repeats', 'per token', 'paper (spec §9)'],
+            ['ratio of median times', 'this run', 'range over repeats', 'per token', 'paper (docs/spec.md §9)'],
             ratioRows,
             ['l', 'r', 'r', 'r', 'l'],
           ) +

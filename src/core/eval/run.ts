@@ -3,7 +3,7 @@
  * invariance check: invariance.ts). The full forward is not causal (A sums over every input position), so padding
  * a request would change A and every log-likelihood: requests are never padded. In full mode, those
  * of equal input length may share one forward of batch B (`batchSize`; each row is the one-request
- * forward, bit for bit: tests/eval/batch.test.ts); the cached modes score one request at a time.
+ * forward, bit for bit: tests/core/eval/batch.test.ts); the cached modes score one request at a time.
  */
 import * as tf from '@tensorflow/tfjs';
 

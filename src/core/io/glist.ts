@@ -228,7 +228,7 @@ export interface GListPickleOptions {
  *         0, (1, H, dk, dk), (H*dk*dk, dk*dk, dk, 1), False, collections.OrderedDict())
  *
  * The opcodes, memo use and framing are those of CPython's C pickler for such a list under torch
- * 1.13 (checked against `pickle.dumps` in tests/io/glist-pickle.test.ts); only the storage keys,
+ * 1.13 (checked against `pickle.dumps` in tests/core/io/glist-pickle.test.ts); only the storage keys,
  * which torch takes from memory addresses, are ours (0, 1, 2, ... in file order, or `opts.storageKey`).
  *
  * Tensors are written as contiguous float32 CPU tensors, shape [1, H, d_k, d_k] (the same for every

@@ -1,5 +1,5 @@
 /**
- * A training run (spec §6; issue: pldr train). RUN_DIR holds everything a run needs and makes:
+ * A training run (docs/spec.md §6). RUN_DIR holds everything a run needs and makes:
  *
  *   run.json          the settings, fixed when the run is created (a resume reads them back)
  *   tokenizer.model   the SentencePiece model the data was tokenized with
@@ -134,7 +134,7 @@ export interface RunResult {
 const RUN_FILE = 'run.json';
 
 /**
- * Check `train --out DIR` before any work (issue 11, item 1). A folder holding a pldr run is ours:
+ * Check `train --out DIR` before any work A folder holding a pldr run is ours:
  * with a checkpoint it is refused (resume it instead) unless `force`; without one (a run that never
  * reached its first checkpoint) it is set up anew. Any other folder follows checkOutputDir: never
  * one of the inputs, never a non-empty folder unless `force`.
