@@ -1,5 +1,5 @@
-/** oclif's help with one more section, EXIT CODES, at the end of every command's help and of `pldr --help`. */
-import {CommandHelp, Help} from '@oclif/core';
+/** oclif's help with one more section, EXIT CODES, at the end of every command's and topic's help and of `pldr --help`. */
+import {CommandHelp, Help, type Interfaces} from '@oclif/core';
 
 import {EXIT_CODES} from './errors.js';
 
@@ -17,6 +17,12 @@ export default class PldrHelp extends Help {
 
   protected override async showRootHelp(): Promise<void> {
     await super.showRootHelp();
+    this.log(this.section(HEADER, exitCodeRows()));
+    this.log('');
+  }
+
+  protected override async showTopicHelp(topic: Interfaces.Topic): Promise<void> {
+    await super.showTopicHelp(topic);
     this.log(this.section(HEADER, exitCodeRows()));
     this.log('');
   }

@@ -64,10 +64,11 @@ export function manifestIsCurrent(root: string): boolean {
   } catch {
     return true; // no manifest: oclif reads the commands themselves
   }
-  return ['commands', 'cli'].every((sub) => {
-    const dir = join(root, 'dist', sub);
-    return readdirSync(dir).every((f) => !f.endsWith('.js') || statSync(join(dir, f)).mtimeMs <= written);
-  });
+  return ['commands', 'cli'].every((sub) =>
+    readdirSync(join(root, 'dist', sub), {recursive: true, encoding: 'utf8'}).every(
+      (f) => !f.endsWith('.js') || statSync(join(root, 'dist', sub, f)).mtimeMs <= written,
+    ),
+  );
 }
 
 /** What bin/run.js gives oclif: the package root, or with a stale manifest, the plugin read from the commands. */

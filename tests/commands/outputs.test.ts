@@ -18,7 +18,7 @@ import {join} from 'node:path';
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
-import Bench from '../../src/commands/bench.js';
+import {benchFlags} from '../../src/cli/bench.js';
 import {readModelFiles, writeModelDir} from '../../src/core/io/model-files.js';
 import {fixture, ROOT} from '../helpers.js';
 import {makeModelDir, tinyConfig} from './models.js';
@@ -179,7 +179,7 @@ describe('eval --output is checked before scoring and written atomically', () =>
 
 describe('bench writes its reports outside the tracked results/ by default', () => {
   it('the default folder is ./pldr-bench/, which git ignores', () => {
-    expect(Bench.flags['results-dir'].default).toBe('pldr-bench');
+    expect(benchFlags['results-dir'].default).toBe('pldr-bench');
     expect(readFileSync(join(ROOT, '.gitignore'), 'utf8').split('\n')).toContain('/pldr-bench/');
   });
 

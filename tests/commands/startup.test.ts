@@ -14,7 +14,20 @@ import {manifestIsCurrent} from '../../src/cli/manifest.js';
 import {ROOT} from '../helpers.js';
 import {ok} from './run.js';
 
-const COMMANDS = ['bench', 'classify', 'convert', 'eval', 'export-g', 'generate', 'info', 'train'];
+const COMMANDS = [
+  'bench:eval',
+  'bench:micro',
+  'bench:paper',
+  'bench:scaling',
+  'bench:train',
+  'classify',
+  'convert',
+  'eval',
+  'export-g',
+  'generate',
+  'info',
+  'train',
+];
 let tmp: string;
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'pldr-startup-'));
@@ -78,8 +91,8 @@ describe('start-up', () => {
 });
 
 describe('--help', () => {
-  it('every command and pldr itself end with the exit codes', () => {
-    for (const args of [['--help'], ...COMMANDS.map((c) => [c, '--help'])]) {
+  it('every command, the bench topic and pldr itself end with the exit codes', () => {
+    for (const args of [['--help'], ['bench', '--help'], ...COMMANDS.map((c) => [...c.split(':'), '--help'])]) {
       const help = ok(args).stdout;
       const section = help.slice(help.lastIndexOf('EXIT CODES'));
       expect(help.lastIndexOf('EXIT CODES'), args.join(' ')).toBeGreaterThan(0);

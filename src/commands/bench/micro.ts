@@ -1,0 +1,3 @@
+import {suiteCommand} from '../../cli/bench-suites.js';
+
+export default suiteCommand('micro');
