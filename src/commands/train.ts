@@ -7,9 +7,8 @@ import {join} from 'node:path';
 import {PldrCommand} from '../cli/base.js';
 import {formatDuration, ProgressDisplay} from '../cli/progress.js';
 import {checkModelFits} from '../core/backend.js';
-import {ROPE_STYLES, validateConfig, VARIANTS} from '../core/config.js';
+import {ROPE_STYLES, VARIANTS} from '../core/config.js';
 import {PldrError} from '../core/errors.js';
-import {Tokenizer} from '../core/tokenizer.js';
 import {lockRun} from '../core/train/lock.js';
 import {trainRunTokenizer} from '../core/train/run-tokenizer.js';
 import {checkResumeFlags, DEFAULT_VOCAB_SIZE, limitsFromFlags, planNewRun} from '../core/train/settings.js';
@@ -154,9 +153,7 @@ RUN_DIR/metrics.jsonl logs every --log-every updates; curves.svg and curves.png 
         (await trainRunTokenizer(settings.corpus, settings.corpusOptions, flags['vocab-size'], spmDir(), (text) =>
           process.stderr.write(text + '\n'),
         ));
-      settings.config.input_vocab_size = (await Tokenizer.load(tokenizer)).vocabSize;
-      validateConfig(settings.config, 'the model');
-      createRun(runDir, settings, tokenizer);
+      await createRun(runDir, settings, tokenizer);
       for (const sig of STOP_SIGNALS) process.off(sig, onSigint);
       await this.train(runDir, {resume: false, limits}, flags.json);
     } catch (e) {

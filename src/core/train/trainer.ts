@@ -34,6 +34,7 @@ import {checkModelFiles, instantiate, type ModelFiles, readModelFiles} from '../
 import type {HostTensor, StateDict} from '../io/tensor.js';
 import {multiPanelSvg, svgToPng, terminalChart} from '../plot.js';
 import {Rng} from '../sampling.js';
+import {Tokenizer} from '../tokenizer.js';
 import {
   type Checkpoint,
   hasCheckpoint,
@@ -193,10 +194,12 @@ export function readRunSettings(runDir: string): RunSettings {
 }
 
 /**
- * Write RUN_DIR's settings and tokenizer (the folder made by makeRunDir). A run that never reached a
- * checkpoint is set up anew (its token cache is reused when it still matches).
+ * Write RUN_DIR's settings and tokenizer (the folder made by makeRunDir), the model's vocabulary being the
+ * tokenizer's. A run that never reached a checkpoint is set up anew (its token cache is reused when it still matches).
  */
-export function createRun(runDir: string, settings: RunSettings, tokenizer: string): void {
+export async function createRun(runDir: string, settings: RunSettings, tokenizer: string): Promise<void> {
+  settings.config.input_vocab_size = (await Tokenizer.load(tokenizer)).vocabSize;
+  validateConfig(settings.config, 'the model');
   try {
     copyFileSync(tokenizer, join(runDir, 'tokenizer.model'));
     writeRunSettings(runDir, settings);
