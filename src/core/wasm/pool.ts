@@ -15,8 +15,9 @@
  * sleeps in Atomics.wait on PENDING (spinning on, with more threads than cores, would take a core
  * from the very worker it waits for); the worker that brings PENDING to 0 notifies. A worker spins
  * on GEN for `spinUs` after finishing a job (waking one from Atomics.wait is slow next to a job),
- * then sleeps; the caller only notifies when one sleeps. Workers are unref()ed: they never keep the process alive. Their code
- * is CommonJS, run without the process's flags (`--input-type=module` would make it a module).
+ * then sleeps; the caller only notifies when one sleeps. Workers are unref()ed: they never keep the
+ * process alive. Their code is CommonJS, run without the process's flags (`--input-type=module`
+ * would make it a module).
  */
 import {Worker} from 'node:worker_threads';
 
