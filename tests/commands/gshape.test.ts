@@ -48,41 +48,21 @@ const WRONG: number[][] = [
   [1, 1, H * dk, dk],
 ];
 
+/** A two-token generation from the tiny model with `g` as --g-init. */
+const generateWithG = (g: string) => ['generate', '--model', model, '--ids', '5,6', '-n', '2', '--g-init', g];
+
 describe('G shapes are checked exactly', () => {
   it('generate --g-init: [1, H, dk, dk] and [H, dk, dk] are taken', () => {
     for (const shape of [
       [1, H, dk, dk],
       [H, dk, dk],
     ])
-      ok([
-        'generate',
-        '--model',
-        model,
-        '--ids',
-        '5,6',
-        '-n',
-        '2',
-        '--greedy',
-        '--g-init',
-        gFile(`ok-${shape.length}`, shape, 'pairs'),
-      ]);
+      ok([...generateWithG(gFile(`ok-${shape.length}`, shape, 'pairs')), '--greedy']);
   });
 
   it('generate --g-init with a G of the right size but the wrong shape: one line naming layer, tensor, shapes', () => {
     for (const shape of WRONG) {
-      const line = oneLineError(
-        pldr([
-          'generate',
-          '--model',
-          model,
-          '--ids',
-          '5,6',
-          '-n',
-          '2',
-          '--g-init',
-          gFile(`bad-${shape.join('x')}`, shape, 'pairs'),
-        ]),
-      );
+      const line = oneLineError(pldr(generateWithG(gFile(`bad-${shape.join('x')}`, shape, 'pairs'))));
       expect(line).toContain(`layer 0 G_LM has shape [${shape.join(', ')}], the model needs [1, ${H}, ${dk}, ${dk}]`);
     }
   });
