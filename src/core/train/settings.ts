@@ -17,7 +17,7 @@ import {checkRunOut, type RunLimits, type RunSettings} from './trainer.js';
 export const DEFAULT_VOCAB_SIZE = 4000;
 
 /** The flags a resume takes (the run's limits, and where it computes); every other setting is fixed when the run is created. */
-export const RESUME_FLAGS: ReadonlySet<string> = new Set([
+const RESUME_FLAGS: ReadonlySet<string> = new Set([
   'resume',
   'max-steps',
   'max-tokens',
@@ -145,7 +145,7 @@ export interface InitModel {
  * The model --init-from names. Flags that would reshape it are refused, and so is a model without a
  * tokenizer when none is given.
  */
-export function initModel(path: string, raw: GivenFlags, tokenizer: string | undefined): InitModel {
+function initModel(path: string, raw: GivenFlags, tokenizer: string | undefined): InitModel {
   const clash = raw.find((t) => t.type === 'flag' && ARCHITECTURE_FLAGS.includes(t.flag!));
   if (clash)
     throw new PldrError(
