@@ -21,6 +21,7 @@ import {
 } from '../config.js';
 import {PldrError} from '../errors.js';
 import {hfConfigToModel} from './hf/config.js';
+import {isObject} from './json.js';
 import {findLegacyHub, readHyperparametersPy} from './legacy-hub.js';
 
 export const CONFIG_FORMAT = 'pldr-llm';
@@ -50,10 +51,6 @@ export function makeConfigJson(cfg: ModelConfig, extraHparams: Record<string, un
   };
   if (cfg.source !== undefined) out.source = cfg.source;
   return out;
-}
-
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** Validate a parsed config.json and turn it into a ModelConfig. */

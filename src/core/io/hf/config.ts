@@ -21,7 +21,7 @@
  */
 import {defaultDff, type ModelConfig, ropeStyle, validateConfig} from '../../config.js';
 import {PldrError} from '../../errors.js';
-import {isObject} from '../modelconfig.js';
+import {isObject} from '../json.js';
 
 export const HF_MODEL_TYPE = 'pldrllm';
 
@@ -42,7 +42,7 @@ export type HfArchitecture = (typeof HF_ARCHITECTURES)[number];
 export const HF_CUSTOM_G_TYPES = ['identity', 'random', 'external'] as const;
 export type HfCustomGType = (typeof HF_CUSTOM_G_TYPES)[number];
 
-/** What our model hard-codes and a snapshot must agree with (pldr.ts: LN_EPS; rope.ts: base 10000). */
+/** What our model hard-codes and a snapshot must agree with (model/forward.ts: LN_EPS; model/rope.ts: base 10000). */
 const LAYER_NORM_EPS = 1e-6;
 const ROPE_THETA = 10000;
 

@@ -18,9 +18,9 @@
 import {join} from 'node:path';
 
 import {PldrError} from '../../errors.js';
+import {isObject} from '../json.js';
 import type {HostTensor, StateDict} from '../tensor.js';
 import {type HfArchitecture, HF_SEQUENCE_CLASSIFICATION, HF_TOKEN_CLASSIFICATION} from './config.js';
-import {isObject} from '../modelconfig.js';
 import {readHfConfig} from './snapshot.js';
 
 export type TaskKind = 'sequence-classification' | 'token-classification';
