@@ -61,6 +61,12 @@ describe('writeFileAtomic', () => {
     expect(readdirSync(dir)).toEqual(['a.json']);
     expect(flushed).toEqual([`${path}.tmp-${process.pid}`, dir]);
   });
+
+  it('names the path it could not write, in one line, and leaves nothing behind', () => {
+    const path = join(dir, 'missing', 'a.json');
+    expect(() => writeFileAtomic(path, [Buffer.from('{}')])).toThrow(`cannot write ${path}: no such file or directory`);
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });
 
 describe('writeDirAtomic', () => {
