@@ -18,6 +18,21 @@ afterAll(() => rmSync(tmp, {recursive: true, force: true}));
 
 const json = (args: string[]) => JSON.parse(ok(args).stdout);
 
+/** `pldr generate --json` of 16 greedy tokens after the prompt `ids` (the fixtures' setting), with `flags` added. */
+const greedy = (model: string, ids: number[], ...flags: string[]) =>
+  json([
+    'generate',
+    '--model',
+    model,
+    '--ids',
+    ids.join(','),
+    '--greedy',
+    '--max-new-tokens',
+    '16',
+    ...flags,
+    '--json',
+  ]);
+
 describe('pldr generate --ids', () => {
   const f = fixture('tiny-public');
 
@@ -30,19 +45,7 @@ describe('pldr generate --ids', () => {
     ]) {
       for (const c of ['gen', 'gen_stop']) {
         const e = f.json.generation[c].modes[mode];
-        const out = json([
-          'generate',
-          '--model',
-          f.checkpoint,
-          '--ids',
-          f.json.generation[c].prompt_ids.join(','),
-          '--greedy',
-          '--max-new-tokens',
-          '16',
-          '--cache',
-          flag,
-          '--json',
-        ]);
+        const out = greedy(f.checkpoint, f.json.generation[c].prompt_ids, '--cache', flag);
         expect(out.ids, `${c} ${mode}`).toEqual(e.ids);
         expect(out.generated).toEqual(e.new_ids);
         expect(out.stop).toBe(e.stopped_on_end ? 'end' : 'length');
@@ -54,37 +57,18 @@ describe('pldr generate --ids', () => {
 
   it('the empty prompt is fed as [END]', () => {
     const e = f.json.generation.gen_empty.modes.kv_g;
-    const out = json([
-      'generate',
-      '--model',
-      f.checkpoint,
-      '--ids',
-      '',
-      '--greedy',
-      '--max-new-tokens',
-      '16',
-      '--json',
-    ]);
+    const out = greedy(f.checkpoint, []);
     expect(out.ids).toEqual(e.ids);
   });
 
   it('a PLDRv51G checkpoint, and a model directory converted from it', () => {
     const g = fixture('tiny-G-random');
     const e = g.json.generation.gen.modes.kv;
-    const args = [
-      '--ids',
-      g.json.generation.gen.prompt_ids.join(','),
-      '--greedy',
-      '--max-new-tokens',
-      '16',
-      '--cache',
-      'kv',
-      '--json',
-    ];
-    expect(json(['generate', '--model', g.checkpoint, ...args]).ids).toEqual(e.ids);
+    const prompt = g.json.generation.gen.prompt_ids;
+    expect(greedy(g.checkpoint, prompt, '--cache', 'kv').ids).toEqual(e.ids);
     const dir = join(tmp, 'g-random');
     expect(pldr(['convert', g.checkpoint, dir]).code).toBe(0);
-    expect(json(['generate', '--model', dir, ...args]).ids).toEqual(e.ids);
+    expect(greedy(dir, prompt, '--cache', 'kv').ids).toEqual(e.ids);
   });
 
   it('--g-init reads a G file and every mode then agrees', () => {
@@ -95,23 +79,8 @@ describe('pldr generate --ids', () => {
     }));
     const file = join(tmp, 'g.safetensors');
     writeGListSafetensors(file, {kind: 'pairs', layers, metadata: {}});
-    const prompt = f.json.generation.gen.prompt_ids.join(',');
     const outs = ['none', 'kv', 'kv+g'].map((cache) =>
-      json([
-        'generate',
-        '--model',
-        f.checkpoint,
-        '--ids',
-        prompt,
-        '--greedy',
-        '--max-new-tokens',
-        '16',
-        '--cache',
-        cache,
-        '--g-init',
-        file,
-        '--json',
-      ]),
+      greedy(f.checkpoint, f.json.generation.gen.prompt_ids, '--cache', cache, '--g-init', file),
     );
     // With the prompt's own G given, every mode computes what kv+g computes.
     for (const o of outs) expect(o.ids).toEqual(f.json.generation.gen.modes.kv_g.ids);
@@ -158,21 +127,7 @@ describe('pldr convert', () => {
     }
     // and the exported checkpoint generates like the original
     const e = f.json.generation.gen.modes.kv;
-    expect(
-      json([
-        'generate',
-        '--model',
-        back,
-        '--ids',
-        f.json.generation.gen.prompt_ids.join(','),
-        '--greedy',
-        '--max-new-tokens',
-        '16',
-        '--cache',
-        'kv',
-        '--json',
-      ]).ids,
-    ).toEqual(e.ids);
+    expect(greedy(back, f.json.generation.gen.prompt_ids, '--cache', 'kv').ids).toEqual(e.ids);
   });
 
   it('--help shows examples for every command', () => {
