@@ -76,16 +76,16 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): voi
  * aside to `dir.old-<pid>` and removed only once the new folder is in place, so a kill at any moment
  * leaves a whole folder: `dir` itself or, between the two renames, `dir.old-<pid>` (which a reader
  * such as recoverCheckpoint may put back). On an error the temporary folder goes and the old one
- * comes back; the error is rethrown as it is.
+ * comes back; a file-system error becomes one PldrError line naming `dir`, any other is rethrown as it is.
  */
 export function writeDirAtomic(dir: string, fill: (tmp: string) => void, opts: {replace?: boolean} = {}): void {
   checkOutputDir(dir, {force: opts.replace});
   const base = dir.replace(/\/+$/, '');
   const tmp = `${base}.tmp-${process.pid}`;
   const old = `${base}.old-${process.pid}`;
-  fs.rmSync(tmp, {recursive: true, force: true});
-  fs.mkdirSync(tmp, {recursive: true});
   try {
+    fs.rmSync(tmp, {recursive: true, force: true});
+    fs.mkdirSync(tmp, {recursive: true});
     fill(tmp);
     syncTree(tmp);
     if (fs.existsSync(dir)) fs.renameSync(dir, old);
@@ -95,7 +95,8 @@ export function writeDirAtomic(dir: string, fill: (tmp: string) => void, opts: {
   } catch (e) {
     fs.rmSync(tmp, {recursive: true, force: true});
     if (fs.existsSync(old) && !fs.existsSync(dir)) fs.renameSync(old, dir); // the replaced folder comes back
-    throw e;
+    if (e instanceof PldrError || (e as NodeJS.ErrnoException).code === undefined) throw e;
+    throw new PldrError(`cannot write ${dir}: ${fsMessage(e)}`);
   }
 }
 

@@ -27,7 +27,7 @@ import {availableParallelism} from 'node:os';
 import {basename, delimiter, dirname, join, resolve} from 'node:path';
 
 import {PldrError} from '../errors.js';
-import {moveFileAtomic} from '../io/fsutil.js';
+import {fsMessage, moveFileAtomic} from '../io/fsutil.js';
 
 export type SpmInput = string | AsyncIterable<string | {text: string}> | Iterable<string | {text: string}>;
 
@@ -210,7 +210,7 @@ export async function trainTokenizer(opts: TrainTokenizerOptions): Promise<Train
       moveFileAtomic(join(work, 'spm.model'), model);
     } catch (e) {
       throw new PldrError(
-        `spm_train finished but its output could not be moved to ${outPrefix}.model: ${(e as NodeJS.ErrnoException).code ?? e}`,
+        `spm_train finished but its output could not be moved to ${outPrefix}.model: ${fsMessage(e)}`,
       );
     }
     const pieces = fs

@@ -109,6 +109,13 @@ describe('writeDirAtomic', () => {
     expect(readdirSync(dir)).toEqual(['model']);
     expect(readdirSync(out)).toEqual(['old.txt']);
   });
+
+  it('a file-system error in the fill is one line naming the folder', () => {
+    const out = join(dir, 'model');
+    const failing = (tmp: string) => writeFileSync(join(tmp, 'no', 'such.txt'), 'x');
+    expect(() => writeDirAtomic(out, failing)).toThrow(`cannot write ${out}: no such file or directory`);
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });
 
 describe('moveFileAtomic', () => {
