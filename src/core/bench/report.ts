@@ -30,7 +30,7 @@ import type {MicroResult} from './micro.js';
 import type {PaperResult, PaperScenario} from './paper.js';
 import {BENCH_MODES, MODE_INFO} from './protocol.js';
 import {round} from './stats.js';
-import type {ScalingResult} from './scaling.js';
+import type {ScalingResult, ScalingSeries} from './scaling.js';
 import type {Target} from './targets.js';
 import type {TrainBenchResult} from './train.js';
 import type {EvalBenchResult} from './eval.js';
@@ -349,15 +349,7 @@ export function renderSummary(r: BenchReport): string {
   }
   if (r.suite === 'eval') return evalSummary(r);
   if (r.suite === 'scaling') {
-    const rows = r.series.map((s) => [
-      s.id,
-      num(s.prompt_ms[0]),
-      num(s.bins[0]?.median_ms),
-      num(s.bins[s.bins.length - 1]?.median_ms),
-      num(s.slope_us_per_position),
-      times(s.last_over_first),
-      String(s.positions[s.positions.length - 1] ?? ''),
-    ]);
+    const rows = r.series.map((s) => [...scalingCells(s), String(s.positions[s.positions.length - 1] ?? '')]);
     return textTable(
       [
         'series',
@@ -392,7 +384,7 @@ export function renderSummary(r: BenchReport): string {
 // ---------------------------------------------------------------------------------------------
 // Charts
 
-export async function chartSvg(r: BenchReport): Promise<string> {
+async function chartSvg(r: BenchReport): Promise<string> {
   const title = `pldr bench ${r.suite}: ${r.name} (${r.environment.backend}, ${r.environment.cpu})`;
   /** One bar panel (the train and eval suites). */
   const barChart = (panelTitle: string, valueLabel: string, bars: readonly BarDatum[]): Promise<string> =>
@@ -460,7 +452,7 @@ export async function chartSvg(r: BenchReport): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // Markdown
 
-export function renderMarkdown(r: BenchReport, charts: {svg: string; png?: string}): string {
+function renderMarkdown(r: BenchReport, charts: {svg: string; png?: string}): string {
   const parts: string[] = [];
   const body =
     r.suite === 'paper'
@@ -882,6 +874,18 @@ function evalMarkdown(r: BenchReport & EvalBenchResult): MdBody {
   return {head, sections};
 }
 
+/** A series' cells shared by the summary and the markdown: id, prompt, first and last bin, slope, last ÷ first. */
+function scalingCells(s: ScalingSeries): string[] {
+  return [
+    s.id,
+    num(s.prompt_ms[0]),
+    num(s.bins[0]?.median_ms),
+    num(s.bins[s.bins.length - 1]?.median_ms),
+    num(s.slope_us_per_position),
+    times(s.last_over_first),
+  ];
+}
+
 function scalingMarkdown(r: BenchReport & ScalingResult): MdBody {
   const head = [
     `# Cost of a generated token against its position, run \`${r.name}\``,
@@ -905,12 +909,7 @@ function scalingMarkdown(r: BenchReport & ScalingResult): MdBody {
           'positions',
         ],
         r.series.map((s) => [
-          s.id,
-          num(s.prompt_ms[0]),
-          num(s.bins[0]?.median_ms),
-          num(s.bins[s.bins.length - 1]?.median_ms),
-          num(s.slope_us_per_position),
-          times(s.last_over_first),
+          ...scalingCells(s),
           `${s.positions[0] ?? ''}–${s.positions[s.positions.length - 1] ?? ''}`,
         ]),
       ) +
