@@ -129,7 +129,7 @@ export abstract class BenchCommand extends PldrCommand {
     if (flags.repeats !== undefined && flags.repeats < 1)
       throw new PldrError(`-r must be at least 1, got ${flags.repeats}`);
     if (flags.loops !== undefined && flags.loops < 1) throw new PldrError(`-n must be at least 1, got ${flags.loops}`);
-    const reference = referenceSettings(suite, {...flags, reference: flags.reference ?? false});
+    const reference = referenceSettings({...flags, reference: flags.reference ?? false});
     await this.useBackend(flags.backend, flags.threads, suite === 'train' || suite === 'eval' ? 'compute' : 'decode');
     const settings: BenchSettings = {
       suite,

@@ -35,7 +35,7 @@ import {runTrainBench, TRAIN_DEFAULT_CONFIGS} from './train.js';
 /** micro's defaults: cached positions, and the least measuring time per benchmark in ms. */
 export const MICRO_DEFAULTS = {context: 110, minTimeMs: 1000};
 /** What --quick changes: a tiny model pair, few tokens, few samples. */
-export const QUICK_SETTINGS = {
+const QUICK_SETTINGS = {
   tokens: 8,
   repeats: 2,
   loops: 1,
@@ -45,7 +45,7 @@ export const QUICK_SETTINGS = {
   bandwidthMb: 16,
 };
 /** The models of each suite when none is given. */
-export const DEFAULT_PRESETS: Record<Suite, string[]> = {
+const DEFAULT_PRESETS: Record<Suite, string[]> = {
   paper: PAPER_DEFAULT_PRESETS,
   scaling: ['PLDRv51-104M', 'PLDRv51-110M-1'],
   micro: ['PLDRv51-104M', 'PLDRv51-110M-1'],
@@ -53,7 +53,7 @@ export const DEFAULT_PRESETS: Record<Suite, string[]> = {
   eval: ['PLDRv51-104M'],
 };
 /** What --quick changes for bench eval: two short lengths, few requests, one repeat. */
-export const EVAL_QUICK = {lengths: [8, 12], requests: 3, batch: 3, repeats: 1, warmup: 0};
+const EVAL_QUICK = {lengths: [8, 12], requests: 3, batch: 3, repeats: 1, warmup: 0};
 
 export interface BenchSettings {
   suite: Suite;
@@ -195,11 +195,13 @@ export async function runBench(
   return {report, files, compareText, summary: renderSummary(report)};
 }
 
-/** --reference and its settings; the settings alone, or on a suite without a reference, are refused. */
-export function referenceSettings(
-  suite: string,
-  flags: {reference: boolean; python?: string; 'reference-threads'?: number; 'reference-blas-threads'?: number},
-): ReferenceOptions | undefined {
+/** --reference and its settings; the settings alone are refused. (Only train, paper and eval declare these flags.) */
+export function referenceSettings(flags: {
+  reference: boolean;
+  python?: string;
+  'reference-threads'?: number;
+  'reference-blas-threads'?: number;
+}): ReferenceOptions | undefined {
   const given = (['python', 'reference-threads', 'reference-blas-threads'] as const).find(
     (k) => flags[k] !== undefined,
   );
@@ -207,8 +209,6 @@ export function referenceSettings(
     if (given) throw new PldrError(`--${given} applies to --reference: add --reference`);
     return undefined;
   }
-  if (!['train', 'paper', 'eval'].includes(suite))
-    throw new PldrError(`--reference applies to bench train, paper and eval, not ${suite}`);
   for (const k of ['reference-threads', 'reference-blas-threads'] as const)
     if (flags[k] !== undefined && flags[k]! < 1) throw new PldrError(`--${k} must be at least 1, got ${flags[k]}`);
   return {python: flags.python, threads: flags['reference-threads'], blasThreads: flags['reference-blas-threads']};
