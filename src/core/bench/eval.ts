@@ -83,7 +83,7 @@ export interface EvalBenchResult {
 }
 
 /** The reference's figure measured once on a 2-core machine: one uncached forward of a 10-token request on PLDRv51-104M (PyTorch 1.13, OpenBLAS, 2 threads). */
-export const REFERENCE_EVAL = {model: 'PLDRv51-104M', fed_tokens: 10, ms_per_request: 527};
+const REFERENCE_EVAL = {model: 'PLDRv51-104M', fed_tokens: 10, ms_per_request: 527};
 
 /** Seeded requests: `count` of each length, ids 4…V−1, the last min(5, length − 1) tokens the continuation. */
 export function syntheticRequests(lengths: number[], count: number, vocab: number, seed: number): EncodedRequest[] {

@@ -572,7 +572,7 @@ function ratio(kind: Ratio['kind'], label: string, a: PaperScenario, b: PaperSce
 }
 
 /** The paper's ratios: per PLDR model no cache ÷ KV+G; per (PLDR, baseline) pair PLDR KV+G ÷ baseline KV. */
-export function paperRatios(scenarios: PaperScenario[], models: BenchModelInfo[]): Ratio[] {
+function paperRatios(scenarios: PaperScenario[], models: BenchModelInfo[]): Ratio[] {
   const find = (model: string, mode: BenchMode) => scenarios.find((s) => s.model === model && s.mode === mode);
   const out: Ratio[] = [];
   const pldr = models.filter((m) => m.family === 'pldr');

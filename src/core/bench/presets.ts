@@ -33,7 +33,7 @@ function sdpaConfig(N: number, H: number, V: number, P: number, dff?: number): M
 const TINY = getPreset('tiny');
 
 /** Presets only the bench knows; every preset of `pldr info --presets` is accepted as well. */
-export const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freeze(
+const BENCH_PRESETS: Readonly<Record<string, BenchPreset>> = Object.freeze(
   Object.fromEntries(
     [
       {

@@ -171,7 +171,7 @@ export interface Target {
  * this size spends a step on per-call overhead rather than on reading its weights, so its ratios
  * are neither met nor missed: they are shown as n/a with the reason.
  */
-export const PAPER_SCALE_PARAMS = 50e6;
+const PAPER_SCALE_PARAMS = 50e6;
 const PAPER_NEW_TOKENS = 100;
 
 /** Why target `t` (id "<kind>/<model label>") does not apply to this run, or undefined when it does. */
@@ -186,9 +186,9 @@ function notApplicable(t: Target, models: BenchModelInfo[], newTokens: number): 
 }
 
 /** The reference's time, measured once on a 2-core machine of this type (PyTorch 1.13, OpenBLAS, 2 threads): PLDRv51-104M, 100 new tokens, KV+G. */
-export const REFERENCE_TIMES = {kvg_s: 8.3};
+const REFERENCE_TIMES = {kvg_s: 8.3};
 /** KV+G generation at least this many times faster than the reference. */
-export const REFERENCE_SPEEDUP = 6;
+const REFERENCE_SPEEDUP = 6;
 
 const sameShape = (a: ModelConfig, b: ModelConfig) =>
   a.num_layers === b.num_layers &&
@@ -289,7 +289,7 @@ export function flatness(s: PaperScenario): number {
 const x2 = (v: number) => `${v.toFixed(2)}×`;
 
 /** A cached step within 1.2× of streaming what it reads once at the copy bandwidth of the run's threads. */
-export const STREAM_GOAL = 1.2;
+const STREAM_GOAL = 1.2;
 
 /** The targets, evaluated on a finished paper run. */
 export function paperTargets(

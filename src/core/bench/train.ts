@@ -55,7 +55,7 @@ const REF_SMALL: ModelConfig = validateConfig(
 );
 
 /** The reference's figure for ref-small, measured once on a 2-core machine of this type (PyTorch 1.13, OpenBLAS, 2 threads). */
-export const REFERENCE_TRAIN = {tokens_s: 1714};
+const REFERENCE_TRAIN = {tokens_s: 1714};
 
 /**
  * Configurations by name: ref-small, or any model preset at batch 4 × context 128 (a 32k
