@@ -106,12 +106,13 @@ export async function compareSettings(
         gName,
       ),
     );
+    let giRun: SettingResult;
     try {
-      results.push(kv, fixedKv, await run({name: `Gi model (${gName})`, mode: 'full', model: gi}));
+      giRun = await run({name: `Gi model (${gName})`, mode: 'full', model: gi});
     } finally {
       gi.dispose();
     }
-    const giRun = results.at(-1)!;
+    results.push(kv, fixedKv, giRun);
     checks.push(
       agreement(kv, kvg, 'construction', opts.constructionTolerance),
       agreement(fixed!, fixedKv, 'construction', opts.constructionTolerance),
