@@ -21,6 +21,7 @@ import {
 } from '../config.js';
 import {PldrError} from '../errors.js';
 import {hfConfigToModel} from './hf/config.js';
+import {fsMessage} from './fsutil.js';
 import {isObject} from './json.js';
 import {findLegacyHub, readHyperparametersPy} from './legacy-hub.js';
 
@@ -105,7 +106,7 @@ export function readJson(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new PldrError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new PldrError(`cannot read ${path}: ${fsMessage(e)}`);
   }
   try {
     return JSON.parse(text);
