@@ -105,7 +105,7 @@ describe('v52 models at the command line', () => {
     const tasks = join(ROOT, 'fixtures', 'eval-tasks');
     expect(
       okJson(['eval', '--model', ckpt, '--data-dir', tasks, '--tasks', 'arc_easy', '--limit', '2']).settings.mode,
-    ).toBeDefined();
+    ).toBe('full');
     ok([
       'bench',
       'paper',
