@@ -9,7 +9,7 @@ import {
   resolve as resolvePath,
 } from 'node:path';
 
-import {PldrError} from '../errors.js';
+import {oneLine, PldrError} from '../errors.js';
 
 /**
  * A plain Uint8Array view of the same bytes. Node's Buffer overrides slice() to return a view, so
@@ -151,7 +151,7 @@ export function fsMessage(e: unknown): string {
   if (err?.code === 'EISDIR') return 'is a directory';
   if (err?.code === 'EACCES' || err?.code === 'EPERM') return 'permission denied';
   if (err?.code === 'ERR_FS_FILE_TOO_LARGE') return 'file is too large to load into memory';
-  return (err?.message || String(e)).split('\n')[0].replace(/\s+/g, ' ').trim();
+  return oneLine((err?.message || String(e)).split('\n')[0]);
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   type Variant,
   VARIANTS,
 } from '../config.js';
-import {PldrError} from '../errors.js';
+import {oneLine, PldrError} from '../errors.js';
 import {hfConfigToModel} from './hf/config.js';
 import {fsMessage} from './fsutil.js';
 import {isObject} from './json.js';
@@ -111,7 +111,7 @@ export function readJson(path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new PldrError(`${path} is not valid JSON: ${(e as Error).message.replace(/\s+/g, ' ')}`);
+    throw new PldrError(`${path} is not valid JSON: ${oneLine((e as Error).message)}`);
   }
 }
 

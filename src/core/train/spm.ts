@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 import {availableParallelism} from 'node:os';
 import {basename, delimiter, dirname, join, resolve} from 'node:path';
 
-import {PldrError} from '../errors.js';
+import {oneLine, PldrError} from '../errors.js';
 import {fsMessage, moveFileAtomic} from '../io/fsutil.js';
 
 export type SpmInput = string | AsyncIterable<string | {text: string}> | Iterable<string | {text: string}>;
@@ -338,5 +338,5 @@ export function spmErrorLine(lines: readonly string[]): string {
         '',
       );
   }
-  return line.replace(/\s+/g, ' ').trim() || 'no error message';
+  return oneLine(line) || 'no error message';
 }
