@@ -21,7 +21,7 @@ import {
   repeatsFlag,
 } from './bench.js';
 
-const SUITE_COMMANDS = {
+export const SUITE_COMMANDS = {
   paper: {
     summary: "The paper's inference-time experiment (Appendix B): generation timed in every cache mode.",
     description: `The paper's inference-time experiment (docs/spec.md §9): prompt "Write a letter requesting people

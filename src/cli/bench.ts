@@ -3,7 +3,7 @@
  * reference's flags (train, paper, eval), the notes at the end of each suite's help, and the run: one
  * core call (core/bench/run.ts `runBench`), then the summary on stdout and where the report went on stderr.
  */
-import {Flags} from '@oclif/core';
+import {Flags, type Interfaces} from '@oclif/core';
 
 import {benchPresetNames, QUICK_PRESETS} from '../core/bench/presets.js';
 import {DEFAULT_PYTHON, DEFAULT_REFERENCE_THREADS} from '../core/bench/reference.js';
@@ -11,6 +11,7 @@ import {DEFAULT_RESULTS_DIR, type Suite} from '../core/bench/report.js';
 import {type BenchSettings, referenceSettings, runBench} from '../core/bench/run.js';
 import {PldrError} from '../core/errors.js';
 import {PldrCommand} from './base.js';
+import type {SUITE_COMMANDS} from './bench-suites.js';
 import {switchFlag} from './flags.js';
 import {ProgressDisplay} from './progress.js';
 
@@ -91,37 +92,18 @@ OpenBLAS's). Its numbers, torch version, threads, BLAS and those variables go in
 the targets are judged against them; without it, against a figure measured once for the reference
 on a 2-core machine of this type, and the targets say so.`;
 
-/** The flags a suite may have; each suite declares the ones it takes. */
-export interface BenchFlagValues {
-  model?: string[];
-  preset?: string[];
-  repeats?: number;
-  warmup?: number;
-  seed: number;
-  quick: boolean;
-  out?: string;
-  'results-dir': string;
-  compare?: string;
-  json: boolean;
-  modes?: string;
-  loops?: number;
-  tokens?: number;
-  long?: number;
-  bandwidth?: boolean;
-  'one-thread'?: boolean;
-  'max-positions'?: number;
-  context?: number;
-  'min-time'?: number;
-  batch?: number;
-  lengths?: string;
-  requests?: number;
-  reference?: boolean;
-  python?: string;
-  'reference-threads'?: number;
-  'reference-blas-threads'?: number;
-  backend?: string;
-  threads?: string;
-}
+/**
+ * The parsed flags a suite may have, inferred from their definitions: those every suite takes (benchFlags,
+ * --backend, --threads), and the rest as optional, since only some suites declare them (cli/bench-suites.ts).
+ */
+type Suites = typeof SUITE_COMMANDS;
+type AnySuiteFlags = Suites['paper']['flags'] &
+  Suites['scaling']['flags'] &
+  Suites['micro']['flags'] &
+  Suites['train']['flags'] &
+  Suites['eval']['flags'];
+export type BenchFlagValues = Interfaces.InferredFlags<typeof benchFlags & typeof PldrCommand.baseFlags> &
+  Partial<Interfaces.InferredFlags<AnySuiteFlags>>;
 
 export abstract class BenchCommand extends PldrCommand {
   /** Run `suite` with the parsed flags: one core call, then the summary (or the report as JSON). */
