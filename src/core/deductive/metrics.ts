@@ -8,7 +8,7 @@
  * h·dk² + i·dk + j.
  */
 import {PldrError} from '../errors.js';
-import {A_LM_FLOOR} from '../model/forward.js';
+import {A_LM_FLOOR} from '../model/constants.js';
 import {
   type DominantEigen,
   dominantEigenvalue,

@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import type {ModelConfig} from '../config.js';
 import {PldrError} from '../errors.js';
 import {cachedLength, type GCache, type KVBuffer, type KVCache} from './cache.js';
+import {A_LM_FLOOR, LN_EPS} from './constants.js';
 import {bmm} from './grads.js';
 import {cachedAttention, fusedKernelsActive, layerNormFused, qkvRopeFused} from './kernels.js';
 import {linear, outputLayer} from './linear.js';
@@ -24,12 +25,8 @@ import type {Rope} from './rope.js';
 import type {Glu, LayerWeights, Norm, Plga, Weights} from './weights.js';
 
 // ---------------------------------------------------------------------------------------------
-// Constants
+// Constants (LN_EPS and A_LM_FLOOR: constants.ts)
 
-/** LayerNorm's ε, everywhere (docs/spec.md §0). */
-export const LN_EPS = 1e-6;
-/** Added to A_LM so that its power A_LM^∘P stays finite (docs/spec.md §3.6). */
-export const A_LM_FLOOR = Math.fround(1e-9);
 /** What a blocked position adds to its score before the softmax (docs/spec.md §3.7). */
 const MASK_NEG = -1e9;
 

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type {RopeStyle} from '../config.js';
+import {ROPE_THETA} from './constants.js';
 
 const f = Math.fround;
 
@@ -28,7 +29,7 @@ export function ropeTable(maxSeqLen: number, dk: number): Float32Array {
   const theta = new Float64Array(half);
   for (let i = 0; i < half; i++) {
     const e = f(f(2 * i) / dk); // torch.arange(0, dim, 2)[: dim // 2].float() / dim
-    theta[i] = f(1 / f(10000 ** e));
+    theta[i] = f(1 / f(ROPE_THETA ** e));
   }
   const table = new Float32Array(maxSeqLen * half * 2);
   for (let p = 0; p < maxSeqLen; p++) {

@@ -5,7 +5,7 @@
  */
 import {describe, expect, it} from 'vitest';
 
-import {A_LM_FLOOR} from '../../../src/core/model/forward.js';
+import {A_LM_FLOOR} from '../../../src/core/model/constants.js';
 import {logAbsDet, numericalRank, perronRoot, singularValues} from '../../../src/core/deductive/linalg.js';
 import {formatDet, maxAbsDet} from '../../../src/core/deductive/metrics.js';
 import {diag, fromRows, randn, rng} from './helpers.js';

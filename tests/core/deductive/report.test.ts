@@ -5,7 +5,7 @@
  */
 import {describe, expect, it} from 'vitest';
 
-import {A_LM_FLOOR} from '../../../src/core/model/forward.js';
+import {A_LM_FLOOR} from '../../../src/core/model/constants.js';
 import {PldrError} from '../../../src/core/errors.js';
 import {fromJsonNum, jsonSafe} from '../../../src/core/deductive/json.js';
 import {deductiveReport} from '../../../src/core/deductive/report.js';

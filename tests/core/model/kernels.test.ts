@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import {beforeAll, describe, expect, it} from 'vitest';
 
 import {initBackend} from '../../../src/core/backend.js';
-import {LN_EPS} from '../../../src/core/model/forward.js';
+import {LN_EPS} from '../../../src/core/model/constants.js';
 import {bmm} from '../../../src/core/model/grads.js';
 import {
   batchMatMulFused,

@@ -22,6 +22,7 @@
 import {defaultDff, type ModelConfig, ropeStyle, validateConfig} from '../../config.js';
 import {PldrError} from '../../errors.js';
 import {isObject} from '../json.js';
+import {LN_EPS, ROPE_THETA} from '../../model/constants.js';
 
 export const HF_MODEL_TYPE = 'pldrllm';
 
@@ -41,10 +42,6 @@ export type HfArchitecture = (typeof HF_ARCHITECTURES)[number];
 /** custom_G_type: null (G learned by the metric learner) or a fixed G stored as buffers. */
 export const HF_CUSTOM_G_TYPES = ['identity', 'random', 'external'] as const;
 export type HfCustomGType = (typeof HF_CUSTOM_G_TYPES)[number];
-
-/** What our model hard-codes and a snapshot must agree with (model/forward.ts: LN_EPS; model/rope.ts: base 10000). */
-const LAYER_NORM_EPS = 1e-6;
-const ROPE_THETA = 10000;
 
 /** The PldrllmConfig defaults for the fields a snapshot may leave out. */
 const HF_DEFAULTS = {
@@ -172,9 +169,8 @@ export function hfConfigToModel(obj: unknown, where: string): HfConfig {
       'PLDR-LLM attention has one key/value head per query head',
     );
 
-  const eps = json.layer_norm_eps ?? LAYER_NORM_EPS;
-  if (eps !== LAYER_NORM_EPS)
-    refuse(where, `layer_norm_eps is ${show(eps)}`, `the reference's LayerNorms use ${LAYER_NORM_EPS}`);
+  const eps = json.layer_norm_eps ?? LN_EPS;
+  if (eps !== LN_EPS) refuse(where, `layer_norm_eps is ${show(eps)}`, `the reference's LayerNorms use ${LN_EPS}`);
   const theta = json.rope_theta ?? ROPE_THETA;
   if (theta !== ROPE_THETA) refuse(where, `rope_theta is ${show(theta)}`, `the reference's RoPE uses ${ROPE_THETA}`);
   const scaling = json.rope_scaling;
@@ -285,7 +281,7 @@ export function modelConfigToHf(cfg: ModelConfig, opts: HfConfigOptions = {}): R
     hidden_size: cfg.d_model,
     initializer_range: 0.02,
     intermediate_size: cfg.dff,
-    layer_norm_eps: LAYER_NORM_EPS,
+    layer_norm_eps: LN_EPS,
     max_position_embeddings: cfg.max_seq_len,
     model_type: HF_MODEL_TYPE,
     num_attention_heads: H,
