@@ -6,7 +6,8 @@ import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const {lineChartSvg, svgToPng} = await import(join(here, '..', '..', 'dist', 'core', 'plot.js'));
+const {lineChartSvg} = await import(join(here, '..', '..', 'dist', 'core', 'plot', 'svg.js'));
+const {svgToPng} = await import(join(here, '..', '..', 'dist', 'core', 'plot', 'png.js'));
 const work = process.argv[2];
 const runs = [
   ['learned', 'PLDRv51: G_LM learned (PLGA)'],

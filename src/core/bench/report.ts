@@ -17,14 +17,8 @@ import * as tf from '@tensorflow/tfjs';
 import {backendThreads} from '../backend.js';
 import {PldrError} from '../errors.js';
 import {checkWritableFolder, writeFileAtomic} from '../io/fsutil.js';
-import {
-  type BarChartSpec,
-  type BarDatum,
-  type LineChartSpec,
-  multiPanelSvg,
-  type PanelSpec,
-  svgToPng,
-} from '../plot.js';
+import {svgToPng} from '../plot/png.js';
+import {type BarChartSpec, type BarDatum, type LineChartSpec, multiPanelSvg, type PanelSpec} from '../plot/svg.js';
 import {type Align, table as renderTable} from '../table.js';
 import type {MicroResult} from './micro.js';
 import type {PaperResult, PaperScenario} from './paper.js';

@@ -32,7 +32,9 @@ import {checkOutputDir, fsMessage, writeFileAtomic} from '../io/fsutil.js';
 import {checkGShape, readGList} from '../io/glist.js';
 import {checkModelFiles, instantiate, type ModelFiles, readModelFiles} from '../io/model-files.js';
 import type {HostTensor, StateDict} from '../io/tensor.js';
-import {multiPanelSvg, svgToPng, terminalChart} from '../plot.js';
+import {svgToPng} from '../plot/png.js';
+import {multiPanelSvg} from '../plot/svg.js';
+import {terminalChart} from '../plot/terminal.js';
 import {Rng} from '../sampling.js';
 import {Tokenizer} from '../tokenizer.js';
 import {
